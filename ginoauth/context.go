@@ -1,0 +1,126 @@
+package ginoauth
+
+import (
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// TokenInfo is what the resource-server middleware learned from a valid
+// bearer token. Handlers read it with TokenFromContext.
+type TokenInfo struct {
+	// ClientID is the application the token was issued to.
+	ClientID string
+	// UserID and Username identify the resource owner; both are empty for a
+	// token issued by the client_credentials grant.
+	UserID   string
+	Username string
+	// Scopes the token was granted, in the order they were granted.
+	Scopes    []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether the token was granted scope.
+func (t *TokenInfo) HasScope(scope string) bool {
+	return t != nil && slices.Contains(t.Scopes, scope)
+}
+
+// HasScopes reports whether the token was granted every one of scopes.
+func (t *TokenInfo) HasScopes(scopes ...string) bool {
+	if t == nil {
+		return false
+	}
+	for _, s := range scopes {
+		if !slices.Contains(t.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// Context keys are unexported types, so no other package can collide with
+// or overwrite them (the go-chi/jwtauth pattern on gin's Keys map).
+type ctxKey int
+
+const (
+	tokenKey ctxKey = iota
+	userKey
+	authErrorKey
+	realmKey
+)
+
+// TokenFromContext returns the token the middleware validated for this
+// request, if any.
+func TokenFromContext(c *gin.Context) (*TokenInfo, bool) {
+	v, ok := c.Get(tokenKey)
+	if !ok {
+		return nil, false
+	}
+	t, ok := v.(*TokenInfo)
+	return t, ok && t != nil
+}
+
+// UserFromContext returns the request's user: the one set by SetUser (a
+// session middleware, for example) or loaded for the token by
+// Config.UserLoader.
+func UserFromContext(c *gin.Context) (any, bool) {
+	v, ok := c.Get(userKey)
+	return v, ok && v != nil
+}
+
+// SetUser marks the request as authenticated by something other than a
+// bearer token, such as a session cookie. The token middleware then leaves
+// the request alone (as DOT's middleware does after Django's
+// AuthenticationMiddleware), and IsAuthenticated passes. Call it from a
+// middleware that runs before the token middleware.
+func SetUser(c *gin.Context, user any) {
+	c.Set(userKey, user)
+}
+
+// AuthErrorFromContext returns why a bearer token presented with the
+// request was refused (an *Error with Code "invalid_token" or
+// "invalid_request"), or nil when no token was presented or it was valid.
+// The middleware never rejects a request itself: guards in package
+// permissions decide, and use this to answer RFC 6750's error attribute.
+func AuthErrorFromContext(c *gin.Context) error {
+	v, ok := c.Get(authErrorKey)
+	if !ok {
+		return nil
+	}
+	err, _ := v.(error)
+	return err
+}
+
+// RealmFromContext returns the realm the middleware announces in
+// WWW-Authenticate challenges ("api" by default, as DRF).
+func RealmFromContext(c *gin.Context) string {
+	if v, ok := c.Get(realmKey); ok {
+		if s, ok := v.(string); ok && s != "" {
+			return s
+		}
+	}
+	return DefaultRealm
+}
+
+// DefaultRealm is the realm of WWW-Authenticate challenges, as DRF's.
+const DefaultRealm = "api"
+
+// SetToken records a validated token on the request. The middleware calls
+// it; so may a custom authenticator (or a test) that validates tokens some
+// other way. Guards in package permissions read it back.
+func SetToken(c *gin.Context, t *TokenInfo) {
+	c.Set(tokenKey, t)
+}
+
+// SetAuthError records why presented credentials were refused, for guards to
+// answer with (see AuthErrorFromContext).
+func SetAuthError(c *gin.Context, err error) {
+	c.Set(authErrorKey, err)
+}
+
+// SetRealm sets the realm that challenges for this request name.
+func SetRealm(c *gin.Context, realm string) {
+	c.Set(realmKey, realm)
+}

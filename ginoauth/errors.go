@@ -1,0 +1,198 @@
+package ginoauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// Error is an OAuth2 error: an RFC 6749 section 5.2, RFC 6750 section 3.1 or
+// RFC 7009/7662 error code with its HTTP status and a human-readable
+// description. Handlers and guards build them from the sentinel values
+// below with WithDescription; the HTTP edge turns them into the RFC's JSON
+// body (and WWW-Authenticate header) in one place.
+//
+// errors.Is(err, ErrInvalidGrant) matches any *Error with that Code.
+type Error struct {
+	// Code is the RFC error code, sent as "error".
+	Code string
+	// Description is sent as "error_description"; it never holds a secret.
+	Description string
+	// Status is the HTTP status code.
+	Status int
+	// Scope is the scope a 403 insufficient_scope answer names (RFC 6750 3).
+	Scope []string
+	// Err is the cause, for logs; never sent to the client.
+	Err error
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	msg := e.Code
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error with the same Code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// WithDescription returns a copy of e with the given description.
+func (e *Error) WithDescription(format string, args ...any) *Error {
+	c := *e
+	c.Description = fmt.Sprintf(format, args...)
+	return &c
+}
+
+// WithCause returns a copy of e that wraps err (for logs only).
+func (e *Error) WithCause(err error) *Error {
+	c := *e
+	c.Err = err
+	return &c
+}
+
+// The errors of RFC 6749 section 5.2 (token endpoint), RFC 6750 section 3.1
+// (protected resources) and the server-side conditions they share.
+var (
+	ErrInvalidRequest       = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
+	ErrInvalidClient        = &Error{Code: "invalid_client", Status: http.StatusUnauthorized}
+	ErrInvalidGrant         = &Error{Code: "invalid_grant", Status: http.StatusBadRequest}
+	ErrUnauthorizedClient   = &Error{Code: "unauthorized_client", Status: http.StatusBadRequest}
+	ErrUnsupportedGrantType = &Error{Code: "unsupported_grant_type", Status: http.StatusBadRequest}
+	ErrInvalidScope         = &Error{Code: "invalid_scope", Status: http.StatusBadRequest}
+	ErrAccessDenied         = &Error{Code: "access_denied", Status: http.StatusForbidden}
+
+	// ErrInvalidToken: the bearer token is malformed, unknown, revoked or
+	// expired (RFC 6750 3.1): 401.
+	ErrInvalidToken = &Error{Code: "invalid_token", Status: http.StatusUnauthorized}
+	// ErrInsufficientScope: the token is valid but lacks a scope (RFC 6750
+	// 3.1): 403.
+	ErrInsufficientScope = &Error{Code: "insufficient_scope", Status: http.StatusForbidden}
+	// ErrNotAuthenticated: no credentials were presented (DRF's
+	// not_authenticated): 401 with a bare Bearer challenge.
+	ErrNotAuthenticated = &Error{Code: "not_authenticated", Status: http.StatusUnauthorized,
+		Description: "Authentication credentials were not provided."}
+	// ErrPermissionDenied: authenticated, but a permission refused the
+	// request for a reason other than scope (DRF's permission_denied): 403.
+	ErrPermissionDenied = &Error{Code: "permission_denied", Status: http.StatusForbidden,
+		Description: "You do not have permission to perform this action."}
+
+	// ErrTemporarilyUnavailable: the store could not be reached: 503. The
+	// request is never let through.
+	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable,
+		Description: "The authorization store is unavailable; try again later."}
+	// ErrServerError: anything unexpected: 500 with a JSON body, no details.
+	ErrServerError = &Error{Code: "server_error", Status: http.StatusInternalServerError,
+		Description: "The server could not complete the request."}
+)
+
+// asError maps any error to an *Error: an *Error as it is, a store outage
+// to ErrTemporarilyUnavailable, anything else to ErrServerError (keeping
+// the cause for logs).
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return ErrTemporarilyUnavailable.WithCause(err)
+	}
+	return ErrServerError.WithCause(err)
+}
+
+// errorBody is the JSON body of every error answer.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+func writeJSONError(c *gin.Context, e *Error) {
+	if e.Status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "1")
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+	c.AbortWithStatusJSON(e.Status, errorBody{
+		Error:       e.Code,
+		Description: e.Description,
+		Scope:       strings.Join(e.Scope, " "),
+	})
+}
+
+// AbortWithError answers a protected-resource request with err as RFC 6750
+// section 3 says, and aborts the handler chain: 401 and 403 carry a
+// WWW-Authenticate: Bearer challenge with the request's realm (and, for an
+// error other than a missing credential, its error, error_description and
+// scope); a store outage answers 503; any other error 500, without detail.
+// The body is always {"error": ..., "error_description": ...}.
+func AbortWithError(c *gin.Context, err error) {
+	e := asError(err)
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		c.Header("WWW-Authenticate", bearerChallenge(RealmFromContext(c), e))
+	}
+	writeJSONError(c, e)
+}
+
+// bearerChallenge renders RFC 6750 section 3's challenge. A request with no
+// credentials gets only the realm (section 3.1: no error code).
+func bearerChallenge(realm string, e *Error) string {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="`)
+	b.WriteString(quotable(realm))
+	b.WriteByte('"')
+	if e.Code == ErrNotAuthenticated.Code {
+		return b.String()
+	}
+	b.WriteString(`, error="`)
+	b.WriteString(quotable(e.Code))
+	b.WriteByte('"')
+	if e.Description != "" {
+		b.WriteString(`, error_description="`)
+		b.WriteString(quotable(e.Description))
+		b.WriteByte('"')
+	}
+	if len(e.Scope) > 0 {
+		b.WriteString(`, scope="`)
+		b.WriteString(quotable(strings.Join(e.Scope, " ")))
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// quotable keeps only the characters RFC 6750 section 3 allows inside a
+// quoted attribute value (%x20-21 / %x23-5B / %x5D-7E).
+func quotable(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
