@@ -1,0 +1,118 @@
+package ginoauth_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// benchServer is a gin engine serving one handler twice: /open with no
+// authentication (the baseline) and /protected behind the middleware, so
+// the ratio of the two is the middleware's cost.
+func benchServer(b *testing.B, kind string) (*gin.Engine, string) {
+	b.Helper()
+	p, err := ginoauth.New(ginoauth.Config{Store: newStore(b, kind), SecretKey: testKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
+	r.GET("/open", hello)
+	r.GET("/protected", p.Middleware(), func(c *gin.Context) {
+		if _, ok := ginoauth.TokenFromContext(c); !ok {
+			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			return
+		}
+		hello(c)
+	})
+	req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
+	req.SetBasicAuth(app.ClientID, secret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := jsonDecode(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+		b.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	return r, tok.AccessToken
+}
+
+func benchGET(b *testing.B, r *gin.Engine, path, token string) {
+	b.ReportAllocs()
+	b.SetParallelism(8) // many requests in flight, as a server has
+
+	b.RunParallel(func(pb *testing.PB) {
+		req := httptest.NewRequest("GET", path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			r.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("%s: %d %s", path, w.Code, w.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkGET compares a GET with no authentication against the same
+// handler behind the middleware, on each store. docs/benchmarks.md
+// reports the ratios.
+func BenchmarkGET(b *testing.B) {
+	for _, kind := range storeKinds {
+		r, token := benchServer(b, kind)
+		b.Run(kind+"/open", func(b *testing.B) { benchGET(b, r, "/open", "") })
+		b.Run(kind+"/protected", func(b *testing.B) { benchGET(b, r, "/protected", token) })
+	}
+}
+
+// BenchmarkTokenClientCredentials measures the token endpoint.
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	for _, kind := range storeKinds {
+		b.Run(kind, func(b *testing.B) {
+			p, err := ginoauth.New(ginoauth.Config{Store: newStore(b, kind), SecretKey: testKey})
+			if err != nil {
+				b.Fatal(err)
+			}
+			app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+				ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := gin.New()
+			p.Mount(r)
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
+					req.SetBasicAuth(app.ClientID, secret)
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					w := httptest.NewRecorder()
+					r.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("%d %s", w.Code, w.Body)
+					}
+				}
+			})
+		})
+	}
+}

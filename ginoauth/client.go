@@ -1,0 +1,114 @@
+package ginoauth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// ClientCredentials are the client credentials a request carried.
+type ClientCredentials struct {
+	ID     string
+	Secret string
+	// Basic is true when they came in an HTTP Basic Authorization header.
+	Basic bool
+}
+
+// ParseClientCredentials extracts client credentials from r's Authorization
+// header (HTTP Basic, whose id and secret are form-urlencoded before
+// encoding as RFC 6749 section 2.3.1 says, so "%3A" is a colon) or from
+// the client_id and client_secret parameters. Using both is
+// invalid_request (section 2.3: one method per request), unless the
+// client_id parameter repeats the Basic id. found is false when the request
+// names no client at all.
+func ParseClientCredentials(r *http.Request, params map[string]string) (creds ClientCredentials, found bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, _ := strings.Cut(h, " ")
+		if strings.EqualFold(scheme, "Basic") {
+			raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+			if derr != nil {
+				return creds, false, ErrInvalidClient.WithDescription("The Basic credentials are not valid base64.")
+			}
+			id, secret, ok := strings.Cut(string(raw), ":")
+			if !ok {
+				return creds, false, ErrInvalidClient.WithDescription("The Basic credentials have no colon.")
+			}
+			if id, derr = url.QueryUnescape(id); derr != nil {
+				return creds, false, ErrInvalidClient.WithDescription("The Basic client id is not form-encoded.")
+			}
+			if secret, derr = url.QueryUnescape(secret); derr != nil {
+				return creds, false, ErrInvalidClient.WithDescription("The Basic client secret is not form-encoded.")
+			}
+			if _, ok := params["client_secret"]; ok {
+				return creds, false, ErrInvalidRequest.WithDescription("Use one client authentication method, not both.")
+			}
+			if pid, ok := params["client_id"]; ok && pid != id {
+				return creds, false, ErrInvalidRequest.WithDescription("client_id does not match the Basic credentials.")
+			}
+			return ClientCredentials{ID: id, Secret: secret, Basic: true}, true, nil
+		}
+	}
+	id, ok := params["client_id"]
+	if !ok || id == "" {
+		return creds, false, nil
+	}
+	return ClientCredentials{ID: id, Secret: params["client_secret"]}, true, nil
+}
+
+// HashClientSecret returns what store.Application.SecretHash keeps for a
+// client secret.
+func HashClientSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// authenticateClient resolves and authenticates the requesting client. A
+// confidential client must present its secret; a public client presents
+// only its id (and no secret). Failures are invalid_client (401), never
+// telling an unknown client from a wrong secret.
+func (p *Provider) authenticateClient(c *gin.Context, params map[string]string) (*store.Application, error) {
+	creds, found, err := ParseClientCredentials(c.Request, params)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrInvalidClient.WithDescription("Client authentication failed: no client credentials.")
+	}
+	app, err := p.store.GetApplication(c.Request.Context(), creds.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidClient.WithDescription("Client authentication failed.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch app.ClientType {
+	case store.Public:
+		if creds.Secret != "" {
+			return nil, ErrInvalidClient.WithDescription("Client authentication failed.")
+		}
+	default:
+		if creds.Secret == "" || !secretMatches(app.SecretHash, creds.Secret) {
+			return nil, ErrInvalidClient.WithDescription("Client authentication failed.")
+		}
+	}
+	return app, nil
+}
+
+// secretMatches compares secret with a stored hash in constant time.
+func secretMatches(storedHash, secret string) bool {
+	want, err := hex.DecodeString(storedHash)
+	if err != nil || len(want) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(want, got[:]) == 1
+}

@@ -1,0 +1,93 @@
+package ginoauth
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// Config configures a Provider. The zero value is usable: it gives an
+// in-process store, a per-process random secret key, DOT's default scopes
+// ("read" and "write") and DOT's default lifetimes. Field names mirror
+// Django OAuth Toolkit's settings where one exists (named in each comment).
+type Config struct {
+	// Store keeps applications, users and tokens. Nil means an in-process
+	// store (memstore), which forgets everything when the process exits;
+	// use redisstore.New for anything shared or lasting.
+	Store store.Store
+
+	// SecretKey keys the checksum every token carries (HMAC-SHA256), so a
+	// forged or mistyped token is refused without a store round trip. At
+	// least 32 bytes; every instance serving one store needs the same key.
+	// Nil means a random key per Provider: tokens then stop working when the
+	// process restarts.
+	SecretKey []byte
+
+	// Scopes maps each scope to its description (DOT's SCOPES). Nil means
+	// {"read": "Reading scope", "write": "Writing scope"}.
+	Scopes map[string]string
+	// DefaultScopes are granted when a token request names none (DOT's
+	// DEFAULT_SCOPES). Nil means every scope in Scopes.
+	DefaultScopes []string
+
+	// AccessTokenExpire is an access token's lifetime (DOT's
+	// ACCESS_TOKEN_EXPIRE_SECONDS). Zero means 36000 seconds.
+	AccessTokenExpire time.Duration
+	// RefreshTokenExpire is a refresh token's lifetime (DOT's
+	// REFRESH_TOKEN_EXPIRE_SECONDS). Zero means refresh tokens do not expire.
+	RefreshTokenExpire time.Duration
+
+	// PathPrefix is where Mount puts the endpoints. Empty means "/o", as
+	// DOT's usual include("oauth2_provider.urls") under "o/".
+	PathPrefix string
+
+	// Realm is the realm named in WWW-Authenticate challenges. Empty means
+	// "api", as DRF.
+	Realm string
+
+	// AllowAccessTokenInForm lets the middleware read an access_token form
+	// field of a form-encoded request body (RFC 6750 2.2). Off by default.
+	AllowAccessTokenInForm bool
+	// AllowAccessTokenInQuery lets the middleware read an access_token query
+	// parameter (RFC 6750 2.3, which advises against it: URLs end up in
+	// logs). Off by default.
+	AllowAccessTokenInQuery bool
+	// SkipPaths are request paths (exact match on the URL path) the
+	// middleware passes through without looking for a token.
+	SkipPaths []string
+
+	// UserLoader, if set, is called by the middleware for every valid token
+	// that has a user, and its result is put on the context for
+	// UserFromContext (DOT's OAuth2Backend). It costs whatever it costs
+	// per request; the token's UserID and Username are on TokenInfo without
+	// it. Returning an error wrapping store.ErrNotFound refuses the token
+	// (invalid_token); any other error answers 503.
+	UserLoader func(c *gin.Context, userID string) (any, error)
+
+	// Users authenticates resource owners for the password grant. Nil means
+	// the users of Store, with bcrypt password hashes.
+	Users UserAuthenticator
+
+	// Logger receives the provider's logs; tokens, secrets and passwords
+	// are never logged. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// The defaults of Config, named after DOT's settings.
+const (
+	// DefaultAccessTokenExpire is DOT's ACCESS_TOKEN_EXPIRE_SECONDS.
+	DefaultAccessTokenExpire = 36000 * time.Second
+	// DefaultPathPrefix is where Mount puts the endpoints.
+	DefaultPathPrefix = "/o"
+)
+
+// defaultScopes is DOT's default SCOPES.
+func defaultScopes() map[string]string {
+	return map[string]string{"read": "Reading scope", "write": "Writing scope"}
+}

@@ -1,0 +1,116 @@
+package opaque
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func testCodec(t testing.TB, key byte) *Codec {
+	c, err := New(bytes.Repeat([]byte{key}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestMintParse(t *testing.T) {
+	t.Parallel()
+	c := testCodec(t, 1)
+	fam, err := NewFamily()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fam) != FamilyLen {
+		t.Fatalf("family length %d, want %d", len(fam), FamilyLen)
+	}
+	tok, err := c.Mint(AccessPrefix, fam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok, AccessPrefix) || len(tok) != len(AccessPrefix)+EncodedLen {
+		t.Fatalf("token %q has wrong shape", tok)
+	}
+	got, err := c.Parse(AccessPrefix, tok)
+	if err != nil || got != fam {
+		t.Fatalf("Parse = %q, %v; want %q", got, err, fam)
+	}
+	tok2, _ := c.Mint(AccessPrefix, fam)
+	if tok2 == tok {
+		t.Fatal("two mints gave the same token")
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	t.Parallel()
+	c := testCodec(t, 1)
+	other := testCodec(t, 2)
+	fam, _ := NewFamily()
+	good, _ := c.Mint(AccessPrefix, fam)
+	forged, _ := other.Mint(AccessPrefix, fam)
+	refresh, _ := c.Mint(RefreshPrefix, fam)
+	body := good[len(AccessPrefix):]
+	flipped := []byte(good)
+	flipped[len(flipped)-30] ^= 1
+	cases := map[string]string{
+		"empty":              "",
+		"prefix only":        AccessPrefix,
+		"other key":          forged,
+		"refresh as access":  AccessPrefix + refresh[len(RefreshPrefix):],
+		"no prefix":          body,
+		"truncated":          good[:len(good)-1],
+		"extended":           good + "A",
+		"bad base64":         AccessPrefix + strings.Repeat("*", EncodedLen),
+		"flipped secret bit": string(flipped),
+	}
+	for name, tok := range cases {
+		if _, err := c.Parse(AccessPrefix, tok); err != ErrMalformed {
+			t.Errorf("%s: Parse err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func TestNewRefusesShortKey(t *testing.T) {
+	t.Parallel()
+	if _, err := New(make([]byte, 31)); err == nil {
+		t.Fatal("New accepted a 31-byte key")
+	}
+}
+
+func TestSignature(t *testing.T) {
+	t.Parallel()
+	s := Signature("abc")
+	if s != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("Signature(abc) = %s", s)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	c := testCodec(f, 1)
+	fam, _ := NewFamily()
+	good, _ := c.Mint(AccessPrefix, fam)
+	f.Add(good)
+	f.Add("")
+	f.Add(AccessPrefix + strings.Repeat("A", EncodedLen))
+	f.Fuzz(func(t *testing.T, s string) {
+		fam, err := c.Parse(AccessPrefix, s)
+		if err == nil && (len(fam) != FamilyLen || !strings.HasPrefix(s[len(AccessPrefix):], fam)) {
+			t.Fatalf("accepted %q with family %q", s, fam)
+		}
+		if err == nil && s != good {
+			t.Fatalf("accepted a token it did not mint: %q", s)
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	c := testCodec(b, 1)
+	fam, _ := NewFamily()
+	tok, _ := c.Mint(AccessPrefix, fam)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Parse(AccessPrefix, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

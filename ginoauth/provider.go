@@ -1,0 +1,184 @@
+// Package ginoauth is an OAuth2 authorization server and resource-server
+// middleware for Gin, modelled on Django OAuth Toolkit.
+//
+// A Provider, built by New from a Config, mounts the token endpoint on any
+// gin.IRouter (Mount) and gives the middleware that authenticates
+// "Authorization: Bearer" tokens (Middleware). Guards in package
+// github.com/ginoauth/toolkit/permissions then decide, per route group or
+// endpoint, which scopes a request needs, answering RFC 6750's 401 and 403.
+//
+// Tokens are opaque: a recognisable prefix ("goat_" for access tokens,
+// "gort_" for refresh tokens), 256 random bits and a keyed checksum, so a
+// forged token is refused without a store round trip. The store keeps only
+// their SHA-256 (package store); validating a token costs one round trip.
+package ginoauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
+)
+
+// Provider is an OAuth2 authorization server and resource server: the
+// value every endpoint and the middleware hang off. Build it with New; it
+// is safe for concurrent use, and any number can live in one process.
+type Provider struct {
+	cfg           Config
+	store         store.Store
+	users         UserAuthenticator
+	codec         *opaque.Codec
+	scopes        map[string]string
+	scopeNames    []string // sorted
+	defaultScopes []string
+	accessTTL     time.Duration
+	refreshTTL    time.Duration
+	prefix        string
+	realm         string
+	skip          map[string]bool
+	log           *slog.Logger
+	now           func() time.Time
+}
+
+// New builds a Provider from cfg, filling in the documented defaults. It
+// fails on a configuration that cannot work (a short secret key, a default
+// scope that is not a scope).
+func New(cfg Config) (*Provider, error) {
+	p := &Provider{
+		cfg:        cfg,
+		store:      cfg.Store,
+		users:      cfg.Users,
+		scopes:     cfg.Scopes,
+		accessTTL:  cfg.AccessTokenExpire,
+		refreshTTL: cfg.RefreshTokenExpire,
+		prefix:     strings.TrimRight(cfg.PathPrefix, "/"),
+		realm:      cfg.Realm,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+	}
+	if p.store == nil {
+		p.store = memstore.New()
+	}
+	if p.users == nil {
+		p.users = StoreUsers{Users: p.store}
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.accessTTL == 0 {
+		p.accessTTL = DefaultAccessTokenExpire
+	}
+	if p.accessTTL < 0 || p.refreshTTL < 0 {
+		return nil, errors.New("ginoauth: token lifetimes must not be negative")
+	}
+	if cfg.PathPrefix == "" {
+		p.prefix = DefaultPathPrefix
+	}
+	if p.realm == "" {
+		p.realm = DefaultRealm
+	}
+	key := cfg.SecretKey
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if cfg.Store != nil {
+			p.log.Warn("ginoauth: no SecretKey configured; tokens will stop working when this process restarts")
+		}
+	}
+	codec, err := opaque.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("ginoauth: SecretKey: %w", err)
+	}
+	p.codec = codec
+	if p.scopes == nil {
+		p.scopes = defaultScopes()
+	}
+	for name := range p.scopes {
+		if s, err := ParseScope(name); err != nil || len(s) != 1 || s[0] != name {
+			return nil, fmt.Errorf("ginoauth: %q is not a valid scope name", name)
+		}
+		p.scopeNames = append(p.scopeNames, name)
+	}
+	slices.Sort(p.scopeNames)
+	p.defaultScopes = cfg.DefaultScopes
+	if p.defaultScopes == nil {
+		p.defaultScopes = p.scopeNames
+	}
+	for _, s := range p.defaultScopes {
+		if _, ok := p.scopes[s]; !ok {
+			return nil, fmt.Errorf("ginoauth: default scope %q is not in Scopes", s)
+		}
+	}
+	p.skip = make(map[string]bool, len(cfg.SkipPaths))
+	for _, path := range cfg.SkipPaths {
+		p.skip[path] = true
+	}
+	return p, nil
+}
+
+// Store returns the store the provider keeps its data in.
+func (p *Provider) Store() store.Store { return p.store }
+
+// Scopes returns the configured scopes and their descriptions (a copy).
+func (p *Provider) Scopes() map[string]string {
+	out := make(map[string]string, len(p.scopes))
+	for k, v := range p.scopes {
+		out[k] = v
+	}
+	return out
+}
+
+// Mount registers the provider's endpoints on r under Config.PathPrefix:
+//
+//	POST {prefix}/token/  the token endpoint (RFC 6749 section 3.2), also
+//	                      without the trailing slash, with no redirect.
+func (p *Provider) Mount(r gin.IRouter) {
+	for _, path := range []string{p.prefix + "/token/", p.prefix + "/token"} {
+		r.POST(path, p.TokenHandler())
+		for _, m := range []string{"GET", "PUT", "PATCH", "DELETE"} {
+			r.Handle(m, path, methodNotAllowed("POST"))
+		}
+	}
+}
+
+// methodNotAllowed answers 405 with an RFC-style JSON error.
+func methodNotAllowed(allow string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("Allow", allow)
+		e := ErrInvalidRequest.WithDescription("Use %s.", allow)
+		e.Status = 405
+		writeJSONError(c, e)
+	}
+}
+
+// randomID returns n random bytes, base64url encoded.
+func randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// logError logs a failure the client only sees as 5xx. Errors carry no
+// token, secret or password: the store never sees them and handlers never
+// put them in errors.
+func (p *Provider) logError(ctx context.Context, msg string, err error) {
+	p.log.ErrorContext(ctx, msg, "err", err)
+}

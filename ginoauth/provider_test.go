@@ -1,0 +1,558 @@
+package ginoauth_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+func init() { gin.SetMode(gin.TestMode) }
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// countingStore counts access-token lookups, to prove which requests reach
+// the store.
+type countingStore struct {
+	store.Store
+	gets atomic.Int64
+}
+
+func (s *countingStore) GetAccessToken(ctx context.Context, k store.Key) (*store.AccessToken, error) {
+	s.gets.Add(1)
+	return s.Store.GetAccessToken(ctx, k)
+}
+
+// env is a provider mounted on a test server with a confidential client
+// (password + client_credentials), a public client (password) and a user.
+type env struct {
+	t        *testing.T
+	p        *ginoauth.Provider
+	st       *countingStore
+	srv      *httptest.Server
+	confID   string
+	secret   string
+	pubID    string
+	username string
+	password string
+}
+
+var storeKinds = []string{"memory", "redis"}
+
+func newStore(t testing.TB, kind string) store.Store {
+	if kind == "memory" {
+		return memstore.New()
+	}
+	client, prefix := redistest.Client(t)
+	s, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
+	t.Helper()
+	e := &env{t: t, st: &countingStore{Store: newStore(t, kind)}, username: "alice", password: "wonderland"}
+	cfg := ginoauth.Config{
+		Store:         e.st,
+		SecretKey:     []byte("0123456789abcdef0123456789abcdef"),
+		Scopes:        map[string]string{"read": "Read", "write": "Write", "admin": "Admin"},
+		DefaultScopes: []string{"read", "write"},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := ginoauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.p = p
+	ctx := context.Background()
+	if _, err := p.CreateUser(ctx, ginoauth.NewUser{Username: e.username, Password: e.password}); err != nil {
+		t.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{
+		Name: "conf", ClientType: store.Confidential,
+		GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.confID, e.secret = app.ClientID, secret
+	pub, _, err := p.CreateApplication(ctx, ginoauth.NewApplication{
+		Name: "pub", ClientType: store.Public, GrantTypes: []string{store.GrantPassword},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pubID = pub.ClientID
+
+	r := gin.New()
+	p.Mount(r)
+	api := r.Group("/api", p.Middleware())
+	api.GET("/whoami", func(c *gin.Context) {
+		tok, ok := ginoauth.TokenFromContext(c)
+		if !ok {
+			if err := ginoauth.AuthErrorFromContext(c); err != nil {
+				ginoauth.AbortWithError(c, err)
+				return
+			}
+			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			return
+		}
+		c.JSON(200, gin.H{"client": tok.ClientID, "user": tok.Username, "scope": ginoauth.FormatScope(tok.Scopes)})
+	})
+	api.POST("/whoami", func(c *gin.Context) {
+		_, ok := ginoauth.TokenFromContext(c)
+		c.JSON(200, gin.H{"ok": ok})
+	})
+	e.srv = httptest.NewServer(r)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (r resp) str(k string) string { s, _ := r.body[k].(string); return s }
+
+func (e *env) do(req *http.Request) resp {
+	e.t.Helper()
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := resp{status: res.StatusCode, header: res.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			e.t.Fatalf("%s %s: body is not JSON: %q", req.Method, req.URL.Path, raw)
+		}
+	}
+	return out
+}
+
+// token posts a form to the token endpoint; basic, if not nil, is
+// {id, secret} sent with HTTP Basic.
+func (e *env) token(form url.Values, basic []string) resp {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic != nil {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	return e.do(req)
+}
+
+func (e *env) passwordToken(scope string) resp {
+	e.t.Helper()
+	f := url.Values{"grant_type": {"password"}, "username": {e.username}, "password": {e.password}}
+	if scope != "" {
+		f.Set("scope", scope)
+	}
+	r := e.token(f, []string{e.confID, e.secret})
+	if r.status != 200 {
+		e.t.Fatalf("password grant: %d %v", r.status, r.body)
+	}
+	return r
+}
+
+func (e *env) get(path, token string) resp {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.do(req)
+}
+
+func forEachStore(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			f(t, kind)
+		})
+	}
+}
+
+func TestTokenEndpointGrants(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		r := e.passwordToken("")
+		if r.str("token_type") != "Bearer" || r.str("scope") != "read write" || r.body["expires_in"] != float64(36000) ||
+			!strings.HasPrefix(r.str("access_token"), "goat_") || !strings.HasPrefix(r.str("refresh_token"), "gort_") {
+			t.Fatalf("password grant answer: %v", r.body)
+		}
+		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+			t.Fatalf("Cache-Control = %q", cc)
+		}
+		w := e.get("/api/whoami", r.str("access_token"))
+		if w.status != 200 || w.str("user") != "alice" || w.str("client") != e.confID {
+			t.Fatalf("whoami: %d %v", w.status, w.body)
+		}
+
+		// client_credentials, credentials in the form, no trailing slash, no refresh token.
+		req, _ := http.NewRequest("POST", e.srv.URL+"/o/token", strings.NewReader(url.Values{
+			"grant_type": {"client_credentials"}, "client_id": {e.confID}, "client_secret": {e.secret}, "scope": {"read"},
+		}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		cc := e.do(req)
+		if cc.status != 200 || cc.str("scope") != "read" || cc.str("refresh_token") != "" {
+			t.Fatalf("client_credentials: %d %v", cc.status, cc.body)
+		}
+		if w := e.get("/api/whoami", cc.str("access_token")); w.status != 200 || w.str("user") != "" {
+			t.Fatalf("whoami with client token: %d %v", w.status, w.body)
+		}
+
+		// JSON body (DOT's JSONOAuthLibCore), public client by client_id alone.
+		body, _ := json.Marshal(map[string]string{"grant_type": "password", "username": "alice", "password": "wonderland", "client_id": e.pubID, "scope": "read"})
+		req, _ = http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		if j := e.do(req); j.status != 200 || j.str("scope") != "read" {
+			t.Fatalf("JSON public password grant: %d %v", j.status, j.body)
+		}
+	})
+}
+
+// TestBasicAuthIsFormDecoded: RFC 6749 2.3.1 has the id and secret
+// form-urlencoded inside HTTP Basic, as certified clients send them.
+func TestBasicAuthIsFormDecoded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	ctx := context.Background()
+	app, secret, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{
+		ClientID: "my client:1+2", ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.token(url.Values{"grant_type": {"client_credentials"}}, []string{app.ClientID, secret})
+	if r.status != 200 {
+		t.Fatalf("percent-encoded Basic id: %d %v", r.status, r.body)
+	}
+	// The same id sent raw (not encoded) is another id: "+" decodes to a space.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("my client%3A1+2:"+secret)))
+	if r := e.do(req); r.status != 401 {
+		t.Fatalf("raw '+' in Basic id accepted: %d", r.status)
+	}
+}
+
+func TestTokenEndpointErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	conf := []string{e.confID, e.secret}
+	pw := func(extra ...string) url.Values {
+		v := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		raw    string // raw body instead of form
+		ctype  string
+		basic  []string
+		status int
+		code   string
+	}{
+		{"missing grant_type", url.Values{"username": {"a"}}, "", "", conf, 400, "invalid_request"},
+		{"repeated parameter", nil, "grant_type=password&grant_type=password&username=alice&password=wonderland", "", conf, 400, "invalid_request"},
+		{"unsupported grant", url.Values{"grant_type": {"urn:x"}}, "", "", conf, 400, "unsupported_grant_type"},
+		{"implicit is not a grant", url.Values{"grant_type": {"implicit"}}, "", "", conf, 400, "unsupported_grant_type"},
+		{"no client", pw(), "", "", nil, 401, "invalid_client"},
+		{"unknown client", pw(), "", "", []string{"nope", "x"}, 401, "invalid_client"},
+		{"wrong secret", pw(), "", "", []string{e.confID, "wrong"}, 401, "invalid_client"},
+		{"confidential without secret", pw("client_id", e.confID), "", "", nil, 401, "invalid_client"},
+		{"public with a secret", pw("client_id", e.pubID, "client_secret", "x"), "", "", nil, 401, "invalid_client"},
+		{"two auth methods", pw("client_secret", e.secret), "", "", conf, 400, "invalid_request"},
+		{"bad password", pw("password", "nope"), "", "", conf, 400, "invalid_grant"},
+		{"unknown user", pw("username", "bob"), "", "", conf, 400, "invalid_grant"},
+		{"missing password", url.Values{"grant_type": {"password"}, "username": {"alice"}}, "", "", conf, 400, "invalid_request"},
+		{"public client_credentials", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.pubID}}, "", "", nil, 400, "unauthorized_client"},
+		{"unknown scope", pw("scope", "read nope"), "", "", conf, 400, "invalid_scope"},
+		{"malformed scope", pw("scope", "read\twrite"), "", "", conf, 400, "invalid_scope"},
+		{"bad refresh token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"gort_xyz"}}, "", "", conf, 400, "invalid_grant"},
+		{"missing refresh token", url.Values{"grant_type": {"refresh_token"}}, "", "", conf, 400, "invalid_request"},
+		{"bad json", nil, `{"grant_type":`, "application/json", conf, 400, "invalid_request"},
+		{"json number", nil, `{"grant_type":"password","username":1}`, "application/json", conf, 400, "invalid_request"},
+		{"xml body", nil, `<x/>`, "application/xml", conf, 400, "invalid_request"},
+		{"huge body", nil, "grant_type=password&x=" + strings.Repeat("a", 70<<10), "", conf, 400, "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r resp
+			if tc.form != nil {
+				r = e.token(tc.form, tc.basic)
+			} else {
+				req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(tc.raw))
+				ct := tc.ctype
+				if ct == "" {
+					ct = "application/x-www-form-urlencoded"
+				}
+				req.Header.Set("Content-Type", ct)
+				req.SetBasicAuth(tc.basic[0], tc.basic[1])
+				r = e.do(req)
+			}
+			if r.status != tc.status || r.str("error") != tc.code || r.str("error_description") == "" {
+				t.Fatalf("got %d %v; want %d %s", r.status, r.body, tc.status, tc.code)
+			}
+			if r.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
+			}
+			if tc.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic realm=") {
+				t.Errorf("401 without Basic challenge: %q", r.header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestScopeCeiling(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	app, secret, err := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials}, AllowedScopes: []string{"read"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := []string{app.ClientID, secret}
+	if r := e.token(url.Values{"grant_type": {"client_credentials"}}, creds); r.status != 200 || r.str("scope") != "read" {
+		t.Fatalf("defaults under a ceiling: %d %v", r.status, r.body)
+	}
+	if r := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read write"}}, creds); r.str("error") != "invalid_scope" {
+		t.Fatalf("scope above the ceiling: %d %v", r.status, r.body)
+	}
+}
+
+func TestRefreshRotation(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		first := e.passwordToken("read write")
+		refresh := func(rt string, creds []string, scope string) resp {
+			f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+			if scope != "" {
+				f.Set("scope", scope)
+			}
+			return e.token(f, creds)
+		}
+		conf := []string{e.confID, e.secret}
+
+		// Another client's refresh token is invalid_grant, and does not consume it.
+		other, otherSecret, _ := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{
+			ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword},
+		})
+		if r := refresh(first.str("refresh_token"), []string{other.ClientID, otherSecret}, ""); r.status != 400 || r.str("error") != "invalid_grant" {
+			t.Fatalf("cross-client refresh: %d %v", r.status, r.body)
+		}
+		if r := refresh(first.str("refresh_token"), conf, "read write admin"); r.str("error") != "invalid_scope" {
+			t.Fatalf("refresh widening scope: %d %v", r.status, r.body)
+		}
+
+		second := refresh(first.str("refresh_token"), conf, "read")
+		if second.status != 200 || second.str("scope") != "read" || second.str("refresh_token") == first.str("refresh_token") {
+			t.Fatalf("refresh: %d %v", second.status, second.body)
+		}
+		if r := e.get("/api/whoami", first.str("access_token")); r.status != 401 {
+			t.Fatalf("old access token still works after rotation: %d", r.status)
+		}
+		if r := e.get("/api/whoami", second.str("access_token")); r.status != 200 || r.str("scope") != "read" {
+			t.Fatalf("new access token: %d %v", r.status, r.body)
+		}
+		if r := refresh(first.str("refresh_token"), conf, ""); r.status != 400 || r.str("error") != "invalid_grant" {
+			t.Fatalf("reused refresh token: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// TestConcurrentRefresh: 20 concurrent refreshes of one token yield exactly
+// one new pair (go-oauth2 redeems it more than once).
+func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		rt := e.passwordToken("").str("refresh_token")
+		var wg sync.WaitGroup
+		var ok, bad atomic.Int64
+		start := make(chan struct{})
+		for range 20 {
+			wg.Go(func() {
+				<-start
+				r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, []string{e.confID, e.secret})
+				switch {
+				case r.status == 200:
+					ok.Add(1)
+				case r.status == 400 && r.str("error") == "invalid_grant":
+					bad.Add(1)
+				default:
+					t.Errorf("unexpected %d %v", r.status, r.body)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if ok.Load() != 1 || bad.Load() != 19 {
+			t.Fatalf("%d successes and %d invalid_grant; want 1 and 19", ok.Load(), bad.Load())
+		}
+	})
+}
+
+func TestMiddleware(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		now := time.Now()
+		var clock atomic.Pointer[time.Time]
+		clock.Store(&now)
+		e := newEnv(t, kind, func(c *ginoauth.Config) {
+			c.Now = func() time.Time { return *clock.Load() }
+		})
+		good := e.passwordToken("").str("access_token")
+		forged := "goat_" + strings.Repeat("A", len(good)-5)
+		before := e.st.gets.Load()
+		for _, tc := range []struct {
+			name, header string
+			status       int
+			challenge    string
+		}{
+			{"no token", "", 401, `Bearer realm="api"`},
+			{"other scheme", "Basic Zm9vOmJhcg==", 401, `Bearer realm="api"`},
+			{"forged", "Bearer " + forged, 401, `Bearer realm="api", error="invalid_token", error_description="The access token is invalid, expired or revoked."`},
+			{"garbage", "Bearer not-a-token", 401, `Bearer realm="api", error="invalid_token", error_description="The access token is invalid, expired or revoked."`},
+			{"malformed header", "Bearer a b", 400, ""},
+			{"lower-case scheme", "bearer " + good, 200, ""},
+		} {
+			req, _ := http.NewRequest("GET", e.srv.URL+"/api/whoami", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			r := e.do(req)
+			if r.status != tc.status || r.header.Get("WWW-Authenticate") != tc.challenge {
+				t.Errorf("%s: %d %q; want %d %q", tc.name, r.status, r.header.Get("WWW-Authenticate"), tc.status, tc.challenge)
+			}
+		}
+		if n := e.st.gets.Load() - before; n != 1 {
+			t.Errorf("store lookups = %d; want 1 (forged and malformed tokens must not reach the store)", n)
+		}
+		// Expired: the provider's clock passes the expiry.
+		later := now.Add(ginoauth.DefaultAccessTokenExpire + time.Second)
+		clock.Store(&later)
+		if r := e.get("/api/whoami", good); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("expired token: %d %v", r.status, r.header)
+		}
+	})
+}
+
+func TestMiddlewareStoreOutage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	good := e.passwordToken("").str("access_token")
+	down, err := redisstore.New(redistest.Unreachable(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{Store: down, SecretKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	r.GET("/api", p.Middleware(), func(c *gin.Context) { c.String(200, "let through") })
+	for _, req := range []*http.Request{
+		httptest.NewRequest("GET", "/api", nil),
+		httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials&client_id=a&client_secret=b")),
+	} {
+		req.Header.Set("Authorization", "Bearer "+good)
+		if req.Method == "POST" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Del("Authorization")
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		var body map[string]string
+		_ = json.Unmarshal(w.Body.Bytes(), &body)
+		if w.Code != 503 || body["error"] != "temporarily_unavailable" || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s %s during an outage: %d %q", req.Method, req.URL.Path, w.Code, w.Body.String())
+		}
+	}
+}
+
+func TestMiddlewareOptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", func(c *ginoauth.Config) {
+		c.AllowAccessTokenInQuery = true
+		c.AllowAccessTokenInForm = true
+		c.SkipPaths = []string{"/api/skipped"}
+	})
+	good := e.passwordToken("").str("access_token")
+	if r := e.get("/api/whoami?access_token="+good, ""); r.status != 200 {
+		t.Fatalf("query token: %d %v", r.status, r.body)
+	}
+	if r := e.get("/api/whoami?access_token="+good, good); r.status != 400 || r.str("error") != "invalid_request" {
+		t.Fatalf("token by two methods: %d %v", r.status, r.body)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/whoami", strings.NewReader("access_token="+good))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := e.do(req); r.status != 200 || r.body["ok"] != true {
+		t.Fatalf("form token: %d %v", r.status, r.body)
+	}
+	// By default neither is read.
+	off := newEnv(t, "memory", nil)
+	tok := off.passwordToken("").str("access_token")
+	if r := off.get("/api/whoami?access_token="+tok, ""); r.status != 401 {
+		t.Fatalf("query token accepted by default: %d", r.status)
+	}
+}
+
+// TestTwoProviders: no package-level state; two providers in one process
+// do not accept each other's tokens.
+func TestTwoProviders(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t, "memory", nil)
+	b := newEnv(t, "memory", func(c *ginoauth.Config) { c.SecretKey = []byte("another key of at least 32 bytes!!") })
+	tok := a.passwordToken("").str("access_token")
+	if r := b.get("/api/whoami", tok); r.status != 401 {
+		t.Fatalf("provider b accepted provider a's token: %d", r.status)
+	}
+	if r := a.get("/api/whoami", tok); r.status != 200 {
+		t.Fatalf("provider a refused its own token: %d", r.status)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]ginoauth.Config{
+		"short key":             {SecretKey: []byte("short")},
+		"unknown default scope": {DefaultScopes: []string{"nope"}},
+		"bad scope name":        {Scopes: map[string]string{"a b": ""}},
+		"negative lifetime":     {AccessTokenExpire: -time.Second},
+	} {
+		if _, err := ginoauth.New(cfg); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}

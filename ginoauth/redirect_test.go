@@ -1,0 +1,83 @@
+package ginoauth_test
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+)
+
+func TestMatchRedirectURI(t *testing.T) {
+	t.Parallel()
+	reg := []string{"https://example.com/cb", "http://127.0.0.1/callback", "http://[::1]:8080/cb", "com.example.app:/oauth"}
+	for _, tc := range []struct {
+		uri  string
+		want bool
+	}{
+		{"https://example.com/cb", true},
+		{"https://evilexample.com/cb", false}, // go-oauth2 matches hosts by suffix
+		{"https://example.com.evil.com/cb", false},
+		{"https://example.com/cb/../evil", false},
+		{"https://example.com/cb/evil", false},
+		{"https://example.com/c", false},
+		{"https://example.com/cb?x=1", false},
+		{"https://example.com/cb#frag", false},
+		{"https://EXAMPLE.com/cb", false},
+		{"http://example.com/cb", false},
+		{"https://example.com:443/cb", false},
+		{"https://user@example.com/cb", false},
+		{"http://127.0.0.1:51234/callback", true}, // RFC 8252 7.3
+		{"http://127.0.0.1/callback", true},
+		{"http://127.0.0.1:1/other", false},
+		{"http://127.0.0.1:1/callback?x", false},
+		{"http://[::1]:9999/cb", true},
+		{"http://localhost:8080/cb", false},
+		{"https://127.0.0.1:5/callback", false},
+		{"com.example.app:/oauth", true},
+		{"com.example.app:/oauth2", false},
+		{"", false},
+	} {
+		if got := ginoauth.MatchRedirectURI(reg, tc.uri); got != tc.want {
+			t.Errorf("MatchRedirectURI(%q) = %v, want %v", tc.uri, got, tc.want)
+		}
+	}
+}
+
+func FuzzMatchRedirectURI(f *testing.F) {
+	reg := []string{"https://example.com/cb", "http://127.0.0.1/callback"}
+	for _, s := range []string{"https://example.com/cb", "https://evilexample.com/cb", "http://127.0.0.1:9/callback", "http://127.0.0.1:9/callback/..", "%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !ginoauth.MatchRedirectURI(reg, s) || s == reg[0] {
+			return
+		}
+		// Anything else that matches must be the loopback URI with another port.
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.EscapedPath() != "/callback" || u.RawQuery != "" || u.Fragment != "" {
+			t.Fatalf("%q matched", s)
+		}
+	})
+}
+
+func TestValidateRedirectURI(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		uri string
+		ok  bool
+	}{
+		{"https://example.com/cb", true},
+		{"http://127.0.0.1:8000/cb", true},
+		{"http://localhost:8000/cb", true},
+		{"com.example.app:/oauth", true},
+		{"http://example.com/cb", false},
+		{"https://example.com/cb#x", false},
+		{"/relative", false},
+		{"javascript:alert(1)", false},
+		{"https:///nohost", false},
+	} {
+		if err := ginoauth.ValidateRedirectURI(tc.uri); (err == nil) != tc.ok {
+			t.Errorf("ValidateRedirectURI(%q) = %v, want ok=%v", tc.uri, err, tc.ok)
+		}
+	}
+}

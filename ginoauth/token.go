@@ -1,0 +1,232 @@
+package ginoauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// TokenResponse is the successful token answer of RFC 6749 section 5.1.
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+// TokenHandler is the token endpoint (RFC 6749 section 3.2) for the
+// password, client_credentials and refresh_token grants. Mount registers
+// it; use it directly to put the endpoint elsewhere.
+func (p *Provider) TokenHandler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		resp, err := p.token(c)
+		if err != nil {
+			p.tokenError(c, err)
+			return
+		}
+		c.Header("Cache-Control", "no-store")
+		c.Header("Pragma", "no-cache")
+		c.JSON(http.StatusOK, resp)
+	}
+}
+
+// tokenError answers a token-endpoint error (RFC 6749 section 5.2): 401
+// with a Basic challenge for invalid_client, 503 for a store outage, 400
+// for the rest.
+func (p *Provider) tokenError(c *gin.Context, err error) {
+	e := asError(err)
+	if e.Status >= 500 {
+		p.logError(c.Request.Context(), "ginoauth: token endpoint", err)
+	}
+	if e.Code == ErrInvalidClient.Code {
+		c.Header("WWW-Authenticate", `Basic realm="`+quotable(p.realm)+`"`)
+	}
+	writeJSONError(c, e)
+}
+
+func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
+	params, err := ParseParams(c.Request)
+	if err != nil {
+		return nil, err
+	}
+	grant := params["grant_type"]
+	if grant == "" {
+		return nil, ErrInvalidRequest.WithDescription("Missing grant_type parameter.")
+	}
+	switch grant {
+	case store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken:
+	default:
+		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %q is not supported.", grant)
+	}
+	app, err := p.authenticateClient(c, params)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.Request.Context()
+	switch grant {
+	case store.GrantPassword:
+		return p.passwordGrant(ctx, app, params)
+	case store.GrantClientCredentials:
+		return p.clientCredentialsGrant(ctx, app, params)
+	default:
+		return p.refreshGrant(ctx, app, params)
+	}
+}
+
+// passwordGrant is RFC 6749 section 4.3.
+func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
+	if !app.AllowsGrant(store.GrantPassword) {
+		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the password grant.")
+	}
+	username, password := params["username"], params["password"]
+	if username == "" || password == "" {
+		return nil, ErrInvalidRequest.WithDescription("The password grant needs username and password.")
+	}
+	scopes, err := p.grantScopes(params["scope"], app.AllowedScopes)
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.users.Authenticate(ctx, username, password)
+	if errors.Is(err, ErrBadCredentials) {
+		return nil, ErrInvalidGrant.WithDescription("Invalid credentials given.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.issue(ctx, app, u.ID, u.Username, scopes, true)
+}
+
+// clientCredentialsGrant is RFC 6749 section 4.4: confidential clients only,
+// and no refresh token (section 4.4.3).
+func (p *Provider) clientCredentialsGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
+	if app.ClientType != store.Confidential || !app.AllowsGrant(store.GrantClientCredentials) {
+		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the client_credentials grant.")
+	}
+	scopes, err := p.grantScopes(params["scope"], app.AllowedScopes)
+	if err != nil {
+		return nil, err
+	}
+	return p.issue(ctx, app, "", "", scopes, false)
+}
+
+// refreshGrant is RFC 6749 section 6, with rotation: the presented refresh
+// token and its access token stop working in the same atomic step that
+// stores the new pair, and only the client the token was issued to may
+// use it.
+func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
+	raw := params["refresh_token"]
+	if raw == "" {
+		return nil, ErrInvalidRequest.WithDescription("Missing refresh_token parameter.")
+	}
+	invalid := ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
+	family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
+	if err != nil {
+		return nil, invalid
+	}
+	old, err := p.store.GetRefreshToken(ctx, store.Key{Family: family, Signature: opaque.Signature(raw)})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old.ClientID != app.ClientID {
+		return nil, invalid
+	}
+	now := p.now()
+	if !old.ExpiresAt.IsZero() && !now.Before(old.ExpiresAt) {
+		return nil, invalid
+	}
+	scopes := old.Scopes
+	if s := params["scope"]; s != "" {
+		req, err := ParseScope(s)
+		if err != nil {
+			return nil, ErrInvalidScope.WithDescription("The scope parameter is malformed.")
+		}
+		if !subset(req, old.Scopes) {
+			return nil, ErrInvalidScope.WithDescription("A refreshed token may not gain scopes.")
+		}
+		scopes = req
+	}
+	at, rt, resp, err := p.mint(family, app.ClientID, old.UserID, old.Username, scopes, true)
+	if err != nil {
+		return nil, err
+	}
+	err = p.store.RotateRefreshToken(ctx, old, at, rt)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// issue mints and stores a new grant's tokens.
+func (p *Provider) issue(ctx context.Context, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*TokenResponse, error) {
+	family, err := opaque.NewFamily()
+	if err != nil {
+		return nil, err
+	}
+	at, rt, resp, err := p.mint(family, app.ClientID, userID, username, scopes, withRefresh)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.SaveTokens(ctx, at, rt); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// mint makes an access token (and a refresh token, if asked) in family,
+// returning the records to store and the answer to send.
+func (p *Provider) mint(family, clientID, userID, username string, scopes []string, withRefresh bool) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
+	now := p.now().UTC()
+	access, err := p.codec.Mint(opaque.AccessPrefix, family)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	at := &store.AccessToken{
+		Key:       store.Key{Family: family, Signature: opaque.Signature(access)},
+		ClientID:  clientID,
+		UserID:    userID,
+		Username:  username,
+		Scopes:    scopes,
+		IssuedAt:  now,
+		ExpiresAt: now.Add(p.accessTTL),
+	}
+	resp := &TokenResponse{
+		AccessToken: access,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(p.accessTTL.Seconds()),
+		Scope:       FormatScope(scopes),
+	}
+	if !withRefresh {
+		return at, nil, resp, nil
+	}
+	refresh, err := p.codec.Mint(opaque.RefreshPrefix, family)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rt := &store.RefreshToken{
+		Key:      store.Key{Family: family, Signature: opaque.Signature(refresh)},
+		ClientID: clientID,
+		UserID:   userID,
+		Username: username,
+		Scopes:   scopes,
+		Access:   at.Key,
+		IssuedAt: now,
+	}
+	if p.refreshTTL > 0 {
+		rt.ExpiresAt = now.Add(p.refreshTTL)
+	}
+	at.Refresh = rt.Key
+	resp.RefreshToken = refresh
+	return at, rt, resp, nil
+}
