@@ -44,6 +44,27 @@ type Config struct {
 	// DOT's usual include("oauth2_provider.urls") under "o/".
 	PathPrefix string
 
+	// Issuer is the authorization server's issuer identifier (RFC 8414): an
+	// https URL with no query or fragment, such as "https://auth.example.com".
+	// Empty means the scheme and host of each metadata request.
+	Issuer string
+	// Resource is the protected resource's identifier for RFC 9728 metadata.
+	// Empty means the issuer.
+	Resource string
+
+	// RevokeRefreshWithAccessToken makes revoking an access token revoke
+	// its refresh token too (RFC 7009 2.1 "MAY"). Revoking a refresh token
+	// always revokes its access token.
+	RevokeRefreshWithAccessToken bool
+	// IntrospectionScope is the scope a bearer token needs to call the
+	// introspection endpoint. Empty means "introspection", as DOT.
+	IntrospectionScope string
+
+	// CORSAllowedOrigins are the origins browser clients may call the
+	// token, revocation and introspection endpoints from (CORS, with
+	// preflight). Empty means none: no CORS headers are sent.
+	CORSAllowedOrigins []string
+
 	// Realm is the realm named in WWW-Authenticate challenges. Empty means
 	// "api", as DRF.
 	Realm string

@@ -20,10 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
@@ -47,6 +49,7 @@ type Provider struct {
 	prefix        string
 	realm         string
 	skip          map[string]bool
+	cors          gin.HandlerFunc
 	log           *slog.Logger
 	now           func() time.Time
 }
@@ -125,6 +128,13 @@ func New(cfg Config) (*Provider, error) {
 			return nil, fmt.Errorf("ginoauth: default scope %q is not in Scopes", s)
 		}
 	}
+	if len(cfg.CORSAllowedOrigins) > 0 {
+		cc := corsConfig(cfg.CORSAllowedOrigins)
+		if err := cc.Validate(); err != nil {
+			return nil, fmt.Errorf("ginoauth: CORSAllowedOrigins: %w", err)
+		}
+		p.cors = cors.New(cc)
+	}
 	p.skip = make(map[string]bool, len(cfg.SkipPaths))
 	for _, path := range cfg.SkipPaths {
 		p.skip[path] = true
@@ -144,17 +154,63 @@ func (p *Provider) Scopes() map[string]string {
 	return out
 }
 
-// Mount registers the provider's endpoints on r under Config.PathPrefix:
+// Mount registers the provider's endpoints on r, each with and without its
+// trailing slash (no redirect), under Config.PathPrefix ("/o"):
 //
-//	POST {prefix}/token/  the token endpoint (RFC 6749 section 3.2), also
-//	                      without the trailing slash, with no redirect.
+//	POST {prefix}/token/         token endpoint (RFC 6749 3.2)
+//	POST {prefix}/revoke_token/  revocation (RFC 7009)
+//	POST {prefix}/introspect/    introspection (RFC 7662)
+//	GET  /.well-known/oauth-authorization-server  metadata (RFC 8414)
+//	GET  /.well-known/oauth-protected-resource    metadata (RFC 9728)
+//
+// With Config.CORSAllowedOrigins, the POST endpoints answer CORS preflight
+// requests from those origins.
 func (p *Provider) Mount(r gin.IRouter) {
-	for _, path := range []string{p.prefix + "/token/", p.prefix + "/token"} {
-		r.POST(path, p.TokenHandler())
-		for _, m := range []string{"GET", "PUT", "PATCH", "DELETE"} {
-			r.Handle(m, path, methodNotAllowed("POST"))
+	var pre []gin.HandlerFunc
+	if p.cors != nil {
+		pre = append(pre, p.cors)
+	}
+	endpoints := []struct {
+		name    string
+		handler gin.HandlerFunc
+	}{
+		{"/token", p.TokenHandler()},
+		{"/revoke_token", p.RevokeHandler()},
+		{"/introspect", p.IntrospectHandler()},
+	}
+	for _, e := range endpoints {
+		for _, path := range []string{p.prefix + e.name + "/", p.prefix + e.name} {
+			r.POST(path, append(pre, e.handler)...)
+			r.OPTIONS(path, append(pre, preflight)...)
+			for _, m := range []string{"GET", "PUT", "PATCH", "DELETE"} {
+				r.Handle(m, path, methodNotAllowed("POST"))
+			}
 		}
 	}
+	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
+	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
+}
+
+// CORS returns the CORS middleware for Config.CORSAllowedOrigins (nil
+// when none are configured), allowing the Authorization and Content-Type
+// headers; use it on API groups that browser clients call, as the demo
+// does.
+func (p *Provider) CORS() gin.HandlerFunc { return p.cors }
+
+func corsConfig(origins []string) cors.Config {
+	return cors.Config{
+		AllowOrigins:  origins,
+		AllowMethods:  []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"},
+		AllowHeaders:  []string{"Authorization", "Content-Type", "Accept"},
+		ExposeHeaders: []string{"WWW-Authenticate", "Retry-After"},
+		MaxAge:        10 * time.Minute,
+	}
+}
+
+// preflight answers an OPTIONS request that the CORS middleware did not.
+func preflight(c *gin.Context) {
+	c.Header("Allow", "POST, OPTIONS")
+	c.Status(http.StatusNoContent)
 }
 
 // methodNotAllowed answers 405 with an RFC-style JSON error.

@@ -1,0 +1,100 @@
+package ginoauth
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// ServerMetadata is RFC 8414's authorization server metadata.
+type ServerMetadata struct {
+	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	RevocationEndpoint                        string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	ScopesSupported                           []string `json:"scopes_supported"`
+	ResponseTypesSupported                    []string `json:"response_types_supported"`
+	ResponseModesSupported                    []string `json:"response_modes_supported,omitempty"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported,omitempty"`
+}
+
+// ResourceMetadata is RFC 9728's protected resource metadata.
+type ResourceMetadata struct {
+	Resource               string   `json:"resource"`
+	AuthorizationServers   []string `json:"authorization_servers"`
+	ScopesSupported        []string `json:"scopes_supported"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+}
+
+// issuer is Config.Issuer, or the scheme and host the request came to.
+func (p *Provider) issuer(c *gin.Context) string {
+	if p.cfg.Issuer != "" {
+		return strings.TrimRight(p.cfg.Issuer, "/")
+	}
+	scheme := "http"
+	if c.Request.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + c.Request.Host
+}
+
+// Metadata returns the authorization server metadata for an issuer.
+func (p *Provider) Metadata(issuer string) ServerMetadata {
+	base := issuer + p.prefix
+	m := ServerMetadata{
+		Issuer:                 issuer,
+		TokenEndpoint:          base + "/token/",
+		RevocationEndpoint:     base + "/revoke_token/",
+		IntrospectionEndpoint:  base + "/introspect/",
+		ScopesSupported:        p.scopeNames,
+		ResponseTypesSupported: []string{},
+		GrantTypesSupported: []string{
+			store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken,
+		},
+		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "bearer"},
+	}
+	return m
+}
+
+// MetadataHandler serves RFC 8414 metadata at
+// /.well-known/oauth-authorization-server.
+func (p *Provider) MetadataHandler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.JSON(http.StatusOK, p.Metadata(p.issuer(c)))
+	}
+}
+
+// ResourceMetadataHandler serves RFC 9728 metadata at
+// /.well-known/oauth-protected-resource, for the APIs behind Middleware.
+func (p *Provider) ResourceMetadataHandler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		iss := p.issuer(c)
+		methods := []string{"header"}
+		if p.cfg.AllowAccessTokenInForm {
+			methods = append(methods, "body")
+		}
+		if p.cfg.AllowAccessTokenInQuery {
+			methods = append(methods, "query")
+		}
+		resource := p.cfg.Resource
+		if resource == "" {
+			resource = iss
+		}
+		c.JSON(http.StatusOK, ResourceMetadata{
+			Resource:               resource,
+			AuthorizationServers:   []string{iss},
+			ScopesSupported:        p.scopeNames,
+			BearerMethodsSupported: methods,
+		})
+	}
+}
