@@ -136,14 +136,17 @@ func writeJSONError(c *gin.Context, e *Error) {
 }
 
 // AbortWithError answers a protected-resource request with err as RFC 6750
-// section 3 says, and aborts the handler chain: 401 and 403 carry a
-// WWW-Authenticate: Bearer challenge with the request's realm (and, for an
-// error other than a missing credential, its error, error_description and
-// scope); a store outage answers 503; any other error 500, without detail.
+// section 3 says, and aborts the handler chain: 401 and 403
+// insufficient_scope carry a WWW-Authenticate: Bearer challenge with the
+// request's realm (and, for an error other than a missing credential, its
+// error, error_description and scope); a store outage answers 503; any
+// other error 500, without detail.
 // The body is always {"error": ..., "error_description": ...}.
 func AbortWithError(c *gin.Context, err error) {
 	e := asError(err)
-	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+	// RFC 6750 3.1 defines the challenge for a 401 and for a 403
+	// insufficient_scope; a 403 for any other reason carries none, as DRF's.
+	if e.Status == http.StatusUnauthorized || e.Code == ErrInsufficientScope.Code {
 		c.Header("WWW-Authenticate", bearerChallenge(RealmFromContext(c), e))
 	}
 	writeJSONError(c, e)

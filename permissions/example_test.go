@@ -139,7 +139,6 @@ func ExampleTokenMatchesOASRequirements() {
 	// POST /orders (writer): 200
 	//   {"ok":true}
 	// PUT /orders (admin): 403
-	//   WWW-Authenticate: Bearer realm="api", error="permission_denied", error_description="No scope grants access to this resource with this request method."
 	//   {"error":"permission_denied","error_description":"No scope grants access to this resource with this request method."}
 }
 

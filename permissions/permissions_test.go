@@ -105,9 +105,7 @@ func insufficientScope(scope string) want {
 }
 
 func permissionDenied(description string) want {
-	return want{http.StatusForbidden,
-		`Bearer realm="api", error="permission_denied", error_description="` + description + `"`,
-		"permission_denied"}
+	return want{http.StatusForbidden, "", "permission_denied"} // RFC 6750 3.1 has no challenge for it
 }
 
 const (

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/demo/snippets"
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/permissions"
+)
+
+// options configure newApp. The zero value gives embedded stores, a random
+// secret key and DOT's default token lifetimes.
+type options struct {
+	// Store keeps applications, users and tokens; nil means memstore.
+	Store store.Store
+	// Snippets keeps snippets; nil means an in-memory store.
+	Snippets snippets.Store
+	// SecretKey signs tokens; nil means a random one.
+	SecretKey []byte
+	// AccessTokenExpire is the access-token lifetime; zero means DOT's 10 h.
+	AccessTokenExpire time.Duration
+	// Now is the clock of the provider and of snippet creation times; nil
+	// means time.Now.
+	Now func() time.Time
+	// Logger gets the request log and errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// app is the demo server: its HTTP handler and what the commands and tests
+// need besides.
+type app struct {
+	handler  http.Handler
+	engine   *gin.Engine
+	provider *ginoauth.Provider
+	routes   *permissions.Registry
+	snippets snippets.Store
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// Paths of the demo's endpoints.
+const (
+	tokenPath       = "/o/token/"
+	snippetsPath    = "/snippets/"
+	userDetailsPath = "/user_details/"
+	secretPath      = "/secret"
+)
+
+// providerEndpoint is an endpoint Provider.Mount registers. They are not
+// in the route registry: clients call them with their own credentials, not
+// with a bearer token that guards check.
+type providerEndpoint struct {
+	name, method, path, what string
+}
+
+// providerEndpoints lists what Provider.Mount registers (with the default
+// PathPrefix "/o"), for GET / and `demo routes`; a test checks that each is
+// routed.
+var providerEndpoints = []providerEndpoint{
+	{"token", "POST", tokenPath, "token endpoint (RFC 6749): password, client_credentials, refresh_token grants"},
+	{"revoke_token", "POST", "/o/revoke_token/", "token revocation (RFC 7009)"},
+	{"introspect", "POST", "/o/introspect/", "token introspection (RFC 7662), for confidential clients"},
+	{"authorization_server_metadata", "GET", "/.well-known/oauth-authorization-server", "authorization server metadata (RFC 8414)"},
+	{"protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource", "protected resource metadata (RFC 9728)"},
+}
+
+// maxBodyBytes bounds a snippet request body.
+const maxBodyBytes = 1 << 20
+
+// newApp builds the demo server: a ginoauth provider with its token
+// endpoint at /o/token/, and the resource routes behind its middleware and
+// the guards of package permissions, registered in a route registry.
+func newApp(o options) (*app, error) {
+	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now}
+	if a.snippets == nil {
+		a.snippets = snippets.NewMemory()
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	p, err := ginoauth.New(ginoauth.Config{
+		Store:             o.Store,
+		SecretKey:         o.SecretKey,
+		AccessTokenExpire: o.AccessTokenExpire,
+		Logger:            a.log,
+		Now:               o.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.provider = p
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// The demo is not behind a proxy: the client IP it logs is the peer's,
+	// not whatever an X-Forwarded-For header claims.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		return nil, err
+	}
+	r.Use(a.recovery(), a.requestLog())
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, http.StatusNotFound, "not_found", "There is no such endpoint; GET / lists them.", nil)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("Method %q is not allowed on this endpoint.", c.Request.Method), nil)
+	})
+
+	// The token endpoint authenticates clients, not bearer tokens.
+	p.Mount(r)
+
+	api := r.Group("", p.Middleware())
+	reg := permissions.NewRegistry()
+	a.routes = reg
+
+	reg.Group(api, "").GET("/", a.index)
+
+	sn := reg.Group(api, "/snippets",
+		permissions.TokenHasReadWriteScope(), isAuthenticatedOrReadOnly{})
+	sn.GET("/", a.listSnippets)
+	sn.POST("/", a.createSnippet)
+	sn.GET("/:id/", a.getSnippet)
+	sn.PUT("/:id/", a.updateSnippet)
+	sn.PATCH("/:id/", a.updateSnippet)
+	sn.DELETE("/:id/", a.deleteSnippet)
+
+	reg.Group(api, "/user_details", permissions.IsAuthenticated(), permissions.TokenHasScope("read")).
+		GET("/", a.userDetails)
+	reg.Group(api, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
+
+	a.engine, a.handler = r, r
+	return a, nil
+}
+
+// isAuthenticatedOrReadOnly is DRF's IsAuthenticatedOrReadOnly on top of a
+// token guard: a safe method (GET, HEAD, OPTIONS) needs nothing more; any
+// other needs a user, so a client_credentials token, which has none, may
+// read but not write.
+type isAuthenticatedOrReadOnly struct{}
+
+// Check implements permissions.Permission.
+func (isAuthenticatedOrReadOnly) Check(c *gin.Context) error {
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	return permissions.IsAuthenticated().Check(c)
+}
+
+// String implements permissions.Permission.
+func (isAuthenticatedOrReadOnly) String() string { return "IsAuthenticatedOrReadOnly" }
+
+// recovery turns a panic into a JSON 500 without details for the client,
+// and logs it with its stack: the last resort, as no handler panics.
+func (a *app) recovery() gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, rec any) {
+		a.log.ErrorContext(c.Request.Context(), "panic serving request",
+			"method", c.Request.Method, "path", c.Request.URL.Path,
+			"panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		writeError(c, http.StatusInternalServerError, ginoauth.ErrServerError.Code,
+			ginoauth.ErrServerError.Description, nil)
+	})
+}
+
+// requestLog logs every request: method, path (never the query or any
+// header, where credentials travel), status, duration and, for a request
+// with a valid token, its client and user.
+func (a *app) requestLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		attrs := []any{
+			"method", c.Request.Method,
+			"path", c.Request.URL.Path,
+			"status", c.Writer.Status(),
+			"duration", time.Since(start),
+			"remote", c.ClientIP(),
+		}
+		if t, ok := ginoauth.TokenFromContext(c); ok {
+			attrs = append(attrs, "client_id", t.ClientID)
+			if t.Username != "" {
+				attrs = append(attrs, "user", t.Username)
+			}
+		}
+		level := slog.LevelInfo
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelError
+		}
+		a.log.Log(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// errorBody is the JSON of the demo's own error answers, shaped as
+// ginoauth's: error and error_description, and per-field messages for an
+// invalid snippet.
+type errorBody struct {
+	Error       string            `json:"error"`
+	Description string            `json:"error_description,omitempty"`
+	Fields      map[string]string `json:"fields,omitempty"`
+}
+
+// writeError answers an error with the demo's JSON error body.
+func writeError(c *gin.Context, status int, code, description string, fields map[string]string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: code, Description: description, Fields: fields})
+}
+
+// storeError answers a store failure: 503 for an outage (an error wrapping
+// store.ErrUnavailable), 500 for anything else, both through ginoauth.
+func (a *app) storeError(c *gin.Context, err error) {
+	a.log.ErrorContext(c.Request.Context(), "store failure", "path", c.Request.URL.Path, "err", err)
+	ginoauth.AbortWithError(c, err)
+}

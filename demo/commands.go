@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/manage"
+)
+
+// manage runs createuser and createapplication (package manage) on the
+// demo's backend: the Redis of --redis or REDIS_URL, or else an embedded
+// store that forgets everything when the command exits.
+func (e *runEnv) manage(ctx context.Context, args []string) error {
+	var (
+		redisURL string
+		redisSet bool
+		b        *backend
+	)
+	cli := &manage.CLI{
+		Stdout: e.stdout,
+		Stderr: e.stderr,
+		Flags: func(fs *flag.FlagSet) {
+			fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $REDIS_URL; none: in memory)", func(v string) error {
+				redisURL, redisSet = v, true
+				return nil
+			})
+		},
+		Open: func(ctx context.Context) (*ginoauth.Provider, error) {
+			if !redisSet {
+				redisURL = e.getenv(envRedisURL)
+			}
+			var err error
+			if b, err = e.openBackend(ctx, redisURL); err != nil {
+				return nil, err
+			}
+			if b.embedded {
+				fmt.Fprintf(e.stderr, "demo %s: warning: no Redis configured (--redis or %s), so this uses an embedded store\n"+
+					"that forgets everything when the command exits; a running 'demo serve' will not see it.\n",
+					args[0], envRedisURL)
+			}
+			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log()})
+		},
+	}
+	err := cli.Run(ctx, args)
+	if b != nil {
+		b.close()
+	}
+	return err
+}
+
+// printRoutes is `demo routes`: the route table of the registry, then the
+// endpoints Provider.Mount registers outside it.
+func (e *runEnv) printRoutes(args []string) error {
+	if len(args) > 0 {
+		return &usageError{"routes takes no arguments"}
+	}
+	a, err := newApp(options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := a.routes.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nMounted by the provider (Provider.Mount); clients authenticate with their own\n"+
+		"credentials (HTTP Basic, or client_id and client_secret), not a bearer token:")
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	for _, p := range providerEndpoints {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.method, p.path, p.what)
+	}
+	return tw.Flush()
+}

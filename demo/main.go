@@ -1,0 +1,149 @@
+// Command demo is the ginoauth demo: an OAuth2 provider for Gin, modelled on
+// Django OAuth Toolkit, serving the snippets API of Django REST Framework's
+// tutorial.
+//
+//	demo serve [--addr :8000] [--redis URL]
+//	demo createuser --username U --password P [--email E] [--redis URL]
+//	demo createapplication [flags] <confidential|public> <grant-type>
+//	demo routes
+//	demo help
+//
+// Without a Redis URL (--redis, or the REDIS_URL environment variable)
+// everything lives in memory: serve then creates a demo user and application
+// and prints their credentials with curl lines to try. See
+// docs/getting-started.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ginoauth/toolkit/ginoauth/manage"
+)
+
+func main() {
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	redis.SetLogger(redisLogger{log})
+	env := &runEnv{
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		getenv: os.Getenv,
+		prefix: defaultPrefix,
+		logger: log,
+	}
+	os.Exit(run(context.Background(), os.Args[1:], env))
+}
+
+// redisLogger sends go-redis's own messages (connection pool failures) to
+// the demo's log, as warnings.
+type redisLogger struct{ log *slog.Logger }
+
+// Printf implements go-redis's internal.Logging.
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "), "component", "go-redis")
+}
+
+// runEnv is what a command runs with: the process's streams and
+// environment, or a test's.
+type runEnv struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// prefix is the prefix of every Redis key ("demo:").
+	prefix string
+	// dial, if set, replaces connecting to a Redis URL (tests). The client
+	// it returns is not closed by the command.
+	dial func(url string) (redis.UniversalClient, error)
+	// logger, if set, replaces the text logger on stderr.
+	logger *slog.Logger
+	// serving, if set, is called with the base URL once serve listens.
+	serving func(baseURL string)
+}
+
+func (e *runEnv) log() *slog.Logger {
+	if e.logger != nil {
+		return e.logger
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, nil))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+const usageText = `demo: the ginoauth demo, an OAuth2 provider for Gin serving the snippets API
+of Django REST Framework's tutorial.
+
+Usage:
+  demo serve [--addr :8000] [--redis URL]
+        Run the server. Without Redis, it creates a demo user and application
+        in memory and prints their credentials with curl lines to try.
+  demo createuser --username U --password P [--email E] [--staff] [--redis URL]
+        Create a user who can get tokens with the password grant.
+  demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
+                         [--client-id ID] [--user U] [--scopes "read write"] [--json]
+                         [--redis URL] <confidential|public> <GRANT[,GRANT...]>
+        Register an OAuth2 application (client) and print its credentials.
+        GRANT is password, client-credentials or authorization-code.
+  demo routes
+        List the API routes and the permissions each requires.
+  demo help
+        Show this help.
+
+Environment:
+  REDIS_URL            Redis to keep everything in (redis://host:6379/0); --redis wins.
+                       Without either, everything is in memory and lost on exit.
+  GINOAUTH_SECRET_KEY  hex key (32 bytes or more) tokens are signed with. Unset, the
+                       key is generated once and kept in Redis at demo:secret_key.
+  GIN_MODE             gin's mode (release unless set).
+`
+
+// run runs the command in args and returns the exit code: 0, 1 when the
+// command failed, 2 for bad arguments.
+func run(ctx context.Context, args []string, env *runEnv) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, usageText)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(env.stdout, usageText)
+		return exitOK
+	case "serve":
+		err = env.serve(ctx, args[1:])
+	case "routes":
+		err = env.printRoutes(args[1:])
+	case "createuser", "createapplication":
+		err = env.manage(ctx, args)
+	default:
+		err = &usageError{fmt.Sprintf("unknown command %q; run 'demo help' for the list", args[0])}
+	}
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.stderr, "demo %s: %s\n", args[0], ue.msg)
+		return exitUsage
+	case errors.Is(err, manage.ErrUsage):
+		// manage printed what is wrong.
+		return exitUsage
+	default:
+		fmt.Fprintf(env.stderr, "demo %s: %v\n", args[0], err)
+		return exitError
+	}
+}

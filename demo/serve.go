@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/manage"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// shutdownTimeout bounds how long serve waits for requests in flight after
+// SIGINT or SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+// serve is `demo serve`: it runs the server until SIGINT or SIGTERM (or
+// ctx ends), then shuts down gracefully.
+func (e *runEnv) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	addr := fs.String("addr", ":8000", "address to listen on, host:port")
+	var redisURL string
+	redisSet := false
+	fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $REDIS_URL; none: in memory)", func(v string) error {
+		redisURL, redisSet = v, true
+		return nil
+	})
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return manage.ErrUsage // flag printed the error and the usage
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("unexpected argument %q (serve takes only flags: --addr, --redis)", fs.Arg(0))}
+	}
+	if !redisSet {
+		redisURL = e.getenv(envRedisURL)
+	}
+	log := e.log()
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	b, err := e.openBackend(ctx, redisURL)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	a, err := newApp(options{Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
+	}
+	base := baseURL(ln.Addr())
+
+	if b.embedded {
+		if err := bootstrap(ctx, a, base, e.stdout); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "ginoauth demo on %s, keeping everything in %s.\n"+
+			"Create a user and an application with 'demo createuser' and 'demo createapplication'\n"+
+			"(same --redis URL or REDIS_URL); see docs/getting-started.md.\n", base, b.where)
+	}
+
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "url", base, "store", b.where)
+	if e.serving != nil {
+		e.serving(base)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills at once
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// baseURL is the URL a client on this machine reaches addr at.
+func baseURL(addr net.Addr) string {
+	host, port := "localhost", ""
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+		if !ta.IP.IsUnspecified() && ta.IP != nil {
+			host = ta.IP.String()
+		}
+	} else if h, p, err := net.SplitHostPort(addr.String()); err == nil {
+		host, port = h, p
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Demo user and application created by serve on the embedded store.
+const (
+	demoUsername = "demo"
+	demoAppName  = "demo"
+)
+
+// bootstrap creates the demo user, with a random password, and a
+// confidential application allowed the password and client_credentials
+// grants, and prints their credentials with curl lines to try them: the one
+// time the demo prints secrets, as the store forgets them on exit anyway.
+func bootstrap(ctx context.Context, a *app, base string, w io.Writer) error {
+	pw := make([]byte, 15)
+	if _, err := rand.Read(pw); err != nil {
+		return err
+	}
+	password := base64.RawURLEncoding.EncodeToString(pw)
+	if _, err := a.provider.CreateUser(ctx, ginoauth.NewUser{
+		Username: demoUsername, Password: password,
+		Email: "demo@example.com", FirstName: "Demo", LastName: "User",
+	}); err != nil {
+		return fmt.Errorf("creating the demo user: %w", err)
+	}
+	app, secret, err := a.provider.CreateApplication(ctx, ginoauth.NewApplication{
+		Name:       demoAppName,
+		ClientType: store.Confidential,
+		GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the demo application: %w", err)
+	}
+	fmt.Fprintf(w, `ginoauth demo on %[1]s, with an embedded store: everything is forgotten on exit.
+
+Demo user:        %[2]s / %[3]s
+Demo application: %[4]q (confidential; grants: password, client_credentials)
+  client_id:      %[5]s
+  client_secret:  %[6]s
+
+Try it (bash):
+  export BASE=%[1]s CLIENT_ID=%[5]s CLIENT_SECRET=%[6]s USER_NAME=%[2]s PASSWORD=%[3]s
+  # get a token with the password grant
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=password --data-urlencode "username=$USER_NAME" --data-urlencode "password=$PASSWORD" $BASE/o/token/
+  # keep the access token in $TOKEN
+  export TOKEN=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=password --data-urlencode "username=$USER_NAME" --data-urlencode "password=$PASSWORD" $BASE/o/token/ | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+  # list the snippets
+  curl -s -H "Authorization: Bearer $TOKEN" $BASE/snippets/
+  # post a snippet
+  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"title":"hello","code":"print(\"hello, world\")"}' $BASE/snippets/
+
+`, base, demoUsername, password, app.Name, app.ClientID, secret)
+	return nil
+}
