@@ -31,7 +31,7 @@ bench: ## in-process benchmarks (see docs/benchmarks.md)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 wrk: ## load runs with wrk against the demo and a real Redis (see docs/benchmarks.md)
-	./bench/wrk.sh
+	./demo/bench/wrk.sh
 
 ci:
 	bash .ci/run

@@ -32,6 +32,10 @@ type options struct {
 	Now func() time.Time
 	// Logger gets the request log and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// BenchRoutes adds the routes the load runs of docs/benchmarks.md
+	// compare: /bench/open and /bench/snippets/ with no authentication,
+	// /bench/protected behind the middleware and TokenHasReadWriteScope.
+	BenchRoutes bool
 }
 
 // app is the demo server: its HTTP handler and what the commands and tests
@@ -139,6 +143,13 @@ func newApp(o options) (*app, error) {
 		GET("/", a.userDetails)
 	reg.Group(api, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
 
+	if o.BenchRoutes {
+		hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
+		r.GET("/bench/open", hello)
+		r.GET("/bench/snippets/", a.listSnippets)
+		reg.Group(api, "/bench", permissions.TokenHasReadWriteScope()).GET("/protected", hello)
+	}
+
 	a.engine, a.handler = r, r
 	return a, nil
 }
@@ -184,6 +195,13 @@ func (a *app) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
+		level := slog.LevelInfo
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelError
+		}
+		if !a.log.Enabled(c.Request.Context(), level) {
+			return
+		}
 		attrs := []any{
 			"method", c.Request.Method,
 			"path", c.Request.URL.Path,
@@ -196,10 +214,6 @@ func (a *app) requestLog() gin.HandlerFunc {
 			if t.Username != "" {
 				attrs = append(attrs, "user", t.Username)
 			}
-		}
-		level := slog.LevelInfo
-		if c.Writer.Status() >= 500 {
-			level = slog.LevelError
 		}
 		a.log.Log(c.Request.Context(), level, "request", attrs...)
 	}

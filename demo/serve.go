@@ -38,8 +38,10 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		redisURL, redisSet = v, true
 		return nil
 	})
+	logLevel := fs.String("log-level", "info", "least level logged: debug, info, warn or error (info logs every request)")
+	bench := fs.Bool("bench", false, "also serve /bench/open (no auth) and /bench/protected and /bench/snippets/ (no auth) for the load runs of docs/benchmarks.md")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL]")
+		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,7 +56,14 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	if !redisSet {
 		redisURL = e.getenv(envRedisURL)
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
+	}
 	log := e.log()
+	if e.logger == nil {
+		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,7 +73,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
-	a, err := newApp(options{Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log})
+	a, err := newApp(options{Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench})
 	if err != nil {
 		return err
 	}

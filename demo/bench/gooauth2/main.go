@@ -22,10 +22,11 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8091", "listen address")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address")
+	redisDB := flag.Int("db", 0, "Redis database")
 	flag.Parse()
 
 	manager := manage.NewDefaultManager()
-	manager.MapTokenStorage(oredis.NewRedisStore(&redis.Options{Addr: *redisAddr}, "bench-gooauth2:"))
+	manager.MapTokenStorage(oredis.NewRedisStore(&redis.Options{Addr: *redisAddr, DB: *redisDB}, "bench-gooauth2:"))
 	clients := store.NewClientStore()
 	_ = clients.Set("bench", &models.Client{ID: "bench", Secret: "bench-secret", Domain: "http://localhost"})
 	manager.MapClientStorage(clients)

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -52,12 +53,32 @@ func WithPrefix(prefix string) Option {
 	return func(s *Store) { s.prefix = prefix }
 }
 
+// WithPipelines sets how many access-token lookups may be on the wire at
+// once before further concurrent lookups queue and go out together in one
+// pipeline (default: GOMAXPROCS, at least 2). Each lookup is still one
+// round trip for its caller; batching spares a system call per command on
+// the server and on Redis, which roughly doubles throughput under load on a
+// small machine (docs/benchmarks.md). A lone request is never delayed.
+// n < 1 means no limit: every lookup is sent at once on its own.
+func WithPipelines(n int) Option {
+	return func(s *Store) {
+		if n < 1 {
+			n = int(^uint(0) >> 1)
+		}
+		s.pipelines = n
+	}
+}
+
 // Store is a store.Store on Redis, safe for concurrent use. Create it with
 // New.
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	now    func() time.Time
+	gets   *getBatcher
+	// pipelines is how many token-validation GETs (or pipelines of them)
+	// may be on the wire at once; see WithPipelines.
+	pipelines int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -68,13 +89,14 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	s := &Store{rdb: client, prefix: DefaultPrefix, now: time.Now}
+	s := &Store{rdb: client, prefix: DefaultPrefix, now: time.Now, pipelines: max(2, runtime.GOMAXPROCS(0))}
 	for _, o := range opts {
 		o(s)
 	}
 	if strings.ContainsAny(s.prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: key prefix %q contains '{' or '}', which would break Redis Cluster hash tags", s.prefix)
 	}
+	s.gets = &getBatcher{rdb: client, maxInflight: s.pipelines, maxBatch: 128}
 	return s, nil
 }
 
@@ -453,7 +475,7 @@ func (s *Store) GetAccessToken(ctx context.Context, k store.Key) (*store.AccessT
 		return nil, store.ErrNotFound
 	}
 	key := s.accessKey(k)
-	b, err := s.rdb.Get(ctx, key).Bytes()
+	b, err := s.gets.get(ctx, key)
 	if err != nil {
 		return nil, mapErr("get access token", err)
 	}

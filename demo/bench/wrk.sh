@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Load runs for docs/benchmarks.md: wrk against the demo (on a real Redis)
+# and, in the same run, against the baseline the ratios are quoted to: bare
+# Gin and the go-oauth2 stack (demo/bench/gooauth2, its own module).
+#
+#   demo/bench/wrk.sh                      # 3 rounds of 10 s per case
+#   ROUNDS=1 DURATION=5s demo/bench/wrk.sh # quicker
+#
+# Needs Go, curl, a Redis at REDIS_URL (default redis://127.0.0.1:6379/9:
+# database 9, so demo data elsewhere is untouched) and wrk (installed with
+# apt-get when missing). Everything listens on 127.0.0.1 only. Prints a
+# Markdown table of the median req/s per case and its ratio to bare Gin.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/9}
+OURS=127.0.0.1:8090
+BASE=127.0.0.1:8091
+out=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+redis_hostport=$(echo "$REDIS_URL" | sed -E 's#^redis://([^/@]*@)?([^/]+).*#\2#')
+redis_db=$(echo "$REDIS_URL" | sed -nE 's#^redis://[^/]+/([0-9]+).*#\1#p')
+
+echo "building" >&2
+go build -o "$out/demo" ./demo
+(cd demo/bench/gooauth2 && go build -o "$out/gooauth2" .)
+
+wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not come up" >&2; exit 1; }
+
+"$out/demo" serve --redis "$REDIS_URL" --addr "$OURS" --bench --log-level warn >"$out/demo.log" 2>&1 &
+pids+=($!)
+"$out/gooauth2" -addr "$BASE" -redis "$redis_hostport" -db "${redis_db:-0}" >"$out/gooauth2.log" 2>&1 &
+pids+=($!)
+wait_up "http://$OURS/bench/open"
+wait_up "http://$BASE/bench/open"
+
+# Credentials: an application and a user of our own, the baseline's fixed client.
+"$out/demo" createuser --redis "$REDIS_URL" --username benchuser --password bench-password >/dev/null 2>&1 || true
+creds=$("$out/demo" createapplication --redis "$REDIS_URL" --json --name bench confidential client-credentials,password)
+cid=$(echo "$creds" | sed -E 's/.*"client_id":"([^"]*)".*/\1/')
+csecret=$(echo "$creds" | sed -E 's/.*"client_secret":"([^"]*)".*/\1/')
+json_field() { sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }
+token=$(curl -fs -u "$cid:$csecret" -d grant_type=client_credentials -d "scope=read write" "http://$OURS/o/token/" | json_field access_token)
+utoken=$(curl -fs -u "$cid:$csecret" -d grant_type=password -d username=benchuser -d password=bench-password -d "scope=read write" "http://$OURS/o/token/" | json_field access_token)
+if [ "$(curl -fs -H "Authorization: Bearer $utoken" "http://$OURS/snippets/")" = "[]" ]; then
+  for i in 1 2 3 4 5; do
+    curl -fs -o /dev/null -H "Authorization: Bearer $utoken" -H 'Content-Type: application/json' \
+      -d "{\"title\":\"snippet $i\",\"code\":\"print('hello $i')\\n\"}" "http://$OURS/snippets/"
+  done
+fi
+btoken=$(curl -fs -u bench:bench-secret -d grant_type=client_credentials "http://$BASE/o/token/" | json_field access_token)
+[ -n "$token" ] && [ -n "$btoken" ] || { echo "could not get tokens" >&2; exit 1; }
+
+post_lua() { # $1: body, $2: user:secret
+  cat >"$out/post-$3.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "$1"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $(printf '%s' "$2" | base64 -w0)"
+LUA
+  echo "$out/post-$3.lua"
+}
+ours_post=$(post_lua "grant_type=client_credentials&scope=read" "$cid:$csecret" ours)
+base_post=$(post_lua "grant_type=client_credentials" "bench:bench-secret" base)
+
+# name | wrk arguments
+cases=(
+  "bare Gin GET (baseline)|http://$BASE/bench/open"
+  "go-oauth2 stack, protected GET|-H Authorization:\ Bearer\ $btoken http://$BASE/bench/protected"
+  "go-oauth2 stack, client_credentials token|-s $base_post http://$BASE/o/token/"
+  "ginoauth demo, GET no auth (/bench/open)|http://$OURS/bench/open"
+  "ginoauth demo, protected GET (/bench/protected)|-H Authorization:\ Bearer\ $token http://$OURS/bench/protected"
+  "ginoauth demo, snippets list no auth (/bench/snippets/)|http://$OURS/bench/snippets/"
+  "ginoauth demo, snippets list protected (/snippets/)|-H Authorization:\ Bearer\ $token http://$OURS/snippets/"
+  "ginoauth demo, client_credentials token|-s $ours_post http://$OURS/o/token/"
+)
+
+for round in $(seq "$ROUNDS"); do
+  for i in "${!cases[@]}"; do
+    name=${cases[$i]%%|*}
+    args=${cases[$i]#*|}
+    echo "round $round: $name" >&2
+    res=$(eval wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "$args")
+    if echo "$res" | grep -q "Non-2xx"; then echo "$res" >&2; echo "non-2xx answers in: $name" >&2; exit 1; fi
+    echo "$res" | awk '/Requests\/sec/ {print $2}' >>"$out/case-$i"
+  done
+done
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+bare=$(median "$out/case-0")
+echo
+echo "$(nproc) cores; wrk -t$THREADS -c$CONNS -d$DURATION, median of $ROUNDS rounds; server, Redis and wrk on one machine"
+echo
+echo "| case | req/s (median) | ratio to bare Gin |"
+echo "|---|---:|---:|"
+for i in "${!cases[@]}"; do
+  m=$(median "$out/case-$i")
+  printf '| %s | %.0f | %.2f |\n' "${cases[$i]%%|*}" "$m" "$(echo "$m / $bare" | bc -l)"
+done
