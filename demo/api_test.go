@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ginoauth/toolkit/demo/snippets"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 	"github.com/ginoauth/toolkit/internal/redistest"
 )
@@ -558,4 +559,20 @@ func TestRoutesCommand(t *testing.T) {
 			t.Errorf("routes output lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// TestBenchRoutes: the routes of the load runs exist only with BenchRoutes,
+// and /bench/protected is guarded like the API.
+func TestBenchRoutes(t *testing.T) {
+	t.Parallel()
+	off := newTestServer(t)
+	off.api("GET", "/bench/open", "", "").wantStatus(t, http.StatusNotFound)
+
+	s := newTestServer(t, func(o *options) { o.BenchRoutes = true })
+	c := s.newClient("", store.Confidential, store.GrantClientCredentials)
+	s.api("GET", "/bench/open", "", "").wantStatus(t, http.StatusOK)
+	s.api("GET", "/bench/snippets/", "", "").wantStatus(t, http.StatusOK)
+	s.api("GET", "/bench/protected", "", "").wantError(t, http.StatusUnauthorized, "not_authenticated")
+	s.api("GET", "/bench/protected", s.clientToken(c, "write").access, "").wantError(t, http.StatusForbidden, "insufficient_scope")
+	s.api("GET", "/bench/protected", s.clientToken(c, "read").access, "").wantStatus(t, http.StatusOK)
 }
