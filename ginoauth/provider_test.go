@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -26,6 +28,15 @@ import (
 func init() { gin.SetMode(gin.TestMode) }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// cheapHash is a bcrypt hash of "wonderland" at the lowest cost.
+var cheapHash = func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+}()
 
 // countingStore counts access-token lookups, to prove which requests reach
 // the store.
@@ -85,7 +96,9 @@ func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
 	}
 	e.p = p
 	ctx := context.Background()
-	if _, err := p.CreateUser(ctx, ginoauth.NewUser{Username: e.username, Password: e.password}); err != nil {
+	// A cheap bcrypt cost keeps the suite fast; CreateUser's own cost is
+	// tested in TestCreateUser.
+	if err := e.st.CreateUser(ctx, &store.User{ID: "u1", Username: e.username, PasswordHash: cheapHash, IsActive: true}); err != nil {
 		t.Fatal(err)
 	}
 	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{
@@ -540,6 +553,42 @@ func TestTwoProviders(t *testing.T) {
 	}
 	if r := a.get("/api/whoami", tok); r.status != 200 {
 		t.Fatalf("provider a refused its own token: %d", r.status)
+	}
+}
+
+func TestCreateUser(t *testing.T) {
+	t.Parallel()
+	p, err := ginoauth.New(ginoauth.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	u, err := p.CreateUser(ctx, ginoauth.NewUser{Username: "bob.smith@x", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost != ginoauth.PasswordCost {
+		t.Fatalf("hash cost %d, %v", cost, err)
+	}
+	users := ginoauth.StoreUsers{Users: p.Store()}
+	if _, err := users.Authenticate(ctx, "bob.smith@x", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]string{{"bob.smith@x", "PW"}, {"bob", "pw"}, {"", ""}} {
+		if _, err := users.Authenticate(ctx, bad[0], bad[1]); !errors.Is(err, ginoauth.ErrBadCredentials) {
+			t.Errorf("Authenticate(%q, %q) = %v", bad[0], bad[1], err)
+		}
+	}
+	for _, nu := range []ginoauth.NewUser{
+		{Username: "bob.smith@x", Password: "x"}, // taken
+		{Username: "a b", Password: "x"},
+		{Username: "", Password: "x"},
+		{Username: "c", Password: ""},
+		{Username: "d", Password: strings.Repeat("x", 73)},
+	} {
+		if _, err := p.CreateUser(ctx, nu); err == nil {
+			t.Errorf("CreateUser(%q) accepted", nu.Username)
+		}
 	}
 }
 
