@@ -158,7 +158,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	if err != nil {
 		return nil, err
 	}
-	err = p.store.RotateRefreshToken(ctx, old, at, rt)
+	err = p.store.RotateRefreshToken(ctx, old, nil, at, rt)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid
 	}

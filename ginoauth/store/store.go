@@ -27,7 +27,15 @@ var (
 	// ErrUnavailable means the backend could not be reached or failed; the
 	// operation may or may not have happened. The HTTP layer answers 503.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrConsumed means an authorization code was already redeemed: a replay.
+	ErrConsumed = errors.New("store: already consumed")
 )
+
+// CodeRetention is how long past its ExpiresAt a store keeps an
+// authorization code, consumed or not, so that a replay is recognised (and
+// the tokens issued from the code revoked, RFC 6749 4.1.2) rather than
+// answered as an unknown code.
+const CodeRetention = 10 * time.Minute
 
 // ClientType is RFC 6749 section 2.1's client type.
 type ClientType string
@@ -132,6 +140,64 @@ type RefreshToken struct {
 	ExpiresAt time.Time `json:"e,omitempty"`
 }
 
+// AuthorizationCode is the stored record of an authorization code (RFC
+// 6749 4.1.2). Its Key's Family is the family of the tokens it is exchanged
+// for, so a replayed code can revoke them.
+type AuthorizationCode struct {
+	Key         Key      `json:"-"`
+	ClientID    string   `json:"c"`
+	UserID      string   `json:"u"`
+	Username    string   `json:"n,omitempty"`
+	Scopes      []string `json:"sc,omitempty"`
+	RedirectURI string   `json:"ru"`
+	// CodeChallenge and CodeChallengeMethod are RFC 7636's ("S256" or
+	// "plain"); empty when the request carried no challenge.
+	CodeChallenge       string    `json:"cc,omitempty"`
+	CodeChallengeMethod string    `json:"cm,omitempty"`
+	IssuedAt            time.Time `json:"i"`
+	ExpiresAt           time.Time `json:"e"`
+	// ConsumedAt is set once the code was redeemed.
+	ConsumedAt time.Time `json:"ca,omitempty"`
+}
+
+// RetiredRefreshToken is what remains of a refresh token after rotation:
+// enough to recognise its reuse (DOT's REFRESH_TOKEN_REUSE_PROTECTION) and
+// to answer a client that retries within the grace period (DOT's
+// REFRESH_TOKEN_GRACE_PERIOD_SECONDS) with the pair it already got.
+type RetiredRefreshToken struct {
+	Key       Key       `json:"-"`
+	ClientID  string    `json:"c"`
+	RotatedAt time.Time `json:"ra"`
+	// Successor is the rotation's answer, sealed by the provider (the store
+	// neither reads nor can use it); empty outside a grace period.
+	Successor []byte `json:"sx,omitempty"`
+	// ExpiresAt is when the store forgets it; never zero.
+	ExpiresAt time.Time `json:"e"`
+}
+
+// Grant is one authorization as the user who gave it sees it (DOT's
+// "authorized tokens"): the family of tokens minted from one grant, with
+// the client, user and scopes of its newest tokens.
+type Grant struct {
+	Family   string   `json:"f"`
+	ClientID string   `json:"c"`
+	UserID   string   `json:"u,omitempty"`
+	Username string   `json:"n,omitempty"`
+	Scopes   []string `json:"sc,omitempty"`
+	// CreatedAt is when the family's first tokens were saved.
+	CreatedAt time.Time `json:"i"`
+	// ExpiresAt is when the family's last live token expires; zero when a
+	// live refresh token never expires.
+	ExpiresAt time.Time `json:"e,omitempty"`
+}
+
+// GrantFilter selects grants by user, by client, or both (AND). The zero
+// filter is not allowed.
+type GrantFilter struct {
+	UserID   string
+	ClientID string
+}
+
 // Applications keeps OAuth2 clients.
 type Applications interface {
 	// CreateApplication stores a new application; ErrDuplicate if its
@@ -172,15 +238,51 @@ type Tokens interface {
 	GetRefreshToken(ctx context.Context, k Key) (*RefreshToken, error)
 	// RotateRefreshToken atomically consumes the refresh token old (and
 	// revokes the access token old.Access issued with it) and stores the new
-	// pair. If old is no longer stored, because it was used, revoked or
-	// expired, it changes nothing and returns ErrNotFound: of any number of
-	// concurrent rotations of one refresh token, exactly one succeeds. The
-	// new tokens keep old's Family; rt may be nil.
-	RotateRefreshToken(ctx context.Context, old *RefreshToken, at *AccessToken, rt *RefreshToken) error
+	// pair and, when retired is not nil, old's retired record (under
+	// old.Key, kept until retired.ExpiresAt, read by
+	// GetRetiredRefreshToken). If old is no longer stored, because it was
+	// used, revoked or expired, it changes nothing and returns ErrNotFound:
+	// of any number of concurrent rotations of one refresh token, exactly
+	// one succeeds. The new tokens keep old's Family; rt may be nil.
+	RotateRefreshToken(ctx context.Context, old *RefreshToken, retired *RetiredRefreshToken, at *AccessToken, rt *RefreshToken) error
+	// GetRetiredRefreshToken returns the retired record a rotation left
+	// under k, or ErrNotFound.
+	GetRetiredRefreshToken(ctx context.Context, k Key) (*RetiredRefreshToken, error)
 	// RevokeAccessToken deletes an access token; no error if absent.
 	RevokeAccessToken(ctx context.Context, k Key) error
 	// RevokeRefreshToken deletes a refresh token; no error if absent.
 	RevokeRefreshToken(ctx context.Context, k Key) error
+	// RevokeFamily deletes every token of a family (access, refresh and
+	// retired refresh tokens, authorization codes) and its Grant, at once
+	// for the tokens (one Redis Cluster slot); no error if none is left.
+	RevokeFamily(ctx context.Context, family string) error
+	// ListGrants returns the live grants matching f, newest first. A grant
+	// lives while any of its access or refresh tokens does; SaveTokens and
+	// RotateRefreshToken keep it up to date from the tokens they store.
+	ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, error)
+}
+
+// Codes keeps authorization codes.
+type Codes interface {
+	// SaveAuthorizationCode stores a new code; the store keeps it until
+	// ExpiresAt + CodeRetention (callers check ExpiresAt themselves).
+	SaveAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
+	// GetAuthorizationCode returns the code stored under k, consumed or
+	// not, or ErrNotFound.
+	GetAuthorizationCode(ctx context.Context, k Key) (*AuthorizationCode, error)
+	// ConsumeAuthorizationCode atomically marks the code under k consumed
+	// at the given time: of any number of concurrent calls exactly one gets
+	// nil, the others ErrConsumed; ErrNotFound if there is no such code.
+	ConsumeAuthorizationCode(ctx context.Context, k Key, at time.Time) error
+}
+
+// Limiter counts events in fixed windows, for throttling that holds across
+// every instance sharing the store.
+type Limiter interface {
+	// Allow counts one event under key in the current window of length
+	// window and reports whether the count is within limit; when it is not,
+	// retryAfter is the time left in the window.
+	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
 }
 
 // Store is everything the authorization server keeps.
@@ -188,6 +290,8 @@ type Store interface {
 	Applications
 	Users
 	Tokens
+	Codes
+	Limiter
 	// Ping checks that the backend answers; ErrUnavailable if it does not.
 	Ping(ctx context.Context) error
 }

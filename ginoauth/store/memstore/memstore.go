@@ -3,10 +3,12 @@
 // sync.RWMutex, so it is lost when the process exits and is not shared
 // between processes; run redisstore for more than one server.
 //
-// Expired tokens are invisible to reads at once and are swept from memory now
-// and then by writes, so memory follows the number of live tokens. Records
-// are copied on the way in and on the way out: callers never share memory
-// with the store.
+// Expired records (tokens, retired refresh tokens, authorization codes past
+// their retention, grants whose tokens are all gone, limiter windows that
+// ended) are invisible to reads at once and are swept from memory now and
+// then by writes, so memory follows the number of live records. Records are
+// copied on the way in and on the way out: callers never share memory with
+// the store.
 package memstore
 
 import (
@@ -22,13 +24,15 @@ import (
 )
 
 // ErrInvalid is returned, wrapped with details, for a record the store
-// refuses: a nil record, an empty ClientID, user ID or username, a token Key
-// with an empty Signature or Family, an access token without ExpiresAt, or
-// tokens of one write that do not share a Family.
+// refuses: a nil record, an empty ClientID, user ID or username, a token or
+// code Key with an empty Signature or Family, an access token, code or
+// retired refresh token without ExpiresAt, records of one write that do not
+// share a Family, a zero GrantFilter, or a limiter call with an empty key,
+// a limit below 1 or a window that is not positive.
 var ErrInvalid = errors.New("memstore: invalid record")
 
-// minSweep is the least number of token writes between two sweeps of expired
-// tokens.
+// minSweep is the least number of writes between two sweeps of expired
+// records.
 const minSweep = 256
 
 // Option configures a Store.
@@ -55,9 +59,44 @@ type Store struct {
 	usernames map[string]string // username -> user ID
 	access    map[store.Key]*store.AccessToken
 	refresh   map[store.Key]*store.RefreshToken
+	retired   map[store.Key]*store.RetiredRefreshToken
+	codes     map[store.Key]*store.AuthorizationCode
+	// families indexes every record of a family and holds its grant.
+	families map[string]*family
+	windows  map[windowKey]*limitWindow
 
-	// Token writes since the last sweep, and how many trigger the next one.
+	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int
+}
+
+// family is what the store knows of one family: the keys of its records
+// (which may have expired, or be gone when the set is read) and its grant.
+type family struct {
+	access, refresh, retired, codes map[store.Key]struct{}
+	// grant is the grant's client, user, scopes and creation time; its
+	// ExpiresAt is computed from the live tokens when read, and it is dead
+	// (invisible, replaced by the next save) while none is live. nil until
+	// the family's first tokens are saved.
+	grant *store.Grant
+}
+
+// empty reports whether f indexes no record; its grant, if any, is then
+// dead too.
+func (f *family) empty() bool {
+	return len(f.access) == 0 && len(f.refresh) == 0 && len(f.retired) == 0 && len(f.codes) == 0
+}
+
+// windowKey names one limiter window: the key, the window length and the
+// window's start, in nanoseconds since the Unix epoch.
+type windowKey struct {
+	key    string
+	window time.Duration
+	start  int64
+}
+
+type limitWindow struct {
+	count int
+	end   time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,6 +110,10 @@ func New(opts ...Option) *Store {
 		usernames: make(map[string]string),
 		access:    make(map[store.Key]*store.AccessToken),
 		refresh:   make(map[store.Key]*store.RefreshToken),
+		retired:   make(map[store.Key]*store.RetiredRefreshToken),
+		codes:     make(map[store.Key]*store.AuthorizationCode),
+		families:  make(map[string]*family),
+		windows:   make(map[windowKey]*limitWindow),
 		sweepAt:   minSweep,
 	}
 	for _, o := range opts {
@@ -205,18 +248,20 @@ func (s *Store) GetUserByUsername(_ context.Context, username string) (*store.Us
 
 // --- tokens ---
 
-// SaveTokens stores copies of at and, when rt is not nil, rt. Both must
-// have a Key with a Signature and a Family, share the Family, and at must
-// have an ExpiresAt. A record whose ExpiresAt has already passed is accepted
-// and is, like any expired record, never returned.
+// SaveTokens stores copies of at and, when rt is not nil, rt, and creates
+// or updates their family's grant. Both must have a Key with a Signature and
+// a Family, share the Family, and at must have an ExpiresAt. A record whose
+// ExpiresAt has already passed is accepted and is, like any expired record,
+// never returned.
 func (s *Store) SaveTokens(_ context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
 	if err := checkPair(at, rt, ""); err != nil {
 		return err
 	}
 	a, r := cloneAccess(at), cloneRefresh(rt)
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putLocked(a, r)
+	s.putLocked(a, r, time.Time{}, now)
 	return nil
 }
 
@@ -247,10 +292,13 @@ func (s *Store) GetRefreshToken(_ context.Context, k store.Key) (*store.RefreshT
 }
 
 // RotateRefreshToken, under the store's lock, deletes the refresh token
-// old.Key and the access token old.Access and stores at and rt (rt may be
-// nil). If old.Key is not stored or has expired it changes nothing and
-// returns store.ErrNotFound. at and rt must be in old's Family.
-func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
+// old.Key and the access token old.Access, stores a copy of retired (when
+// not nil) under old.Key, and at and rt (rt may be nil), and updates the
+// family's grant (client, user and scopes from the new tokens, CreatedAt
+// kept). If old.Key is not stored or has expired it changes nothing and
+// returns store.ErrNotFound. at and rt must be in old's Family, and
+// retired's Key, when not zero, must be old.Key.
+func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, retired *store.RetiredRefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
 	if old == nil || !validKey(old.Key) {
 		return fmt.Errorf("%w: old refresh token without a valid Key", ErrInvalid)
 	}
@@ -260,7 +308,10 @@ func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, a
 	if err := checkPair(at, rt, old.Key.Family); err != nil {
 		return err
 	}
-	a, r := cloneAccess(at), cloneRefresh(rt)
+	if err := checkRetired(retired, old.Key); err != nil {
+		return err
+	}
+	a, r, x := cloneAccess(at), cloneRefresh(rt), cloneRetired(retired)
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,19 +319,42 @@ func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, a
 	if !ok {
 		return store.ErrNotFound
 	}
-	delete(s.refresh, old.Key)
+	var created time.Time // the grant's, kept; old was live, so was it
+	if f := s.families[old.Key.Family]; f != nil && f.grant != nil {
+		created = f.grant.CreatedAt
+	}
+	s.dropLocked(kindRefresh, old.Key)
 	if expired(cur.ExpiresAt, now) {
 		return store.ErrNotFound
 	}
-	delete(s.access, old.Access)
-	s.putLocked(a, r)
+	s.dropLocked(kindAccess, old.Access)
+	if x != nil {
+		x.Key = old.Key
+		s.retired[x.Key] = x
+		s.familyLocked(x.Key.Family).retired[x.Key] = struct{}{}
+		s.writes++
+	}
+	s.putLocked(a, r, created, now)
 	return nil
+}
+
+// GetRetiredRefreshToken returns a copy of the retired record stored under
+// k by a rotation, or store.ErrNotFound when there is none or it expired.
+func (s *Store) GetRetiredRefreshToken(_ context.Context, k store.Key) (*store.RetiredRefreshToken, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	x, ok := s.retired[k]
+	if !ok || expired(x.ExpiresAt, now) {
+		return nil, store.ErrNotFound
+	}
+	return cloneRetired(x), nil
 }
 
 // RevokeAccessToken deletes an access token; no error if absent.
 func (s *Store) RevokeAccessToken(_ context.Context, k store.Key) error {
 	s.mu.Lock()
-	delete(s.access, k)
+	s.dropLocked(kindAccess, k)
 	s.mu.Unlock()
 	return nil
 }
@@ -288,25 +362,292 @@ func (s *Store) RevokeAccessToken(_ context.Context, k store.Key) error {
 // RevokeRefreshToken deletes a refresh token; no error if absent.
 func (s *Store) RevokeRefreshToken(_ context.Context, k store.Key) error {
 	s.mu.Lock()
-	delete(s.refresh, k)
+	s.dropLocked(kindRefresh, k)
 	s.mu.Unlock()
 	return nil
 }
 
-// putLocked stores a (and r when not nil) and sweeps expired tokens when
-// enough writes have happened since the last sweep. The sweep threshold
-// grows with the number of tokens, so sweeping costs O(1) per write
-// amortised, and expired tokens never outnumber the writes since the last
-// sweep.
-func (s *Store) putLocked(a *store.AccessToken, r *store.RefreshToken) {
+// RevokeFamily deletes, under the store's lock, every access, refresh and
+// retired refresh token and every authorization code of family, and its
+// grant; no error if there are none.
+func (s *Store) RevokeFamily(_ context.Context, familyID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.families[familyID]
+	if !ok {
+		return nil
+	}
+	for k := range f.access {
+		delete(s.access, k)
+	}
+	for k := range f.refresh {
+		delete(s.refresh, k)
+	}
+	for k := range f.retired {
+		delete(s.retired, k)
+	}
+	for k := range f.codes {
+		delete(s.codes, k)
+	}
+	delete(s.families, familyID)
+	return nil
+}
+
+// ListGrants scans every family and returns copies of the live grants
+// matching f, newest first (ties by Family). A grant lives while one of its
+// access or refresh tokens does; its ExpiresAt is the latest ExpiresAt among
+// them, zero if a live refresh token never expires. The zero filter is
+// refused with ErrInvalid.
+func (s *Store) ListGrants(_ context.Context, f store.GrantFilter) ([]*store.Grant, error) {
+	if f.UserID == "" && f.ClientID == "" {
+		return nil, fmt.Errorf("%w: empty grant filter", ErrInvalid)
+	}
+	now := s.now()
+	s.mu.RLock()
+	out := []*store.Grant{}
+	for _, fam := range s.families {
+		g := fam.grant
+		if g == nil || (f.UserID != "" && g.UserID != f.UserID) || (f.ClientID != "" && g.ClientID != f.ClientID) {
+			continue
+		}
+		exp, live := s.liveUntilLocked(fam, now)
+		if !live {
+			continue
+		}
+		c := cloneGrant(g)
+		c.ExpiresAt = exp
+		out = append(out, c)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *store.Grant) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Family, b.Family)
+	})
+	return out, nil
+}
+
+// --- authorization codes ---
+
+// SaveAuthorizationCode stores a copy of c, kept until c.ExpiresAt +
+// store.CodeRetention. c must have a Key with a Signature and a Family and
+// an ExpiresAt. A code already stored under c.Key is not replaced:
+// store.ErrDuplicate (so that a save can never undo a consumption).
+func (s *Store) SaveAuthorizationCode(_ context.Context, c *store.AuthorizationCode) error {
+	if err := checkCode(c); err != nil {
+		return err
+	}
+	cp := cloneCode(c)
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.codes[cp.Key]; ok && !codeGone(cur, now) {
+		return fmt.Errorf("%w: authorization code", store.ErrDuplicate)
+	}
+	s.codes[cp.Key] = cp
+	s.familyLocked(cp.Key.Family).codes[cp.Key] = struct{}{}
+	s.wroteLocked(1, now)
+	return nil
+}
+
+// GetAuthorizationCode returns a copy of the code stored under k, consumed
+// or not, or store.ErrNotFound once its retention has passed.
+func (s *Store) GetAuthorizationCode(_ context.Context, k store.Key) (*store.AuthorizationCode, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.codes[k]
+	if !ok || codeGone(c, now) {
+		return nil, store.ErrNotFound
+	}
+	return cloneCode(c), nil
+}
+
+// ConsumeAuthorizationCode marks the code under k consumed at the given
+// time, under the store's lock: store.ErrConsumed if it already was,
+// store.ErrNotFound if there is no such code.
+func (s *Store) ConsumeAuthorizationCode(_ context.Context, k store.Key, at time.Time) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[k]
+	if !ok || codeGone(c, now) {
+		return store.ErrNotFound
+	}
+	if !c.ConsumedAt.IsZero() {
+		return store.ErrConsumed
+	}
+	if at.IsZero() {
+		at = now // the zero time would read as "not consumed"
+	}
+	c.ConsumedAt = at
+	return nil
+}
+
+// --- limiter ---
+
+// Allow counts one event under key in the current fixed window (windows are
+// aligned on the Unix epoch) and reports whether the count is within limit;
+// when it is not, retryAfter is the time left in the window.
+func (s *Store) Allow(_ context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+	if key == "" || limit < 1 || window <= 0 {
+		return false, 0, fmt.Errorf("%w: limiter key %q, limit %d, window %v", ErrInvalid, key, limit, window)
+	}
+	now := s.now()
+	ns := now.UnixNano()
+	start := ns - ns%int64(window)
+	wk := windowKey{key, window, start}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.windows[wk]
+	if !ok {
+		w = &limitWindow{end: time.Unix(0, start).Add(window)}
+		s.windows[wk] = w
+		s.wroteLocked(1, now)
+	}
+	w.count++
+	if w.count <= limit {
+		return true, 0, nil
+	}
+	return false, max(w.end.Sub(now), time.Nanosecond), nil
+}
+
+// --- families and sweeping ---
+
+type kind int
+
+const (
+	kindAccess kind = iota
+	kindRefresh
+)
+
+// familyLocked returns the family record of id, creating it.
+func (s *Store) familyLocked(id string) *family {
+	f, ok := s.families[id]
+	if !ok {
+		f = &family{
+			access:  make(map[store.Key]struct{}),
+			refresh: make(map[store.Key]struct{}),
+			retired: make(map[store.Key]struct{}),
+			codes:   make(map[store.Key]struct{}),
+		}
+		s.families[id] = f
+	}
+	return f
+}
+
+// dropLocked deletes the access or refresh token k and its family index
+// entry, and the family once it indexes nothing.
+func (s *Store) dropLocked(kd kind, k store.Key) {
+	f := s.families[k.Family]
+	if kd == kindAccess {
+		delete(s.access, k)
+		if f != nil {
+			delete(f.access, k)
+		}
+	} else {
+		delete(s.refresh, k)
+		if f != nil {
+			delete(f.refresh, k)
+		}
+	}
+	if f != nil && f.empty() {
+		delete(s.families, k.Family)
+	}
+}
+
+// hasLiveLocked reports whether f has a live access or refresh token at
+// now. It stops at the first one, so that saving tokens into a family with
+// many costs O(1) while they live.
+func (s *Store) hasLiveLocked(f *family, now time.Time) bool {
+	for k := range f.access {
+		if at, ok := s.access[k]; ok && !expired(at.ExpiresAt, now) {
+			return true
+		}
+	}
+	for k := range f.refresh {
+		if rt, ok := s.refresh[k]; ok && !expired(rt.ExpiresAt, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// liveUntilLocked reports whether f has a live access or refresh token at
+// now and, if so, when the last of them expires (zero: never).
+func (s *Store) liveUntilLocked(f *family, now time.Time) (time.Time, bool) {
+	var last time.Time
+	live, never := false, false
+	for k := range f.access {
+		if at, ok := s.access[k]; ok && !expired(at.ExpiresAt, now) {
+			live = true
+			if at.ExpiresAt.After(last) {
+				last = at.ExpiresAt
+			}
+		}
+	}
+	for k := range f.refresh {
+		if rt, ok := s.refresh[k]; ok && !expired(rt.ExpiresAt, now) {
+			live = true
+			if rt.ExpiresAt.IsZero() {
+				never = true
+			} else if rt.ExpiresAt.After(last) {
+				last = rt.ExpiresAt
+			}
+		}
+	}
+	if never {
+		last = time.Time{}
+	}
+	return last, live
+}
+
+// putLocked stores a (and r when not nil) in their family, whose grant it
+// updates from them. The grant's CreatedAt is created when not zero (a
+// rotation passes the grant's); otherwise it is kept when the grant was
+// live, and else taken from a.IssuedAt (or now). It sweeps expired records
+// when enough writes have happened since the last sweep.
+func (s *Store) putLocked(a *store.AccessToken, r *store.RefreshToken, created, now time.Time) {
+	f := s.familyLocked(a.Key.Family)
+	live := false
+	if created.IsZero() {
+		live = s.hasLiveLocked(f, now)
+	}
 	s.access[a.Key] = a
-	s.writes++
+	f.access[a.Key] = struct{}{}
+	n := 1
 	if r != nil {
 		s.refresh[r.Key] = r
-		s.writes++
+		f.refresh[r.Key] = struct{}{}
+		n++
 	}
+	g := &store.Grant{Family: a.Key.Family, ClientID: a.ClientID, UserID: a.UserID, Username: a.Username, Scopes: slices.Clone(a.Scopes)}
+	if r != nil {
+		g.ClientID, g.UserID, g.Username, g.Scopes = r.ClientID, r.UserID, r.Username, slices.Clone(r.Scopes)
+	}
+	switch {
+	case !created.IsZero():
+		g.CreatedAt = created
+	case live && f.grant != nil:
+		g.CreatedAt = f.grant.CreatedAt
+	case !a.IssuedAt.IsZero():
+		g.CreatedAt = a.IssuedAt
+	default:
+		g.CreatedAt = now
+	}
+	f.grant = g
+	s.wroteLocked(n, now)
+}
+
+// wroteLocked counts n writes and sweeps expired records when enough writes
+// have happened since the last sweep. The sweep threshold grows with the
+// number of records, so sweeping costs O(1) per write amortised, and expired
+// records never outnumber the writes since the last sweep.
+func (s *Store) wroteLocked(n int, now time.Time) {
+	s.writes += n
 	if s.writes >= s.sweepAt {
-		s.sweepLocked(s.now())
+		s.sweepLocked(now)
 	}
 }
 
@@ -321,8 +662,46 @@ func (s *Store) sweepLocked(now time.Time) {
 			delete(s.refresh, k)
 		}
 	}
+	for k, x := range s.retired {
+		if expired(x.ExpiresAt, now) {
+			delete(s.retired, k)
+		}
+	}
+	for k, c := range s.codes {
+		if codeGone(c, now) {
+			delete(s.codes, k)
+		}
+	}
+	for k, w := range s.windows {
+		if !now.Before(w.end) {
+			delete(s.windows, k)
+		}
+	}
+	for id, f := range s.families {
+		pruneIndex(f.access, s.access)
+		pruneIndex(f.refresh, s.refresh)
+		pruneIndex(f.retired, s.retired)
+		pruneIndex(f.codes, s.codes)
+		if f.empty() {
+			delete(s.families, id)
+		}
+	}
 	s.writes = 0
-	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh))
+	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+len(s.retired)+len(s.codes)+len(s.windows))
+}
+
+// pruneIndex removes from a family index the keys no longer in records.
+func pruneIndex[V any](index map[store.Key]struct{}, records map[store.Key]V) {
+	for k := range index {
+		if _, ok := records[k]; !ok {
+			delete(index, k)
+		}
+	}
+}
+
+// codeGone reports whether c's retention has passed at now.
+func codeGone(c *store.AuthorizationCode, now time.Time) bool {
+	return !now.Before(c.ExpiresAt.Add(store.CodeRetention))
 }
 
 // expired reports whether a record expiring at exp (zero: never) has expired
@@ -360,6 +739,31 @@ func checkPair(at *store.AccessToken, rt *store.RefreshToken, family string) err
 	return nil
 }
 
+// checkRetired validates the retired record of a rotation of the refresh
+// token old; nil is valid.
+func checkRetired(x *store.RetiredRefreshToken, old store.Key) error {
+	if x == nil {
+		return nil
+	}
+	if !x.Key.IsZero() && x.Key != old {
+		return fmt.Errorf("%w: retired refresh token keyed %v, not the rotated token's %v", ErrInvalid, x.Key, old)
+	}
+	if x.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: retired refresh token without ExpiresAt", ErrInvalid)
+	}
+	return nil
+}
+
+func checkCode(c *store.AuthorizationCode) error {
+	if c == nil || !validKey(c.Key) {
+		return fmt.Errorf("%w: authorization code without a valid Key", ErrInvalid)
+	}
+	if c.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: authorization code without ExpiresAt", ErrInvalid)
+	}
+	return nil
+}
+
 func cloneApp(a *store.Application) *store.Application {
 	c := *a
 	c.GrantTypes = slices.Clone(a.GrantTypes)
@@ -380,5 +784,26 @@ func cloneRefresh(r *store.RefreshToken) *store.RefreshToken {
 	}
 	c := *r
 	c.Scopes = slices.Clone(r.Scopes)
+	return &c
+}
+
+func cloneRetired(x *store.RetiredRefreshToken) *store.RetiredRefreshToken {
+	if x == nil {
+		return nil
+	}
+	c := *x
+	c.Successor = slices.Clone(x.Successor)
+	return &c
+}
+
+func cloneCode(x *store.AuthorizationCode) *store.AuthorizationCode {
+	c := *x
+	c.Scopes = slices.Clone(x.Scopes)
+	return &c
+}
+
+func cloneGrant(g *store.Grant) *store.Grant {
+	c := *g
+	c.Scopes = slices.Clone(g.Scopes)
 	return &c
 }

@@ -72,7 +72,7 @@ func TestFakeClockExpiry(t *testing.T) {
 		t.Fatalf("GetRefreshToken after ExpiresAt: got %v, want ErrNotFound", err)
 	}
 	at2, rt2 := pair(clock, "fam", "2", time.Hour, 0)
-	if err := s.RotateRefreshToken(ctx, rt, at2, rt2); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RotateRefreshToken(ctx, rt, nil, at2, rt2); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RotateRefreshToken of an expired token: got %v, want ErrNotFound", err)
 	}
 }
@@ -141,7 +141,7 @@ func TestInvalid(t *testing.T) {
 		{"SaveTokens(no ExpiresAt)", s.SaveTokens(ctx, &noExp, nil)},
 		{"SaveTokens(no Family)", s.SaveTokens(ctx, &noFam, nil)},
 		{"SaveTokens(families differ)", s.SaveTokens(ctx, at, &otherFam)},
-		{"RotateRefreshToken(nil old)", s.RotateRefreshToken(ctx, nil, at, rt)},
+		{"RotateRefreshToken(nil old)", s.RotateRefreshToken(ctx, nil, nil, at, rt)},
 	}
 	for _, c := range cases {
 		if !errors.Is(c.err, ErrInvalid) {
@@ -157,7 +157,7 @@ func TestInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	at2, rt2 := pair(clock, "other", "2", time.Hour, 0)
-	if err := s.RotateRefreshToken(ctx, rt, at2, rt2); !errors.Is(err, ErrInvalid) {
+	if err := s.RotateRefreshToken(ctx, rt, nil, at2, rt2); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("RotateRefreshToken into another family: got %v, want ErrInvalid", err)
 	}
 	if _, err := s.GetRefreshToken(ctx, rt.Key); err != nil {
@@ -191,4 +191,189 @@ func BenchmarkGetAccessToken(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestFakeClockFamilies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := New(WithClock(clock.Now))
+
+	// A code is kept exactly until ExpiresAt + CodeRetention.
+	code := &store.AuthorizationCode{Key: store.Key{Family: "fam", Signature: "c"}, ClientID: "c", ExpiresAt: clock.Now().Add(time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveAuthorizationCode(ctx, code); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("saving a code twice: got %v, want ErrDuplicate", err)
+	}
+	clock.Advance(time.Minute + store.CodeRetention - time.Nanosecond)
+	if _, err := s.GetAuthorizationCode(ctx, code.Key); err != nil {
+		t.Fatalf("code gone 1ns before the end of its retention: %v", err)
+	}
+	clock.Advance(time.Nanosecond)
+	if _, err := s.GetAuthorizationCode(ctx, code.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetAuthorizationCode at the end of the retention: got %v, want ErrNotFound", err)
+	}
+	if err := s.ConsumeAuthorizationCode(ctx, code.Key, clock.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ConsumeAuthorizationCode at the end of the retention: got %v, want ErrNotFound", err)
+	}
+	// Its key is free again.
+	code.ExpiresAt = clock.Now().Add(time.Minute)
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatalf("saving a code over one past its retention: %v", err)
+	}
+
+	// The grant expires with its last token; the retired record at its own
+	// ExpiresAt.
+	at, rt := pair(clock, "fam", "1", time.Hour, 2*time.Hour)
+	at.UserID, rt.UserID = "u", "u"
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	created := clock.Now()
+	clock.Advance(time.Minute)
+	at2, rt2 := pair(clock, "fam", "2", time.Hour, 3*time.Hour)
+	at2.UserID, rt2.UserID = "u", "u"
+	retired := &store.RetiredRefreshToken{ClientID: "c", RotatedAt: clock.Now(), ExpiresAt: clock.Now().Add(10 * time.Minute)}
+	if err := s.RotateRefreshToken(ctx, rt, retired, at2, rt2); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u"})
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("ListGrants = %v, %v; want one grant", gs, err)
+	}
+	if !gs[0].CreatedAt.Equal(created) || !gs[0].ExpiresAt.Equal(rt2.ExpiresAt) {
+		t.Fatalf("grant created %v expiring %v, want %v and %v", gs[0].CreatedAt, gs[0].ExpiresAt, created, rt2.ExpiresAt)
+	}
+	clock.Advance(10*time.Minute - time.Nanosecond)
+	if _, err := s.GetRetiredRefreshToken(ctx, rt.Key); err != nil {
+		t.Fatalf("retired record gone 1ns before its ExpiresAt: %v", err)
+	}
+	clock.Advance(time.Nanosecond)
+	if _, err := s.GetRetiredRefreshToken(ctx, rt.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRetiredRefreshToken at its ExpiresAt: got %v, want ErrNotFound", err)
+	}
+	clock.Advance(rt2.ExpiresAt.Sub(clock.Now()) - time.Nanosecond)
+	if gs, _ := s.ListGrants(ctx, store.GrantFilter{UserID: "u"}); len(gs) != 1 {
+		t.Fatal("grant gone 1ns before its last token expires")
+	}
+	clock.Advance(time.Nanosecond)
+	if gs, _ := s.ListGrants(ctx, store.GrantFilter{UserID: "u"}); len(gs) != 0 {
+		t.Fatalf("grant listed after its last token expired: %v", gs)
+	}
+	// A new grant in the family (ids are not reused by the provider, but
+	// the store must not resurrect the old grant's CreatedAt).
+	at3, _ := pair(clock, "fam", "3", time.Hour, 0)
+	at3.UserID = "u"
+	if err := s.SaveTokens(ctx, at3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := s.ListGrants(ctx, store.GrantFilter{UserID: "u"}); len(gs) != 1 || !gs[0].CreatedAt.Equal(clock.Now()) {
+		t.Fatalf("grant after its family was dead: %v, want one created now", gs)
+	}
+}
+
+func TestFakeClockLimiter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// 10s into a minute.
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 10, 0, time.UTC)}
+	s := New(WithClock(clock.Now))
+	for i := range 2 {
+		if ok, _, err := s.Allow(ctx, "k", 2, time.Minute); err != nil || !ok {
+			t.Fatalf("Allow #%d = %v, %v", i+1, ok, err)
+		}
+	}
+	ok, retry, err := s.Allow(ctx, "k", 2, time.Minute)
+	if err != nil || ok || retry != 50*time.Second {
+		t.Fatalf("Allow #3 = %v, %v, %v; want refused with 50s to the end of the window", ok, retry, err)
+	}
+	clock.Advance(50*time.Second - time.Nanosecond)
+	if ok, retry, _ := s.Allow(ctx, "k", 2, time.Minute); ok || retry != time.Nanosecond {
+		t.Fatalf("Allow 1ns before the window ends = %v, %v; want refused, 1ns", ok, retry)
+	}
+	clock.Advance(time.Nanosecond)
+	if ok, _, _ := s.Allow(ctx, "k", 2, time.Minute); !ok {
+		t.Fatal("Allow refused at the start of a new window")
+	}
+}
+
+func TestSweepFamilies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := New(WithClock(clock.Now))
+	for i := range 1000 {
+		fam := fmt.Sprint("f", i)
+		code := &store.AuthorizationCode{Key: store.Key{Family: fam, Signature: "c"}, ClientID: "c", ExpiresAt: clock.Now().Add(time.Minute)}
+		if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+		at, rt := pair(clock, fam, "1", time.Minute, time.Minute)
+		if err := s.SaveTokens(ctx, at, rt); err != nil {
+			t.Fatal(err)
+		}
+		at2, rt2 := pair(clock, fam, "2", time.Minute, time.Minute)
+		retired := &store.RetiredRefreshToken{ClientID: "c", ExpiresAt: clock.Now().Add(time.Minute)}
+		if err := s.RotateRefreshToken(ctx, rt, retired, at2, rt2); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Allow(ctx, fmt.Sprint("ip", i), 1, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Hour) // everything expired, codes' retention included
+	for i := range 5000 {
+		at, _ := pair(clock, "x", fmt.Sprint("x", i), time.Minute, 0)
+		if err := s.SaveTokens(ctx, at, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.codes) != 0 || len(s.retired) != 0 || len(s.refresh) != 0 || len(s.windows) != 0 {
+		t.Fatalf("expired records kept: %d codes, %d retired, %d refresh tokens, %d limiter windows", len(s.codes), len(s.retired), len(s.refresh), len(s.windows))
+	}
+	if len(s.families) != 1 {
+		t.Fatalf("%d families kept, want only x", len(s.families))
+	}
+}
+
+func TestInvalidFamilies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := New()
+	clock := &fakeClock{t: time.Now()}
+	at, rt := pair(clock, "fam", "1", time.Hour, 0)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	at2, rt2 := pair(clock, "fam", "2", time.Hour, 0)
+	_, _, allowNoKey := s.Allow(ctx, "", 1, time.Second)
+	_, _, allowNoLimit := s.Allow(ctx, "k", 0, time.Second)
+	_, _, allowNoWindow := s.Allow(ctx, "k", 1, 0)
+	_, listNoFilter := s.ListGrants(ctx, store.GrantFilter{})
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"Rotate(retired under another key)", s.RotateRefreshToken(ctx, rt, &store.RetiredRefreshToken{Key: rt2.Key, ExpiresAt: time.Now().Add(time.Hour)}, at2, rt2)},
+		{"Rotate(retired without ExpiresAt)", s.RotateRefreshToken(ctx, rt, &store.RetiredRefreshToken{}, at2, rt2)},
+		{"SaveAuthorizationCode(nil)", s.SaveAuthorizationCode(ctx, nil)},
+		{"SaveAuthorizationCode(no Family)", s.SaveAuthorizationCode(ctx, &store.AuthorizationCode{Key: store.Key{Signature: "s"}, ExpiresAt: time.Now().Add(time.Hour)})},
+		{"SaveAuthorizationCode(no ExpiresAt)", s.SaveAuthorizationCode(ctx, &store.AuthorizationCode{Key: store.Key{Family: "f", Signature: "s"}})},
+		{"Allow(empty key)", allowNoKey},
+		{"Allow(limit 0)", allowNoLimit},
+		{"Allow(window 0)", allowNoWindow},
+		{"ListGrants(zero filter)", listNoFilter},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", c.name, c.err)
+		}
+	}
+	if _, err := s.GetRefreshToken(ctx, rt.Key); err != nil {
+		t.Fatalf("a refused rotation consumed the old token: %v", err)
+	}
 }

@@ -2,11 +2,13 @@
 // redis.UniversalClient, so a single node, Sentinel and Cluster work alike.
 //
 // The layout is built for the hot path: validating a bearer token is one GET
-// of a compact JSON value, issuing tokens is one MULTI/EXEC, and rotating a
-// refresh token is one Lua script. Tokens expire through Redis TTLs, so there
-// is no clean-up job. Every token of one grant carries the grant's Family as
-// a Redis Cluster hash tag, which keeps the grant in one slot and lets the
-// multi-key transaction and script run on Cluster. docs/redis-keys.md
+// of a compact JSON value, issuing tokens is one Lua script (plus a
+// best-effort write of the grant indexes), and rotating a refresh token is
+// one Lua script. Records expire through Redis TTLs, so there is no clean-up
+// job. Every record of one grant (tokens, retired refresh tokens,
+// authorization codes, the family index and the grant record) carries the
+// grant's Family as a Redis Cluster hash tag, which keeps the grant in one
+// slot and lets the multi-key scripts run on Cluster. docs/redis-keys.md
 // describes every key.
 //
 // Errors: a missing key is store.ErrNotFound; every failure of Redis or of
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,9 +37,11 @@ const DefaultPrefix = "ginoauth:"
 
 // ErrInvalid is returned, wrapped with details, for a record the store
 // refuses before talking to Redis: a nil record, an empty ClientID, user ID
-// or username, a token Key with an empty Signature or Family or a Family
-// holding '{' or '}', an access token without ExpiresAt, or tokens of one
-// write that do not share a Family.
+// or username, a token or code Key with an empty Signature or Family or a
+// Family holding '{' or '}', an access token, code or retired refresh token
+// without ExpiresAt, records of one write that do not share a Family, a
+// zero GrantFilter, or a limiter call with an empty key, a limit below 1 or
+// a window shorter than a millisecond.
 var ErrInvalid = errors.New("redisstore: invalid record")
 
 // undoTimeout bounds the best-effort clean-up of a half-done write.
@@ -117,12 +122,44 @@ func (s *Store) refreshKey(k store.Key) string {
 	return s.prefix + "rt:{" + k.Family + "}:" + k.Signature
 }
 
+// retiredKey is <prefix>rtx:{<family>}:<signature>.
+func (s *Store) retiredKey(k store.Key) string {
+	return s.prefix + "rtx:{" + k.Family + "}:" + k.Signature
+}
+
+// codeKey is <prefix>code:{<family>}:<signature>.
+func (s *Store) codeKey(k store.Key) string {
+	return s.prefix + "code:{" + k.Family + "}:" + k.Signature
+}
+
+// familyKey is <prefix>fam:{<family>}, the family index.
+func (s *Store) familyKey(family string) string { return s.prefix + "fam:{" + family + "}" }
+
+// grantKey is <prefix>grant:{<family>}, the grant record.
+func (s *Store) grantKey(family string) string { return s.prefix + "grant:{" + family + "}" }
+
+// userGrantsKey and clientGrantsKey are the grant indexes (not tagged).
+func (s *Store) userGrantsKey(id string) string   { return s.prefix + "grants:user:" + id }
+func (s *Store) clientGrantsKey(id string) string { return s.prefix + "grants:client:" + id }
+
+// limitKey is <prefix>rl:<key>:<window ms>:<window start, Unix ms>. Reading
+// from the right, the two numbers are unambiguous whatever key holds.
+func (s *Store) limitKey(key string, window, start int64) string {
+	return s.prefix + "rl:" + key + ":" + strconv.FormatInt(window, 10) + ":" + strconv.FormatInt(start, 10)
+}
+
+// tokenPrefixes are the beginnings of access and refresh token key names,
+// by which the scripts tell a family's live tokens from its other records.
+func (s *Store) tokenPrefixes() (string, string) { return s.prefix + "at:{", s.prefix + "rt:{" }
+
 // validKey reports whether k can name a key: an empty Family would make the
 // hash tag empty (Redis then hashes the whole key), and a brace in it would
 // end or confuse the tag.
 func validKey(k store.Key) bool {
-	return k.Signature != "" && k.Family != "" && !strings.ContainsAny(k.Family, "{}")
+	return k.Signature != "" && validFamily(k.Family)
 }
+
+func validFamily(f string) bool { return f != "" && !strings.ContainsAny(f, "{}") }
 
 // --- errors ---
 
@@ -389,11 +426,26 @@ func (s *Store) ttl(exp time.Time) time.Duration {
 	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
 }
 
-// write is one token key to SET with its TTL (0: none).
+// micros is exp as the family index keeps it: Unix microseconds, rounded
+// up; "0" for never.
+func micros(exp time.Time) string {
+	if exp.IsZero() {
+		return "0"
+	}
+	us := exp.UnixMicro()
+	if exp.Nanosecond()%1000 != 0 {
+		us++
+	}
+	return strconv.FormatInt(us, 10)
+}
+
+// write is one record to SET with its TTL (0: none) and to enter in the
+// family index with its expiry (see micros).
 type write struct {
 	key string
 	val []byte
 	ttl time.Duration
+	exp string
 }
 
 // tokenWrites validates at and rt (the family, when not empty, is the one
@@ -427,7 +479,7 @@ func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, famil
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: encoding access token: %w", err)
 		}
-		ws = append(ws, write{s.accessKey(at.Key), val, d})
+		ws = append(ws, write{s.accessKey(at.Key), val, d, micros(at.ExpiresAt)})
 	}
 	if rt != nil {
 		if d := s.ttl(rt.ExpiresAt); d >= 0 {
@@ -435,18 +487,28 @@ func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, famil
 			if err != nil {
 				return nil, fmt.Errorf("redisstore: encoding refresh token: %w", err)
 			}
-			ws = append(ws, write{s.refreshKey(rt.Key), val, d})
+			ws = append(ws, write{s.refreshKey(rt.Key), val, d, micros(rt.ExpiresAt)})
 		}
 	}
 	return ws, nil
 }
 
-// SaveTokens writes at and, when rt is not nil, rt in one MULTI/EXEC: both
-// or neither. They must share a Family (one Cluster slot), and at must have
-// an ExpiresAt, which becomes the key's TTL; a refresh token with a zero
-// ExpiresAt gets no TTL. A record whose ExpiresAt has already passed is not
-// written, and SaveTokens still returns nil: it behaves as a record that
-// expired at once.
+// syncArgs are the first arguments of every script that calls sync: the
+// store's time in Unix microseconds and the token key prefixes.
+func (s *Store) syncArgs() []any {
+	atp, rtp := s.tokenPrefixes()
+	return []any{strconv.FormatInt(s.now().UnixMicro(), 10), atp, rtp}
+}
+
+// SaveTokens writes at and, when rt is not nil, rt in one Lua script, which
+// also enters them in their family index and creates or updates the
+// family's grant record: all or nothing. They must share a Family (one
+// Cluster slot), and at must have an ExpiresAt, which becomes the key's
+// TTL; a refresh token with a zero ExpiresAt gets no TTL. A record whose
+// ExpiresAt has already passed is not written, and SaveTokens still returns
+// nil: it behaves as a record that expired at once. Then, best effort, the
+// family is added to its user's and client's grant indexes (a failure there
+// is not reported: the tokens are stored, and only ListGrants misses them).
 func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
 	ws, err := s.tokenWrites(at, rt, "")
 	if err != nil {
@@ -455,15 +517,21 @@ func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store
 	if len(ws) == 0 {
 		return nil
 	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, w := range ws {
-			p.Set(ctx, w.key, w.val, w.ttl)
-		}
-		return nil
-	})
+	family := at.Key.Family
+	g, created, err := s.grantOf(at, rt)
 	if err != nil {
+		return err
+	}
+	keys := []string{s.familyKey(family), s.grantKey(family)}
+	args := append(s.syncArgs(), g.raw, created.Format(time.RFC3339Nano))
+	for _, w := range ws {
+		keys = append(keys, w.key)
+		args = append(args, w.val, w.ttl.Milliseconds(), w.exp)
+	}
+	if err := saveScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return unavailable("save tokens", err)
 	}
+	s.indexGrant(ctx, family, g, created)
 	return nil
 }
 
@@ -512,36 +580,20 @@ func (s *Store) GetRefreshToken(ctx context.Context, k store.Key) (*store.Refres
 	return rt, nil
 }
 
-// rotateScript consumes KEYS[1] (the old refresh token) and, only if it was
-// there, deletes KEYS[2] (the old access token) and SETs KEYS[3..n] to
-// ARGV[2i-5] with a PX of ARGV[2i-4] milliseconds (0: no TTL). It returns 1,
-// or 0 when the old refresh token was already gone. All keys share one hash
-// tag, so the script runs on Cluster.
-var rotateScript = redis.NewScript(`
-if redis.call('DEL', KEYS[1]) == 0 then
-	return 0
-end
-redis.call('DEL', KEYS[2])
-for i = 3, #KEYS do
-	local px = ARGV[2*i-4]
-	if tonumber(px) > 0 then
-		redis.call('SET', KEYS[i], ARGV[2*i-5], 'PX', px)
-	else
-		redis.call('SET', KEYS[i], ARGV[2*i-5])
-	end
-end
-return 1
-`)
-
 // RotateRefreshToken runs one Lua script that deletes the refresh token
 // old.Key and, only if it was still stored, deletes the access token
-// old.Access and writes at and rt (rt may be nil) with their TTLs. If old was
-// already used, revoked or expired it changes nothing and returns
+// old.Access, writes retired (when not nil) under old.Key at
+// <prefix>rtx:{<family>}:<signature> until its ExpiresAt, writes at and rt
+// (rt may be nil) with their TTLs, and brings the family index and the
+// grant record up to date (client, user and scopes from the new tokens,
+// CreatedAt kept, expiry from the family's live tokens). If old was already
+// used, revoked or expired it changes nothing and returns
 // store.ErrNotFound; of concurrent rotations of one token exactly one
-// succeeds. old.Key, old.Access, at and rt must share one Family
-// (ErrInvalid otherwise). New records already past their ExpiresAt are not
-// written, as in SaveTokens.
-func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
+// succeeds. old.Key, old.Access, at and rt must share one Family, and
+// retired must have an ExpiresAt and a zero Key or old's (ErrInvalid
+// otherwise). New records already past their ExpiresAt are not written, as
+// in SaveTokens.
+func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken, retired *store.RetiredRefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
 	if old == nil || !validKey(old.Key) {
 		return fmt.Errorf("%w: old refresh token without a valid Key", ErrInvalid)
 	}
@@ -558,41 +610,116 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 	if !old.Access.IsZero() {
 		oldAccess = s.accessKey(old.Access)
 	}
-	keys := make([]string, 0, 2+len(ws))
-	args := make([]any, 0, 2*len(ws))
-	keys = append(keys, oldRefresh, oldAccess)
+	retiredKey, retiredVal, retiredTTL, retiredExp := oldRefresh, []byte{}, int64(0), "0"
+	if retired != nil {
+		if !retired.Key.IsZero() && retired.Key != old.Key {
+			return fmt.Errorf("%w: retired refresh token keyed %v, not the rotated token's %v", ErrInvalid, retired.Key, old.Key)
+		}
+		if retired.ExpiresAt.IsZero() {
+			return fmt.Errorf("%w: retired refresh token without ExpiresAt", ErrInvalid)
+		}
+		if d := s.ttl(retired.ExpiresAt); d > 0 {
+			if retiredVal, err = json.Marshal(retired); err != nil {
+				return fmt.Errorf("redisstore: encoding retired refresh token: %w", err)
+			}
+			retiredKey, retiredTTL, retiredExp = s.retiredKey(old.Key), d.Milliseconds(), micros(retired.ExpiresAt)
+		}
+	}
+	g, created, err := s.grantOf(at, rt)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, 5+len(ws))
+	args := make([]any, 0, 8+3*len(ws))
+	keys = append(keys, oldRefresh, oldAccess, s.familyKey(family), s.grantKey(family), retiredKey)
+	args = append(append(args, s.syncArgs()...), g.raw, created.Format(time.RFC3339Nano), retiredVal, retiredTTL, retiredExp)
 	for _, w := range ws {
 		keys = append(keys, w.key)
-		args = append(args, w.val, w.ttl.Milliseconds())
+		args = append(args, w.val, w.ttl.Milliseconds(), w.exp)
 	}
 	n, err := rotateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return unavailable("rotate refresh token", err)
 	}
-	if n == 0 {
+	switch n {
+	case 0:
 		return store.ErrNotFound
+	case 2:
+		// The family had no grant record (tokens saved by an older
+		// version): it was created, so index it.
+		s.indexGrant(ctx, family, g, created)
 	}
 	return nil
 }
 
-// RevokeAccessToken deletes an access token; no error if absent.
+// GetRetiredRefreshToken returns the retired record a rotation left under
+// k, or store.ErrNotFound. It is one GET.
+func (s *Store) GetRetiredRefreshToken(ctx context.Context, k store.Key) (*store.RetiredRefreshToken, error) {
+	if !validKey(k) {
+		return nil, store.ErrNotFound
+	}
+	key := s.retiredKey(k)
+	b, err := s.rdb.Get(ctx, key).Bytes()
+	if err != nil {
+		return nil, mapErr("get retired refresh token", err)
+	}
+	x := new(store.RetiredRefreshToken)
+	if err := json.Unmarshal(b, x); err != nil {
+		return nil, corrupt("get retired refresh token", key, err)
+	}
+	if !x.ExpiresAt.IsZero() && !s.now().Before(x.ExpiresAt) {
+		return nil, store.ErrNotFound
+	}
+	x.Key = k
+	return x, nil
+}
+
+// RevokeAccessToken deletes an access token, and its family index entry,
+// in one script that also brings the grant's expiry up to date (deleting
+// the grant once no token of it lives); no error if absent.
 func (s *Store) RevokeAccessToken(ctx context.Context, k store.Key) error {
 	if !validKey(k) {
 		return nil
 	}
-	if err := s.rdb.Del(ctx, s.accessKey(k)).Err(); err != nil {
-		return unavailable("revoke access token", err)
-	}
-	return nil
+	return s.revokeToken(ctx, "revoke access token", s.accessKey(k), k.Family)
 }
 
-// RevokeRefreshToken deletes a refresh token; no error if absent.
+// RevokeRefreshToken deletes a refresh token as RevokeAccessToken deletes
+// an access token; no error if absent.
 func (s *Store) RevokeRefreshToken(ctx context.Context, k store.Key) error {
 	if !validKey(k) {
 		return nil
 	}
-	if err := s.rdb.Del(ctx, s.refreshKey(k)).Err(); err != nil {
-		return unavailable("revoke refresh token", err)
+	return s.revokeToken(ctx, "revoke refresh token", s.refreshKey(k), k.Family)
+}
+
+func (s *Store) revokeToken(ctx context.Context, op, key, family string) error {
+	keys := []string{key, s.familyKey(family), s.grantKey(family)}
+	if err := revokeTokenScript.Run(ctx, s.rdb, keys, s.syncArgs()...).Err(); err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// RevokeFamily deletes, in one Lua script, every key in the family index
+// (access, refresh and retired refresh tokens, authorization codes), the
+// index and the grant record; then, best effort, it removes the family from
+// its user's and client's grant indexes. No error if nothing is left. A
+// family that cannot name a key (see ErrInvalid) has nothing to revoke.
+func (s *Store) RevokeFamily(ctx context.Context, family string) error {
+	if !validFamily(family) {
+		return nil
+	}
+	raw, err := revokeFamilyScript.Run(ctx, s.rdb, []string{s.familyKey(family), s.grantKey(family)}).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil // no grant record (none yet, or it expired): no index entry to remove
+	}
+	if err != nil {
+		return unavailable("revoke family", err)
+	}
+	var g grantValue
+	if json.Unmarshal([]byte(raw), &g) == nil {
+		s.unindexGrant(ctx, family, g)
 	}
 	return nil
 }

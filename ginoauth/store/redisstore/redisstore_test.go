@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -115,30 +118,75 @@ func TestKeysHoldNoRawToken(t *testing.T) {
 	t.Parallel()
 	s, client, prefix := newStore(t)
 	ctx := testCtx(t)
-	rawAT, rawRT := "raw-access-token-Zm9vYmFy", "raw-refresh-token-YmF6cXV4"
+	rawCode, rawAT, rawRT := "raw-code-Y29kZWNvZGU", "raw-access-token-Zm9vYmFy", "raw-refresh-token-YmF6cXV4"
+	rawAT2, rawRT2 := "raw-access-token-2-cXV1eA", "raw-refresh-token-2-Y29yZ2U"
+	raws := []string{rawCode, rawAT, rawRT, rawAT2, rawRT2}
+	code := &store.AuthorizationCode{
+		Key: store.Key{Family: "grant1", Signature: signature(rawCode)}, ClientID: "client", UserID: "u1",
+		RedirectURI: "https://example.com/cb", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute),
+	}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeAuthorizationCode(ctx, code.Key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	at, rt := issue("grant1", rawAT, rawRT, time.Hour, 0)
 	if err := s.SaveTokens(ctx, at, rt); err != nil {
 		t.Fatal(err)
 	}
+	at2, rt2 := issue("grant1", rawAT2, rawRT2, time.Hour, 0)
+	retired := &store.RetiredRefreshToken{ClientID: "client", RotatedAt: time.Now(), Successor: []byte("sealed"), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.RotateRefreshToken(ctx, rt, retired, at2, rt2); err != nil {
+		t.Fatal(err)
+	}
 	got := keys(t, client, prefix)
 	want := []string{
-		prefix + "at:{grant1}:" + signature(rawAT),
-		prefix + "rt:{grant1}:" + signature(rawRT),
+		prefix + "at:{grant1}:" + signature(rawAT2),
+		prefix + "code:{grant1}:" + signature(rawCode),
+		prefix + "fam:{grant1}",
+		prefix + "grant:{grant1}",
+		prefix + "grants:client:client",
+		prefix + "grants:user:u1",
+		prefix + "rt:{grant1}:" + signature(rawRT2),
+		prefix + "rtx:{grant1}:" + signature(rawRT),
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("keys:\n got  %q\n want %q", got, want)
 	}
 	for _, k := range got {
-		val, err := client.Get(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, raw := range []string{rawAT, rawRT} {
+		val := dump(t, client, k)
+		for _, raw := range raws {
 			if strings.Contains(k, raw) || strings.Contains(val, raw) {
 				t.Fatalf("raw token %q found in key %q = %q", raw, k, val)
 			}
 		}
 	}
+}
+
+// dump returns the value of key, of any type, as text.
+func dump(t *testing.T, client redis.UniversalClient, key string) string {
+	t.Helper()
+	ctx := testCtx(t)
+	typ, err := client.Type(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	switch typ {
+	case "string":
+		v, err = client.Get(ctx, key).Result()
+	case "hash":
+		v, err = client.HGetAll(ctx, key).Result()
+	case "zset":
+		v, err = client.ZRangeWithScores(ctx, key, 0, -1).Result()
+	default:
+		t.Fatalf("key %q has unexpected type %q", key, typ)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(v)
 }
 
 func TestTTLs(t *testing.T) {
@@ -157,7 +205,7 @@ func TestTTLs(t *testing.T) {
 	}
 
 	at2, rt2 := issue("g", "a2", "r2", 30*time.Minute, 24*time.Hour)
-	if err := s.RotateRefreshToken(ctx, rt, at2, rt2); err != nil {
+	if err := s.RotateRefreshToken(ctx, rt, nil, at2, rt2); err != nil {
 		t.Fatal(err)
 	}
 	if d := client.PTTL(ctx, s.accessKey(at2.Key)).Val(); d <= 29*time.Minute || d > 30*time.Minute {
@@ -170,7 +218,7 @@ func TestTTLs(t *testing.T) {
 	// A far-off expiry goes through the script as an exact integer.
 	const century = 100 * 365 * 24 * time.Hour
 	at4, rt4 := issue("g", "a4", "r4", time.Hour, century)
-	if err := s.RotateRefreshToken(ctx, rt2, at4, rt4); err != nil {
+	if err := s.RotateRefreshToken(ctx, rt2, nil, at4, rt4); err != nil {
 		t.Fatal(err)
 	}
 	if d := client.PTTL(ctx, s.refreshKey(rt4.Key)).Val(); d <= century-time.Minute || d > century {
@@ -186,6 +234,123 @@ func TestTTLs(t *testing.T) {
 		if strings.Contains(k, "{h}") {
 			t.Fatalf("expired token written at %q", k)
 		}
+	}
+}
+
+// pttl returns key's PTTL, failing the test on error.
+func pttl(t *testing.T, client redis.UniversalClient, key string) time.Duration {
+	t.Helper()
+	d, err := client.PTTL(testCtx(t), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// noTTL reports whether a PTTL answer means "exists, no TTL" (go-redis
+// gives -1 as -1ns or -1ms depending on the version).
+func noTTL(d time.Duration) bool { return d == -1*time.Nanosecond || d == -1*time.Millisecond }
+
+func about(d, want time.Duration) bool { return d > want-time.Minute && d <= want }
+
+func TestFamilyTTLs(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	fam, grant := s.familyKey("g"), s.grantKey("g")
+
+	// A code: kept ExpiresAt + CodeRetention; the index lives as long.
+	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, client, s.codeKey(code.Key)); !about(d, time.Minute+store.CodeRetention) {
+		t.Fatalf("code TTL %v, want about %v", d, time.Minute+store.CodeRetention)
+	}
+	if d := pttl(t, client, fam); !about(d, time.Minute+store.CodeRetention) {
+		t.Fatalf("family index TTL %v after a code, want about %v", d, time.Minute+store.CodeRetention)
+	}
+	if n := client.Exists(ctx, grant).Val(); n != 0 {
+		t.Fatal("a code alone made a grant record")
+	}
+
+	// Tokens: the grant follows the longest-lived token, the index its
+	// longest-lived entry.
+	at, rt := issue("g", "a1", "r1", 2*time.Minute, 5*time.Minute)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, client, grant); !about(d, 5*time.Minute) {
+		t.Fatalf("grant TTL %v, want about 5m (the refresh token's)", d)
+	}
+	if d := pttl(t, client, fam); !about(d, time.Minute+store.CodeRetention) {
+		t.Fatalf("family index TTL %v, want about %v (the code's)", d, time.Minute+store.CodeRetention)
+	}
+
+	// A rotation with a long-kept retired record and a refresh token that
+	// never expires.
+	at2, rt2 := issue("g", "a2", "r2", time.Hour, 0)
+	retired := &store.RetiredRefreshToken{ClientID: "client", RotatedAt: time.Now(), ExpiresAt: time.Now().Add(3 * time.Hour)}
+	if err := s.RotateRefreshToken(ctx, rt, retired, at2, rt2); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, client, s.retiredKey(rt.Key)); !about(d, 3*time.Hour) {
+		t.Fatalf("retired record TTL %v, want about 3h", d)
+	}
+	if d := pttl(t, client, grant); !noTTL(d) {
+		t.Fatalf("grant TTL %v with a refresh token that never expires, want none", d)
+	}
+	if d := pttl(t, client, fam); !noTTL(d) {
+		t.Fatalf("family index TTL %v with a refresh token that never expires, want none", d)
+	}
+	if e := client.HGet(ctx, grant, "e").Val(); e != "0" {
+		t.Fatalf("grant expiry %q, want 0 (never)", e)
+	}
+
+	// Revoking that refresh token: back to the longest-lived remaining.
+	if err := s.RevokeRefreshToken(ctx, rt2.Key); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, client, grant); !about(d, time.Hour) {
+		t.Fatalf("grant TTL %v after revoking the refresh token, want about 1h (the access token's)", d)
+	}
+	if d := pttl(t, client, fam); !about(d, 3*time.Hour) {
+		t.Fatalf("family index TTL %v after revoking the refresh token, want about 3h (the retired record's)", d)
+	}
+	idx, err := client.HGetAll(ctx, fam).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIdx := []string{s.accessKey(at2.Key), s.codeKey(code.Key), s.retiredKey(rt.Key)}
+	gotIdx := slices.Sorted(maps.Keys(idx))
+	if !slices.Equal(gotIdx, wantIdx) {
+		t.Fatalf("family index %q, want %q", gotIdx, wantIdx)
+	}
+
+	// The last token: the grant goes, the index stays for the others.
+	if err := s.RevokeAccessToken(ctx, at2.Key); err != nil {
+		t.Fatal(err)
+	}
+	if n := client.Exists(ctx, grant).Val(); n != 0 {
+		t.Fatal("grant record left after its last token was revoked")
+	}
+	if n := client.HLen(ctx, fam).Val(); n != 2 {
+		t.Fatalf("family index has %d entries, want 2 (code, retired)", n)
+	}
+
+	// Limiter counters expire with their window.
+	if _, _, err := s.Allow(ctx, "k", 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rl := keys(t, client, s.prefix+"rl:")
+	if len(rl) != 1 {
+		t.Fatalf("limiter keys %q, want one", rl)
+	}
+	if d := pttl(t, client, rl[0]); d <= 0 || d > time.Hour {
+		t.Fatalf("limiter counter TTL %v, want within (0, 1h]", d)
+	}
+	if !strings.HasPrefix(rl[0], s.prefix+"rl:k:3600000:") {
+		t.Fatalf("limiter key %q, want %srl:k:3600000:<window start>", rl[0], s.prefix)
 	}
 }
 
@@ -232,9 +397,9 @@ func (c *counter) get() ([]string, [][]string) {
 	return slices.Clone(c.commands), slices.Clone(c.pipelines)
 }
 
-// TestRoundTrips counts what each hot-path operation sends. Each is run once
-// first, so that connection set-up (HELLO, CLIENT SETINFO, which go through
-// hooks too) and the script load are not counted.
+// TestRoundTrips counts what each operation sends. Each is run once first,
+// so that connection set-up (HELLO, CLIENT SETINFO, which go through hooks
+// too) and the script loads are not counted.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	s, client, _ := newStore(t)
@@ -242,46 +407,80 @@ func TestRoundTrips(t *testing.T) {
 	cnt := &counter{}
 	client.AddHook(cnt)
 
-	gen := 0
-	var rt *store.RefreshToken
-	var at *store.AccessToken
-	for round := range 2 {
-		gen++
-		at, rt = issue("g", fmt.Sprint("a", gen), fmt.Sprint("r", gen), time.Hour, 0)
+	// check runs op and, in the counted round, compares what it sent.
+	check := func(round int, name string, op func() error, wantCmds []string, wantPipes ...[]string) {
+		t.Helper()
 		cnt.reset()
-		if err := s.SaveTokens(ctx, at, rt); err != nil {
-			t.Fatal(err)
+		if err := op(); err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
 		cmds, pipes := cnt.get()
-		if round == 1 && (len(cmds) != 0 || len(pipes) != 1 || !slices.Equal(pipes[0], []string{"multi", "set", "set", "exec"})) {
-			t.Fatalf("SaveTokens: commands %q, pipelines %q; want one MULTI SET SET EXEC pipeline", cmds, pipes)
+		if round == 0 {
+			return
 		}
+		if !slices.Equal(cmds, wantCmds) || !slices.EqualFunc(pipes, wantPipes, slices.Equal) {
+			t.Fatalf("%s: commands %q, pipelines %q; want commands %q, pipelines %q", name, cmds, pipes, wantCmds, wantPipes)
+		}
+	}
+	script := []string{"evalsha"}
+	for round := range 2 {
+		fam := fmt.Sprint("g", round)
+		gen := func(n int) string { return fmt.Sprint(fam, "-", n) }
+		code := &store.AuthorizationCode{
+			Key: store.Key{Family: fam, Signature: signature(gen(0))}, ClientID: "client", UserID: "u1",
+			IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute),
+		}
+		check(round, "SaveAuthorizationCode", func() error { return s.SaveAuthorizationCode(ctx, code) }, script)
+		check(round, "ConsumeAuthorizationCode", func() error { return s.ConsumeAuthorizationCode(ctx, code.Key, time.Now()) }, script)
+		check(round, "GetAuthorizationCode", func() error {
+			_, err := s.GetAuthorizationCode(ctx, code.Key)
+			return err
+		}, []string{"hmget"})
 
-		cnt.reset()
-		if _, err := s.GetAccessToken(ctx, at.Key); err != nil {
-			t.Fatal(err)
-		}
-		cmds, pipes = cnt.get()
-		if round == 1 && (!slices.Equal(cmds, []string{"get"}) || len(pipes) != 0) {
-			t.Fatalf("GetAccessToken: commands %q, pipelines %q; want exactly one GET", cmds, pipes)
-		}
+		at, rt := issue(fam, gen(1), gen(2), time.Hour, 0)
+		// The script, then the grant indexes of user and client.
+		check(round, "SaveTokens", func() error { return s.SaveTokens(ctx, at, rt) }, script, []string{"zadd", "zadd"})
+		check(round, "GetAccessToken", func() error {
+			_, err := s.GetAccessToken(ctx, at.Key)
+			return err
+		}, []string{"get"})
+		check(round, "GetRefreshToken", func() error {
+			_, err := s.GetRefreshToken(ctx, rt.Key)
+			return err
+		}, []string{"get"})
 
-		// The first rotation may load the script (EVALSHA, then EVAL).
-		gen++
-		at2, rt2 := issue("g", fmt.Sprint("a", gen), fmt.Sprint("r", gen), time.Hour, 0)
-		cnt.reset()
-		if err := s.RotateRefreshToken(ctx, rt, at2, rt2); err != nil {
-			t.Fatal(err)
-		}
-		cmds, pipes = cnt.get()
-		if round == 1 && (!slices.Equal(cmds, []string{"evalsha"}) || len(pipes) != 0) {
-			t.Fatalf("RotateRefreshToken: commands %q, pipelines %q; want exactly one EVALSHA", cmds, pipes)
-		}
+		at2, rt2 := issue(fam, gen(3), gen(4), time.Hour, 0)
+		retired := &store.RetiredRefreshToken{ClientID: "client", RotatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+		check(round, "RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, rt, retired, at2, rt2) }, script)
+		check(round, "GetRetiredRefreshToken", func() error {
+			_, err := s.GetRetiredRefreshToken(ctx, rt.Key)
+			return err
+		}, []string{"get"})
+		check(round, "ListGrants", func() error {
+			gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
+			if err == nil && len(gs) != 1 {
+				err = fmt.Errorf("%d grants, want 1", len(gs))
+			}
+			return err
+		}, []string{"zrevrange"}, []string{"hmget"})
+		check(round, "RevokeAccessToken", func() error { return s.RevokeAccessToken(ctx, at2.Key) }, script)
+		check(round, "Allow", func() error {
+			_, _, err := s.Allow(ctx, "k", 10, time.Hour)
+			return err
+		}, script)
+		// The script, then the grant indexes.
+		check(round, "RevokeFamily", func() error { return s.RevokeFamily(ctx, fam) }, script, []string{"zrem", "zrem"})
+		check(round, "GetAccessToken(revoked)", func() error {
+			if _, err := s.GetAccessToken(ctx, at2.Key); !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("got %v, want ErrNotFound", err)
+			}
+			return nil
+		}, []string{"get"})
 	}
 }
 
-// TestScriptFlushed checks that rotation survives SCRIPT FLUSH (a restart or
-// failover): go-redis falls back from EVALSHA to EVAL.
+// TestScriptFlushed checks that every script survives SCRIPT FLUSH (a
+// restart or failover): go-redis falls back from EVALSHA to EVAL.
 func TestScriptFlushed(t *testing.T) {
 	t.Parallel()
 	if redistest.UsingRealServer() {
@@ -290,15 +489,141 @@ func TestScriptFlushed(t *testing.T) {
 	s, client, _ := newStore(t)
 	ctx := testCtx(t)
 	at, rt := issue("g", "a1", "r1", time.Hour, 0)
+	at2, rt2 := issue("g", "a2", "r2", time.Hour, 0)
+	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"SaveAuthorizationCode", func() error { return s.SaveAuthorizationCode(ctx, code) }},
+		{"ConsumeAuthorizationCode", func() error { return s.ConsumeAuthorizationCode(ctx, code.Key, time.Now()) }},
+		{"SaveTokens", func() error { return s.SaveTokens(ctx, at, rt) }},
+		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, rt, nil, at2, rt2) }},
+		{"RevokeAccessToken", func() error { return s.RevokeAccessToken(ctx, at2.Key) }},
+		{"RevokeFamily", func() error { return s.RevokeFamily(ctx, "g") }},
+		{"Allow", func() error { _, _, err := s.Allow(ctx, "k", 1, time.Second); return err }},
+	}
+	for _, st := range steps {
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.run(); err != nil {
+			t.Fatalf("%s after SCRIPT FLUSH: %v", st.name, err)
+		}
+	}
+	if _, err := s.GetRefreshToken(ctx, rt2.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("family not revoked after SCRIPT FLUSH: %v", err)
+	}
+}
+
+// TestRevokeFamilyLeavesNothing: after RevokeFamily no key of the family is
+// left, and the grant indexes no longer name it.
+func TestRevokeFamilyLeavesNothing(t *testing.T) {
+	t.Parallel()
+	s, client, prefix := newStore(t)
+	ctx := testCtx(t)
+	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", UserID: "u1", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	at, rt := issue("g", "a1", "r1", time.Hour, 0)
 	if err := s.SaveTokens(ctx, at, rt); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.ScriptFlush(ctx).Err(); err != nil {
+	for i := range 3 {
+		at2, rt2 := issue("g", fmt.Sprint("a", i+2), fmt.Sprint("r", i+2), time.Hour, 0)
+		retired := &store.RetiredRefreshToken{ClientID: "client", ExpiresAt: time.Now().Add(time.Hour)}
+		if err := s.RotateRefreshToken(ctx, rt, retired, at2, rt2); err != nil {
+			t.Fatal(err)
+		}
+		rt = rt2
+	}
+	// Another family of the same user and client stays.
+	atX, rtX := issue("x", "ax", "rx", time.Hour, 0)
+	if err := s.SaveTokens(ctx, atX, rtX); err != nil {
 		t.Fatal(err)
 	}
-	at2, rt2 := issue("g", "a2", "r2", time.Hour, 0)
-	if err := s.RotateRefreshToken(ctx, rt, at2, rt2); err != nil {
-		t.Fatalf("rotation after SCRIPT FLUSH: %v", err)
+	if err := s.RevokeFamily(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys(t, client, prefix) {
+		if strings.Contains(k, "{g}") {
+			t.Errorf("key %q left after RevokeFamily", k)
+		}
+	}
+	for _, idx := range []string{s.userGrantsKey("u1"), s.clientGrantsKey("client")} {
+		if m := client.ZRange(ctx, idx, 0, -1).Val(); !slices.Equal(m, []string{"x"}) {
+			t.Errorf("grant index %q = %q after RevokeFamily(g), want [x]", idx, m)
+		}
+	}
+}
+
+// TestListGrantsDropsStaleEntries: index entries whose grant record is gone
+// are skipped and removed; others stay.
+func TestListGrantsDropsStaleEntries(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	at, rt := issue("g", "a1", "r1", time.Hour, 0)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	idx := s.userGrantsKey("u1")
+	if err := client.ZAdd(ctx, idx, redis.Z{Score: 1, Member: "ghost"}, redis.Z{Score: 2, Member: "bad{fam"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 1 || gs[0].Family != "g" {
+		t.Fatalf("ListGrants = %v, want the one grant g", gs)
+	}
+	if m := client.ZRange(ctx, idx, 0, -1).Val(); !slices.Equal(m, []string{"bad{fam", "g"}) {
+		t.Fatalf("user index after ListGrants: %q, want the stale entry gone and the others kept", m)
+	}
+	// The client index is not touched by a listing by user.
+	if m := client.ZRange(ctx, s.clientGrantsKey("client"), 0, -1).Val(); !slices.Equal(m, []string{"g"}) {
+		t.Fatalf("client index %q, want [g]", m)
+	}
+}
+
+// TestLegacyFamily: tokens stored without a family index or grant record
+// (by a version before them) still rotate; the rotation creates the grant
+// and indexes it.
+func TestLegacyFamily(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	at, rt := issue("old", "a1", "r1", time.Hour, 0)
+	for key, v := range map[string]any{s.accessKey(at.Key): at, s.refreshKey(rt.Key): rt} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Set(ctx, key, b, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"}); err != nil || len(gs) != 0 {
+		t.Fatalf("ListGrants before rotation = %v, %v; want none", gs, err)
+	}
+	at2, rt2 := issue("old", "a2", "r2", time.Hour, 0)
+	if err := s.RotateRefreshToken(ctx, rt, nil, at2, rt2); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1", ClientID: "client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 1 || gs[0].Family != "old" || !gs[0].ExpiresAt.IsZero() {
+		t.Fatalf("ListGrants after rotating a legacy family = %+v, want grant old that never expires", gs)
+	}
+	if err := s.RevokeFamily(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRefreshToken(ctx, rt2.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refresh token left after RevokeFamily: %v", err)
 	}
 }
 
@@ -323,6 +648,17 @@ func TestInvalidTokens(t *testing.T) {
 	braces.Key.Family = "a}b"
 	oldOtherAccess := *rt
 	oldOtherAccess.Access.Family = "x"
+	otherRetired := &store.RetiredRefreshToken{Key: rt2.Key, ExpiresAt: time.Now().Add(time.Hour)}
+	retiredNoExp := &store.RetiredRefreshToken{Key: rt.Key}
+	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
+	codeNoExp := *code
+	codeNoExp.ExpiresAt = time.Time{}
+	codeBraces := *code
+	codeBraces.Key.Family = "{g}"
+	_, _, allowNoKey := s.Allow(ctx, "", 1, time.Second)
+	_, _, allowNoLimit := s.Allow(ctx, "k", 0, time.Second)
+	_, _, allowShortWindow := s.Allow(ctx, "k", 1, time.Microsecond)
+	_, listNoFilter := s.ListGrants(ctx, store.GrantFilter{})
 
 	cases := []struct {
 		name string
@@ -332,10 +668,19 @@ func TestInvalidTokens(t *testing.T) {
 		{"SaveTokens(no ExpiresAt)", s.SaveTokens(ctx, &noExp, nil)},
 		{"SaveTokens(brace in family)", s.SaveTokens(ctx, &braces, nil)},
 		{"SaveTokens(families differ)", s.SaveTokens(ctx, at2, rtX)},
-		{"Rotate(nil old)", s.RotateRefreshToken(ctx, nil, at2, rt2)},
-		{"Rotate(at in another family)", s.RotateRefreshToken(ctx, rt, atX, rt2)},
-		{"Rotate(rt in another family)", s.RotateRefreshToken(ctx, rt, at2, rtX)},
-		{"Rotate(old access in another family)", s.RotateRefreshToken(ctx, &oldOtherAccess, at2, rt2)},
+		{"Rotate(nil old)", s.RotateRefreshToken(ctx, nil, nil, at2, rt2)},
+		{"Rotate(at in another family)", s.RotateRefreshToken(ctx, rt, nil, atX, rt2)},
+		{"Rotate(rt in another family)", s.RotateRefreshToken(ctx, rt, nil, at2, rtX)},
+		{"Rotate(old access in another family)", s.RotateRefreshToken(ctx, &oldOtherAccess, nil, at2, rt2)},
+		{"Rotate(retired under another key)", s.RotateRefreshToken(ctx, rt, otherRetired, at2, rt2)},
+		{"Rotate(retired without ExpiresAt)", s.RotateRefreshToken(ctx, rt, retiredNoExp, at2, rt2)},
+		{"SaveAuthorizationCode(nil)", s.SaveAuthorizationCode(ctx, nil)},
+		{"SaveAuthorizationCode(no ExpiresAt)", s.SaveAuthorizationCode(ctx, &codeNoExp)},
+		{"SaveAuthorizationCode(brace in family)", s.SaveAuthorizationCode(ctx, &codeBraces)},
+		{"Allow(empty key)", allowNoKey},
+		{"Allow(limit 0)", allowNoLimit},
+		{"Allow(window under 1ms)", allowShortWindow},
+		{"ListGrants(zero filter)", listNoFilter},
 		{"CreateApplication(nil)", s.CreateApplication(ctx, nil)},
 		{"UpdateApplication(no ClientID)", s.UpdateApplication(ctx, &store.Application{})},
 		{"CreateUser(no ID)", s.CreateUser(ctx, &store.User{Username: "x"})},
@@ -362,6 +707,21 @@ func TestInvalidTokens(t *testing.T) {
 		if err := s.RevokeRefreshToken(ctx, k); err != nil {
 			t.Errorf("RevokeRefreshToken(%v): %v", k, err)
 		}
+		if _, err := s.GetRetiredRefreshToken(ctx, k); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetRetiredRefreshToken(%v): %v", k, err)
+		}
+		if _, err := s.GetAuthorizationCode(ctx, k); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetAuthorizationCode(%v): %v", k, err)
+		}
+		if err := s.ConsumeAuthorizationCode(ctx, k, time.Now()); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ConsumeAuthorizationCode(%v): %v", k, err)
+		}
+		if err := s.RevokeFamily(ctx, k.Family); err != nil {
+			t.Errorf("RevokeFamily(%q): %v", k.Family, err)
+		}
+	}
+	if after := keys(t, client, prefix); !slices.Equal(before, after) {
+		t.Fatalf("reads and revocations of impossible keys changed the keys:\n before %q\n after  %q", before, after)
 	}
 }
 
@@ -370,7 +730,7 @@ func TestCorruptValue(t *testing.T) {
 	s, client, prefix := newStore(t)
 	ctx := testCtx(t)
 	k := store.Key{Family: "g", Signature: "s"}
-	for _, key := range []string{s.accessKey(k), s.refreshKey(k), prefix + "app:c", prefix + "user:u"} {
+	for _, key := range []string{s.accessKey(k), s.refreshKey(k), s.retiredKey(k), prefix + "app:c", prefix + "user:u"} {
 		if err := client.Set(ctx, key, "{not json", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -378,14 +738,45 @@ func TestCorruptValue(t *testing.T) {
 	if err := client.SAdd(ctx, prefix+"apps", "c").Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err1 := s.GetAccessToken(ctx, k)
-	_, err2 := s.GetRefreshToken(ctx, k)
-	_, err3 := s.GetApplication(ctx, "c")
-	_, err4 := s.ListApplications(ctx)
-	_, err5 := s.GetUser(ctx, "u")
-	for i, err := range []error{err1, err2, err3, err4, err5} {
+	if err := client.HSet(ctx, s.codeKey(k), "v", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	k2 := store.Key{Family: "g", Signature: "s2"}
+	code := &store.AuthorizationCode{Key: k2, ClientID: "c", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.HSet(ctx, s.codeKey(k2), "ca", "yesterday").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for user, fields := range map[string][]string{
+		"u1": {"v", "{not json", "i", "2030-01-01T00:00:00Z", "e", "0"},
+		"u2": {"v", `{"c":"c"}`, "i", "not a time", "e", "0"},
+		"u3": {"v", `{"c":"c"}`, "i", "2030-01-01T00:00:00Z", "e", "soon"},
+		"u4": {"v", `{"c":"c"}`, "i", "2030-01-01T00:00:00Z"},
+	} {
+		if err := client.HSet(ctx, s.grantKey(user), fields).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.ZAdd(ctx, s.userGrantsKey(user), redis.Z{Member: user}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := map[string]error{}
+	_, errs["GetAccessToken"] = s.GetAccessToken(ctx, k)
+	_, errs["GetRefreshToken"] = s.GetRefreshToken(ctx, k)
+	_, errs["GetRetiredRefreshToken"] = s.GetRetiredRefreshToken(ctx, k)
+	_, errs["GetAuthorizationCode"] = s.GetAuthorizationCode(ctx, k)
+	_, errs["GetAuthorizationCode(bad ConsumedAt)"] = s.GetAuthorizationCode(ctx, k2)
+	_, errs["GetApplication"] = s.GetApplication(ctx, "c")
+	_, errs["ListApplications"] = s.ListApplications(ctx)
+	_, errs["GetUser"] = s.GetUser(ctx, "u")
+	for _, u := range []string{"u1", "u2", "u3", "u4"} {
+		_, errs["ListGrants("+u+")"] = s.ListGrants(ctx, store.GrantFilter{UserID: u})
+	}
+	for name, err := range errs {
 		if !errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("read %d of a corrupt value: got %v, want ErrUnavailable", i+1, err)
+			t.Errorf("%s of a corrupt value: got %v, want ErrUnavailable", name, err)
 		}
 	}
 }
@@ -441,6 +832,8 @@ func TestStaleUsernameKey(t *testing.T) {
 func everyMethod(ctx context.Context, s store.Store) map[string]error {
 	at, rt := issue("g", "a1", "r1", time.Hour, 0)
 	at2, rt2 := issue("g", "a2", "r2", time.Hour, 0)
+	retired := &store.RetiredRefreshToken{ClientID: "client", ExpiresAt: time.Now().Add(time.Hour)}
+	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
 	app := &store.Application{ClientID: "c", Name: "c"}
 	errs := map[string]error{}
 	errs["Ping"] = s.Ping(ctx)
@@ -455,24 +848,34 @@ func everyMethod(ctx context.Context, s store.Store) map[string]error {
 	errs["SaveTokens"] = s.SaveTokens(ctx, at, rt)
 	_, errs["GetAccessToken"] = s.GetAccessToken(ctx, at.Key)
 	_, errs["GetRefreshToken"] = s.GetRefreshToken(ctx, rt.Key)
-	errs["RotateRefreshToken"] = s.RotateRefreshToken(ctx, rt, at2, rt2)
+	errs["RotateRefreshToken"] = s.RotateRefreshToken(ctx, rt, retired, at2, rt2)
+	_, errs["GetRetiredRefreshToken"] = s.GetRetiredRefreshToken(ctx, rt.Key)
 	errs["RevokeAccessToken"] = s.RevokeAccessToken(ctx, at2.Key)
 	errs["RevokeRefreshToken"] = s.RevokeRefreshToken(ctx, rt2.Key)
+	errs["RevokeFamily"] = s.RevokeFamily(ctx, "g")
+	_, errs["ListGrants"] = s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
+	errs["SaveAuthorizationCode"] = s.SaveAuthorizationCode(ctx, code)
+	_, errs["GetAuthorizationCode"] = s.GetAuthorizationCode(ctx, code.Key)
+	errs["ConsumeAuthorizationCode"] = s.ConsumeAuthorizationCode(ctx, code.Key, time.Now())
+	_, _, errs["Allow"] = s.Allow(ctx, "k", 1, time.Second)
 	return errs
 }
 
+// storeMethods is how many methods store.Store has.
+var storeMethods = reflect.TypeFor[store.Store]().NumMethod()
+
 func checkUnavailable(t *testing.T, errs map[string]error) {
 	t.Helper()
-	if len(errs) != 15 {
-		t.Fatalf("checked %d methods, want all 15", len(errs))
+	if len(errs) != storeMethods {
+		t.Fatalf("checked %d methods, want all %d", len(errs), storeMethods)
 	}
 	for name, err := range errs {
 		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s: got %v, want ErrUnavailable", name, err)
 			continue
 		}
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDuplicate) {
-			t.Errorf("%s: %v is also ErrNotFound or ErrDuplicate", name, err)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDuplicate) || errors.Is(err, store.ErrConsumed) {
+			t.Errorf("%s: %v is also ErrNotFound, ErrDuplicate or ErrConsumed", name, err)
 		}
 	}
 }
@@ -522,4 +925,34 @@ func BenchmarkGetAccessToken(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCodeNotReplaced: saving a code under a stored code's key is refused,
+// so that it can never undo a consumption.
+func TestCodeNotReplaced(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := testCtx(t)
+	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeAuthorizationCode(ctx, code.Key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	again := *code
+	again.ClientID = "other"
+	if err := s.SaveAuthorizationCode(ctx, &again); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("saving a code over a stored one: got %v, want ErrDuplicate", err)
+	}
+	got, err := s.GetAuthorizationCode(ctx, code.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ClientID != "client" || got.ConsumedAt.IsZero() {
+		t.Fatalf("code after a refused save: %+v, want the consumed original", got)
+	}
+	if err := s.ConsumeAuthorizationCode(ctx, code.Key, time.Now()); !errors.Is(err, store.ErrConsumed) {
+		t.Fatalf("consuming after a refused save: got %v, want ErrConsumed", err)
+	}
 }

@@ -70,6 +70,23 @@ var tests = []struct {
 	{"Rotation/Revoked", testRotateRevoked},
 	{"Rotation/Expired", testRotateExpired},
 	{"Rotation/Concurrent", testRotateConcurrent},
+	{"Rotation/Retired", testRotateRetired},
+	{"Rotation/RetiredNil", testRotateRetiredNil},
+	{"Rotation/RetiredExpiry", testRotateRetiredExpiry},
+	{"Codes/SaveGet", testCodeSaveGet},
+	{"Codes/Consume", testCodeConsume},
+	{"Codes/ConcurrentConsume", testCodeConcurrentConsume},
+	{"Codes/Retention", testCodeRetention},
+	{"Codes/NoAliasing", testCodeNoAliasing},
+	{"Family/Revoke", testRevokeFamily},
+	{"Grants/List", testGrantsList},
+	{"Grants/Expiry", testGrantsExpiry},
+	{"Grants/Rotation", testGrantsRotation},
+	{"Grants/TokenRevocation", testGrantsTokenRevocation},
+	{"Grants/InvalidFilter", testGrantsInvalidFilter},
+	{"Limiter/Limit", testLimiterLimit},
+	{"Limiter/NewWindow", testLimiterNewWindow},
+	{"Limiter/DistinctKeys", testLimiterDistinctKeys},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
@@ -598,7 +615,7 @@ func testRotate(t *testing.T, s store.Store) {
 	old, err := s.GetRefreshToken(c, rt1.Key)
 	must(t, "GetRefreshToken", err)
 	at2, rt2 := tokens("fam", "2", time.Hour, 24*time.Hour)
-	must(t, "RotateRefreshToken", s.RotateRefreshToken(c, old, at2, rt2))
+	must(t, "RotateRefreshToken", s.RotateRefreshToken(c, old, nil, at2, rt2))
 
 	if hasAccess(t, s, at1.Key) {
 		t.Fatal("old access token still there after rotation")
@@ -618,7 +635,7 @@ func testRotate(t *testing.T, s store.Store) {
 
 	// Replaying the old refresh token fails and changes nothing.
 	at3, rt3 := tokens("fam", "3", time.Hour, 24*time.Hour)
-	wantErr(t, "second RotateRefreshToken of the same token", s.RotateRefreshToken(c, old, at3, rt3), store.ErrNotFound)
+	wantErr(t, "second RotateRefreshToken of the same token", s.RotateRefreshToken(c, old, nil, at3, rt3), store.ErrNotFound)
 	if hasAccess(t, s, at3.Key) || hasRefresh(t, s, rt3.Key) {
 		t.Fatal("failed rotation stored the new tokens")
 	}
@@ -627,7 +644,7 @@ func testRotate(t *testing.T, s store.Store) {
 	}
 
 	// The new refresh token rotates in turn.
-	must(t, "RotateRefreshToken(new)", s.RotateRefreshToken(c, gotRT, at3, rt3))
+	must(t, "RotateRefreshToken(new)", s.RotateRefreshToken(c, gotRT, nil, at3, rt3))
 	if hasAccess(t, s, at2.Key) || hasRefresh(t, s, rt2.Key) {
 		t.Fatal("second generation still there after its rotation")
 	}
@@ -642,14 +659,14 @@ func testRotateWithoutRefresh(t *testing.T, s store.Store) {
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
 	at2, _ := tokens("fam", "2", time.Hour, 0)
 	at2.Refresh = store.Key{}
-	must(t, "RotateRefreshToken(rt nil)", s.RotateRefreshToken(c, rt1, at2, nil))
+	must(t, "RotateRefreshToken(rt nil)", s.RotateRefreshToken(c, rt1, nil, at2, nil))
 	if hasAccess(t, s, at1.Key) || hasRefresh(t, s, rt1.Key) {
 		t.Fatal("old tokens still there after rotation")
 	}
 	got, err := s.GetAccessToken(c, at2.Key)
 	must(t, "GetAccessToken(new)", err)
 	equal(t, "new access token", got, at2)
-	wantErr(t, "RotateRefreshToken again", s.RotateRefreshToken(c, rt1, at2, nil), store.ErrNotFound)
+	wantErr(t, "RotateRefreshToken again", s.RotateRefreshToken(c, rt1, nil, at2, nil), store.ErrNotFound)
 }
 
 func testRotateRevoked(t *testing.T, s store.Store) {
@@ -658,7 +675,7 @@ func testRotateRevoked(t *testing.T, s store.Store) {
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
 	must(t, "RevokeRefreshToken", s.RevokeRefreshToken(c, rt1.Key))
 	at2, rt2 := tokens("fam", "2", time.Hour, 0)
-	wantErr(t, "RotateRefreshToken(revoked)", s.RotateRefreshToken(c, rt1, at2, rt2), store.ErrNotFound)
+	wantErr(t, "RotateRefreshToken(revoked)", s.RotateRefreshToken(c, rt1, nil, at2, rt2), store.ErrNotFound)
 	if hasAccess(t, s, at2.Key) || hasRefresh(t, s, rt2.Key) {
 		t.Fatal("rotation of a revoked token stored the new tokens")
 	}
@@ -668,7 +685,7 @@ func testRotateRevoked(t *testing.T, s store.Store) {
 
 	// A refresh token that was never stored.
 	ghost := &store.RefreshToken{Key: store.Key{Family: "fam", Signature: "ghost"}, Access: at1.Key, ClientID: "client"}
-	wantErr(t, "RotateRefreshToken(never stored)", s.RotateRefreshToken(c, ghost, at2, rt2), store.ErrNotFound)
+	wantErr(t, "RotateRefreshToken(never stored)", s.RotateRefreshToken(c, ghost, nil, at2, rt2), store.ErrNotFound)
 	if !hasAccess(t, s, at1.Key) {
 		t.Fatal("failed rotation revoked an access token")
 	}
@@ -680,7 +697,7 @@ func testRotateExpired(t *testing.T, s store.Store) {
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
 	time.Sleep(sleepPast)
 	at2, rt2 := tokens("fam", "2", time.Hour, 0)
-	wantErr(t, "RotateRefreshToken(expired)", s.RotateRefreshToken(c, rt1, at2, rt2), store.ErrNotFound)
+	wantErr(t, "RotateRefreshToken(expired)", s.RotateRefreshToken(c, rt1, nil, at2, rt2), store.ErrNotFound)
 	if hasAccess(t, s, at2.Key) || hasRefresh(t, s, rt2.Key) {
 		t.Fatal("rotation of an expired token stored the new tokens")
 	}
@@ -705,7 +722,7 @@ func testRotateConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = s.RotateRefreshToken(c, old, ats[i], rts[i])
+			errs[i] = s.RotateRefreshToken(c, old, nil, ats[i], rts[i])
 		})
 	}
 	close(start)
