@@ -58,16 +58,21 @@ func (s *Store) grantOf(at *store.AccessToken, rt *store.RefreshToken) (grantVal
 func (s *Store) indexGrant(ctx context.Context, family string, g grantValue, created time.Time) {
 	ctx, cancel := undoCtx(ctx)
 	defer cancel()
-	z := redis.Z{Score: float64(created.UnixMicro()), Member: family}
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if g.UserID != "" {
-			p.ZAddNX(ctx, s.userGrantsKey(g.UserID), z)
-		}
-		if g.ClientID != "" {
-			p.ZAddNX(ctx, s.clientGrantsKey(g.ClientID), z)
-		}
+		s.addGrantIndexes(ctx, p, family, g, created)
 		return nil
 	})
+}
+
+// addGrantIndexes queues the index writes of indexGrant on p.
+func (s *Store) addGrantIndexes(ctx context.Context, p redis.Pipeliner, family string, g grantValue, created time.Time) {
+	z := redis.Z{Score: float64(created.UnixMicro()), Member: family}
+	if g.UserID != "" {
+		p.ZAddNX(ctx, s.userGrantsKey(g.UserID), z)
+	}
+	if g.ClientID != "" {
+		p.ZAddNX(ctx, s.clientGrantsKey(g.ClientID), z)
+	}
 }
 
 // unindexGrant removes family from the grant indexes of its user and

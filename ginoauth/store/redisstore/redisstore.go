@@ -60,7 +60,7 @@ func WithPrefix(prefix string) Option {
 
 // WithPipelines sets how many access-token lookups may be on the wire at
 // once before further concurrent lookups queue and go out together in one
-// pipeline (default: GOMAXPROCS, at least 2). Each lookup is still one
+// pipeline (default: half of GOMAXPROCS, at least 1). Each lookup is still one
 // round trip for its caller; batching spares a system call per command on
 // the server and on Redis, which roughly doubles throughput under load on a
 // small machine (docs/benchmarks.md). A lone request is never delayed.
@@ -94,7 +94,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	s := &Store{rdb: client, prefix: DefaultPrefix, now: time.Now, pipelines: max(2, runtime.GOMAXPROCS(0))}
+	s := &Store{rdb: client, prefix: DefaultPrefix, now: time.Now, pipelines: max(1, runtime.GOMAXPROCS(0)/2)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -528,10 +528,26 @@ func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store
 		keys = append(keys, w.key)
 		args = append(args, w.val, w.ttl.Milliseconds(), w.exp)
 	}
-	if err := saveScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+	// One round trip: the script (the family's slot) and, after it, the
+	// user and client grant indexes (other slots; best effort, as ListGrants
+	// and RevokeFamily mend them).
+	var script *redis.Cmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		script = saveScript.EvalSha(ctx, p, keys, args...)
+		s.addGrantIndexes(ctx, p, family, g, created)
+		return nil
+	})
+	if err != nil && script.Err() != nil && redis.HasErrorPrefix(script.Err(), "NOSCRIPT") {
+		// First use on this server: load the script, and index again.
+		if err := saveScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+			return unavailable("save tokens", err)
+		}
+		s.indexGrant(ctx, family, g, created)
+		return nil
+	}
+	if err := script.Err(); err != nil {
 		return unavailable("save tokens", err)
 	}
-	s.indexGrant(ctx, family, g, created)
 	return nil
 }
 
