@@ -1,6 +1,7 @@
 package ginoauth
 
 import (
+	"html/template"
 	"log/slog"
 	"time"
 
@@ -39,6 +40,36 @@ type Config struct {
 	// RefreshTokenExpire is a refresh token's lifetime (DOT's
 	// REFRESH_TOKEN_EXPIRE_SECONDS). Zero means refresh tokens do not expire.
 	RefreshTokenExpire time.Duration
+
+	// AuthorizationCodeExpire is an authorization code's lifetime (DOT's
+	// AUTHORIZATION_CODE_EXPIRE_SECONDS). Zero means 60 seconds.
+	AuthorizationCodeExpire time.Duration
+
+	// Sessions tells the authorization endpoint who is logged in. Nil means
+	// nobody ever is: the endpoint always sends visitors to LoginURL.
+	Sessions SessionSource
+	// LoginURL is where the authorization endpoint sends a visitor who is
+	// not logged in, with the authorization request's URL in next=. Empty
+	// means "/accounts/login/", as Django's LOGIN_URL.
+	LoginURL string
+	// RequestApprovalPrompt is DOT's REQUEST_APPROVAL_PROMPT: "force" (the
+	// default) shows the consent page every time; "auto" skips it when the
+	// user already approved the client for the requested scopes and that
+	// grant is still live. A request's approval_prompt parameter overrides it.
+	RequestApprovalPrompt string
+	// InsecureAllowNoPKCE lets confidential clients use the code grant
+	// without PKCE (DOT's PKCE_REQUIRED=False). Public clients always need
+	// it. Off: RFC 9700 2.1.1 recommends PKCE for every client.
+	InsecureAllowNoPKCE bool
+	// InsecureAllowPlainPKCE accepts code_challenge_method=plain, which a
+	// client should use only when it cannot compute SHA-256 (RFC 7636 4.2).
+	InsecureAllowPlainPKCE bool
+	// ConsentTemplate replaces the consent page; it is executed with a
+	// ConsentData.
+	ConsentTemplate *template.Template
+	// ErrorTemplate replaces the page that shows authorization errors that
+	// are not redirected; it is executed with an ErrorPageData.
+	ErrorTemplate *template.Template
 
 	// PathPrefix is where Mount puts the endpoints. Empty means "/o", as
 	// DOT's usual include("oauth2_provider.urls") under "o/".
@@ -104,6 +135,9 @@ type Config struct {
 const (
 	// DefaultAccessTokenExpire is DOT's ACCESS_TOKEN_EXPIRE_SECONDS.
 	DefaultAccessTokenExpire = 36000 * time.Second
+	// DefaultAuthorizationCodeExpire is DOT's
+	// AUTHORIZATION_CODE_EXPIRE_SECONDS.
+	DefaultAuthorizationCodeExpire = 60 * time.Second
 	// DefaultPathPrefix is where Mount puts the endpoints.
 	DefaultPathPrefix = "/o"
 )

@@ -15,10 +15,13 @@ package ginoauth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -46,6 +49,10 @@ type Provider struct {
 	defaultScopes []string
 	accessTTL     time.Duration
 	refreshTTL    time.Duration
+	codeTTL       time.Duration
+	consentTpl    *template.Template
+	errorTpl      *template.Template
+	csrfKey       []byte
 	prefix        string
 	realm         string
 	skip          map[string]bool
@@ -85,7 +92,23 @@ func New(cfg Config) (*Provider, error) {
 	if p.accessTTL == 0 {
 		p.accessTTL = DefaultAccessTokenExpire
 	}
-	if p.accessTTL < 0 || p.refreshTTL < 0 {
+	p.codeTTL = cfg.AuthorizationCodeExpire
+	if p.codeTTL == 0 {
+		p.codeTTL = DefaultAuthorizationCodeExpire
+	}
+	p.consentTpl, p.errorTpl = cfg.ConsentTemplate, cfg.ErrorTemplate
+	if p.consentTpl == nil {
+		p.consentTpl = DefaultConsentTemplate
+	}
+	if p.errorTpl == nil {
+		p.errorTpl = DefaultErrorTemplate
+	}
+	switch cfg.RequestApprovalPrompt {
+	case "", "force", "auto":
+	default:
+		return nil, fmt.Errorf("ginoauth: RequestApprovalPrompt must be \"force\" or \"auto\", not %q", cfg.RequestApprovalPrompt)
+	}
+	if p.accessTTL < 0 || p.refreshTTL < 0 || p.codeTTL < 0 {
 		return nil, errors.New("ginoauth: token lifetimes must not be negative")
 	}
 	if cfg.PathPrefix == "" {
@@ -109,6 +132,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("ginoauth: SecretKey: %w", err)
 	}
 	p.codec = codec
+	p.csrfKey = deriveKey(key, "ginoauth csrf")
 	if p.scopes == nil {
 		p.scopes = defaultScopes()
 	}
@@ -187,6 +211,10 @@ func (p *Provider) Mount(r gin.IRouter) {
 			}
 		}
 	}
+	for _, path := range []string{p.prefix + "/authorize/", p.prefix + "/authorize"} {
+		r.GET(path, p.AuthorizeHandler())
+		r.POST(path, p.AuthorizeHandler())
+	}
 	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
 	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
 }
@@ -221,6 +249,14 @@ func methodNotAllowed(allow string) gin.HandlerFunc {
 		e.Status = 405
 		writeJSONError(c, e)
 	}
+}
+
+// deriveKey derives a purpose-bound key from the secret key, so the
+// token checksum key is never used for anything else.
+func deriveKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // randomID returns n random bytes, base64url encoded.

@@ -21,7 +21,8 @@ type TokenResponse struct {
 }
 
 // TokenHandler is the token endpoint (RFC 6749 section 3.2) for the
-// password, client_credentials and refresh_token grants. Mount registers
+// authorization_code, password, client_credentials and refresh_token
+// grants. Mount registers
 // it; use it directly to put the endpoint elsewhere.
 func (p *Provider) TokenHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -60,7 +61,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		return nil, ErrInvalidRequest.WithDescription("Missing grant_type parameter.")
 	}
 	switch grant {
-	case store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken:
+	case store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken, store.GrantAuthorizationCode:
 	default:
 		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %q is not supported.", grant)
 	}
@@ -74,6 +75,8 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		return p.passwordGrant(ctx, app, params)
 	case store.GrantClientCredentials:
 		return p.clientCredentialsGrant(ctx, app, params)
+	case store.GrantAuthorizationCode:
+		return p.codeGrant(ctx, app, params)
 	default:
 		return p.refreshGrant(ctx, app, params)
 	}
@@ -174,6 +177,12 @@ func (p *Provider) issue(ctx context.Context, app *store.Application, userID, us
 	if err != nil {
 		return nil, err
 	}
+	return p.issueInFamily(ctx, family, app, userID, username, scopes, withRefresh)
+}
+
+// issueInFamily mints and stores tokens in a given family (that of the
+// authorization code they are exchanged for).
+func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*TokenResponse, error) {
 	at, rt, resp, err := p.mint(family, app.ClientID, userID, username, scopes, withRefresh)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,424 @@
+package ginoauth
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// Authorization-endpoint errors of RFC 6749 4.1.2.1 and OpenID Connect's
+// prompt=none answers, which DOT also gives.
+var (
+	ErrUnsupportedResponseType = &Error{Code: "unsupported_response_type", Status: http.StatusBadRequest}
+	ErrLoginRequired           = &Error{Code: "login_required", Status: http.StatusBadRequest}
+	ErrConsentRequired         = &Error{Code: "consent_required", Status: http.StatusBadRequest}
+)
+
+// authzRequest is a validated authorization request.
+type authzRequest struct {
+	app *store.Application
+	// redirectURI is where the answer goes; redirectGiven is whether the
+	// request named it (then the token request must repeat it, 4.1.3).
+	redirectURI   string
+	redirectGiven bool
+	scopes        []string
+	state         string
+	challenge     string
+	method        string
+	prompt        string
+	approval      string
+	// params are the request's parameters, posted back by the consent form.
+	params url.Values
+}
+
+// AuthorizeHandler is the authorization endpoint (RFC 6749 3.1, 4.1) for
+// the code grant with PKCE (RFC 7636), DOT's /o/authorize/. GET shows the
+// consent page to the logged-in user (or sends them to Config.LoginURL
+// with next=, or skips consent as DOT's skip_authorization and
+// approval_prompt=auto do); POST is the consent form's answer. Errors
+// about the client or the redirect URI are shown as a page and never
+// redirected; every other error goes back to the registered redirect URI
+// with error and state.
+func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "no-store")
+		c.Header("Pragma", "no-cache")
+		c.Header("X-Frame-Options", "DENY")
+		c.Header("Content-Security-Policy", "frame-ancestors 'none'")
+		c.Header("Referrer-Policy", "no-referrer")
+		var params url.Values
+		if c.Request.Method == http.MethodPost {
+			if err := c.Request.ParseForm(); err != nil {
+				p.authorizeErrorPage(c, ErrInvalidRequest.WithDescription("The form could not be read."))
+				return
+			}
+			params = c.Request.PostForm
+		} else {
+			params = c.Request.URL.Query()
+		}
+		req, err := p.parseAuthorize(c, params)
+		if err != nil {
+			p.authorizeFail(c, req, err)
+			return
+		}
+		owner, err := p.sessionOwner(c)
+		if err != nil {
+			p.authorizeFail(c, nil, err)
+			return
+		}
+		if owner == nil {
+			if req.prompt == "none" {
+				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The user is not logged in."))
+				return
+			}
+			c.Redirect(http.StatusFound, p.loginURL()+"?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			return
+		}
+		if c.Request.Method == http.MethodPost {
+			p.consentAnswer(c, req, owner)
+			return
+		}
+		skip, err := p.canSkipConsent(c.Request.Context(), req, owner)
+		if err != nil {
+			p.authorizeFail(c, nil, err)
+			return
+		}
+		if skip {
+			p.grantCode(c, req, owner)
+			return
+		}
+		if req.prompt == "none" {
+			p.authorizeFail(c, req, ErrConsentRequired.WithDescription("The user has not approved this application."))
+			return
+		}
+		p.renderConsent(c, req, owner)
+	}
+}
+
+// parseAuthorize validates an authorization request. A nil *authzRequest
+// with the error means the error must not be redirected.
+func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequest, error) {
+	for k, v := range params {
+		if len(v) > 1 && k != CSRFField {
+			return nil, ErrInvalidRequest.WithDescription("Parameter %q is repeated.", k)
+		}
+	}
+	clientID := params.Get("client_id")
+	if clientID == "" {
+		return nil, ErrInvalidRequest.WithDescription("Missing client_id parameter.")
+	}
+	app, err := p.store.GetApplication(c.Request.Context(), clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidClient.WithDescription("Unknown client_id.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	req := &authzRequest{app: app, params: params}
+	if ru, ok := params["redirect_uri"]; ok {
+		if !MatchRedirectURI(app.RedirectURIs, ru[0]) {
+			return nil, ErrInvalidRequest.WithDescription("The redirect_uri is not registered for this client.")
+		}
+		req.redirectURI, req.redirectGiven = ru[0], true
+	} else {
+		if len(app.RedirectURIs) != 1 {
+			return nil, ErrInvalidRequest.WithDescription("Missing redirect_uri parameter.")
+		}
+		req.redirectURI = app.RedirectURIs[0]
+	}
+	// From here on errors go back to the client.
+	req.state = params.Get("state")
+	req.prompt = params.Get("prompt")
+	req.approval = params.Get("approval_prompt")
+	switch rt := params.Get("response_type"); rt {
+	case "code":
+	case "":
+		return req, ErrInvalidRequest.WithDescription("Missing response_type parameter.")
+	default:
+		return req, ErrUnsupportedResponseType.WithDescription("Only response_type=code is supported (no implicit grant, RFC 9700).")
+	}
+	if !app.AllowsGrant(store.GrantAuthorizationCode) {
+		return req, ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
+	}
+	switch req.prompt {
+	case "", "none", "login", "consent":
+	default:
+		return req, ErrInvalidRequest.WithDescription("Unsupported prompt value.")
+	}
+	if req.scopes, err = p.grantScopes(params.Get("scope"), app.AllowedScopes); err != nil {
+		return req, err
+	}
+	req.challenge = params.Get("code_challenge")
+	req.method = params.Get("code_challenge_method")
+	if req.challenge == "" {
+		if req.method != "" {
+			return req, ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge.")
+		}
+		if app.ClientType == store.Public || !p.cfg.InsecureAllowNoPKCE {
+			return req, ErrInvalidRequest.WithDescription("PKCE is required: send code_challenge and code_challenge_method=S256.")
+		}
+		return req, nil
+	}
+	if req.method == "" {
+		req.method = "plain" // RFC 7636 4.3's default
+	}
+	switch req.method {
+	case "S256":
+	case "plain":
+		if !p.cfg.InsecureAllowPlainPKCE {
+			return req, ErrInvalidRequest.WithDescription("code_challenge_method must be S256.")
+		}
+	default:
+		return req, ErrInvalidRequest.WithDescription("Unsupported code_challenge_method.")
+	}
+	if !validVerifier(req.challenge) {
+		return req, ErrInvalidRequest.WithDescription("The code_challenge is malformed.")
+	}
+	return req, nil
+}
+
+// validVerifier checks RFC 7636's 43 to 128 unreserved characters (a
+// code_verifier; an S256 challenge is 43 of them).
+func validVerifier(s string) bool {
+	if len(s) < 43 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Provider) sessionOwner(c *gin.Context) (*Owner, error) {
+	if p.cfg.Sessions == nil {
+		return nil, nil
+	}
+	return p.cfg.Sessions.SessionOwner(c)
+}
+
+func (p *Provider) loginURL() string {
+	if p.cfg.LoginURL != "" {
+		return p.cfg.LoginURL
+	}
+	return DefaultLoginURL
+}
+
+// DefaultLoginURL is where the authorization endpoint sends a visitor who
+// is not logged in, as Django's LOGIN_URL.
+const DefaultLoginURL = "/accounts/login/"
+
+// canSkipConsent applies DOT's skip_authorization and approval_prompt=auto
+// (an earlier, still live approval of this client covering these scopes).
+func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner *Owner) (bool, error) {
+	if req.prompt == "consent" || req.prompt == "login" {
+		return false, nil
+	}
+	if req.app.SkipAuthorization {
+		return true, nil
+	}
+	approval := req.approval
+	if approval == "" {
+		approval = p.cfg.RequestApprovalPrompt
+	}
+	if approval != "auto" {
+		return false, nil
+	}
+	grants, err := p.store.ListGrants(ctx, store.GrantFilter{UserID: owner.ID, ClientID: req.app.ClientID})
+	if err != nil {
+		return false, err
+	}
+	for _, g := range grants {
+		if subset(req.scopes, g.Scopes) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// consentAnswer handles the consent form's POST.
+func (p *Provider) consentAnswer(c *gin.Context, req *authzRequest, owner *Owner) {
+	if !p.CheckCSRF(c, owner.ID) {
+		p.authorizeErrorPage(c, (&Error{Code: "csrf_failed", Status: http.StatusForbidden}).
+			WithDescription("The form has expired or did not come from this site; go back and try again."))
+		return
+	}
+	if c.Request.PostFormValue("allow") == "" {
+		p.authorizeFail(c, req, ErrAccessDenied.WithDescription("The user denied the request."))
+		return
+	}
+	p.grantCode(c, req, owner)
+}
+
+// grantCode issues an authorization code and redirects with it.
+func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
+	family, err := opaque.NewFamily()
+	if err != nil {
+		p.authorizeFail(c, nil, err)
+		return
+	}
+	code, err := p.codec.Mint(opaque.CodePrefix, family)
+	if err != nil {
+		p.authorizeFail(c, nil, err)
+		return
+	}
+	now := p.now().UTC()
+	rec := &store.AuthorizationCode{
+		Key:                 store.Key{Family: family, Signature: opaque.Signature(code)},
+		ClientID:            req.app.ClientID,
+		UserID:              owner.ID,
+		Username:            owner.Username,
+		Scopes:              req.scopes,
+		CodeChallenge:       req.challenge,
+		CodeChallengeMethod: req.method,
+		IssuedAt:            now,
+		ExpiresAt:           now.Add(p.codeTTL),
+	}
+	if req.redirectGiven {
+		rec.RedirectURI = req.redirectURI
+	}
+	if err := p.store.SaveAuthorizationCode(c.Request.Context(), rec); err != nil {
+		p.authorizeFail(c, nil, err)
+		return
+	}
+	p.redirectTo(c, req, url.Values{"code": {code}})
+}
+
+// redirectTo sends the authorization answer to the client's redirect URI,
+// with state and the issuer (RFC 9207) added to its query.
+func (p *Provider) redirectTo(c *gin.Context, req *authzRequest, vals url.Values) {
+	u, err := url.Parse(req.redirectURI)
+	if err != nil { // registered URIs were validated; this cannot happen
+		p.authorizeErrorPage(c, ErrServerError)
+		return
+	}
+	q := u.Query()
+	for k, v := range vals {
+		q[k] = v
+	}
+	if req.state != "" {
+		q.Set("state", req.state)
+	}
+	q.Set("iss", p.issuer(c))
+	u.RawQuery = q.Encode()
+	c.Redirect(http.StatusFound, u.String())
+}
+
+// authorizeFail answers an authorization error: redirected to the client
+// when req is known and the error is the client's business, else a page.
+func (p *Provider) authorizeFail(c *gin.Context, req *authzRequest, err error) {
+	e := asError(err)
+	if req == nil || e.Status >= 500 {
+		if e.Status >= 500 {
+			p.logError(c.Request.Context(), "ginoauth: authorization endpoint", err)
+		}
+		p.authorizeErrorPage(c, e)
+		return
+	}
+	vals := url.Values{"error": {e.Code}}
+	if e.Description != "" {
+		vals.Set("error_description", e.Description)
+	}
+	p.redirectTo(c, req, vals)
+}
+
+// ConsentData is what the consent template is executed with.
+type ConsentData struct {
+	// Application is the client asking for access.
+	Application *store.Application
+	// User is the logged-in user asked to consent.
+	User *Owner
+	// Scopes requested, with their descriptions from Config.Scopes.
+	Scopes []ScopeDescription
+	// Action is the URL the form posts to; Hidden are the fields to post
+	// back unchanged, CSRFField and CSRFToken the CSRF field.
+	Action    string
+	Hidden    map[string]string
+	CSRFField string
+	CSRFToken string
+}
+
+// ScopeDescription is a scope and its description.
+type ScopeDescription struct{ Name, Description string }
+
+// ErrorPageData is what the error template is executed with.
+type ErrorPageData struct {
+	Error       string
+	Description string
+}
+
+func (p *Provider) renderConsent(c *gin.Context, req *authzRequest, owner *Owner) {
+	data := ConsentData{
+		Application: req.app,
+		User:        owner,
+		Action:      c.Request.URL.Path,
+		Hidden:      map[string]string{},
+		CSRFField:   CSRFField,
+		CSRFToken:   p.CSRFToken(c, owner.ID),
+	}
+	for _, s := range req.scopes {
+		data.Scopes = append(data.Scopes, ScopeDescription{s, p.scopes[s]})
+	}
+	for k, v := range req.params {
+		if k != CSRFField && k != "allow" {
+			data.Hidden[k] = v[0]
+		}
+	}
+	p.render(c, http.StatusOK, p.consentTpl, data)
+}
+
+func (p *Provider) authorizeErrorPage(c *gin.Context, e *Error) {
+	status := e.Status
+	if status == http.StatusUnauthorized {
+		status = http.StatusBadRequest // no WWW-Authenticate challenge fits a page
+	}
+	p.render(c, status, p.errorTpl, ErrorPageData{Error: e.Code, Description: e.Description})
+}
+
+func (p *Provider) render(c *gin.Context, status int, tpl *template.Template, data any) {
+	var b strings.Builder
+	if err := tpl.Execute(&b, data); err != nil {
+		p.logError(c.Request.Context(), "ginoauth: rendering a page", err)
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("The page could not be rendered."))
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", []byte(b.String()))
+}
+
+// DefaultConsentTemplate is the consent page; replace it with
+// Config.ConsentTemplate, executed with a ConsentData.
+var DefaultConsentTemplate = template.Must(template.New("consent").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Authorize {{.Application.Name}}</title></head>
+<body>
+<h1>Authorize {{.Application.Name}}?</h1>
+<p>Signed in as <strong>{{.User.Username}}</strong>. {{if .Application.Name}}{{.Application.Name}}{{else}}This application{{end}} asks for:</p>
+<ul id="scopes">{{range .Scopes}}<li><code>{{.Name}}</code>{{if .Description}}: {{.Description}}{{end}}</li>{{end}}</ul>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="{{.CSRFField}}" value="{{.CSRFToken}}">
+{{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<button type="submit" name="allow" value="Authorize" id="allow">Authorize</button>
+<button type="submit" name="deny" value="Cancel" id="deny">Cancel</button>
+</form>
+</body></html>
+`))
+
+// DefaultErrorTemplate is the page for authorization errors that must not
+// be redirected; replace it with Config.ErrorTemplate, executed with an
+// ErrorPageData.
+var DefaultErrorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>
+<body><h1>Authorization error</h1>
+<p id="error"><code>{{.Error}}</code></p><p id="error_description">{{.Description}}</p>
+</body></html>
+`))
