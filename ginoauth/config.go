@@ -71,6 +71,21 @@ type Config struct {
 	// are not redirected; it is executed with an ErrorPageData.
 	ErrorTemplate *template.Template
 
+	// RefreshTokenGracePeriod is DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS:
+	// for this long after a refresh token was rotated, presenting it again
+	// (a client that lost the answer) gets the same new pair again, kept
+	// encrypted under SecretKey meanwhile. Zero means no grace period.
+	RefreshTokenGracePeriod time.Duration
+	// DisableRefreshTokenReuseProtection turns off what DOT calls
+	// REFRESH_TOKEN_REUSE_PROTECTION, which is on here by default (RFC 9700
+	// 4.14.2): a rotated refresh token presented again after the grace
+	// period revokes every token of its grant.
+	DisableRefreshTokenReuseProtection bool
+
+	// TokenRateLimit throttles the token endpoint per source address and
+	// per client (429 with Retry-After). The zero value does not throttle.
+	TokenRateLimit RateLimit
+
 	// PathPrefix is where Mount puts the endpoints. Empty means "/o", as
 	// DOT's usual include("oauth2_provider.urls") under "o/".
 	PathPrefix string

@@ -24,6 +24,8 @@ type ServerMetadata struct {
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported: answers carry iss (RFC 9207).
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // ResourceMetadata is RFC 9728's protected resource metadata.
@@ -51,17 +53,24 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 	base := issuer + p.prefix
 	m := ServerMetadata{
 		Issuer:                 issuer,
+		AuthorizationEndpoint:  base + "/authorize/",
 		TokenEndpoint:          base + "/token/",
 		RevocationEndpoint:     base + "/revoke_token/",
 		IntrospectionEndpoint:  base + "/introspect/",
 		ScopesSupported:        p.scopeNames,
-		ResponseTypesSupported: []string{},
+		ResponseTypesSupported: []string{"code"},
+		ResponseModesSupported: []string{"query"},
 		GrantTypesSupported: []string{
-			store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken,
+			store.GrantAuthorizationCode, store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken,
 		},
-		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post", "none"},
-		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post", "none"},
-		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "bearer"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		AuthorizationResponseIssParameterSupported: true,
+		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "bearer"},
+	}
+	if p.cfg.InsecureAllowPlainPKCE {
+		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")
 	}
 	return m
 }

@@ -97,11 +97,7 @@ func (p *Provider) revokeRefresh(ctx context.Context, clientID, raw string) erro
 	if rt.ClientID != clientID {
 		return nil
 	}
-	if err := p.store.RevokeRefreshToken(ctx, k); err != nil {
-		return err
-	}
-	if !rt.Access.IsZero() {
-		return p.store.RevokeAccessToken(ctx, rt.Access)
-	}
-	return nil
+	// Section 2.1: revoking a refresh token SHOULD invalidate every access
+	// token of the same grant.
+	return p.store.RevokeFamily(ctx, rt.Key.Family)
 }

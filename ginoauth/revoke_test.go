@@ -2,6 +2,7 @@ package ginoauth_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,7 +146,10 @@ func TestMetadata(t *testing.T) {
 	if r.status != 200 || r.str("issuer") != "https://auth.example.com" ||
 		r.str("token_endpoint") != "https://auth.example.com/o/token/" ||
 		r.str("revocation_endpoint") != "https://auth.example.com/o/revoke_token/" ||
-		r.str("introspection_endpoint") != "https://auth.example.com/o/introspect/" {
+		r.str("introspection_endpoint") != "https://auth.example.com/o/introspect/" ||
+		r.str("authorization_endpoint") != "https://auth.example.com/o/authorize/" ||
+		fmt.Sprint(r.body["code_challenge_methods_supported"]) != "[S256]" ||
+		fmt.Sprint(r.body["response_types_supported"]) != "[code]" {
 		t.Fatalf("RFC 8414 metadata: %d %v", r.status, r.body)
 	}
 	r = e.get("/.well-known/oauth-protected-resource", "")

@@ -45,6 +45,7 @@ func (p *Provider) tokenError(c *gin.Context, err error) {
 	if e.Status >= 500 {
 		p.logError(c.Request.Context(), "ginoauth: token endpoint", err)
 	}
+	setRetryAfter(c, err)
 	if e.Code == ErrInvalidClient.Code {
 		c.Header("WWW-Authenticate", `Basic realm="`+quotable(p.realm)+`"`)
 	}
@@ -65,8 +66,14 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	default:
 		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %q is not supported.", grant)
 	}
+	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
+		return nil, err
+	}
 	app, err := p.authenticateClient(c, params)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
 		return nil, err
 	}
 	ctx := c.Request.Context()
@@ -116,59 +123,6 @@ func (p *Provider) clientCredentialsGrant(ctx context.Context, app *store.Applic
 		return nil, err
 	}
 	return p.issue(ctx, app, "", "", scopes, false)
-}
-
-// refreshGrant is RFC 6749 section 6, with rotation: the presented refresh
-// token and its access token stop working in the same atomic step that
-// stores the new pair, and only the client the token was issued to may
-// use it.
-func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
-	raw := params["refresh_token"]
-	if raw == "" {
-		return nil, ErrInvalidRequest.WithDescription("Missing refresh_token parameter.")
-	}
-	invalid := ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
-	family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
-	if err != nil {
-		return nil, invalid
-	}
-	old, err := p.store.GetRefreshToken(ctx, store.Key{Family: family, Signature: opaque.Signature(raw)})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, invalid
-	}
-	if err != nil {
-		return nil, err
-	}
-	if old.ClientID != app.ClientID {
-		return nil, invalid
-	}
-	now := p.now()
-	if !old.ExpiresAt.IsZero() && !now.Before(old.ExpiresAt) {
-		return nil, invalid
-	}
-	scopes := old.Scopes
-	if s := params["scope"]; s != "" {
-		req, err := ParseScope(s)
-		if err != nil {
-			return nil, ErrInvalidScope.WithDescription("The scope parameter is malformed.")
-		}
-		if !subset(req, old.Scopes) {
-			return nil, ErrInvalidScope.WithDescription("A refreshed token may not gain scopes.")
-		}
-		scopes = req
-	}
-	at, rt, resp, err := p.mint(family, app.ClientID, old.UserID, old.Username, scopes, true)
-	if err != nil {
-		return nil, err
-	}
-	err = p.store.RotateRefreshToken(ctx, old, nil, at, rt)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, invalid
-	}
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // issue mints and stores a new grant's tokens.

@@ -1,0 +1,138 @@
+package ginoauth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// DefaultRetiredRefreshTokenRetention is how long a rotated refresh token
+// that never expires is remembered, to recognise its reuse.
+const DefaultRetiredRefreshTokenRetention = 30 * 24 * time.Hour
+
+// refreshGrant is RFC 6749 section 6 with rotation: the presented refresh
+// token and its access token stop working in the same atomic step that
+// stores the new pair, and only the client the token was issued to may use
+// it. A rotated token presented again is either a retry within
+// Config.RefreshTokenGracePeriod, answered with the pair the first use got
+// (DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS), or a reuse, which revokes
+// every token of its grant (DOT's REFRESH_TOKEN_REUSE_PROTECTION, RFC 9700
+// 4.14.2) unless Config.DisableRefreshTokenReuseProtection is set.
+func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
+	raw := params["refresh_token"]
+	if raw == "" {
+		return nil, ErrInvalidRequest.WithDescription("Missing refresh_token parameter.")
+	}
+	invalid := ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
+	family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
+	if err != nil {
+		return nil, invalid
+	}
+	k := store.Key{Family: family, Signature: opaque.Signature(raw)}
+	old, err := p.store.GetRefreshToken(ctx, k)
+	if errors.Is(err, store.ErrNotFound) {
+		return p.rotatedRefresh(ctx, app, k, invalid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old.ClientID != app.ClientID {
+		return nil, invalid
+	}
+	now := p.now()
+	if !old.ExpiresAt.IsZero() && !now.Before(old.ExpiresAt) {
+		return nil, invalid
+	}
+	scopes := old.Scopes
+	if s := params["scope"]; s != "" {
+		req, err := ParseScope(s)
+		if err != nil {
+			return nil, ErrInvalidScope.WithDescription("The scope parameter is malformed.")
+		}
+		if !subset(req, old.Scopes) {
+			return nil, ErrInvalidScope.WithDescription("A refreshed token may not gain scopes.")
+		}
+		scopes = req
+	}
+	at, rt, resp, err := p.mint(family, app.ClientID, old.UserID, old.Username, scopes, true)
+	if err != nil {
+		return nil, err
+	}
+	retired, err := p.retire(old, resp, now)
+	if err != nil {
+		return nil, err
+	}
+	err = p.store.RotateRefreshToken(ctx, old, retired, at, rt)
+	if errors.Is(err, store.ErrNotFound) {
+		// A concurrent request rotated it first: a retry, or a reuse.
+		return p.rotatedRefresh(ctx, app, k, invalid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// retire makes the record a rotation leaves behind, or nil when neither
+// the grace period nor reuse protection needs one.
+func (p *Provider) retire(old *store.RefreshToken, resp *TokenResponse, now time.Time) (*store.RetiredRefreshToken, error) {
+	grace := p.cfg.RefreshTokenGracePeriod
+	protect := !p.cfg.DisableRefreshTokenReuseProtection
+	if grace <= 0 && !protect {
+		return nil, nil
+	}
+	r := &store.RetiredRefreshToken{ClientID: old.ClientID, RotatedAt: now.UTC(), ExpiresAt: now.Add(grace)}
+	if protect {
+		keep := old.ExpiresAt
+		if keep.IsZero() {
+			keep = now.Add(DefaultRetiredRefreshTokenRetention)
+		}
+		if keep.After(r.ExpiresAt) {
+			r.ExpiresAt = keep
+		}
+	}
+	if grace > 0 {
+		sealed, err := p.sealResponse(old.Key, resp)
+		if err != nil {
+			return nil, err
+		}
+		r.Successor = sealed
+	}
+	return r, nil
+}
+
+// rotatedRefresh answers a refresh token that is no longer live: the same
+// new pair again within the grace period, else invalid_grant, revoking the
+// token's whole grant when it was rotated (a reuse: the token leaked, or
+// the client misbehaves).
+func (p *Provider) rotatedRefresh(ctx context.Context, app *store.Application, k store.Key, invalid *Error) (*TokenResponse, error) {
+	retired, err := p.store.GetRetiredRefreshToken(ctx, k)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	if retired.ClientID != app.ClientID {
+		return nil, invalid
+	}
+	now := p.now()
+	if grace := p.cfg.RefreshTokenGracePeriod; grace > 0 && len(retired.Successor) > 0 && now.Sub(retired.RotatedAt) <= grace {
+		resp, err := p.openResponse(k, retired.Successor)
+		if err == nil {
+			return resp, nil
+		}
+		p.logError(ctx, "ginoauth: a retired refresh token's successor does not open", err)
+	}
+	if p.cfg.DisableRefreshTokenReuseProtection {
+		return nil, invalid
+	}
+	p.log.WarnContext(ctx, "ginoauth: rotated refresh token reused; revoking its grant", "client_id", app.ClientID)
+	if err := p.store.RevokeFamily(ctx, k.Family); err != nil {
+		return nil, err
+	}
+	return nil, invalid
+}
