@@ -53,6 +53,7 @@ type Provider struct {
 	consentTpl    *template.Template
 	errorTpl      *template.Template
 	csrfKey       []byte
+	sealKey       []byte
 	prefix        string
 	realm         string
 	skip          map[string]bool
@@ -133,6 +134,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.codec = codec
 	p.csrfKey = deriveKey(key, "ginoauth csrf")
+	p.sealKey = deriveKey(key, "ginoauth seal")
 	if p.scopes == nil {
 		p.scopes = defaultScopes()
 	}
