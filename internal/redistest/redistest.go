@@ -64,7 +64,8 @@ func Client(t testing.TB) (redis.UniversalClient, string) {
 	// Cleanups run last-registered first: this one runs before miniredis's
 	// Close registered by RunT above.
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Benchmarks can leave hundreds of thousands of keys behind.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := DeletePrefix(ctx, client, prefix); err != nil {
 			t.Errorf("redistest: deleting keys %s*: %v", prefix, err)
@@ -88,13 +89,19 @@ func DeletePrefix(ctx context.Context, client redis.UniversalClient, prefix stri
 func deletePrefix(ctx context.Context, c redis.Cmdable, prefix string) error {
 	var cursor uint64
 	for {
-		keys, next, err := c.Scan(ctx, cursor, prefix+"*", 500).Result()
+		keys, next, err := c.Scan(ctx, cursor, prefix+"*", 1000).Result()
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			// One key per DEL: keys of a prefix may hash to different slots.
-			if err := c.Del(ctx, k).Err(); err != nil {
+		// One key per UNLINK, pipelined: keys of a prefix may hash to
+		// different slots.
+		if len(keys) > 0 {
+			if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			}); err != nil {
 				return err
 			}
 		}
