@@ -71,6 +71,10 @@ type Config struct {
 	// are not redirected; it is executed with an ErrorPageData.
 	ErrorTemplate *template.Template
 
+	// PageTemplates replaces the templates of the application and
+	// authorized-token pages (see PageTemplates).
+	PageTemplates PageTemplates
+
 	// RefreshTokenGracePeriod is DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS:
 	// for this long after a refresh token was rotated, presenting it again
 	// (a client that lost the answer) gets the same new pair again, kept

@@ -183,9 +183,12 @@ func (p *Provider) Scopes() map[string]string {
 // Mount registers the provider's endpoints on r, each with and without its
 // trailing slash (no redirect), under Config.PathPrefix ("/o"):
 //
-//	POST {prefix}/token/         token endpoint (RFC 6749 3.2)
-//	POST {prefix}/revoke_token/  revocation (RFC 7009)
-//	POST {prefix}/introspect/    introspection (RFC 7662)
+//	GET, POST {prefix}/authorize/    authorization endpoint with consent (RFC 6749 3.1, RFC 7636)
+//	POST {prefix}/token/             token endpoint (RFC 6749 3.2)
+//	POST {prefix}/revoke_token/      revocation (RFC 7009)
+//	POST {prefix}/introspect/        introspection (RFC 7662)
+//	{prefix}/applications/...        the user's applications (HTML pages)
+//	{prefix}/authorized_tokens/...   what the user granted (HTML pages)
 //	GET  /.well-known/oauth-authorization-server  metadata (RFC 8414)
 //	GET  /.well-known/oauth-protected-resource    metadata (RFC 9728)
 //
@@ -219,6 +222,7 @@ func (p *Provider) Mount(r gin.IRouter) {
 	}
 	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
 	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
+	p.mountPages(r)
 }
 
 // CORS returns the CORS middleware for Config.CORSAllowedOrigins (nil

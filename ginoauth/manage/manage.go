@@ -1,6 +1,7 @@
 // Package manage holds the provider's management commands, DOT's
-// createapplication and Django's createuser, for any program to mount on
-// its own command line, as the demo does:
+// createapplication and Django's createuser, with listapplications,
+// deleteapplication and revoketokens beside them, for any program to mount
+// on its own command line, as the demo does:
 //
 //	cli := &manage.CLI{Open: openProvider, Flags: addRedisFlag}
 //	if err := cli.Run(ctx, os.Args[1:]); err != nil { ... }
@@ -16,6 +17,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -49,6 +52,9 @@ func (cli *CLI) Commands() []Command {
 	return []Command{
 		{"createapplication", "register an OAuth2 application (client) and print its credentials", (*CLI).createApplication},
 		{"createuser", "create a user who can log in and grant access", (*CLI).createUser},
+		{"listapplications", "list the registered applications, or one user's", (*CLI).listApplications},
+		{"deleteapplication", "delete an application and revoke every token issued to it", (*CLI).deleteApplication},
+		{"revoketokens", "revoke every token of a user, of an application, or of both", (*CLI).revokeTokens},
 	}
 }
 
@@ -244,4 +250,167 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 		fmt.Fprintln(out, "The secret is shown this once; only its hash is stored.")
 	}
 	return nil
+}
+
+// userID returns the ID of the user with that username.
+func userID(ctx context.Context, p *ginoauth.Provider, username string) (string, error) {
+	u, err := p.Store().GetUserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("no user %q", username)
+	}
+	if err != nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+// applicationJSON is an application as listapplications --json prints it:
+// everything but the secret's hash.
+type applicationJSON struct {
+	ClientID          string    `json:"client_id"`
+	Name              string    `json:"name"`
+	ClientType        string    `json:"client_type"`
+	GrantTypes        []string  `json:"grant_types"`
+	RedirectURIs      []string  `json:"redirect_uris"`
+	AllowedScopes     []string  `json:"allowed_scopes"`
+	SkipAuthorization bool      `json:"skip_authorization"`
+	UserID            string    `json:"user_id,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+func (cli *CLI) listApplications(ctx context.Context, args []string) error {
+	fs := cli.newFlagSet("listapplications", "")
+	owner := fs.String("user", "", "list only the applications of the user with this username")
+	asJSON := fs.Bool("json", false, "print a JSON array of applications (without secret hashes)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fmt.Fprintln(cli.stderr(), "listapplications takes no arguments")
+		fs.Usage()
+		return ErrUsage
+	}
+	p, err := cli.open(ctx)
+	if err != nil {
+		return err
+	}
+	var id string
+	if *owner != "" {
+		if id, err = userID(ctx, p, *owner); err != nil {
+			return err
+		}
+	}
+	apps, err := p.ListApplications(ctx, id)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]applicationJSON, 0, len(apps))
+		for _, a := range apps {
+			out = append(out, applicationJSON{
+				ClientID: a.ClientID, Name: a.Name, ClientType: string(a.ClientType),
+				GrantTypes: nonNil(a.GrantTypes), RedirectURIs: nonNil(a.RedirectURIs), AllowedScopes: nonNil(a.AllowedScopes),
+				SkipAuthorization: a.SkipAuthorization, UserID: a.UserID, CreatedAt: a.CreatedAt,
+			})
+		}
+		return json.NewEncoder(cli.stdout()).Encode(out)
+	}
+	if len(apps) == 0 {
+		fmt.Fprintln(cli.stdout(), "No applications.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(cli.stdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANT TYPES\tOWNER")
+	for _, a := range apps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ClientID, dash(a.Name), a.ClientType, strings.Join(a.GrantTypes, ","), dash(a.UserID))
+	}
+	return tw.Flush()
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' ' // keep one application a line
+		}
+		return r
+	}, s)
+}
+
+func (cli *CLI) deleteApplication(ctx context.Context, args []string) error {
+	fs := cli.newFlagSet("deleteapplication", "<client_id>")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] == "" {
+		fmt.Fprintln(cli.stderr(), "deleteapplication needs one argument: the client id")
+		fs.Usage()
+		return ErrUsage
+	}
+	p, err := cli.open(ctx)
+	if err != nil {
+		return err
+	}
+	err = p.DeleteApplication(ctx, pos[0])
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no application with client id %q", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cli.stdout(), "Application %q deleted; every token issued to it is revoked.\n", pos[0])
+	return nil
+}
+
+func (cli *CLI) revokeTokens(ctx context.Context, args []string) error {
+	fs := cli.newFlagSet("revoketokens", "")
+	owner := fs.String("user", "", "revoke the tokens of the user with this username")
+	clientID := fs.String("client-id", "", "revoke the tokens issued to this application")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *owner == "" && *clientID == "" {
+		fmt.Fprintln(cli.stderr(), "revoketokens needs --user, --client-id or both (the user's tokens for that application), and no other arguments")
+		fs.Usage()
+		return ErrUsage
+	}
+	p, err := cli.open(ctx)
+	if err != nil {
+		return err
+	}
+	f := store.GrantFilter{ClientID: *clientID}
+	if *owner != "" {
+		if f.UserID, err = userID(ctx, p, *owner); err != nil {
+			return err
+		}
+	}
+	n, err := p.RevokeGrants(ctx, f)
+	if err != nil {
+		if n > 0 {
+			fmt.Fprintf(cli.stdout(), "Revoked %s before the error.\n", grants(n))
+		}
+		return err
+	}
+	fmt.Fprintf(cli.stdout(), "Revoked %s.\n", grants(n))
+	return nil
+}
+
+// grants says "1 grant" or "n grants".
+func grants(n int) string {
+	if n == 1 {
+		return "1 grant"
+	}
+	return fmt.Sprintf("%d grants", n)
 }

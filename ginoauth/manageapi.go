@@ -1,0 +1,219 @@
+package ginoauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// This file holds the provider's management operations on applications
+// and grants, used by the management pages (pages.go) and commands
+// (package manage), as DOT's application and authorized-token views use
+// its models. Store errors propagate wrapped: errors.Is(err,
+// store.ErrNotFound) and errors.Is(err, store.ErrUnavailable) keep working.
+
+// ErrInvalidApplication is matched (errors.Is) by the errors
+// UpdateApplication returns for settings it refuses; they are
+// *InvalidApplicationError values listing why.
+var ErrInvalidApplication = errors.New("ginoauth: invalid application")
+
+// InvalidApplicationError lists why an application's settings were
+// refused, one sentence per problem, fit to show a user.
+type InvalidApplicationError struct {
+	Problems []string
+}
+
+// Error implements the error interface.
+func (e *InvalidApplicationError) Error() string {
+	return "ginoauth: invalid application: " + strings.Join(e.Problems, " ")
+}
+
+// Is makes errors.Is(err, ErrInvalidApplication) match.
+func (e *InvalidApplicationError) Is(target error) bool { return target == ErrInvalidApplication }
+
+// errEmptyGrantFilter refuses the zero store.GrantFilter, which would
+// select nothing on some stores and everything on others.
+var errEmptyGrantFilter = errors.New("ginoauth: a grant filter needs a user, a client or both")
+
+// ListApplications returns the applications owned by the user with ID
+// ownerUserID, or every application when ownerUserID is empty, ordered by
+// client ID.
+func (p *Provider) ListApplications(ctx context.Context, ownerUserID string) ([]*store.Application, error) {
+	apps, err := p.store.ListApplications(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ginoauth: list applications: %w", err)
+	}
+	if ownerUserID != "" {
+		apps = slices.DeleteFunc(apps, func(a *store.Application) bool { return a.UserID != ownerUserID })
+	}
+	if apps == nil {
+		apps = []*store.Application{}
+	}
+	return apps, nil
+}
+
+// UpdateApplication changes a stored application: it reads it, lets
+// change modify it, checks the result as CreateApplication checks a new
+// one, and stores it. An error from change is returned as it is and
+// nothing is stored. Settings that cannot work give an
+// *InvalidApplicationError (errors.Is ErrInvalidApplication); a missing
+// application, an error wrapping store.ErrNotFound.
+//
+// change may not alter ClientID. A public client keeps no secret: its
+// SecretHash is cleared. A confidential client needs one: change must set
+// SecretHash (with HashClientSecret) when it turns a public client
+// confidential. Two concurrent updates of one application are not
+// merged: the last one stored wins.
+func (p *Provider) UpdateApplication(ctx context.Context, clientID string, change func(*store.Application) error) (*store.Application, error) {
+	app, err := p.store.GetApplication(ctx, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("ginoauth: update application %q: %w", clientID, err)
+	}
+	if err := change(app); err != nil {
+		return nil, err
+	}
+	if app.ClientID != clientID {
+		return nil, errors.New("ginoauth: update application: the client id cannot change")
+	}
+	app.GrantTypes = dedupe(app.GrantTypes)
+	app.RedirectURIs = dedupe(app.RedirectURIs)
+	app.AllowedScopes = dedupe(app.AllowedScopes)
+	problems := p.applicationProblems(app)
+	switch {
+	case app.ClientType == store.Public:
+		app.SecretHash = ""
+	case app.ClientType == store.Confidential && app.SecretHash == "":
+		problems = append(problems, "A confidential client needs a client secret.")
+	}
+	if len(problems) > 0 {
+		return nil, &InvalidApplicationError{Problems: problems}
+	}
+	if err := p.store.UpdateApplication(ctx, app); err != nil {
+		return nil, fmt.Errorf("ginoauth: update application %q: %w", clientID, err)
+	}
+	return app, nil
+}
+
+// DeleteApplication revokes every grant (access and refresh tokens) of the
+// application and deletes it, as deleting a DOT Application cascades to
+// its tokens. A missing application gives an error wrapping
+// store.ErrNotFound.
+//
+// Grants are revoked before the application is deleted, so that a failure
+// leaves it in place to delete again, and once more after, for tokens
+// issued in between (a deleted client cannot get new ones). If that last
+// sweep fails, the application is gone and the error says so; finish with
+// RevokeGrants(ctx, store.GrantFilter{ClientID: clientID}).
+func (p *Provider) DeleteApplication(ctx context.Context, clientID string) error {
+	if _, err := p.store.GetApplication(ctx, clientID); err != nil {
+		return fmt.Errorf("ginoauth: delete application %q: %w", clientID, err)
+	}
+	f := store.GrantFilter{ClientID: clientID}
+	if _, err := p.RevokeGrants(ctx, f); err != nil {
+		return fmt.Errorf("ginoauth: delete application %q: %w", clientID, err)
+	}
+	if err := p.store.DeleteApplication(ctx, clientID); err != nil {
+		return fmt.Errorf("ginoauth: delete application %q: %w", clientID, err)
+	}
+	if _, err := p.RevokeGrants(ctx, f); err != nil {
+		return fmt.Errorf("ginoauth: application %q deleted, but revoking tokens issued to it meanwhile failed (retry with RevokeGrants): %w", clientID, err)
+	}
+	return nil
+}
+
+// ListGrants returns the live grants of a user, of a client, or of a user
+// for a client (DOT's authorized tokens), newest first. The zero filter is
+// refused.
+func (p *Provider) ListGrants(ctx context.Context, f store.GrantFilter) ([]*store.Grant, error) {
+	if f.UserID == "" && f.ClientID == "" {
+		return nil, errEmptyGrantFilter
+	}
+	grants, err := p.store.ListGrants(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("ginoauth: list grants: %w", err)
+	}
+	return grants, nil
+}
+
+// RevokeGrants revokes every live grant f selects (the access and refresh
+// tokens of each, with store.Tokens.RevokeFamily) and returns how many it
+// revoked, also when it stops at an error. The zero filter is refused.
+func (p *Provider) RevokeGrants(ctx context.Context, f store.GrantFilter) (int, error) {
+	grants, err := p.ListGrants(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, g := range grants {
+		if err := p.store.RevokeFamily(ctx, g.Family); err != nil {
+			return n, fmt.Errorf("ginoauth: revoke grant: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// applicationProblems checks an application's settings as
+// CreateApplication does, returning one sentence per problem.
+func (p *Provider) applicationProblems(app *store.Application) []string {
+	var problems []string
+	if app.ClientType != store.Confidential && app.ClientType != store.Public {
+		problems = append(problems, "Choose a client type: confidential or public.")
+	}
+	if len(app.GrantTypes) == 0 {
+		problems = append(problems, "Choose at least one authorization grant type.")
+	}
+	for _, g := range app.GrantTypes {
+		switch g {
+		case store.GrantAuthorizationCode, store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken:
+		default:
+			problems = append(problems, fmt.Sprintf("Unknown grant type %q.", g))
+		}
+	}
+	if app.ClientType == store.Public && app.AllowsGrant(store.GrantClientCredentials) {
+		problems = append(problems, "A public client cannot use the client_credentials grant (RFC 6749 4.4): it has no secret to authenticate with.")
+	}
+	if app.AllowsGrant(store.GrantAuthorizationCode) && len(app.RedirectURIs) == 0 {
+		problems = append(problems, "The authorization_code grant needs at least one redirect URI.")
+	}
+	for _, u := range app.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			problems = append(problems, sentence(strings.TrimPrefix(err.Error(), "ginoauth: ")))
+		}
+	}
+	for _, s := range app.AllowedScopes {
+		if _, ok := p.scopes[s]; !ok {
+			problems = append(problems, fmt.Sprintf("Scope %q is not a configured scope.", s))
+		}
+	}
+	return problems
+}
+
+// sentence capitalises s and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	if c := s[0]; c >= 'a' && c <= 'z' {
+		s = string(c-'a'+'A') + s[1:]
+	}
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// dedupe drops repeated and empty strings, keeping the order.
+func dedupe(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,269 @@
+package ginoauth_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"testing"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+// pubToken gets alice a token from the env's public client.
+func (e *env) pubToken() resp {
+	e.t.Helper()
+	r := e.token(url.Values{"grant_type": {"password"}, "username": {e.username}, "password": {e.password}, "client_id": {e.pubID}}, nil)
+	if r.status != 200 {
+		e.t.Fatalf("public password grant: %d %v", r.status, r.body)
+	}
+	return r
+}
+
+func (e *env) ccToken() resp {
+	e.t.Helper()
+	r := e.token(url.Values{"grant_type": {"client_credentials"}}, []string{e.confID, e.secret})
+	if r.status != 200 {
+		e.t.Fatalf("client_credentials grant: %d %v", r.status, r.body)
+	}
+	return r
+}
+
+// works reports whether an access token is accepted by the middleware.
+func (e *env) works(tok resp) bool {
+	e.t.Helper()
+	return e.get("/api/whoami", tok.str("access_token")).status == 200
+}
+
+func TestManageListApplications(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		ctx := context.Background()
+		var mine []string
+		for _, owner := range []string{"u1", "u2", "u1"} {
+			app, _, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{ClientType: store.Public, GrantTypes: []string{"password"}, UserID: owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if owner == "u1" {
+				mine = append(mine, app.ClientID)
+			}
+		}
+		slices.Sort(mine)
+		for _, tc := range []struct {
+			owner string
+			n     int
+		}{{"", 5}, {"u1", 2}, {"u2", 1}, {"nobody", 0}} {
+			apps, err := e.p.ListApplications(ctx, tc.owner)
+			if err != nil || apps == nil || len(apps) != tc.n {
+				t.Errorf("ListApplications(%q) = %d apps, %v; want %d", tc.owner, len(apps), err, tc.n)
+			}
+			if tc.owner == "u1" {
+				var ids []string
+				for _, a := range apps {
+					ids = append(ids, a.ClientID)
+				}
+				if !slices.Equal(ids, mine) {
+					t.Errorf("u1's applications %v, want %v", ids, mine)
+				}
+			}
+		}
+	})
+}
+
+func TestManageUpdateApplication(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		ctx := context.Background()
+		errMine, errAny := errors.New("mine"), errors.New("any")
+		for _, tc := range []struct {
+			name    string
+			id      func() string
+			change  func(*store.Application) error
+			invalid bool
+			err     error // errors.Is; errAny: any error but an invalid application
+			check   func(*store.Application) bool
+		}{
+			{"invalid grant", nil, func(a *store.Application) error { a.GrantTypes = []string{"implicit"}; return nil }, true, nil, nil},
+			{"no grant", nil, func(a *store.Application) error { a.GrantTypes = nil; return nil }, true, nil, nil},
+			{"bad client type", nil, func(a *store.Application) error { a.ClientType = "secret"; return nil }, true, nil, nil},
+			{"public client_credentials", func() string { return e.pubID }, func(a *store.Application) error {
+				a.GrantTypes = []string{"client_credentials"}
+				return nil
+			}, true, nil, nil},
+			{"code without redirect", nil, func(a *store.Application) error { a.GrantTypes = []string{"authorization_code"}; return nil }, true, nil, nil},
+			{"bad redirect", nil, func(a *store.Application) error {
+				a.GrantTypes, a.RedirectURIs = []string{"authorization_code"}, []string{"http://evil.example/cb"}
+				return nil
+			}, true, nil, nil},
+			{"unknown scope", nil, func(a *store.Application) error { a.AllowedScopes = []string{"root"}; return nil }, true, nil, nil},
+			{"public to confidential without a secret", func() string { return e.pubID }, func(a *store.Application) error {
+				a.ClientType = store.Confidential
+				return nil
+			}, true, nil, nil},
+			{"client id change", nil, func(a *store.Application) error { a.ClientID = "other"; return nil }, false, errAny, nil},
+			{"change's own error", nil, func(*store.Application) error { return errMine }, false, errMine, nil},
+			{"missing", func() string { return "nope" }, func(*store.Application) error { return nil }, false, store.ErrNotFound, nil},
+			{"valid", nil, func(a *store.Application) error {
+				a.Name = "renamed"
+				a.GrantTypes = []string{"authorization_code", "password", "authorization_code"}
+				a.RedirectURIs = []string{"https://a.example/cb", "https://a.example/cb"}
+				a.AllowedScopes = []string{"read"}
+				return nil
+			}, false, nil, func(a *store.Application) bool {
+				return a.Name == "renamed" && slices.Equal(a.GrantTypes, []string{"authorization_code", "password"}) &&
+					slices.Equal(a.RedirectURIs, []string{"https://a.example/cb"}) && slices.Equal(a.AllowedScopes, []string{"read"}) &&
+					a.SecretHash == ginoauth.HashClientSecret(e.secret)
+			}},
+			{"confidential to public drops the secret", nil, func(a *store.Application) error {
+				a.ClientType, a.GrantTypes = store.Public, []string{"password"}
+				return nil
+			}, false, nil, func(a *store.Application) bool { return a.ClientType == store.Public && a.SecretHash == "" }},
+		} {
+			id := e.confID
+			if tc.id != nil {
+				id = tc.id()
+			}
+			before, _ := e.p.Store().GetApplication(ctx, id)
+			got, err := e.p.UpdateApplication(ctx, id, tc.change)
+			after, _ := e.p.Store().GetApplication(ctx, id)
+			switch {
+			case tc.invalid:
+				var ie *ginoauth.InvalidApplicationError
+				if !errors.Is(err, ginoauth.ErrInvalidApplication) || !errors.As(err, &ie) || len(ie.Problems) == 0 || got != nil {
+					t.Errorf("%s: %v, want an invalid application", tc.name, err)
+				}
+			case tc.err != nil:
+				if err == nil || got != nil || errors.Is(err, ginoauth.ErrInvalidApplication) || tc.err != errAny && !errors.Is(err, tc.err) {
+					t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+				}
+			default:
+				if err != nil || !tc.check(got) || !tc.check(after) {
+					t.Errorf("%s: %v; returned %+v, stored %+v", tc.name, err, got, after)
+				}
+				continue
+			}
+			if before == nil {
+				continue
+			}
+			if !slices.Equal(before.GrantTypes, after.GrantTypes) || before.Name != after.Name || before.ClientType != after.ClientType || before.SecretHash != after.SecretHash {
+				t.Errorf("%s: a refused update was stored: %+v", tc.name, after)
+			}
+		}
+		// Public to confidential with a secret works.
+		app, err := e.p.UpdateApplication(ctx, e.pubID, func(a *store.Application) error {
+			a.ClientType, a.SecretHash = store.Confidential, ginoauth.HashClientSecret("s3cret")
+			return nil
+		})
+		if err != nil || app.SecretHash != ginoauth.HashClientSecret("s3cret") {
+			t.Fatalf("public to confidential: %v", err)
+		}
+	})
+}
+
+func TestManageDeleteApplication(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		ctx := context.Background()
+		pw, cc, pub := e.passwordToken(""), e.ccToken(), e.pubToken()
+		if err := e.p.DeleteApplication(ctx, e.confID); err != nil {
+			t.Fatal(err)
+		}
+		if e.works(pw) || e.works(cc) {
+			t.Fatal("a token of the deleted application still works")
+		}
+		r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pw.str("refresh_token")}}, []string{e.confID, e.secret})
+		if r.status != 401 {
+			t.Fatalf("refresh with the deleted client: %d %v", r.status, r.body)
+		}
+		if g, err := e.p.ListGrants(ctx, store.GrantFilter{ClientID: e.confID}); err != nil || len(g) != 0 {
+			t.Fatalf("grants left: %v %v", g, err)
+		}
+		if !e.works(pub) {
+			t.Fatal("another application's token was revoked")
+		}
+		if _, err := e.p.Store().GetApplication(ctx, e.confID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("still stored: %v", err)
+		}
+		for _, id := range []string{e.confID, "nope"} {
+			if err := e.p.DeleteApplication(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("DeleteApplication(%q) = %v, want ErrNotFound", id, err)
+			}
+		}
+	})
+}
+
+func TestManageRevokeGrants(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		ctx := context.Background()
+		pw1, pw2, cc, pub := e.passwordToken(""), e.passwordToken("read"), e.ccToken(), e.pubToken()
+		if n, err := e.p.RevokeGrants(ctx, store.GrantFilter{}); err == nil || n != 0 {
+			t.Fatalf("the zero filter: %d %v", n, err)
+		}
+		if _, err := e.p.ListGrants(ctx, store.GrantFilter{}); err == nil {
+			t.Fatal("ListGrants accepted the zero filter")
+		}
+		for _, tc := range []struct {
+			name    string
+			f       store.GrantFilter
+			n       int
+			revoked []resp
+			alive   []resp
+		}{
+			{"user and client", store.GrantFilter{UserID: "u1", ClientID: e.pubID}, 1, []resp{pub}, []resp{pw1, pw2, cc}},
+			{"user", store.GrantFilter{UserID: "u1"}, 2, []resp{pw1, pw2}, []resp{cc}},
+			{"client", store.GrantFilter{ClientID: e.confID}, 1, []resp{cc}, nil},
+			{"nothing left", store.GrantFilter{ClientID: e.confID}, 0, nil, nil},
+		} {
+			n, err := e.p.RevokeGrants(ctx, tc.f)
+			if err != nil || n != tc.n {
+				t.Errorf("%s: revoked %d, %v; want %d", tc.name, n, err, tc.n)
+			}
+			for _, tok := range tc.revoked {
+				if e.works(tok) {
+					t.Errorf("%s: a revoked token works", tc.name)
+				}
+			}
+			for _, tok := range tc.alive {
+				if !e.works(tok) {
+					t.Errorf("%s: a token it should not revoke stopped working", tc.name)
+				}
+			}
+		}
+	})
+}
+
+func TestManageStoreOutage(t *testing.T) {
+	t.Parallel()
+	down, err := redisstore.New(redistest.Unreachable(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{Store: down, SecretKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"ListApplications": func() error { _, err := p.ListApplications(ctx, "u1"); return err },
+		"UpdateApplication": func() error {
+			_, err := p.UpdateApplication(ctx, "x", func(*store.Application) error { return nil })
+			return err
+		},
+		"DeleteApplication": func() error { return p.DeleteApplication(ctx, "x") },
+		"ListGrants":        func() error { _, err := p.ListGrants(ctx, store.GrantFilter{UserID: "u1"}); return err },
+		"RevokeGrants":      func() error { _, err := p.RevokeGrants(ctx, store.GrantFilter{ClientID: "x"}); return err },
+	} {
+		if err := call(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s during an outage: %v", name, err)
+		}
+	}
+}
