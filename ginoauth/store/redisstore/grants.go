@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,28 +52,59 @@ func (s *Store) grantOf(at *store.AccessToken, rt *store.RefreshToken) (grantVal
 }
 
 // indexGrant adds family to the grant indexes of its user (when it has
-// one) and client, sorted sets scored by the grant's creation time in Unix
-// microseconds: one pipeline, split by slot on Cluster. It is best effort
-// (a grant missing from an index is only missing from ListGrants), and it
-// runs even if ctx was cancelled once the tokens were stored.
-func (s *Store) indexGrant(ctx context.Context, family string, g grantValue, created time.Time) {
+// one) and client: one pipeline, split by slot on Cluster. It is best
+// effort (a grant missing from an index is only missing from ListGrants),
+// and it runs even if ctx was cancelled once the tokens were stored.
+func (s *Store) indexGrant(ctx context.Context, family string, g grantValue, score float64) {
 	ctx, cancel := undoCtx(ctx)
 	defer cancel()
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		s.addGrantIndexes(ctx, p, family, g, created)
+		s.addGrantIndexes(ctx, p, family, g, score)
 		return nil
 	})
 }
 
-// addGrantIndexes queues the index writes of indexGrant on p.
-func (s *Store) addGrantIndexes(ctx context.Context, p redis.Pipeliner, family string, g grantValue, created time.Time) {
-	z := redis.Z{Score: float64(created.UnixMicro()), Member: family}
+// addGrantIndexes queues on p the index writes of a grant whose tokens
+// live until score (Unix microseconds; +Inf: a refresh token that never
+// expires). The indexes are sorted sets scored by that expiry, only ever
+// raised (ZADD GT), so every write can also drop the entries of grants
+// that have certainly expired: an index never grows past the live grants
+// plus the revoked ones not yet cleaned (see ListGrants), however many
+// short-lived client_credentials tokens a client gets.
+func (s *Store) addGrantIndexes(ctx context.Context, p redis.Pipeliner, family string, g grantValue, score float64) {
+	z := redis.ZAddArgs{GT: true, Members: []redis.Z{{Score: score, Member: family}}}
+	expired := "(" + strconv.FormatInt(s.now().UnixMicro(), 10)
+	for _, key := range s.grantIndexKeys(g) {
+		p.ZAddArgs(ctx, key, z)
+		p.ZRemRangeByScore(ctx, key, "-inf", expired)
+	}
+}
+
+// grantIndexKeys are the indexes a grant belongs to.
+func (s *Store) grantIndexKeys(g grantValue) []string {
+	keys := make([]string, 0, 2)
 	if g.UserID != "" {
-		p.ZAddNX(ctx, s.userGrantsKey(g.UserID), z)
+		keys = append(keys, s.userGrantsKey(g.UserID))
 	}
 	if g.ClientID != "" {
-		p.ZAddNX(ctx, s.clientGrantsKey(g.ClientID), z)
+		keys = append(keys, s.clientGrantsKey(g.ClientID))
 	}
+	return keys
+}
+
+// grantScore is the index score of a grant after storing at and rt: when
+// its last token expires, in Unix microseconds, or +Inf.
+func grantScore(at *store.AccessToken, rt *store.RefreshToken) float64 {
+	exp := at.ExpiresAt
+	if rt != nil {
+		if rt.ExpiresAt.IsZero() {
+			return math.Inf(1)
+		}
+		if rt.ExpiresAt.After(exp) {
+			exp = rt.ExpiresAt
+		}
+	}
+	return float64(exp.UnixMicro())
 }
 
 // unindexGrant removes family from the grant indexes of its user and
@@ -92,7 +124,7 @@ func (s *Store) unindexGrant(ctx context.Context, family string, g grantValue) {
 }
 
 // ListGrants reads the grant index of f's user (or, without a user, of its
-// client), then every grant record in one pipeline (split by slot on
+// client; both are scored by expiry, see addGrantIndexes), then every grant record in one pipeline (split by slot on
 // Cluster), keeping the live ones that match f, newest first (ties by
 // Family). Index entries whose grant record is gone (expired or revoked)
 // are removed from that index, best effort. That cannot race with the

@@ -531,24 +531,31 @@ func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store
 	// One round trip: the script (the family's slot) and, after it, the
 	// user and client grant indexes (other slots; best effort, as ListGrants
 	// and RevokeFamily mend them).
-	var script *redis.Cmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		script = saveScript.EvalSha(ctx, p, keys, args...)
-		s.addGrantIndexes(ctx, p, family, g, created)
-		return nil
-	})
-	if err != nil && script.Err() != nil && redis.HasErrorPrefix(script.Err(), "NOSCRIPT") {
-		// First use on this server: load the script, and index again.
-		if err := saveScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
-			return unavailable("save tokens", err)
-		}
-		s.indexGrant(ctx, family, g, created)
-		return nil
-	}
-	if err := script.Err(); err != nil {
+	_, err = s.runIndexed(ctx, saveScript, keys, args, family, g, grantScore(at, rt))
+	if err != nil {
 		return unavailable("save tokens", err)
 	}
 	return nil
+}
+
+// runIndexed runs a token-writing script and, in the same pipeline (one
+// round trip), the grant index writes of its family (other slots; best
+// effort, as ListGrants and RevokeFamily mend them). A server that does
+// not have the script yet gets it loaded, and the indexes written again.
+func (s *Store) runIndexed(ctx context.Context, script *redis.Script, keys []string, args []any, family string, g grantValue, score float64) (*redis.Cmd, error) {
+	var cmd *redis.Cmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmd = script.EvalSha(ctx, p, keys, args...)
+		s.addGrantIndexes(ctx, p, family, g, score)
+		return nil
+	})
+	if err != nil && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = script.Run(ctx, s.rdb, keys, args...)
+		if cmd.Err() == nil {
+			s.indexGrant(ctx, family, g, score)
+		}
+	}
+	return cmd, cmd.Err()
 }
 
 // GetAccessToken returns the access token stored under k, or
@@ -653,17 +660,19 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 		keys = append(keys, w.key)
 		args = append(args, w.val, w.ttl.Milliseconds(), w.exp)
 	}
-	n, err := rotateScript.Run(ctx, s.rdb, keys, args...).Int()
+	// The index writes ride along even when the rotation finds the token
+	// gone: ZADD GT then only restates the family's expiry, or re-adds a
+	// revoked family, which ListGrants cleans.
+	cmd, err := s.runIndexed(ctx, rotateScript, keys, args, family, g, grantScore(at, rt))
 	if err != nil {
 		return unavailable("rotate refresh token", err)
 	}
-	switch n {
-	case 0:
+	n, err := cmd.Int()
+	if err != nil {
+		return unavailable("rotate refresh token", err)
+	}
+	if n == 0 {
 		return store.ErrNotFound
-	case 2:
-		// The family had no grant record (tokens saved by an older
-		// version): it was created, so index it.
-		s.indexGrant(ctx, family, g, created)
 	}
 	return nil
 }

@@ -439,7 +439,8 @@ func TestRoundTrips(t *testing.T) {
 
 		at, rt := issue(fam, gen(1), gen(2), time.Hour, 0)
 		// One round trip: the script, then the grant indexes of user and client.
-		check(round, "SaveTokens", func() error { return s.SaveTokens(ctx, at, rt) }, nil, []string{"evalsha", "zadd", "zadd"})
+		indexes := []string{"zadd", "zremrangebyscore", "zadd", "zremrangebyscore"}
+		check(round, "SaveTokens", func() error { return s.SaveTokens(ctx, at, rt) }, nil, append([]string{"evalsha"}, indexes...))
 		check(round, "GetAccessToken", func() error {
 			_, err := s.GetAccessToken(ctx, at.Key)
 			return err
@@ -451,7 +452,7 @@ func TestRoundTrips(t *testing.T) {
 
 		at2, rt2 := issue(fam, gen(3), gen(4), time.Hour, 0)
 		retired := &store.RetiredRefreshToken{ClientID: "client", RotatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-		check(round, "RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, rt, retired, at2, rt2) }, script)
+		check(round, "RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, rt, retired, at2, rt2) }, nil, append([]string{"evalsha"}, indexes...))
 		check(round, "GetRetiredRefreshToken", func() error {
 			_, err := s.GetRetiredRefreshToken(ctx, rt.Key)
 			return err
@@ -954,5 +955,50 @@ func TestCodeNotReplaced(t *testing.T) {
 	}
 	if err := s.ConsumeAuthorizationCode(ctx, code.Key, time.Now()); !errors.Is(err, store.ErrConsumed) {
 		t.Fatalf("consuming after a refused save: got %v, want ErrConsumed", err)
+	}
+}
+
+// TestGrantIndexesStayBounded: a client that gets many short-lived tokens
+// (client_credentials) does not grow its grant index forever: each write
+// drops the entries of grants that have expired.
+func TestGrantIndexesStayBounded(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	save := func(fam string, ttl time.Duration) {
+		now := time.Now()
+		at := &store.AccessToken{
+			Key:      store.Key{Family: fam, Signature: signature(fam)},
+			ClientID: "machine", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(ttl),
+		}
+		if err := s.SaveTokens(ctx, at, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		save(fmt.Sprint("short", i), 100*time.Millisecond)
+	}
+	save("long", time.Hour)
+	if n := client.ZCard(ctx, s.clientGrantsKey("machine")).Val(); n != 21 {
+		t.Fatalf("index holds %d grants, want 21", n)
+	}
+	time.Sleep(200 * time.Millisecond)
+	save("later", time.Hour)
+	members := client.ZRange(ctx, s.clientGrantsKey("machine"), 0, -1).Val()
+	if !slices.Equal(members, []string{"long", "later"}) && !slices.Equal(members, []string{"later", "long"}) {
+		t.Fatalf("index after the short grants expired: %q", members)
+	}
+	// A refresh token that never expires keeps its grant indexed.
+	at, rt := issue("forever", "a", "r", time.Millisecond, 0)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	again, _ := issue("again", "a2", "r2", time.Hour, 0) // same client: its write trims the index
+	if err := s.SaveTokens(ctx, again, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ZScore(ctx, s.clientGrantsKey(rt.ClientID), "forever").Result(); err != nil {
+		t.Fatalf("a never-expiring grant left its index: %v", err)
 	}
 }
