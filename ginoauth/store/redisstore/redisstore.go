@@ -58,8 +58,9 @@ func WithPrefix(prefix string) Option {
 	return func(s *Store) { s.prefix = prefix }
 }
 
-// WithPipelines sets how many access-token lookups may be on the wire at
-// once before further concurrent lookups queue and go out together in one
+// WithPipelines sets how many lookups of access tokens and applications
+// (the reads of every protected request and every token request) may be
+// on the wire at once before further concurrent lookups queue and go out together in one
 // pipeline (default: half of GOMAXPROCS, at least 1). Each lookup is still one
 // round trip for its caller; batching spares a system call per command on
 // the server and on Redis, which roughly doubles throughput under load on a
@@ -253,7 +254,7 @@ func (s *Store) undo(ctx context.Context, key string, val []byte) {
 // GetApplication returns the application or store.ErrNotFound.
 func (s *Store) GetApplication(ctx context.Context, clientID string) (*store.Application, error) {
 	key := s.appKey(clientID)
-	b, err := s.rdb.Get(ctx, key).Bytes()
+	b, err := s.gets.get(ctx, key) // the token endpoint reads it on every request
 	if err != nil {
 		return nil, mapErr("get application", err)
 	}
