@@ -59,13 +59,14 @@ func WithPrefix(prefix string) Option {
 }
 
 // WithPipelines sets how many lookups of access tokens and applications
-// (the reads of every protected request and every token request) may be
-// on the wire at once before further concurrent lookups queue and go out together in one
-// pipeline (default: half of GOMAXPROCS, at least 1). Each lookup is still one
-// round trip for its caller; batching spares a system call per command on
-// the server and on Redis, which roughly doubles throughput under load on a
-// small machine (docs/benchmarks.md). A lone request is never delayed.
-// n < 1 means no limit: every lookup is sent at once on its own.
+// (the reads of every protected request and every token request) may be on
+// the wire at once before further concurrent lookups queue and go out
+// together in one pipeline (default: half of GOMAXPROCS, at least 1). Each
+// lookup is still one round trip for its caller; batching spares a system
+// call per command on the server and on Redis, which roughly doubles
+// throughput under load on a small machine (docs/benchmarks.md). A lone
+// request is never delayed. n < 1 means no limit: every lookup is sent at
+// once on its own.
 func WithPipelines(n int) Option {
 	return func(s *Store) {
 		if n < 1 {
