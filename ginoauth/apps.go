@@ -39,9 +39,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		return nil, "", errors.New("ginoauth: an application needs at least one grant type")
 	}
 	for _, g := range na.GrantTypes {
-		switch g {
-		case store.GrantAuthorizationCode, store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken:
-		default:
+		if _, ok := p.grants[g]; !ok {
 			return nil, "", fmt.Errorf("ginoauth: unknown grant type %q", g)
 		}
 	}

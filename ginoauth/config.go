@@ -86,6 +86,10 @@ type Config struct {
 	// period revokes every token of its grant.
 	DisableRefreshTokenReuseProtection bool
 
+	// Grants adds grant types to the token endpoint (RFC 6749 4.5), such
+	// as token exchange or aws_identity; see Grant.
+	Grants []Grant
+
 	// TokenRateLimit throttles the token endpoint per source address and
 	// per client (429 with Retry-After). The zero value does not throttle.
 	TokenRateLimit RateLimit

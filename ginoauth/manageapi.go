@@ -168,9 +168,7 @@ func (p *Provider) applicationProblems(app *store.Application) []string {
 		problems = append(problems, "Choose at least one authorization grant type.")
 	}
 	for _, g := range app.GrantTypes {
-		switch g {
-		case store.GrantAuthorizationCode, store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken:
-		default:
+		if _, ok := p.grants[g]; !ok {
 			problems = append(problems, fmt.Sprintf("Unknown grant type %q.", g))
 		}
 	}

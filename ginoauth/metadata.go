@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // ServerMetadata is RFC 8414's authorization server metadata.
@@ -52,17 +50,15 @@ func (p *Provider) issuer(c *gin.Context) string {
 func (p *Provider) Metadata(issuer string) ServerMetadata {
 	base := issuer + p.prefix
 	m := ServerMetadata{
-		Issuer:                 issuer,
-		AuthorizationEndpoint:  base + "/authorize/",
-		TokenEndpoint:          base + "/token/",
-		RevocationEndpoint:     base + "/revoke_token/",
-		IntrospectionEndpoint:  base + "/introspect/",
-		ScopesSupported:        p.scopeNames,
-		ResponseTypesSupported: []string{"code"},
-		ResponseModesSupported: []string{"query"},
-		GrantTypesSupported: []string{
-			store.GrantAuthorizationCode, store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken,
-		},
+		Issuer:                                     issuer,
+		AuthorizationEndpoint:                      base + "/authorize/",
+		TokenEndpoint:                              base + "/token/",
+		RevocationEndpoint:                         base + "/revoke_token/",
+		IntrospectionEndpoint:                      base + "/introspect/",
+		ScopesSupported:                            p.scopeNames,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        p.GrantTypes(),
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseIssParameterSupported: true,
 		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},

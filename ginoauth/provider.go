@@ -54,6 +54,7 @@ type Provider struct {
 	errorTpl      *template.Template
 	csrfKey       []byte
 	sealKey       []byte
+	grants        map[string]Grant
 	prefix        string
 	realm         string
 	skip          map[string]bool
@@ -153,6 +154,9 @@ func New(cfg Config) (*Provider, error) {
 		if _, ok := p.scopes[s]; !ok {
 			return nil, fmt.Errorf("ginoauth: default scope %q is not in Scopes", s)
 		}
+	}
+	if err := p.registerGrants(cfg.Grants); err != nil {
+		return nil, err
 	}
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		cc := corsConfig(cfg.CORSAllowedOrigins)

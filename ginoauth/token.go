@@ -18,12 +18,14 @@ type TokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
+	// IssuedTokenType is RFC 8693's, for token exchange answers.
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // TokenHandler is the token endpoint (RFC 6749 section 3.2) for the
 // authorization_code, password, client_credentials and refresh_token
-// grants. Mount registers
-// it; use it directly to put the endpoint elsewhere.
+// grants and those of Config.Grants. Mount registers it; use it directly
+// to put the endpoint elsewhere.
 func (p *Provider) TokenHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.token(c)
@@ -61,9 +63,8 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if grant == "" {
 		return nil, ErrInvalidRequest.WithDescription("Missing grant_type parameter.")
 	}
-	switch grant {
-	case store.GrantPassword, store.GrantClientCredentials, store.GrantRefreshToken, store.GrantAuthorizationCode:
-	default:
+	g, ok := p.grants[grant]
+	if !ok {
 		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %q is not supported.", grant)
 	}
 	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
@@ -76,17 +77,10 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
 		return nil, err
 	}
-	ctx := c.Request.Context()
-	switch grant {
-	case store.GrantPassword:
-		return p.passwordGrant(ctx, app, params)
-	case store.GrantClientCredentials:
-		return p.clientCredentialsGrant(ctx, app, params)
-	case store.GrantAuthorizationCode:
-		return p.codeGrant(ctx, app, params)
-	default:
-		return p.refreshGrant(ctx, app, params)
+	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
+		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
+	return g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request})
 }
 
 // passwordGrant is RFC 6749 section 4.3.

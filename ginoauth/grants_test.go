@@ -1,0 +1,85 @@
+package ginoauth_test
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"testing"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// TestCustomGrant: a grant type registered through Config.Grants works as
+// the built-in ones do: only for clients that list it, with its own
+// parameters, scopes decided by GrantScopes and tokens by IssueTokens.
+func TestCustomGrant(t *testing.T) {
+	t.Parallel()
+	const kind = "urn:example:params:oauth:grant-type:magic-word"
+	magic := ginoauth.Grant{Type: kind, Handle: func(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
+		if r.Params["word"] != "please" {
+			return nil, ginoauth.ErrInvalidGrant.WithDescription("Say the magic word.")
+		}
+		scopes, err := p.GrantScopes(r.Params["scope"], r.Client)
+		if err != nil {
+			return nil, err
+		}
+		return p.IssueTokens(ctx, r.Client, ginoauth.IssueRequest{UserID: "u1", Username: "alice", Scopes: scopes})
+	}}
+	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.Grants = []ginoauth.Grant{magic} })
+	app, secret, err := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{kind},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := []string{app.ClientID, secret}
+	r := e.token(url.Values{"grant_type": {kind}, "word": {"please"}, "scope": {"read"}}, creds)
+	if r.status != 200 || r.str("scope") != "read" {
+		t.Fatalf("custom grant: %d %v", r.status, r.body)
+	}
+	if w := e.get("/api/whoami", r.str("access_token")); w.status != 200 || w.str("user") != "alice" {
+		t.Fatalf("its token: %d %v", w.status, w.body)
+	}
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		creds  []string
+		status int
+		code   string
+	}{
+		{"wrong word", url.Values{"grant_type": {kind}, "word": {"no"}}, creds, 400, "invalid_grant"},
+		{"bad scope", url.Values{"grant_type": {kind}, "word": {"please"}, "scope": {"nope"}}, creds, 400, "invalid_scope"},
+		{"client without the grant", url.Values{"grant_type": {kind}, "word": {"please"}}, []string{e.confID, e.secret}, 400, "unauthorized_client"},
+		{"public client", url.Values{"grant_type": {kind}, "word": {"please"}, "client_id": {e.pubID}}, nil, 400, "unauthorized_client"},
+	} {
+		if r := e.token(tc.form, tc.creds); r.status != tc.status || r.str("error") != tc.code {
+			t.Errorf("%s: %d %v", tc.name, r.status, r.body)
+		}
+	}
+	if !slices.Contains(e.p.GrantTypes(), kind) {
+		t.Fatalf("GrantTypes() = %v", e.p.GrantTypes())
+	}
+	if m := e.get("/.well-known/oauth-authorization-server", ""); !slices.Contains(m.body["grant_types_supported"].([]any), any(kind)) {
+		t.Fatalf("metadata grant types: %v", m.body["grant_types_supported"])
+	}
+	// An unregistered grant type cannot be given to an application.
+	if _, _, err := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{"urn:nope"}}); err == nil {
+		t.Fatal("CreateApplication accepted an unregistered grant type")
+	}
+}
+
+func TestGrantRegistrationErrors(t *testing.T) {
+	t.Parallel()
+	h := func(context.Context, *ginoauth.Provider, *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) { return nil, nil }
+	for name, gs := range map[string][]ginoauth.Grant{
+		"no type":          {{Handle: h}},
+		"no handler":       {{Type: "x"}},
+		"twice":            {{Type: "x", Handle: h}, {Type: "x", Handle: h}},
+		"shadows built-in": {{Type: "password", Handle: h}},
+	} {
+		if _, err := ginoauth.New(ginoauth.Config{Grants: gs}); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
