@@ -285,6 +285,23 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
 }
 
+// SocialLinks keeps the links between local users and their accounts at
+// upstream OAuth2 providers (python-social-auth's UserSocialAuth), for
+// social login and token exchange (package exchange). It is optional: a
+// Store that also implements it can back the exchange grants, which
+// type-assert it; it is not part of Store.
+type SocialLinks interface {
+	// LinkSocialUser links the upstream account (provider, upstreamID) to
+	// the local user userID. Linking it again to the same user succeeds;
+	// ErrDuplicate if it is linked to another user. Links do not expire.
+	// provider, upstreamID and userID must not be empty, and provider
+	// (a backend name) must not contain ':'; stores refuse such a link.
+	LinkSocialUser(ctx context.Context, provider, upstreamID, userID string) error
+	// GetSocialUser returns the ID of the local user the upstream account
+	// is linked to, or ErrNotFound.
+	GetSocialUser(ctx context.Context, provider, upstreamID string) (userID string, err error)
+}
+
 // Store is everything the authorization server keeps.
 type Store interface {
 	Applications

@@ -27,8 +27,9 @@ import (
 // refuses: a nil record, an empty ClientID, user ID or username, a token or
 // code Key with an empty Signature or Family, an access token, code or
 // retired refresh token without ExpiresAt, records of one write that do not
-// share a Family, a zero GrantFilter, or a limiter call with an empty key,
-// a limit below 1 or a window that is not positive.
+// share a Family, a zero GrantFilter, a limiter call with an empty key,
+// a limit below 1 or a window that is not positive, or a social link with
+// an empty provider, upstream ID or user ID or a provider holding ':'.
 var ErrInvalid = errors.New("memstore: invalid record")
 
 // minSweep is the least number of writes between two sweeps of expired
@@ -56,7 +57,8 @@ type Store struct {
 	mu        sync.RWMutex
 	apps      map[string]*store.Application
 	users     map[string]*store.User
-	usernames map[string]string // username -> user ID
+	usernames map[string]string    // username -> user ID
+	social    map[socialKey]string // upstream account -> user ID
 	access    map[store.Key]*store.AccessToken
 	refresh   map[store.Key]*store.RefreshToken
 	retired   map[store.Key]*store.RetiredRefreshToken
@@ -99,7 +101,13 @@ type limitWindow struct {
 	end   time.Time
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.SocialLinks = (*Store)(nil)
+)
+
+// socialKey names an upstream account.
+type socialKey struct{ provider, upstreamID string }
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
@@ -108,6 +116,7 @@ func New(opts ...Option) *Store {
 		apps:      make(map[string]*store.Application),
 		users:     make(map[string]*store.User),
 		usernames: make(map[string]string),
+		social:    make(map[socialKey]string),
 		access:    make(map[store.Key]*store.AccessToken),
 		refresh:   make(map[store.Key]*store.RefreshToken),
 		retired:   make(map[store.Key]*store.RetiredRefreshToken),
@@ -244,6 +253,39 @@ func (s *Store) GetUserByUsername(_ context.Context, username string) (*store.Us
 	}
 	c := *u
 	return &c, nil
+}
+
+// --- social links ---
+
+// LinkSocialUser links the upstream account (provider, upstreamID) to
+// userID; store.ErrDuplicate if it is linked to another user.
+func (s *Store) LinkSocialUser(_ context.Context, provider, upstreamID, userID string) error {
+	if provider == "" || upstreamID == "" || userID == "" || strings.Contains(provider, ":") {
+		return fmt.Errorf("%w: social link without provider, upstream ID or user ID, or a provider with ':'", ErrInvalid)
+	}
+	k := socialKey{provider, upstreamID}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.social[k]; ok {
+		if cur == userID {
+			return nil
+		}
+		return fmt.Errorf("%w: %s account %q is linked to another user", store.ErrDuplicate, provider, upstreamID)
+	}
+	s.social[k] = userID
+	return nil
+}
+
+// GetSocialUser returns the ID of the user the upstream account is linked
+// to, or store.ErrNotFound.
+func (s *Store) GetSocialUser(_ context.Context, provider, upstreamID string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.social[socialKey{provider, upstreamID}]
+	if !ok {
+		return "", store.ErrNotFound
+	}
+	return id, nil
 }
 
 // --- tokens ---

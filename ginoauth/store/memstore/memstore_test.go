@@ -17,6 +17,11 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return New() })
 }
 
+func TestSocialLinksContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunSocialLinks(t, func(t *testing.T) store.SocialLinks { return New() })
+}
+
 // fakeClock is a clock tests move by hand.
 type fakeClock struct {
 	mu sync.Mutex

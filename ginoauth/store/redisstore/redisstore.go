@@ -40,8 +40,9 @@ const DefaultPrefix = "ginoauth:"
 // or username, a token or code Key with an empty Signature or Family or a
 // Family holding '{' or '}', an access token, code or retired refresh token
 // without ExpiresAt, records of one write that do not share a Family, a
-// zero GrantFilter, or a limiter call with an empty key, a limit below 1 or
-// a window shorter than a millisecond.
+// zero GrantFilter, a limiter call with an empty key, a limit below 1 or
+// a window shorter than a millisecond, or a social link with an empty
+// provider, upstream ID or user ID or a provider holding ':'.
 var ErrInvalid = errors.New("redisstore: invalid record")
 
 // undoTimeout bounds the best-effort clean-up of a half-done write.
@@ -88,7 +89,10 @@ type Store struct {
 	pipelines int
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.SocialLinks = (*Store)(nil)
+)
 
 // New returns a Store on client. It does not contact Redis; call Ping to
 // check the connection. It fails if the prefix contains '{' or '}'.

@@ -41,6 +41,28 @@ func TestContract(t *testing.T) {
 	})
 }
 
+func TestSocialLinksContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunSocialLinks(t, func(t *testing.T) store.SocialLinks {
+		s, _, _ := newStore(t)
+		return s
+	})
+}
+
+func TestSocialKey(t *testing.T) {
+	t.Parallel()
+	s, client, prefix := newStore(t)
+	if err := s.LinkSocialUser(testCtx(t), "fake_social_site", "42", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := client.Get(testCtx(t), prefix+"social:fake_social_site:42").Result(); err != nil || got != "u1" {
+		t.Fatalf("social key holds %q, %v; want u1", got, err)
+	}
+	if ttl := client.TTL(testCtx(t), prefix+"social:fake_social_site:42").Val(); ttl >= 0 {
+		t.Fatalf("social key has a TTL %v", ttl)
+	}
+}
+
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
