@@ -1,0 +1,655 @@
+package exchange_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+func init() { gin.SetMode(gin.TestMode) }
+
+// secretBody is what the fake upstream puts in every error answer: it must
+// never reach a client of the provider.
+const secretBody = "UPSTREAM-INTERNAL-DETAIL"
+
+// upstream is a fake social site: tokens "tok-alice" and "tok-bob" are
+// valid, every other token is refused with 401.
+type upstream struct {
+	srv   *httptest.Server
+	calls atomic.Int64
+}
+
+var profiles = map[string]map[string]any{
+	"tok-alice": {"id": 42, "username": "alice", "email": "alice@social.example", "first_name": "Alice", "last_name": "Liddell"},
+	"tok-bob":   {"id": "b-7", "username": "bob", "email": "bob@social.example"},
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	mux := http.NewServeMux()
+	auth := func(w http.ResponseWriter, r *http.Request) map[string]any {
+		u.calls.Add(1)
+		p := profiles[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+		if p == nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"detail":"`+secretBody+`"}`)
+		}
+		return p
+	}
+	mux.HandleFunc("GET /user_details/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			json.NewEncoder(w).Encode(p)
+		}
+	})
+	mux.HandleFunc("GET /user_details_by_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
+		if auth(w, r) == nil {
+			return
+		}
+		for _, p := range profiles {
+			if p["username"] == r.PathValue("username") {
+				json.NewEncoder(w).Encode(p)
+				return
+			}
+		}
+		http.Error(w, secretBody, http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /forbidden/", func(w http.ResponseWriter, r *http.Request) {
+		u.calls.Add(1)
+		http.Error(w, secretBody, http.StatusForbidden)
+	})
+	mux.HandleFunc("GET /status/{code}/", func(w http.ResponseWriter, r *http.Request) {
+		u.calls.Add(1)
+		code := map[string]int{"500": 500, "502": 502, "404": 404, "302": 302, "400": 400}[r.PathValue("code")]
+		if code == 302 {
+			w.Header().Set("Location", "https://elsewhere.example/")
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, secretBody)
+	})
+	mux.HandleFunc("GET /slow/", func(w http.ResponseWriter, r *http.Request) {
+		u.calls.Add(1)
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("GET /notjson/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<html>"+secretBody+"</html>")
+	})
+	mux.HandleFunc("GET /array/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `["`+secretBody+`"]`)
+	})
+	mux.HandleFunc("GET /noid/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"username":"`+secretBody+`"}`)
+	})
+	mux.HandleFunc("GET /big/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":1,"pad":"`+strings.Repeat("x", 70<<10)+`"}`)
+	})
+	mux.HandleFunc("GET /nested/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"uid": p["id"], "login": p["username"]}})
+		}
+	})
+	mux.HandleFunc("POST /introspect/", func(w http.ResponseWriter, r *http.Request) {
+		if id, sec, _ := r.BasicAuth(); id != "rs" || sec != "rs-secret" {
+			http.Error(w, secretBody, http.StatusUnauthorized)
+			return
+		}
+		_ = r.ParseForm()
+		json.NewEncoder(w).Encode(map[string]any{"active": profiles[r.PostForm.Get("token")] != nil})
+	})
+	u.srv = httptest.NewServer(mux)
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) backends() []exchange.Backend {
+	b := func(name, path string) exchange.Backend {
+		return exchange.Backend{Name: name, UserDetailsURL: u.srv.URL + path}
+	}
+	intro := b("introspected", "/user_details/")
+	intro.IntrospectionURL, intro.IntrospectionClientID, intro.IntrospectionClientSecret = u.srv.URL+"/introspect/", "rs", "rs-secret"
+	introBad := intro
+	introBad.Name, introBad.IntrospectionClientSecret = "introspected_badcreds", "wrong"
+	nested := b("nested", "/nested/")
+	nested.IDField, nested.UsernameField, nested.UsernamePrefix = "data.uid", "data.login", "n_"
+	return []exchange.Backend{
+		b("fake_social_site", "/user_details/"),
+		b("fake_social_site_with_params", "/user_details_by_username/{username}/"),
+		b("forbidden", "/forbidden/"),
+		b("s500", "/status/500/"), b("s502", "/status/502/"), b("s404", "/status/404/"),
+		b("s302", "/status/302/"), b("s400", "/status/400/"),
+		b("slow", "/slow/"), b("notjson", "/notjson/"), b("array", "/array/"), b("noid", "/noid/"), b("big", "/big/"),
+		b("down", "/user_details/"), // its URL is replaced below by a closed port
+		intro, introBad, nested,
+	}
+}
+
+// env is a provider with the exchange grants behind a test server, a
+// confidential client and a public client allowed them.
+type env struct {
+	t              *testing.T
+	p              *ginoauth.Provider
+	up             *upstream
+	srv            *httptest.Server
+	st             store.Store
+	confID, secret string
+	pubID          string
+	logs           *bytes.Buffer
+}
+
+func newStore(t *testing.T, kind string) store.Store {
+	if kind == "memory" {
+		return memstore.New()
+	}
+	client, prefix := redistest.Client(t)
+	s, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newEnv(t *testing.T, kind string, mod func(*exchange.Config)) *env {
+	t.Helper()
+	e := &env{t: t, up: newUpstream(t), st: newStore(t, kind), logs: &bytes.Buffer{}}
+	backends := e.up.backends()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for i := range backends {
+		if backends[i].Name == "down" {
+			backends[i].UserDetailsURL = closed.URL + "/user_details/"
+		}
+	}
+	var mu sync.Mutex
+	cfg := exchange.Config{
+		Backends:       backends,
+		DefaultBackend: "fake_social_site",
+		Timeout:        300 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, nil)),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	grants, err := exchange.Grants(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{
+		Store:         e.st,
+		SecretKey:     []byte("0123456789abcdef0123456789abcdef"),
+		Scopes:        map[string]string{"read": "Read", "write": "Write"},
+		DefaultScopes: []string{"read", "write"},
+		Grants:        grants,
+		Logger:        slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.p = p
+	ctx := context.Background()
+	kinds := []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}
+	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{Name: "conf", ClientType: store.Confidential, GrantTypes: kinds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.confID, e.secret = app.ClientID, secret
+	pub, _, err := p.CreateApplication(ctx, ginoauth.NewApplication{Name: "pub", ClientType: store.Public, GrantTypes: kinds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pubID = pub.ClientID
+	r := gin.New()
+	p.Mount(r)
+	r.GET("/api/whoami", p.Middleware(), func(c *gin.Context) {
+		tok, ok := ginoauth.TokenFromContext(c)
+		if !ok {
+			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			return
+		}
+		c.JSON(200, gin.H{"user": tok.Username, "user_id": tok.UserID, "scope": ginoauth.FormatScope(tok.Scopes)})
+	})
+	e.srv = httptest.NewServer(r)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+type resp struct {
+	status int
+	header http.Header
+	raw    string
+	body   map[string]any
+}
+
+func (r resp) str(k string) string { s, _ := r.body[k].(string); return s }
+
+func (e *env) post(form url.Values, creds bool) resp {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if creds {
+		req.SetBasicAuth(e.confID, e.secret)
+	}
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) resp {
+	e.t.Helper()
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			e.t.Fatalf("body is not JSON: %q", raw)
+		}
+	}
+	return out
+}
+
+func (e *env) whoami(token string) resp {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	return e.do(req)
+}
+
+func convert(backend, token string) url.Values {
+	return url.Values{"grant_type": {exchange.GrantConvertToken}, "backend": {backend}, "token": {token}}
+}
+
+func rfc8693(token string) url.Values {
+	return url.Values{"grant_type": {exchange.GrantTokenExchange}, "subject_token": {token}, "subject_token_type": {exchange.TokenTypeAccessToken}}
+}
+
+func TestConvertToken(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, kind, nil)
+			r := e.post(convert("fake_social_site", "tok-alice"), true)
+			if r.status != 200 || r.str("access_token") == "" || r.str("refresh_token") == "" || r.str("scope") != "read write" {
+				t.Fatalf("convert_token: %d %v", r.status, r.body)
+			}
+			if r.str("issued_token_type") != "" {
+				t.Fatalf("convert_token answered issued_token_type %q", r.str("issued_token_type"))
+			}
+			w := e.whoami(r.str("access_token"))
+			if w.status != 200 || w.str("user") != "alice" {
+				t.Fatalf("whoami: %d %v", w.status, w.body)
+			}
+			ctx := context.Background()
+			u, err := e.st.GetUser(ctx, w.str("user_id"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Email != "alice@social.example" || u.FirstName != "Alice" || u.LastName != "Liddell" || !u.IsActive {
+				t.Fatalf("created user %+v", u)
+			}
+			// The local user cannot log in with a password.
+			if _, err := (ginoauth.StoreUsers{Users: e.st}).Authenticate(ctx, "alice", ""); err == nil {
+				t.Fatal("the social user logged in with an empty password")
+			}
+			if !strings.HasPrefix(u.PasswordHash, "!") {
+				t.Fatalf("password hash %q is not unusable", u.PasswordHash)
+			}
+			linked, err := e.st.(store.SocialLinks).GetSocialUser(ctx, "fake_social_site", "42")
+			if err != nil || linked != u.ID {
+				t.Fatalf("link: %q, %v; want %q", linked, err, u.ID)
+			}
+
+			// Again, and through the with-params backend and RFC 8693: the
+			// same local user, not a new one. (The with-params backend is
+			// another provider name, so another link, another user.)
+			r2 := e.post(convert("fake_social_site", "tok-alice"), true)
+			if w2 := e.whoami(r2.str("access_token")); w2.str("user_id") != u.ID {
+				t.Fatalf("second exchange: user %v, want %s", w2.body, u.ID)
+			}
+			x := e.post(rfc8693("tok-alice"), true)
+			if x.status != 200 || x.str("issued_token_type") != exchange.TokenTypeAccessToken || x.str("token_type") != "Bearer" {
+				t.Fatalf("RFC 8693: %d %v", x.status, x.body)
+			}
+			if w3 := e.whoami(x.str("access_token")); w3.str("user_id") != u.ID {
+				t.Fatalf("RFC 8693 exchange: user %v, want %s", w3.body, u.ID)
+			}
+			// Without RevokeEarlierTokens, earlier tokens live on.
+			if w := e.whoami(r.str("access_token")); w.status != 200 {
+				t.Fatalf("first token after later exchanges: %d", w.status)
+			}
+			// Its refresh token works.
+			rf := e.post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.str("refresh_token")}}, true)
+			if rf.status != 200 {
+				t.Fatalf("refresh: %d %v", rf.status, rf.body)
+			}
+		})
+	}
+}
+
+func TestWithParamsBackend(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	f := convert("fake_social_site_with_params", "tok-alice")
+	f.Set("username", "bob")
+	r := e.post(f, true)
+	if r.status != 200 {
+		t.Fatalf("with params: %d %v", r.status, r.body)
+	}
+	if w := e.whoami(r.str("access_token")); w.str("user") != "bob" {
+		t.Fatalf("with params: user %v, want bob", w.body)
+	}
+	f.Set("username", "nobody")
+	if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || strings.Contains(r.raw, secretBody) {
+		t.Fatalf("unknown username: %d %s", r.status, r.raw)
+	}
+	for _, bad := range []string{"", "a/b", "..", ".", "a b", "a%2Fb", "é", strings.Repeat("a", 151)} {
+		f.Set("username", bad)
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_request" {
+			t.Errorf("username %q: %d %v", bad, r.status, r.body)
+		}
+	}
+}
+
+// TestUsernameCollision: an upstream user whose username is taken by an
+// unlinked local user gets another username, never that user's account.
+func TestUsernameCollision(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	ctx := context.Background()
+	local, err := e.p.CreateUser(ctx, ginoauth.NewUser{Username: "alice", Password: "local-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.post(convert("fake_social_site", "tok-alice"), true)
+	w := e.whoami(r.str("access_token"))
+	if w.status != 200 || w.str("user_id") == local.ID || !strings.HasPrefix(w.str("user"), "alice_") {
+		t.Fatalf("collision: %d %v (local user %s)", w.status, w.body, local.ID)
+	}
+	// The nested backend maps dotted fields and prefixes the username.
+	r = e.post(convert("nested", "tok-bob"), true)
+	if w := e.whoami(r.str("access_token")); w.str("user") != "n_bob" {
+		t.Fatalf("nested: %d %v / %v", r.status, r.body, w.body)
+	}
+}
+
+func TestRevokeEarlierTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", func(c *exchange.Config) { c.RevokeEarlierTokens = true; c.NoRefresh = true })
+	first := e.post(convert("fake_social_site", "tok-alice"), true)
+	if first.status != 200 || first.str("refresh_token") != "" {
+		t.Fatalf("NoRefresh: %d %v", first.status, first.body)
+	}
+	bob := e.post(convert("fake_social_site", "tok-bob"), true)
+	second := e.post(rfc8693("tok-alice"), true)
+	if second.status != 200 {
+		t.Fatalf("second: %d %v", second.status, second.body)
+	}
+	if w := e.whoami(first.str("access_token")); w.status != 401 {
+		t.Fatalf("earlier token after a new exchange: %d, want 401", w.status)
+	}
+	if w := e.whoami(second.str("access_token")); w.status != 200 {
+		t.Fatalf("new token: %d", w.status)
+	}
+	if w := e.whoami(bob.str("access_token")); w.status != 200 {
+		t.Fatalf("another user's token was revoked: %d", w.status)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	with := func(f url.Values, k, v string) url.Values { f.Set(k, v); return f }
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"rejected token (401)", convert("fake_social_site", "tok-mallory"), 400, "invalid_grant"},
+		{"rejected token (403)", convert("forbidden", "tok-alice"), 400, "invalid_grant"},
+		{"token with a newline", convert("fake_social_site", "tok\nalice"), 400, "invalid_grant"},
+		{"token too long", convert("fake_social_site", strings.Repeat("t", 17<<10)), 400, "invalid_grant"},
+		{"missing token", convert("fake_social_site", ""), 400, "invalid_request"},
+		{"missing backend", convert("", "tok-alice"), 400, "invalid_request"},
+		{"unknown backend", convert("nope", "tok-alice"), 400, "invalid_request"},
+		{"bad scope", with(convert("fake_social_site", "tok-alice"), "scope", "admin"), 400, "invalid_scope"},
+		{"upstream 500", convert("s500", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream 502", convert("s502", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream 400", convert("s400", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream 404 without params", convert("s404", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream redirect", convert("s302", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream slow", convert("slow", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream down", convert("down", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream not JSON", convert("notjson", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream array", convert("array", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream no id", convert("noid", "tok-alice"), 503, "temporarily_unavailable"},
+		{"upstream too big", convert("big", "tok-alice"), 503, "temporarily_unavailable"},
+		{"introspection: inactive", convert("introspected", "tok-mallory"), 400, "invalid_grant"},
+		{"introspection: refused credentials", convert("introspected_badcreds", "tok-alice"), 503, "temporarily_unavailable"},
+		{"8693: no subject_token_type", with(rfc8693("tok-alice"), "subject_token_type", ""), 400, "invalid_request"},
+		{"8693: no subject_token", with(rfc8693(""), "subject_token_type", exchange.TokenTypeAccessToken), 400, "invalid_request"},
+		{"8693: refresh token type", with(rfc8693("tok-alice"), "subject_token_type", "urn:ietf:params:oauth:token-type:refresh_token"), 400, "invalid_request"},
+		{"8693: requested id_token", with(rfc8693("tok-alice"), "requested_token_type", "urn:ietf:params:oauth:token-type:id_token"), 400, "invalid_request"},
+		{"8693: actor token", with(rfc8693("tok-alice"), "actor_token", "x"), 400, "invalid_request"},
+		{"8693: unknown audience", with(rfc8693("tok-alice"), "audience", "nope"), 400, "invalid_target"},
+		{"8693: unknown resource", with(rfc8693("tok-alice"), "resource", "https://nope.example/"), 400, "invalid_target"},
+		{"8693: rejected token", rfc8693("tok-mallory"), 400, "invalid_grant"},
+		{"8693: upstream down", with(rfc8693("tok-alice"), "audience", "s500"), 503, "temporarily_unavailable"},
+	} {
+		start := time.Now()
+		r := e.post(tc.form, true)
+		if r.status != tc.status || r.str("error") != tc.code {
+			t.Errorf("%s: %d %v, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
+		}
+		if strings.Contains(r.raw, secretBody) || strings.Contains(r.raw, "tok-") {
+			t.Errorf("%s: the answer echoes the upstream or the token: %s", tc.name, r.raw)
+		}
+		if tc.status == 503 && r.header.Get("Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", tc.name)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s: took %v; the upstream timeout is 300ms", tc.name, d)
+		}
+	}
+	if strings.Contains(e.logs.String(), "tok-alice") || strings.Contains(e.logs.String(), secretBody) {
+		t.Errorf("the logs hold a token or an upstream body:\n%s", e.logs)
+	}
+}
+
+// TestRFC8693Backends: the backend is named by audience, else resource,
+// else DefaultBackend; without a default (and more than one backend) it
+// must be named.
+func TestRFC8693Backends(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	f := rfc8693("tok-alice")
+	f.Set("audience", "fake_social_site_with_params")
+	f.Set("username", "bob")
+	if r := e.post(f, true); r.status != 200 {
+		t.Fatalf("audience: %d %v", r.status, r.body)
+	} else if w := e.whoami(r.str("access_token")); w.str("user") != "bob" {
+		t.Fatalf("audience: %v", w.body)
+	}
+	f.Del("audience")
+	f.Set("resource", "fake_social_site_with_params")
+	if r := e.post(f, true); r.status != 200 {
+		t.Fatalf("resource: %d %v", r.status, r.body)
+	}
+	f.Set("audience", "fake_social_site")
+	if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_target" {
+		t.Fatalf("audience and resource differ: %d %v", r.status, r.body)
+	}
+
+	nodef := newEnv(t, "memory", func(c *exchange.Config) { c.DefaultBackend = "" })
+	if r := nodef.post(rfc8693("tok-alice"), true); r.status != 400 || r.str("error") != "invalid_request" {
+		t.Fatalf("no backend named, no default: %d %v", r.status, r.body)
+	}
+}
+
+func TestPublicClients(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	f := convert("fake_social_site", "tok-alice")
+	f.Set("client_id", e.pubID)
+	if r := e.post(f, false); r.status != 400 || r.str("error") != "unauthorized_client" {
+		t.Fatalf("public client: %d %v", r.status, r.body)
+	}
+	if n := e.up.calls.Load(); n != 0 {
+		t.Fatalf("a refused client made %d upstream calls", n)
+	}
+	// No client authentication at all.
+	if r := e.post(convert("fake_social_site", "tok-alice"), false); r.status != 401 || r.str("error") != "invalid_client" {
+		t.Fatalf("no client: %d %v", r.status, r.body)
+	}
+	pub := newEnv(t, "memory", func(c *exchange.Config) { c.PublicClients = true })
+	f.Set("client_id", pub.pubID)
+	if r := pub.post(f, false); r.status != 200 {
+		t.Fatalf("public client with PublicClients: %d %v", r.status, r.body)
+	}
+}
+
+// TestConcurrentFirstExchange: concurrent first exchanges for one upstream
+// account end with one local user.
+func TestConcurrentFirstExchange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	const n = 8
+	users := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(convert("fake_social_site", "tok-bob").Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(e.confID, e.secret)
+			res, err := e.srv.Client().Do(req)
+			if err != nil {
+				return
+			}
+			defer res.Body.Close()
+			var body map[string]any
+			_ = json.NewDecoder(res.Body).Decode(&body)
+			tok, _ := body["access_token"].(string)
+			if tok == "" {
+				return
+			}
+			at, err := e.p.Validate(context.Background(), tok)
+			if err == nil {
+				users[i] = at.UserID
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range users {
+		if users[i] == "" || users[i] != users[0] {
+			t.Fatalf("concurrent first exchanges gave users %q", users)
+		}
+	}
+}
+
+func TestGrantsConfigErrors(t *testing.T) {
+	t.Parallel()
+	ok := exchange.Backend{Name: "x", UserDetailsURL: "https://up.example/me"}
+	for name, cfg := range map[string]exchange.Config{
+		"no backends":        {},
+		"empty name":         {Backends: []exchange.Backend{{UserDetailsURL: ok.UserDetailsURL}}},
+		"colon in name":      {Backends: []exchange.Backend{{Name: "a:b", UserDetailsURL: ok.UserDetailsURL}}},
+		"twice":              {Backends: []exchange.Backend{ok, ok}},
+		"relative URL":       {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "/me"}}},
+		"ftp URL":            {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "ftp://up.example/me"}}},
+		"credentials in URL": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://u:p@up.example/me"}}},
+		"username in query":  {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://up.example/me?u={username}"}}},
+		"username twice":     {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://up.example/{username}/{username}"}}},
+		"unknown default":    {Backends: []exchange.Backend{ok}, DefaultBackend: "y"},
+		"negative timeout":   {Backends: []exchange.Backend{ok}, Timeout: -1},
+		"half introspection credentials": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
+			IntrospectionURL: "https://up.example/introspect", IntrospectionClientID: "id"}}},
+	} {
+		if _, err := exchange.Grants(cfg); err == nil {
+			t.Errorf("%s: Grants accepted it", name)
+		}
+	}
+	gs, err := exchange.Grants(exchange.Config{Backends: []exchange.Backend{ok}})
+	if err != nil || len(gs) != 2 || gs[0].Type != exchange.GrantConvertToken || gs[1].Type != exchange.GrantTokenExchange || gs[0].PublicClients {
+		t.Fatalf("Grants = %+v, %v", gs, err)
+	}
+}
+
+// linkless hides the store's SocialLinks.
+type linkless struct{ store.Store }
+
+func TestStoreWithoutLinks(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	grants, err := exchange.Grants(exchange.Config{Backends: up.backends()[:1], Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{Store: linkless{memstore.New()}, SecretKey: []byte("0123456789abcdef0123456789abcdef"),
+		Grants: grants, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{exchange.GrantConvertToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/o/token/", strings.NewReader(convert("fake_social_site", "tok-alice").Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(app.ClientID, secret)
+	r.ServeHTTP(w, req)
+	if w.Code != 500 {
+		t.Fatalf("store without SocialLinks: %d %s", w.Code, w.Body)
+	}
+	// With Config.Links it works.
+	grants, _ = exchange.Grants(exchange.Config{Backends: up.backends()[:1], Links: memstore.New()})
+	p2, _ := ginoauth.New(ginoauth.Config{Store: linkless{memstore.New()}, SecretKey: []byte("0123456789abcdef0123456789abcdef"), Grants: grants})
+	app, secret, _ = p2.CreateApplication(context.Background(), ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{exchange.GrantConvertToken}})
+	r = gin.New()
+	p2.Mount(r)
+	w = httptest.NewRecorder()
+	req = httptest.NewRequest("POST", "/o/token/", strings.NewReader(convert("fake_social_site", "tok-alice").Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(app.ClientID, secret)
+	r.ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Fatalf("Config.Links: %d %s", w.Code, w.Body)
+	}
+}
