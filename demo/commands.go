@@ -66,7 +66,8 @@ func (e *runEnv) printRoutes(args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "\nMounted by the provider (Provider.Mount); clients authenticate with their own\n"+
-		"credentials (HTTP Basic, or client_id and client_secret), not a bearer token:")
+		"credentials (HTTP Basic, or client_id and client_secret), not a bearer token, and\n"+
+		"the authorization endpoint serves the user logged in at "+loginPath+":")
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	for _, p := range providerEndpoints {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.method, p.path, p.what)

@@ -2,7 +2,7 @@
 // Django OAuth Toolkit, serving the snippets API of Django REST Framework's
 // tutorial.
 //
-//	demo serve [--addr :8000] [--redis URL]
+//	demo serve [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies]
 //	demo createuser --username U --password P [--email E] [--redis URL]
 //	demo createapplication [flags] <confidential|public> <grant-type>
 //	demo routes
@@ -10,8 +10,11 @@
 //
 // Without a Redis URL (--redis, or the REDIS_URL environment variable)
 // everything lives in memory: serve then creates a demo user and application
-// and prints their credentials with curl lines to try. See
-// docs/getting-started.md.
+// and prints their credentials with curl lines to try. Either way it
+// registers a demo client, a web application at /client/ that signs users
+// in with the authorization code grant and PKCE, through the login page at
+// /accounts/login/ and the consent page. See docs/getting-started.md and
+// docs/tutorial-code-flow.md.
 package main
 
 import (
@@ -88,9 +91,15 @@ const usageText = `demo: the ginoauth demo, an OAuth2 provider for Gin serving t
 of Django REST Framework's tutorial.
 
 Usage:
-  demo serve [--addr :8000] [--redis URL]
+  demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench]
+             [--cors-origin ORIGIN]... [--secure-cookies]
         Run the server. Without Redis, it creates a demo user and application
-        in memory and prints their credentials with curl lines to try.
+        in memory and prints their credentials with curl lines to try. It also
+        registers the demo client (a public code-grant application; with Redis,
+        once, reused on restarts) served at /client/, with login at
+        /accounts/login/. --cors-origin (repeatable) lets a browser app on that
+        origin call the token endpoints and the API; --secure-cookies marks the
+        session cookies Secure (behind a TLS proxy).
   demo createuser --username U --password P [--email E] [--staff] [--redis URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
