@@ -1,0 +1,53 @@
+package gooauth2
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// DefaultPrefix is the key prefix of the TokenStore unless WithPrefix says
+// otherwise.
+const DefaultPrefix = "gooauth2:"
+
+// Option configures a TokenStore or a LegacyValidator.
+type Option func(*options)
+
+type options struct {
+	prefix string
+	now    func() time.Time
+}
+
+func newOptions(opts []Option) options {
+	o := options{prefix: DefaultPrefix, now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// WithPrefix sets the prefix of every key the TokenStore writes (default
+// "gooauth2:"), so it can share a Redis with other data. The
+// LegacyValidator ignores it: its keys are named by keyNamespace, as
+// go-oauth2/redis names them.
+func WithPrefix(prefix string) Option {
+	return func(o *options) { o.prefix = prefix }
+}
+
+// WithClock sets the clock used to check expiries (default time.Now), for
+// tests.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// unavailable wraps a failure of Redis so that errors.Is(err,
+// store.ErrUnavailable) holds: ginoauth answers it with 503. go-redis
+// errors never carry the command's arguments, so no token leaks into it.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("gooauth2: %s: %w: %w", op, store.ErrUnavailable, err)
+}
