@@ -67,6 +67,19 @@ func writeLegacy(t *testing.T, client redis.UniversalClient, ns string, tok *mod
 	}
 }
 
+// writeLegacyCode stores an authorization code as go-oauth2/redis v4
+// does: the token information as JSON under ns + code.
+func writeLegacyCode(t *testing.T, client redis.UniversalClient, ns string, tok *models.Token) {
+	t.Helper()
+	jv, err := json.Marshal(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Set(context.Background(), ns+tok.Code, jv, tok.CodeExpiresIn).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // legacyToken is a token as go-oauth2's Manager makes it for the password
 // grant (2h access, 7 days refresh), issued at created.
 func legacyToken(access, refresh, scope string, created time.Time) *models.Token {

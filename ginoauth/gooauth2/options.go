@@ -15,8 +15,9 @@ const DefaultPrefix = "gooauth2:"
 type Option func(*options)
 
 type options struct {
-	prefix string
-	now    func() time.Time
+	prefix   string
+	legacyNS *string
+	now      func() time.Time
 }
 
 func newOptions(opts []Option) options {
@@ -33,6 +34,20 @@ func newOptions(opts []Option) options {
 // go-oauth2/redis names them.
 func WithPrefix(prefix string) Option {
 	return func(o *options) { o.prefix = prefix }
+}
+
+// WithLegacyNamespace makes the TokenStore also read the tokens that
+// go-oauth2/redis v4 stored under namespace ns (its keyNamespace; "" when
+// none was given), so that switching a go-oauth2 server's store to the
+// TokenStore logs nobody out. A lookup tries the TokenStore's layout, then
+// go-oauth2/redis's, in one round trip (one Lua script). Refreshing a
+// legacy refresh token stores the new pair in the TokenStore's layout and
+// deletes the legacy pair in the same step; removals delete legacy keys
+// too. Nothing new is ever written in the legacy layout, so once the last
+// legacy refresh token has expired the option can go. NewLegacyValidator
+// ignores it.
+func WithLegacyNamespace(ns string) Option {
+	return func(o *options) { o.legacyNS = &ns }
 }
 
 // WithClock sets the clock used to check expiries (default time.Now), for

@@ -54,21 +54,23 @@ import (
 // TokenStore works on a single Redis node or Sentinel, not on Redis
 // Cluster.
 type TokenStore struct {
-	rdb    redis.UniversalClient
-	prefix string
-	now    func() time.Time
+	rdb      redis.UniversalClient
+	prefix   string
+	legacyNS *string // go-oauth2/redis's namespace, with WithLegacyNamespace
+	now      func() time.Time
 }
 
 var _ oauth2.TokenStore = (*TokenStore)(nil)
 
 // NewTokenStore returns a TokenStore on client. Options: WithPrefix,
+// WithLegacyNamespace (to keep the tokens go-oauth2/redis already stored),
 // WithClock. It does not contact Redis.
 func NewTokenStore(client redis.UniversalClient, opts ...Option) *TokenStore {
 	if client == nil {
 		panic("gooauth2: NewTokenStore needs a Redis client")
 	}
 	o := newOptions(opts)
-	return &TokenStore{rdb: client, prefix: o.prefix, now: o.now}
+	return &TokenStore{rdb: client, prefix: o.prefix, legacyNS: o.legacyNS, now: o.now}
 }
 
 // signature is the hex SHA-256 of a token, the only form in which the
@@ -95,8 +97,11 @@ type record struct {
 // rotated pair can replace it atomically.
 type tokenInfo struct {
 	*models.Token
-	oldAccessSig  string
-	oldRefreshSig string
+	// oldRefreshKey is the key of the refresh token it was loaded by,
+	// which must still exist for the rotation to happen; oldKeys are the
+	// other keys of the old pair, deleted with it.
+	oldRefreshKey string
+	oldKeys       []string
 }
 
 // New returns an empty token model, as models.Token.New does.
@@ -187,7 +192,7 @@ func (s *TokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
 		}
 	}
 
-	if old, ok := info.(*tokenInfo); ok && old.oldRefreshSig != "" {
+	if old, ok := info.(*tokenInfo); ok && old.oldRefreshKey != "" {
 		return s.rotate(ctx, old, rec, v, accessTTL, refreshTTL)
 	}
 
@@ -204,14 +209,16 @@ func (s *TokenStore) Create(ctx context.Context, info oauth2.TokenInfo) error {
 	return nil
 }
 
-// rotateScript replaces a pair in one step. KEYS: old refresh, old access
-// (may be absent: then the new access key is passed again), new access, new
-// refresh (may equal the old one, when the refresh token is kept). ARGV:
-// record, access TTL ms, refresh TTL ms (0 for none), "1" when there is a
-// new refresh key. Returns 0 when the old refresh token is gone.
+// rotateScript replaces a pair in one step. KEYS: the old refresh key
+// (which must exist), the new access key, the new refresh key (may equal
+// the old one, when the refresh token is kept), then the other keys of the
+// old pair, to delete. ARGV: record, access TTL ms, refresh TTL ms (0 for
+// none), "1" when there is a refresh token to store. Returns 0, changing
+// nothing, when the old refresh token is gone.
 var rotateScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1])
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
 local function put(key, ttl)
   if tonumber(ttl) > 0 then
     redis.call('SET', key, ARGV[1], 'PX', ttl)
@@ -219,23 +226,18 @@ local function put(key, ttl)
     redis.call('SET', key, ARGV[1])
   end
 end
-put(KEYS[3], ARGV[2])
-if ARGV[4] == '1' then put(KEYS[4], ARGV[3]) end
+put(KEYS[2], ARGV[2])
+if ARGV[4] == '1' then put(KEYS[3], ARGV[3]) end
 return 1
 `)
 
 func (s *TokenStore) rotate(ctx context.Context, old *tokenInfo, rec record, v []byte, accessTTL, refreshTTL time.Duration) error {
-	oldAccess := s.accessKey(rec.AccessSig) // deleted then set again: harmless
-	if old.oldAccessSig != "" {
-		oldAccess = s.accessKey(old.oldAccessSig)
+	newRefresh, hasRefresh := old.oldRefreshKey, "0"
+	if rec.RefreshSig != "" {
+		newRefresh, hasRefresh = s.refreshKey(rec.RefreshSig), "1"
 	}
-	newRefresh, hasRefresh := s.refreshKey(rec.RefreshSig), "1"
-	if rec.RefreshSig == "" {
-		newRefresh, hasRefresh = s.refreshKey(old.oldRefreshSig), "0"
-	}
-	n, err := rotateScript.Run(ctx, s.rdb,
-		[]string{s.refreshKey(old.oldRefreshSig), oldAccess, s.accessKey(rec.AccessSig), newRefresh},
-		v, accessTTL.Milliseconds(), refreshTTL.Milliseconds(), hasRefresh).Int()
+	keys := append([]string{old.oldRefreshKey, s.accessKey(rec.AccessSig), newRefresh}, old.oldKeys...)
+	n, err := rotateScript.Run(ctx, s.rdb, keys, v, accessTTL.Milliseconds(), refreshTTL.Milliseconds(), hasRefresh).Int()
 	if err != nil {
 		return unavailable("rotating tokens", err)
 	}
@@ -243,25 +245,82 @@ func (s *TokenStore) rotate(ctx context.Context, old *tokenInfo, rec record, v [
 		return oerrors.ErrInvalidRefreshToken
 	}
 	// The TokenInfo now describes the new pair only.
-	old.oldAccessSig, old.oldRefreshSig = "", ""
+	old.oldRefreshKey, old.oldKeys = "", nil
 	return nil
 }
 
-// get reads and decodes one record; (nil, nil) when the key does not exist,
-// as go-oauth2's TokenStore contract has it.
-func (s *TokenStore) get(ctx context.Context, key string) (*record, error) {
-	b, err := s.rdb.Get(ctx, key).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+// lookupScript reads a token's record in one round trip: KEYS[1] is the
+// TokenStore's key; when it is absent and KEYS[2] (the go-oauth2/redis
+// key, ns + token) is given, the legacy layout: for a code the record
+// itself, for an access or refresh token a basic id pointing to it (ARGV[1]
+// is ns; ARGV[2] is "1" to follow the pointer). Returns {kind, value,
+// basic id} with kind "n" (ours), "l" (legacy) or false.
+var lookupScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return {'n', v, ''} end
+if #KEYS < 2 then return false end
+v = redis.call('GET', KEYS[2])
+if not v then return false end
+if ARGV[2] ~= '1' then return {'l', v, ''} end
+local rec = redis.call('GET', ARGV[1] .. v)
+if not rec then return false end
+return {'l', rec, v}
+`)
+
+// found is one record found by lookup.
+type found struct {
+	tok     models.Token
+	rec     record // ours only
+	legacy  bool
+	basicID string // legacy access and refresh tokens only
+}
+
+// lookup finds the record of token under key, in the TokenStore's layout
+// and, with WithLegacyNamespace, in go-oauth2/redis's; nil when there is
+// none, as go-oauth2's TokenStore contract has it. Without a legacy
+// namespace it is a plain GET.
+func (s *TokenStore) lookup(ctx context.Context, key, token string, pointer bool) (*found, error) {
+	var kind, val, basicID string
+	if s.legacyNS == nil {
+		v, err := s.rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, unavailable("reading a token", err)
+		}
+		kind, val = "n", v
+	} else {
+		follow := "0"
+		if pointer {
+			follow = "1"
+		}
+		res, err := lookupScript.Run(ctx, s.rdb, []string{key, *s.legacyNS + token}, *s.legacyNS, follow).StringSlice()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, unavailable("reading a token", err)
+		}
+		if len(res) != 3 {
+			return nil, fmt.Errorf("gooauth2: unexpected lookup reply of %d elements", len(res))
+		}
+		kind, val, basicID = res[0], res[1], res[2]
 	}
-	if err != nil {
-		return nil, unavailable("reading a token", err)
+	f := &found{legacy: kind == "l", basicID: basicID}
+	if f.legacy {
+		if err := json.Unmarshal([]byte(val), &f.tok); err != nil {
+			// The key holds something else, such as the basic id of an
+			// access token presented as a code.
+			return nil, nil
+		}
+		return f, nil
 	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := json.Unmarshal([]byte(val), &f.rec); err != nil {
 		return nil, fmt.Errorf("gooauth2: decoding token information: %w", err)
 	}
-	return &rec, nil
+	f.tok = f.rec.Token
+	return f, nil
 }
 
 // GetByCode returns the information stored for an authorization code, or
@@ -270,47 +329,71 @@ func (s *TokenStore) GetByCode(ctx context.Context, code string) (oauth2.TokenIn
 	if code == "" {
 		return nil, nil
 	}
-	rec, err := s.get(ctx, s.codeKey(signature(code)))
-	if rec == nil {
+	f, err := s.lookup(ctx, s.codeKey(signature(code)), code, false)
+	if f == nil {
 		return nil, err
 	}
-	t := rec.Token
-	t.Code = code
+	if f.legacy && f.tok.Code != code {
+		return nil, nil // the legacy key held something else
+	}
+	t := f.tok
+	t.Code, t.Access, t.Refresh = code, "", ""
 	return &tokenInfo{Token: &t}, nil
 }
 
 // GetByAccess returns the information stored for an access token with one
-// GET, or (nil, nil) when there is none. Its Access is the token given;
-// its Refresh is empty.
+// round trip, or (nil, nil) when there is none. Its Access is the token
+// given; its Refresh is empty.
 func (s *TokenStore) GetByAccess(ctx context.Context, access string) (oauth2.TokenInfo, error) {
 	if access == "" {
 		return nil, nil
 	}
-	rec, err := s.get(ctx, s.accessKey(signature(access)))
-	if rec == nil {
+	f, err := s.lookup(ctx, s.accessKey(signature(access)), access, true)
+	if f == nil {
 		return nil, err
 	}
-	t := rec.Token
-	t.Access = access
+	if f.legacy && f.tok.Access != access {
+		return nil, nil // a legacy refresh token presented as an access token
+	}
+	t := f.tok
+	t.Code, t.Access, t.Refresh = "", access, ""
 	return &tokenInfo{Token: &t}, nil
 }
 
 // GetByRefresh returns the information stored for a refresh token, or (nil,
 // nil) when there is none. Its Refresh is the token given; its Access is
 // empty. Passed back to Create with a new pair set on it, it makes Create
-// replace the old pair atomically.
+// replace the old pair atomically (a go-oauth2/redis pair included: the new
+// pair is stored in the TokenStore's layout).
 func (s *TokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.TokenInfo, error) {
 	if refresh == "" {
 		return nil, nil
 	}
 	sig := signature(refresh)
-	rec, err := s.get(ctx, s.refreshKey(sig))
-	if rec == nil {
+	f, err := s.lookup(ctx, s.refreshKey(sig), refresh, true)
+	if f == nil {
 		return nil, err
 	}
-	t := rec.Token
-	t.Refresh = refresh
-	return &tokenInfo{Token: &t, oldAccessSig: rec.AccessSig, oldRefreshSig: sig}, nil
+	t := f.tok
+	ti := &tokenInfo{Token: &t}
+	if f.legacy {
+		if t.Refresh != refresh {
+			return nil, nil // a legacy access token presented as a refresh token
+		}
+		ns := *s.legacyNS
+		ti.oldRefreshKey = ns + refresh
+		ti.oldKeys = []string{ns + f.basicID}
+		if t.Access != "" {
+			ti.oldKeys = append(ti.oldKeys, ns+t.Access)
+		}
+	} else {
+		ti.oldRefreshKey = s.refreshKey(sig)
+		if f.rec.AccessSig != "" {
+			ti.oldKeys = []string{s.accessKey(f.rec.AccessSig)}
+		}
+	}
+	t.Code, t.Access, t.Refresh = "", "", refresh
+	return ti, nil
 }
 
 // RemoveByCode deletes an authorization code. go-oauth2's Manager removes
@@ -319,7 +402,11 @@ func (s *TokenStore) GetByRefresh(ctx context.Context, refresh string) (oauth2.T
 // oerrors.ErrInvalidAuthorizeCode, so the second redemption fails with
 // invalid_grant instead of getting tokens.
 func (s *TokenStore) RemoveByCode(ctx context.Context, code string) error {
-	n, err := s.rdb.Del(ctx, s.codeKey(signature(code))).Result()
+	keys := []string{s.codeKey(signature(code))}
+	if s.legacyNS != nil {
+		keys = append(keys, *s.legacyNS+code)
+	}
+	n, err := s.rdb.Del(ctx, keys...).Result()
 	if err != nil {
 		return unavailable("removing a code", err)
 	}
@@ -335,21 +422,40 @@ func (s *TokenStore) RemoveByAccess(ctx context.Context, access string) error {
 	if access == "" {
 		return nil
 	}
-	if err := s.rdb.Del(ctx, s.accessKey(signature(access))).Err(); err != nil {
+	keys := []string{s.accessKey(signature(access))}
+	if s.legacyNS != nil {
+		keys = append(keys, *s.legacyNS+access)
+	}
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
 		return unavailable("removing an access token", err)
 	}
 	return nil
 }
 
-// removePairScript deletes a refresh key and the access key recorded in
-// its value. KEYS[1]: refresh key; ARGV[1]: the key prefix.
+// removePairScript deletes a refresh token and the access token of its
+// pair. KEYS[1]: the TokenStore's refresh key; KEYS[2], when given: the
+// go-oauth2/redis key (ns + refresh token). ARGV[1]: the key prefix;
+// ARGV[2]: ns.
 var removePairScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-redis.call('DEL', KEYS[1])
-local ok, rec = pcall(cjson.decode, v)
-if ok and type(rec) == 'table' and type(rec['as']) == 'string' and rec['as'] ~= '' then
-  redis.call('DEL', ARGV[1] .. 'at:' .. rec['as'])
+if v then
+  redis.call('DEL', KEYS[1])
+  local ok, rec = pcall(cjson.decode, v)
+  if ok and type(rec) == 'table' and type(rec['as']) == 'string' and rec['as'] ~= '' then
+    redis.call('DEL', ARGV[1] .. 'at:' .. rec['as'])
+  end
+end
+if #KEYS < 2 then return 1 end
+local id = redis.call('GET', KEYS[2])
+if not id then return 1 end
+redis.call('DEL', KEYS[2])
+local r = redis.call('GET', ARGV[2] .. id)
+if r then
+  redis.call('DEL', ARGV[2] .. id)
+  local ok, rec = pcall(cjson.decode, r)
+  if ok and type(rec) == 'table' and type(rec['Access']) == 'string' and rec['Access'] ~= '' then
+    redis.call('DEL', ARGV[2] .. rec['Access'])
+  end
 end
 return 1
 `)
@@ -360,7 +466,12 @@ func (s *TokenStore) RemoveByRefresh(ctx context.Context, refresh string) error 
 	if refresh == "" {
 		return nil
 	}
-	if err := removePairScript.Run(ctx, s.rdb, []string{s.refreshKey(signature(refresh))}, s.prefix).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	keys, ns := []string{s.refreshKey(signature(refresh))}, ""
+	if s.legacyNS != nil {
+		ns = *s.legacyNS
+		keys = append(keys, ns+refresh)
+	}
+	if err := removePairScript.Run(ctx, s.rdb, keys, s.prefix, ns).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return unavailable("removing a refresh token", err)
 	}
 	return nil

@@ -28,7 +28,8 @@ import (
 // GET /api (ValidationBearerToken).
 type goEnv struct {
 	client  redis.UniversalClient
-	prefix  string // the TokenStore's key prefix
+	prefix   string // the TokenStore's key prefix
+	legacyNS string // a namespace for go-oauth2/redis keys
 	manager *manage.Manager
 	srv     *httptest.Server
 }
@@ -36,7 +37,7 @@ type goEnv struct {
 func newGoEnv(t *testing.T) *goEnv {
 	t.Helper()
 	apps, client, prefix := newApps(t)
-	e := &goEnv{client: client, prefix: prefix + "go:"}
+	e := &goEnv{client: client, prefix: prefix + "go:", legacyNS: prefix + "legacy:"}
 	e.manager = manage.NewDefaultManager()
 	e.manager.MapTokenStorage(gooauth2.NewTokenStore(client, gooauth2.WithPrefix(e.prefix)))
 	e.manager.MapClientStorage(gooauth2.NewClientStore(apps))
@@ -399,5 +400,89 @@ func TestClientStore(t *testing.T) {
 
 	if ci, err := cs.GetByID(ctx, "nobody"); ci != nil || !errors.Is(err, oerrors.ErrInvalidClient) {
 		t.Errorf("unknown client: %v, %v; want ErrInvalidClient", ci, err)
+	}
+}
+
+// TestTokenStoreReadsGoOAuth2RedisTokens is step 1 of the migration: a
+// go-oauth2 server switched from go-oauth2/redis to the TokenStore (with
+// WithLegacyNamespace) keeps accepting the tokens it issued before, and
+// its first refresh moves the pair to the new layout.
+func TestTokenStoreReadsGoOAuth2RedisTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGoEnv(t)
+	// The legacy tokens live in the same Redis, under their own namespace.
+	ts := gooauth2.NewTokenStore(e.client, gooauth2.WithPrefix(e.prefix), gooauth2.WithLegacyNamespace(e.legacyNS))
+	e.manager.MapTokenStorage(ts)
+	created := time.Now().Add(-time.Minute)
+	tok := legacyToken("OLDACCESS", "OLDREFRESH", "read write", created)
+	tok.ClientID = confID
+	writeLegacy(t, e.client, e.legacyNS, tok, 0)
+	code := models.NewToken()
+	code.ClientID, code.UserID, code.Scope, code.RedirectURI = confID, "u42", "read", "https://app.example.com/cb"
+	code.Code, code.CodeCreateAt, code.CodeExpiresIn = "OLDCODE", created, 10*time.Minute
+	writeLegacyCode(t, e.client, e.legacyNS, code)
+
+	if ti, err := ts.GetByAccess(ctx, "OLDACCESS"); err != nil || ti == nil {
+		t.Fatalf("GetByAccess(legacy) = %v, %v", ti, err)
+	}
+	if status, body := e.api(t, "OLDACCESS"); status != http.StatusOK || str(body, "user") != "u42" || str(body, "scope") != "read write" {
+		t.Fatalf("legacy access token on the TokenStore: %d %v", status, body)
+	}
+	for _, tok := range []string{"OLDREFRESH", "OLDCODE", "NOPE"} {
+		if status, _ := e.api(t, tok); status != http.StatusUnauthorized {
+			t.Errorf("%s as an access token: %d, want 401", tok, status)
+		}
+	}
+	if ti, err := e.manager.LoadRefreshToken(ctx, "OLDACCESS"); err == nil {
+		t.Errorf("legacy access token loaded as a refresh token: %v", ti)
+	}
+
+	status, body := e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"OLDREFRESH"}}, confID, confSecret)
+	if status != http.StatusOK {
+		t.Fatalf("refreshing a legacy refresh token: %d %v", status, body)
+	}
+	access, refresh := str(body, "access_token"), str(body, "refresh_token")
+	if status, body := e.api(t, access); status != http.StatusOK || str(body, "user") != "u42" {
+		t.Errorf("new access token: %d %v", status, body)
+	}
+	if status, _ := e.api(t, "OLDACCESS"); status != http.StatusUnauthorized {
+		t.Errorf("legacy access token after its refresh: %d, want 401", status)
+	}
+	status, body = e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"OLDREFRESH"}}, confID, confSecret)
+	if status == http.StatusOK || str(body, "error") != "invalid_grant" {
+		t.Errorf("legacy refresh token reused: %d %v, want invalid_grant", status, body)
+	}
+	// Only the code is left in the legacy layout; the new pair is hashed.
+	if legacy := dump(t, e.client, e.legacyNS); len(legacy) != 1 {
+		t.Errorf("legacy keys left: %v, want only the code", legacy)
+	}
+	assertNoRawTokens(t, e.client, e.prefix, access, refresh, "OLDACCESS", "OLDREFRESH")
+
+	// A legacy code is redeemed once.
+	ti, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+		ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: "OLDCODE",
+	})
+	if err != nil || ti.GetUserID() != "u42" {
+		t.Fatalf("legacy code: %v %v", ti, err)
+	}
+	if _, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+		ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: "OLDCODE",
+	}); err == nil {
+		t.Error("legacy code redeemed twice")
+	}
+
+	// Removing a legacy refresh token removes its legacy pair.
+	tok = legacyToken("OLDACCESS2", "OLDREFRESH2", "read", created)
+	tok.ClientID = confID
+	writeLegacy(t, e.client, e.legacyNS, tok, 0)
+	if err := e.manager.RemoveRefreshToken(ctx, "OLDREFRESH2"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.api(t, "OLDACCESS2"); status != http.StatusUnauthorized {
+		t.Errorf("access token of a removed legacy refresh token: %d, want 401", status)
+	}
+	if legacy := dump(t, e.client, e.legacyNS); len(legacy) != 0 {
+		t.Errorf("legacy keys left: %v", legacy)
 	}
 }
