@@ -27,11 +27,11 @@ import (
 // adapter's TokenStore and ClientStore, served over HTTP: POST /token and
 // GET /api (ValidationBearerToken).
 type goEnv struct {
-	client  redis.UniversalClient
+	client   redis.UniversalClient
 	prefix   string // the TokenStore's key prefix
 	legacyNS string // a namespace for go-oauth2/redis keys
-	manager *manage.Manager
-	srv     *httptest.Server
+	manager  *manage.Manager
+	srv      *httptest.Server
 }
 
 func newGoEnv(t *testing.T) *goEnv {
