@@ -116,7 +116,12 @@ func (v *LegacyValidator) Validate(ctx context.Context, token string) (*ginoauth
 	if t.Access == "" || subtle.ConstantTimeCompare([]byte(t.Access), []byte(token)) != 1 {
 		return nil, errLegacyInvalid
 	}
-	now := v.now()
+	return t.info(v.now())
+}
+
+// info checks a go-oauth2 token's expiries as go-oauth2's Manager does
+// (LoadAccessToken) and returns what it grants.
+func (t *legacyToken) info(now time.Time) (*ginoauth.TokenInfo, error) {
 	// go-oauth2's Manager refuses an access token whose refresh token
 	// expired, and one past its own lifetime; zero lifetimes never expire.
 	if t.Refresh != "" && t.RefreshExpiresIn != 0 && !now.Before(t.RefreshCreateAt.Add(t.RefreshExpiresIn)) {

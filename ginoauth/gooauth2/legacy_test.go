@@ -321,3 +321,61 @@ type validatorFunc func(context.Context, string) (*ginoauth.TokenInfo, error)
 func (f validatorFunc) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
 	return f(ctx, token)
 }
+
+// TestChainWithTokenStore is step 2 when step 1 was taken: the resource
+// server chains the provider with the go-oauth2 server's TokenStore, which
+// validates both the tokens the go-oauth2 server issued through it and,
+// with WithLegacyNamespace, those go-oauth2/redis stored.
+func TestChainWithTokenStore(t *testing.T) {
+	t.Parallel()
+	e := newGoEnv(t)
+	ts := gooauth2.NewTokenStore(e.client, gooauth2.WithPrefix(e.prefix), gooauth2.WithLegacyNamespace(e.legacyNS))
+	e.manager.MapTokenStorage(ts)
+	created := time.Now().Add(-time.Minute)
+	writeLegacy(t, e.client, e.legacyNS, legacyToken("OLDACCESS", "OLDREFRESH", "read", created), 0)
+	writeLegacy(t, e.client, e.legacyNS, legacyToken("OLDEXPIRED", "", "read", created.Add(-3*time.Hour)), time.Hour)
+	_, body := e.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "scope": {"read"}}, confID, confSecret)
+	fromGo := str(body, "access_token")
+	if fromGo == "" {
+		t.Fatalf("go-oauth2 token: %v", body)
+	}
+
+	p, err := ginoauth.New(ginoauth.Config{SecretKey: []byte("0123456789abcdef0123456789abcdef"), Scopes: map[string]string{"read": "Read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(v ginoauth.TokenValidator) *httptest.Server {
+		r := gin.New()
+		r.GET("/read", ginoauth.Authenticate(gooauth2.Chain(p, v), ginoauth.MiddlewareOptions{}),
+			permissions.Require(permissions.TokenHasScope("read")), func(c *gin.Context) {
+				tok, _ := ginoauth.TokenFromContext(c)
+				c.JSON(http.StatusOK, gin.H{"client": tok.ClientID, "user": tok.UserID})
+			})
+		srv := httptest.NewServer(r)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	srv := serve(ts)
+	if status, body := getBearer(t, srv.URL+"/read", fromGo); status != http.StatusOK || str(body, "client") != confID || str(body, "user") != "u1" {
+		t.Errorf("go-oauth2 token from the TokenStore: %d %v", status, body)
+	}
+	if status, body := getBearer(t, srv.URL+"/read", "OLDACCESS"); status != http.StatusOK || str(body, "user") != "u42" {
+		t.Errorf("go-oauth2/redis token through the TokenStore: %d %v", status, body)
+	}
+	for _, tok := range []string{"OLDEXPIRED", "OLDREFRESH", "NOPE"} {
+		if status, _ := getBearer(t, srv.URL+"/read", tok); status != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", tok, status)
+		}
+	}
+	if err := e.manager.RemoveAccessToken(context.Background(), fromGo); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := getBearer(t, srv.URL+"/read", fromGo); status != http.StatusUnauthorized {
+		t.Errorf("removed token: %d, want 401", status)
+	}
+
+	down := serve(gooauth2.NewTokenStore(redistest.Unreachable(t), gooauth2.WithLegacyNamespace("")))
+	if status, _ := getBearer(t, down.URL+"/read", "OLDACCESS"); status != http.StatusServiceUnavailable {
+		t.Errorf("TokenStore's Redis down: %d, want 503", status)
+	}
+}

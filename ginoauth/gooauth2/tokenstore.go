@@ -13,6 +13,9 @@ import (
 	oerrors "github.com/go-oauth2/oauth2/v4/errors"
 	"github.com/go-oauth2/oauth2/v4/models"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // TokenStore is a go-oauth2 oauth2.TokenStore on go-redis v9 that never
@@ -60,7 +63,10 @@ type TokenStore struct {
 	now      func() time.Time
 }
 
-var _ oauth2.TokenStore = (*TokenStore)(nil)
+var (
+	_ oauth2.TokenStore       = (*TokenStore)(nil)
+	_ ginoauth.TokenValidator = (*TokenStore)(nil)
+)
 
 // NewTokenStore returns a TokenStore on client. Options: WithPrefix,
 // WithLegacyNamespace (to keep the tokens go-oauth2/redis already stored),
@@ -475,4 +481,37 @@ func (s *TokenStore) RemoveByRefresh(ctx context.Context, refresh string) error 
 		return unavailable("removing a refresh token", err)
 	}
 	return nil
+}
+
+// Validate checks an access token the go-oauth2 server issued through this
+// TokenStore (and, with WithLegacyNamespace, one go-oauth2/redis stored),
+// with one round trip, and returns what it grants; it implements
+// ginoauth.TokenValidator, so that during step 2 of the migration
+// ginoauth.Authenticate(Chain(provider, tokenStore), opts) accepts the
+// tokens of both servers. Expiries are checked as go-oauth2's Manager
+// checks them; an unknown, removed or expired token is
+// ginoauth.ErrInvalidToken, a Redis failure an error wrapping
+// store.ErrUnavailable. Tokens with ginoauth's prefixes are refused without
+// a lookup.
+func (s *TokenStore) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
+	if token == "" || isOurs(token) {
+		return nil, errLegacyInvalid
+	}
+	ti, err := s.GetByAccess(ctx, token)
+	if err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return nil, err
+		}
+		return nil, unavailable("reading a token", err)
+	}
+	if ti == nil {
+		return nil, errLegacyInvalid
+	}
+	t := ti.(*tokenInfo).Token
+	lt := legacyToken{
+		ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
+		Access: token, AccessCreateAt: t.AccessCreateAt, AccessExpiresIn: t.AccessExpiresIn,
+		RefreshCreateAt: t.RefreshCreateAt, RefreshExpiresIn: t.RefreshExpiresIn,
+	}
+	return lt.info(s.now())
 }
