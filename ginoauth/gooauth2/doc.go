@@ -9,9 +9,14 @@
 //     (MapTokenStorage, MapClientStorage), so an existing go-oauth2 server
 //     keeps running while its tokens move onto go-redis v9 under SHA-256
 //     signatures and its clients come from ginoauth's store.Applications.
+//     With WithLegacyNamespace the TokenStore also reads the tokens
+//     go-oauth2/redis v4 already stored.
 //   - NewLegacyValidator reads access tokens that go-oauth2/redis v4 wrote,
-//     in its own key layout, as a ginoauth.TokenValidator.
-//   - Chain puts a ginoauth.Provider and the legacy validator behind one
+//     in its own key layout, as a ginoauth.TokenValidator; a TokenStore is
+//     one too (TokenStore.Validate).
+//   - Chain puts a ginoauth.Provider and one of those behind one
 //     ginoauth.Authenticate middleware for the migration window: tokens of
 //     both servers are accepted until the old ones expire.
+//
+// docs/migrating-from-go-oauth2.md walks through the steps.
 package gooauth2
