@@ -132,6 +132,7 @@ func newApp(o options) (*app, error) {
 		Now:                o.Now,
 		Sessions:           a, // SessionOwner: the demo's login session
 		CORSAllowedOrigins: o.CORSOrigins,
+		CSRFCookieSecure:   o.SecureCookies,
 	})
 	if err != nil {
 		return nil, err

@@ -11,7 +11,8 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/manage"
 )
 
-// manage runs createuser and createapplication (package manage) on the
+// manage runs the management commands of package manage (createuser,
+// createapplication, listapplications, deleteapplication, revoketokens) on the
 // demo's backend: the Redis of --redis or REDIS_URL, or else an embedded
 // store that forgets everything when the command exits.
 func (e *runEnv) manage(ctx context.Context, args []string) error {

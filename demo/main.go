@@ -5,6 +5,9 @@
 //	demo serve [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies]
 //	demo createuser --username U --password P [--email E] [--redis URL]
 //	demo createapplication [flags] <confidential|public> <grant-type>
+//	demo listapplications [--user U] [--json] [--redis URL]
+//	demo deleteapplication [--redis URL] <client_id>
+//	demo revoketokens (--user U | --client-id ID) [--redis URL]
 //	demo routes
 //	demo help
 //
@@ -107,6 +110,12 @@ Usage:
                          [--redis URL] <confidential|public> <GRANT[,GRANT...]>
         Register an OAuth2 application (client) and print its credentials.
         GRANT is password, client-credentials or authorization-code.
+  demo listapplications [--user U] [--json] [--redis URL]
+        List the applications (of one owner).
+  demo deleteapplication [--redis URL] <client_id>
+        Delete an application and revoke every token issued to it.
+  demo revoketokens (--user U | --client-id ID) [--redis URL]
+        Revoke every grant of a user, of an application, or of both.
   demo routes
         List the API routes and the permissions each requires.
   demo help
@@ -136,7 +145,7 @@ func run(ctx context.Context, args []string, env *runEnv) int {
 		err = env.serve(ctx, args[1:])
 	case "routes":
 		err = env.printRoutes(args[1:])
-	case "createuser", "createapplication":
+	case "createuser", "createapplication", "listapplications", "deleteapplication", "revoketokens":
 		err = env.manage(ctx, args)
 	default:
 		err = &usageError{fmt.Sprintf("unknown command %q; run 'demo help' for the list", args[0])}

@@ -22,9 +22,8 @@ func TestPromptLogin(t *testing.T) {
 		oauth2.SetAuthURLParam("prompt", "login"))
 	p := b.get(u)
 	if p.status != http.StatusFound || !strings.HasPrefix(p.location, s.url+loginPath+"?next=") {
-		t.Skipf("ginoauth bug (reported): GET /o/authorize/?...&prompt=login with a logged-in session answered %d (Location %q): "+
-			"the consent page, without authenticating the user again; want 302 to %s?next=<the request without prompt=login>",
-			p.status, p.location, loginPath)
+		t.Fatalf("GET /o/authorize/?...&prompt=login with a logged-in session answered %d (Location %q); "+
+			"want 302 to %s?next=<the request without prompt=login>", p.status, p.location, loginPath)
 	}
 	next, _ := url.Parse(p.location)
 	if strings.Contains(next.Query().Get("next"), "prompt=login") {

@@ -213,13 +213,7 @@ func (a *app) checkAPICSRF(c *gin.Context, owner string) bool {
 	if tok == "" {
 		return a.provider.CheckCSRF(c, owner)
 	}
-	// CheckCSRF reads the form field only: hand it the header's token as
-	// the parsed form for the check, then put the request back as it was.
-	saved := c.Request.PostForm
-	c.Request.PostForm = url.Values{ginoauth.CSRFField: {tok}}
-	ok := a.provider.CheckCSRF(c, owner)
-	c.Request.PostForm = saved
-	return ok
+	return a.provider.CheckCSRFToken(c, owner, tok)
 }
 
 // csrfToken is GET /accounts/csrf/: the CSRF token for the session's user
