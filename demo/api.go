@@ -23,6 +23,10 @@ func (a *app) index(c *gin.Context) {
 		"snippets":     snippetsPath,
 		"user_details": userDetailsPath,
 		"secret":       secretPath,
+		"login":        loginPath,
+		"logout":       logoutPath,
+		"csrf":         csrfPath,
+		"demo_client":  clientPath,
 	}
 	for _, e := range providerEndpoints {
 		endpoints[e.name] = e.path
@@ -39,8 +43,8 @@ func (a *app) index(c *gin.Context) {
 // secret is GET /secret, the page DOT's tutorial protects.
 func (a *app) secret(c *gin.Context) {
 	name := "there"
-	if t, ok := ginoauth.TokenFromContext(c); ok && t.Username != "" {
-		name = t.Username
+	if _, u := requestUser(c); u != "" {
+		name = u
 	}
 	c.JSON(http.StatusOK, gin.H{"message": fmt.Sprintf("Secret contents! Hello, %s.", name)})
 }
@@ -55,11 +59,11 @@ type userProfile struct {
 	DateJoined time.Time `json:"date_joined"`
 }
 
-// userDetails is GET /user_details/: the profile of the token's user,
-// loaded from the store.
+// userDetails is GET /user_details/: the profile of the token's (or the
+// session's) user, loaded from the store.
 func (a *app) userDetails(c *gin.Context) {
-	t, _ := ginoauth.TokenFromContext(c)
-	u, err := a.provider.Store().GetUser(c.Request.Context(), t.UserID)
+	id, _ := requestUser(c)
+	u, err := a.provider.Store().GetUser(c.Request.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(c, http.StatusNotFound, "not_found", "The token's user no longer exists.", nil)
 		return
@@ -89,15 +93,15 @@ func (a *app) listSnippets(c *gin.Context) {
 }
 
 // createSnippet is POST /snippets/: a new snippet owned by the token's
-// user (the guards made sure there is one).
+// (or the session's) user (the guards made sure there is one).
 func (a *app) createSnippet(c *gin.Context) {
 	in, ok := a.readInput(c, true)
 	if !ok {
 		return
 	}
-	t, _ := ginoauth.TokenFromContext(c)
+	id, name := requestUser(c)
 	s := in.New()
-	s.Owner, s.OwnerID = t.Username, t.UserID
+	s.Owner, s.OwnerID = name, id
 	s.Created = a.now().UTC().Truncate(time.Microsecond)
 	if err := a.snippets.Create(c.Request.Context(), s); err != nil {
 		a.storeError(c, err)
@@ -188,8 +192,7 @@ func (a *app) loadOwnSnippet(c *gin.Context) (*snippets.Snippet, bool) {
 	if !ok {
 		return nil, false
 	}
-	t, _ := ginoauth.TokenFromContext(c)
-	if t == nil || t.UserID == "" || t.UserID != s.OwnerID {
+	if id, _ := requestUser(c); id == "" || id != s.OwnerID {
 		ginoauth.AbortWithError(c, ginoauth.ErrPermissionDenied.WithDescription(
 			"Only the owner of a snippet may change or delete it."))
 		return nil, false

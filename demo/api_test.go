@@ -550,8 +550,8 @@ func TestRoutesCommand(t *testing.T) {
 	}
 	for _, want := range []string{
 		"METHOD", "PERMISSIONS",
-		"POST    /snippets/      TokenHasReadWriteScope(safe: read; unsafe: write) & IsAuthenticatedOrReadOnly",
-		"GET     /user_details/  IsAuthenticated & TokenHasScope(read)",
+		"POST    /snippets/      (SessionAuthenticated | TokenHasReadWriteScope(safe: read; unsafe: write)) & IsAuthenticatedOrReadOnly",
+		"GET     /user_details/  IsAuthenticated & IsAuthenticatedOrTokenHasScope(read)",
 		"GET     /secret         IsAuthenticated",
 		"POST  " + tokenPath,
 	} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/demo/snippets"
@@ -36,6 +38,16 @@ type options struct {
 	// compare: /bench/open and /bench/snippets/ with no authentication,
 	// /bench/protected behind the middleware and TokenHasReadWriteScope.
 	BenchRoutes bool
+	// CORSOrigins are the origins browser clients (a single-page app with
+	// a public client) may call the provider's endpoints and the API from.
+	CORSOrigins []string
+	// SecureCookies marks the session cookies Secure on every request, for
+	// a demo behind a TLS-terminating proxy; without it they are Secure on
+	// requests that came over TLS.
+	SecureCookies bool
+	// LoginLimit is how many login attempts one address may make per
+	// minute; zero means 30, negative means no limit.
+	LoginLimit int
 }
 
 // app is the demo server: its HTTP handler and what the commands and tests
@@ -48,6 +60,14 @@ type app struct {
 	snippets snippets.Store
 	log      *slog.Logger
 	now      func() time.Time
+
+	// sessionHashKey keys the session auth hash (sessionAuthHash).
+	sessionHashKey []byte
+	secureCookies  bool
+	loginLimit     int
+	// client is the demo client, set by setupDemoClient before the server
+	// serves; nil until then (its pages answer 503).
+	client *demoClient
 }
 
 // Paths of the demo's endpoints.
@@ -69,7 +89,8 @@ type providerEndpoint struct {
 // PathPrefix "/o"), for GET / and `demo routes`; a test checks that each is
 // routed.
 var providerEndpoints = []providerEndpoint{
-	{"token", "POST", tokenPath, "token endpoint (RFC 6749): password, client_credentials, refresh_token grants"},
+	{"token", "POST", tokenPath, "token endpoint (RFC 6749): authorization_code, password, client_credentials, refresh_token grants"},
+	{"authorize", "GET", "/o/authorize/", "authorization endpoint (RFC 6749 3.1): the code grant with PKCE; login and consent pages (POST: the consent form)"},
 	{"revoke_token", "POST", "/o/revoke_token/", "token revocation (RFC 7009)"},
 	{"introspect", "POST", "/o/introspect/", "token introspection (RFC 7662), for confidential clients"},
 	{"authorization_server_metadata", "GET", "/.well-known/oauth-authorization-server", "authorization server metadata (RFC 8414)"},
@@ -83,7 +104,10 @@ const maxBodyBytes = 1 << 20
 // endpoint at /o/token/, and the resource routes behind its middleware and
 // the guards of package permissions, registered in a route registry.
 func newApp(o options) (*app, error) {
-	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now}
+	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now, secureCookies: o.SecureCookies, loginLimit: o.LoginLimit}
+	if a.loginLimit == 0 {
+		a.loginLimit = defaultLoginLimit
+	}
 	if a.snippets == nil {
 		a.snippets = snippets.NewMemory()
 	}
@@ -93,17 +117,35 @@ func newApp(o options) (*app, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	secret := o.SecretKey
+	if secret == nil {
+		secret = make([]byte, minSecretKey)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+	}
 	p, err := ginoauth.New(ginoauth.Config{
-		Store:             o.Store,
-		SecretKey:         o.SecretKey,
-		AccessTokenExpire: o.AccessTokenExpire,
-		Logger:            a.log,
-		Now:               o.Now,
+		Store:              o.Store,
+		SecretKey:          secret,
+		AccessTokenExpire:  o.AccessTokenExpire,
+		Logger:             a.log,
+		Now:                o.Now,
+		Sessions:           a, // SessionOwner: the demo's login session
+		CORSAllowedOrigins: o.CORSOrigins,
+		CSRFCookieSecure:   o.SecureCookies,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.provider = p
+	sessionStore, err := newSessionStore(secret)
+	if err != nil {
+		return nil, err
+	}
+	a.sessionHashKey = deriveKey(secret, "demo session auth hash")
+	// Both cookies, read lazily: a route pays for a cookie only if it
+	// looks at it.
+	withSessions := sessions.SessionsMany([]string{sessionCookie, clientCookie}, sessionStore)
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -121,17 +163,53 @@ func newApp(o options) (*app, error) {
 			fmt.Sprintf("Method %q is not allowed on this endpoint.", c.Request.Method), nil)
 	})
 
-	// The token endpoint authenticates clients, not bearer tokens.
-	p.Mount(r)
+	// The token endpoint authenticates clients, not bearer tokens; the
+	// authorization endpoint needs the login session.
+	p.Mount(r.Group("", withSessions))
 
-	api := r.Group("", p.Middleware())
+	// The login pages, as Django's auth views.
+	acc := r.Group("", withSessions)
+	acc.GET(loginPath, a.loginPage)
+	acc.POST(loginPath, a.login)
+	acc.GET(logoutPath, a.logoutPage)
+	acc.POST(logoutPath, a.logout)
+	acc.GET(csrfPath, a.csrfToken)
+
+	// The demo client's pages.
+	cl := r.Group("", withSessions)
+	cl.GET(clientPath, a.clientHome)
+	cl.GET(clientStartPath, a.clientStart)
+	cl.GET(clientCallbackPath, a.clientCallback)
+	cl.GET(clientMePath, a.clientMe)
+
+	// The API: CORS first (a preflight is answered before anything
+	// else), then, on routes where a login session counts as DRF's
+	// SessionAuthentication, the session, then the token middleware.
+	var pre []gin.HandlerFunc
+	if cors := p.CORS(); cors != nil {
+		pre = append(pre, cors)
+		// Preflight requests reach the CORS middleware only on a route
+		// with an OPTIONS handler.
+		opts := r.Group("", cors)
+		for path, allow := range map[string]string{
+			"/":              "GET, HEAD, OPTIONS",
+			snippetsPath:     "GET, POST, HEAD, OPTIONS",
+			"/snippets/:id/": "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+			userDetailsPath:  "GET, HEAD, OPTIONS",
+			secretPath:       "GET, HEAD, OPTIONS",
+		} {
+			opts.OPTIONS(path, allowOptions(allow))
+		}
+	}
+	api := r.Group("", append(pre, p.Middleware())...)
+	withSession := r.Group("", append(pre, withSessions, a.sessionAuth(), p.Middleware())...)
 	reg := permissions.NewRegistry()
 	a.routes = reg
 
 	reg.Group(api, "").GET("/", a.index)
 
-	sn := reg.Group(api, "/snippets",
-		permissions.TokenHasReadWriteScope(), isAuthenticatedOrReadOnly{})
+	sn := reg.Group(withSession, "/snippets",
+		permissions.Or(sessionAuthenticated{}, permissions.TokenHasReadWriteScope()), isAuthenticatedOrReadOnly{})
 	sn.GET("/", a.listSnippets)
 	sn.POST("/", a.createSnippet)
 	sn.GET("/:id/", a.getSnippet)
@@ -139,9 +217,9 @@ func newApp(o options) (*app, error) {
 	sn.PATCH("/:id/", a.updateSnippet)
 	sn.DELETE("/:id/", a.deleteSnippet)
 
-	reg.Group(api, "/user_details", permissions.IsAuthenticated(), permissions.TokenHasScope("read")).
+	reg.Group(withSession, "/user_details", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
 		GET("/", a.userDetails)
-	reg.Group(api, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
+	reg.Group(withSession, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
 
 	if o.BenchRoutes {
 		hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
@@ -171,6 +249,52 @@ func (isAuthenticatedOrReadOnly) Check(c *gin.Context) error {
 
 // String implements permissions.Permission.
 func (isAuthenticatedOrReadOnly) String() string { return "IsAuthenticatedOrReadOnly" }
+
+// sessionAuthenticated allows a request authenticated by the login session
+// (sessionAuth) and no token: with permissions.Or before a token guard, a
+// logged-in browser may use the API as with DRF's SessionAuthentication,
+// while a token still needs its scopes. It refuses anything else as not
+// authenticated, so Or answers with the token guard's refusal.
+type sessionAuthenticated struct{}
+
+// Check implements permissions.Permission.
+func (sessionAuthenticated) Check(c *gin.Context) error {
+	if _, tok := ginoauth.TokenFromContext(c); !tok {
+		if u, ok := ginoauth.UserFromContext(c); ok {
+			if _, ok := u.(*ginoauth.Owner); ok {
+				return nil
+			}
+		}
+	}
+	return ginoauth.ErrNotAuthenticated
+}
+
+// String implements permissions.Permission.
+func (sessionAuthenticated) String() string { return "SessionAuthenticated" }
+
+// allowOptions answers an OPTIONS request that is not a CORS preflight
+// (the CORS middleware answers those) with the route's methods.
+func allowOptions(allow string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("Allow", allow)
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// requestUser is the user a request acts for: the resource owner of its
+// token, or the user of its login session; empty for a client_credentials
+// token or an anonymous request.
+func requestUser(c *gin.Context) (id, username string) {
+	if t, ok := ginoauth.TokenFromContext(c); ok && t.UserID != "" {
+		return t.UserID, t.Username
+	}
+	if u, ok := ginoauth.UserFromContext(c); ok {
+		if o, ok := u.(*ginoauth.Owner); ok {
+			return o.ID, o.Username
+		}
+	}
+	return "", ""
+}
 
 // recovery turns a panic into a JSON 500 without details for the client,
 // and logs it with its stack: the last resort, as no handler panics.
@@ -214,6 +338,8 @@ func (a *app) requestLog() gin.HandlerFunc {
 			if t.Username != "" {
 				attrs = append(attrs, "user", t.Username)
 			}
+		} else if _, name := requestUser(c); name != "" {
+			attrs = append(attrs, "user", name, "auth", "session")
 		}
 		a.log.Log(c.Request.Context(), level, "request", attrs...)
 	}

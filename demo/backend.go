@@ -40,6 +40,8 @@ type backend struct {
 	embedded bool
 	// where describes the backend for logs and messages, without secrets.
 	where string
+	// redis is the Redis client, nil for the embedded stores.
+	redis redis.UniversalClient
 	close func()
 }
 
@@ -97,6 +99,7 @@ func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, er
 		snippets:  snippets.NewRedis(client, e.prefix),
 		secretKey: key,
 		where:     "Redis at " + where,
+		redis:     client,
 		close:     closeFn,
 	}, nil
 }

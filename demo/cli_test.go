@@ -119,6 +119,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{"serve with a flag missing its value", []string{"serve", "--addr"}, "flag needs an argument"},
 		{"serve with an unknown flag", []string{"serve", "--port", "80"}, "flag provided but not defined"},
 		{"serve with a bad Redis URL", []string{"serve", "--redis", "redis://user:hunter2@host:notaport"}, "--redis: invalid URL"},
+		{"serve with a CORS origin without a scheme", []string{"serve", "--cors-origin", "localhost:3000"}, "is not an origin"},
+		{"serve with a CORS origin with a path", []string{"serve", "--cors-origin", "http://localhost:3000/app"}, "is not an origin"},
+		{"serve with a CORS origin with a trailing slash", []string{"serve", "--cors-origin", "http://localhost:3000/"}, "drop the trailing slash"},
 		{"routes with an argument", []string{"routes", "all"}, "takes no arguments"},
 	}
 	for _, tt := range tests {
@@ -289,6 +292,15 @@ func TestServeEmbedded(t *testing.T) {
 	srv.api("POST", snippetsPath, tk.access, `{"title":"hello","code":"print(\"hello, world\")"}`).wantStatus(t, http.StatusCreated)
 	srv.api("GET", userDetailsPath, tk.access, "").wantStatus(t, http.StatusOK)
 	srv.tokenForm(basic(vars["CLIENT_ID"], vars["CLIENT_SECRET"]), url.Values{"grant_type": {"client_credentials"}}).wantTokens(t)
+
+	// The demo client is registered for this server's URL, and its pages
+	// lead to the provider.
+	if !strings.Contains(printed, "Demo client:") || !strings.Contains(printed, base+clientCallbackPath) {
+		t.Errorf("serve did not print the demo client:\n%s", printed)
+	}
+	b := srv.browser(t)
+	b.get(clientPath).wantStatus(t, http.StatusOK)
+	b.get(clientStartPath).wantRedirect(t, b, "/o/authorize/?")
 
 	cancel()
 	select {

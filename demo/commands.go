@@ -11,7 +11,8 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/manage"
 )
 
-// manage runs createuser and createapplication (package manage) on the
+// manage runs the management commands of package manage (createuser,
+// createapplication, listapplications, deleteapplication, revoketokens) on the
 // demo's backend: the Redis of --redis or REDIS_URL, or else an embedded
 // store that forgets everything when the command exits.
 func (e *runEnv) manage(ctx context.Context, args []string) error {
@@ -66,7 +67,8 @@ func (e *runEnv) printRoutes(args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "\nMounted by the provider (Provider.Mount); clients authenticate with their own\n"+
-		"credentials (HTTP Basic, or client_id and client_secret), not a bearer token:")
+		"credentials (HTTP Basic, or client_id and client_secret), not a bearer token, and\n"+
+		"the authorization endpoint serves the user logged in at "+loginPath+":")
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	for _, p := range providerEndpoints {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.method, p.path, p.what)

@@ -65,6 +65,13 @@ func testLogger(t *testing.T) *slog.Logger {
 // to its options.
 func newTestServer(t *testing.T, mods ...func(*options)) *testServer {
 	t.Helper()
+	return startApp(t, testOptions(t, mods...))
+}
+
+// testOptions are the options of a test server on a Redis of its own,
+// with mods applied.
+func testOptions(t *testing.T, mods ...func(*options)) options {
+	t.Helper()
 	client, prefix := redistest.Client(t)
 	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
 	if err != nil {
@@ -79,7 +86,7 @@ func newTestServer(t *testing.T, mods ...func(*options)) *testServer {
 	for _, m := range mods {
 		m(&o)
 	}
-	return startApp(t, o)
+	return o
 }
 
 // startApp starts a demo app with exactly o.

@@ -2,16 +2,22 @@
 // Django OAuth Toolkit, serving the snippets API of Django REST Framework's
 // tutorial.
 //
-//	demo serve [--addr :8000] [--redis URL]
+//	demo serve [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies]
 //	demo createuser --username U --password P [--email E] [--redis URL]
 //	demo createapplication [flags] <confidential|public> <grant-type>
+//	demo listapplications [--user U] [--json] [--redis URL]
+//	demo deleteapplication [--redis URL] <client_id>
+//	demo revoketokens (--user U | --client-id ID) [--redis URL]
 //	demo routes
 //	demo help
 //
 // Without a Redis URL (--redis, or the REDIS_URL environment variable)
 // everything lives in memory: serve then creates a demo user and application
-// and prints their credentials with curl lines to try. See
-// docs/getting-started.md.
+// and prints their credentials with curl lines to try. Either way it
+// registers a demo client, a web application at /client/ that signs users
+// in with the authorization code grant and PKCE, through the login page at
+// /accounts/login/ and the consent page. See docs/getting-started.md and
+// docs/tutorial-code-flow.md.
 package main
 
 import (
@@ -88,9 +94,15 @@ const usageText = `demo: the ginoauth demo, an OAuth2 provider for Gin serving t
 of Django REST Framework's tutorial.
 
 Usage:
-  demo serve [--addr :8000] [--redis URL]
+  demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench]
+             [--cors-origin ORIGIN]... [--secure-cookies]
         Run the server. Without Redis, it creates a demo user and application
-        in memory and prints their credentials with curl lines to try.
+        in memory and prints their credentials with curl lines to try. It also
+        registers the demo client (a public code-grant application; with Redis,
+        once, reused on restarts) served at /client/, with login at
+        /accounts/login/. --cors-origin (repeatable) lets a browser app on that
+        origin call the token endpoints and the API; --secure-cookies marks the
+        session cookies Secure (behind a TLS proxy).
   demo createuser --username U --password P [--email E] [--staff] [--redis URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
@@ -98,6 +110,12 @@ Usage:
                          [--redis URL] <confidential|public> <GRANT[,GRANT...]>
         Register an OAuth2 application (client) and print its credentials.
         GRANT is password, client-credentials or authorization-code.
+  demo listapplications [--user U] [--json] [--redis URL]
+        List the applications (of one owner).
+  demo deleteapplication [--redis URL] <client_id>
+        Delete an application and revoke every token issued to it.
+  demo revoketokens (--user U | --client-id ID) [--redis URL]
+        Revoke every grant of a user, of an application, or of both.
   demo routes
         List the API routes and the permissions each requires.
   demo help
@@ -127,7 +145,7 @@ func run(ctx context.Context, args []string, env *runEnv) int {
 		err = env.serve(ctx, args[1:])
 	case "routes":
 		err = env.printRoutes(args[1:])
-	case "createuser", "createapplication":
+	case "createuser", "createapplication", "listapplications", "deleteapplication", "revoketokens":
 		err = env.manage(ctx, args)
 	default:
 		err = &usageError{fmt.Sprintf("unknown command %q; run 'demo help' for the list", args[0])}

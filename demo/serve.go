@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,8 +42,17 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	})
 	logLevel := fs.String("log-level", "info", "least level logged: debug, info, warn or error (info logs every request)")
 	bench := fs.Bool("bench", false, "also serve /bench/open (no auth) and /bench/protected and /bench/snippets/ (no auth) for the load runs of docs/benchmarks.md")
+	var corsOrigins []string
+	fs.Func("cors-origin", "an origin (scheme://host[:port]) browser clients may call the token endpoints and the API from, such as http://localhost:3000; repeatable", func(v string) error {
+		if err := checkOrigin(v); err != nil {
+			return err
+		}
+		corsOrigins = append(corsOrigins, v)
+		return nil
+	})
+	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench]")
+		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -73,7 +84,10 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
-	a, err := newApp(options{Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench})
+	a, err := newApp(options{
+		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench,
+		CORSOrigins: corsOrigins, SecureCookies: *secureCookies,
+	})
 	if err != nil {
 		return err
 	}
@@ -83,6 +97,12 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	}
 	base := baseURL(ln.Addr())
 
+	// The demo client needs the URL the server listens on.
+	client, err := a.setupDemoClient(ctx, base, b.redis, e.prefix)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	if b.embedded {
 		if err := bootstrap(ctx, a, base, e.stdout); err != nil {
 			_ = ln.Close()
@@ -91,7 +111,11 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "ginoauth demo on %s, keeping everything in %s.\n"+
 			"Create a user and an application with 'demo createuser' and 'demo createapplication'\n"+
-			"(same --redis URL or REDIS_URL); see docs/getting-started.md.\n", base, b.where)
+			"(same --redis URL or REDIS_URL); see docs/getting-started.md.\n\n", base, b.where)
+	}
+	printDemoClient(e.stdout, base, client, b.embedded)
+	if len(corsOrigins) > 0 {
+		fmt.Fprintf(e.stdout, "CORS: browser clients may call the token endpoints and the API from %s.\n", strings.Join(corsOrigins, ", "))
 	}
 
 	srv := &http.Server{
@@ -126,6 +150,35 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// checkOrigin validates a --cors-origin value: an http or https origin,
+// with no path, query or fragment.
+func checkOrigin(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an origin; write it as scheme://host[:port], such as http://localhost:3000", v)
+	}
+	if u.Path == "/" {
+		return fmt.Errorf("%q: an origin has no path; drop the trailing slash", v)
+	}
+	return nil
+}
+
+// printDemoClient prints the demo client's application and where to try
+// it (its client_id only: a public client has no secret).
+func printDemoClient(w io.Writer, base string, app *store.Application, embedded bool) {
+	who := "a user made with 'demo createuser'"
+	if embedded {
+		who = "the demo user above"
+	}
+	fmt.Fprintf(w, `Demo client:      %[1]q (public; grant: authorization_code with PKCE S256)
+  client_id:      %[2]s
+  redirect_uri:   %[3]s
+  Open %[4]s in a browser and sign in as %[5]s (docs/tutorial-code-flow.md).
+
+`, app.Name, app.ClientID, base+clientCallbackPath, base+clientPath, who)
 }
 
 // baseURL is the URL a client on this machine reaches addr at.

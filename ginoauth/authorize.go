@@ -79,7 +79,17 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The user is not logged in."))
 				return
 			}
-			c.Redirect(http.StatusFound, p.loginURL()+"?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			p.redirectToLogin(c, c.Request.URL)
+			return
+		}
+		if req.prompt == "login" && c.Request.Method == http.MethodGet {
+			// OpenID Connect's prompt=login, as DOT's handle_prompt_login:
+			// through the login page again, then back without the prompt.
+			back := *c.Request.URL
+			q := back.Query()
+			q.Del("prompt")
+			back.RawQuery = q.Encode()
+			p.redirectToLogin(c, &back)
 			return
 		}
 		if c.Request.Method == http.MethodPost {
@@ -207,6 +217,17 @@ func (p *Provider) sessionOwner(c *gin.Context) (*Owner, error) {
 	return p.cfg.Sessions.SessionOwner(c)
 }
 
+// redirectToLogin sends the visitor to the login page with next= set to
+// the (local) URL to come back to.
+func (p *Provider) redirectToLogin(c *gin.Context, next *url.URL) {
+	login := p.loginURL()
+	sep := "?"
+	if strings.Contains(login, "?") {
+		sep = "&"
+	}
+	c.Redirect(http.StatusFound, login+sep+"next="+url.QueryEscape(next.RequestURI()))
+}
+
 func (p *Provider) loginURL() string {
 	if p.cfg.LoginURL != "" {
 		return p.cfg.LoginURL
@@ -221,7 +242,7 @@ const DefaultLoginURL = "/accounts/login/"
 // canSkipConsent applies DOT's skip_authorization and approval_prompt=auto
 // (an earlier, still live approval of this client covering these scopes).
 func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner *Owner) (bool, error) {
-	if req.prompt == "consent" || req.prompt == "login" {
+	if req.prompt == "consent" {
 		return false, nil
 	}
 	if req.app.SkipAuthorization {

@@ -273,6 +273,21 @@ func TestAuthorizeLoginAndPrompt(t *testing.T) {
 	if pg.location == nil || pg.location.Query().Get("error") != "consent_required" {
 		t.Fatalf("prompt=none without consent: %d %v", pg.status, pg.location)
 	}
+	// prompt=login: through the login page again, then back without it.
+	pg = fetch(t, ce.browser("u1.alice"), "GET", authURL+"&prompt=login", nil)
+	if pg.status != 302 || pg.location.Path != "/accounts/login/" {
+		t.Fatalf("prompt=login: %d %v", pg.status, pg.location)
+	}
+	next, _ := url.Parse(pg.location.Query().Get("next"))
+	if next.Path != "/o/authorize/" || next.Query().Has("prompt") || next.Query().Get("client_id") != ce.webID {
+		t.Fatalf("prompt=login next=%q", next)
+	}
+	// A login URL with a query of its own keeps it.
+	ce2 := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.LoginURL = "/login?theme=dark" })
+	pg = fetch(t, ce2.browser(""), "GET", ce2.oauthConfig().AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), nil)
+	if pg.location == nil || pg.location.Path != "/login" || pg.location.Query().Get("theme") != "dark" || pg.location.Query().Get("next") == "" {
+		t.Fatalf("login URL with a query: %v", pg.location)
+	}
 }
 
 func TestConsentCSRFAndDeny(t *testing.T) {

@@ -52,6 +52,10 @@ type Config struct {
 	// not logged in, with the authorization request's URL in next=. Empty
 	// means "/accounts/login/", as Django's LOGIN_URL.
 	LoginURL string
+	// CSRFCookieSecure marks the CSRF cookie Secure even on plain HTTP
+	// requests (Django's CSRF_COOKIE_SECURE), for a server behind a proxy
+	// that terminates TLS. It is Secure on TLS requests anyway.
+	CSRFCookieSecure bool
 	// RequestApprovalPrompt is DOT's REQUEST_APPROVAL_PROMPT: "force" (the
 	// default) shows the consent page every time; "auto" skips it when the
 	// user already approved the client for the requested scopes and that

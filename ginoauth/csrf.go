@@ -30,7 +30,7 @@ func (p *Provider) CSRFToken(c *gin.Context, owner string) string {
 		secret = base64.RawURLEncoding.EncodeToString(b)
 		http.SetCookie(c.Writer, &http.Cookie{
 			Name: csrfCookie, Value: secret, Path: "/", HttpOnly: true,
-			Secure: c.Request.TLS != nil, SameSite: http.SameSiteLaxMode,
+			Secure: c.Request.TLS != nil || p.cfg.CSRFCookieSecure, SameSite: http.SameSiteLaxMode,
 		})
 	}
 	return p.csrfMAC(secret, owner)
@@ -40,6 +40,12 @@ func (p *Provider) CSRFToken(c *gin.Context, owner string) string {
 // for the same browser and owner, and, when the browser sent an Origin
 // header, that it is the request's own origin.
 func (p *Provider) CheckCSRF(c *gin.Context, owner string) bool {
+	return p.CheckCSRFToken(c, owner, c.Request.PostFormValue(CSRFField))
+}
+
+// CheckCSRFToken is CheckCSRF for a token that came some other way, such
+// as an X-CSRFToken header on an API request authenticated by a session.
+func (p *Provider) CheckCSRFToken(c *gin.Context, owner, token string) bool {
 	if o := c.Request.Header.Get("Origin"); o != "" && o != "null" {
 		u, err := url.Parse(o)
 		if err != nil || u.Host != c.Request.Host {
@@ -50,8 +56,7 @@ func (p *Provider) CheckCSRF(c *gin.Context, owner string) bool {
 	if err != nil || len(secret) < 32 {
 		return false
 	}
-	got := c.Request.PostFormValue(CSRFField)
-	return hmac.Equal([]byte(got), []byte(p.csrfMAC(secret, owner)))
+	return hmac.Equal([]byte(token), []byte(p.csrfMAC(secret, owner)))
 }
 
 func (p *Provider) csrfMAC(secret, owner string) string {

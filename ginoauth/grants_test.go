@@ -71,7 +71,9 @@ func TestCustomGrant(t *testing.T) {
 
 func TestGrantRegistrationErrors(t *testing.T) {
 	t.Parallel()
-	h := func(context.Context, *ginoauth.Provider, *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) { return nil, nil }
+	h := func(context.Context, *ginoauth.Provider, *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
+		return nil, nil
+	}
 	for name, gs := range map[string][]ginoauth.Grant{
 		"no type":          {{Handle: h}},
 		"no handler":       {{Type: "x"}},

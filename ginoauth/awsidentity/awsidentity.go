@@ -1,0 +1,282 @@
+// Package awsidentity is the aws_identity grant: a client proves an AWS
+// identity (an IAM user or an assumed role) by handing the authorization
+// server a SigV4-signed sts:GetCallerIdentity request, which the server
+// forwards to AWS STS, and gets an access token for the local user that
+// identity is mapped to. It is django-oauth2's grant of the same name, and
+// the scheme HashiCorp Vault's AWS IAM auth method uses.
+//
+// The token request carries, besides the client's own credentials:
+//
+//	grant_type=aws_identity
+//	region=us-east-1
+//	post_body=Action=GetCallerIdentity&Version=2011-06-15
+//	headers_json={"Host":"sts.us-east-1.amazonaws.com","X-Amz-Date":"...","Authorization":"AWS4-HMAC-SHA256 ...", ...}
+//	scope=read            (optional)
+//
+// The server never takes a URL from the client: it builds
+// https://sts.<region>.amazonaws.com/ from a strictly validated region, and
+// checks, before any network call, that the signed request is a
+// GetCallerIdentity call to that host, signed for sts in that region,
+// recently, and that it carries Config.ServerIDHeader with the value
+// Config.ServerID inside the signature, so a request signed for another
+// server (or another service) cannot be replayed here. See
+// docs/aws-identity.md.
+package awsidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// GrantType is the grant_type value of the aws_identity grant.
+const GrantType = "aws_identity"
+
+// Defaults for Config.
+const (
+	DefaultTimeout      = 5 * time.Second
+	DefaultMaxClockSkew = 15 * time.Minute
+)
+
+// Config configures the aws_identity grant.
+type Config struct {
+	// ServerIDHeader is the header that binds a signed request to this
+	// server, such as "X-Ginoauth-Server-ID". Clients must send it inside
+	// the signature (listed in SignedHeaders). Required.
+	ServerIDHeader string
+	// ServerID is the value ServerIDHeader must carry, unique to this
+	// authorization server (its public host name, say). Required.
+	ServerID string
+	// Mappings map AWS identities to local users; the first that matches
+	// the caller wins, and a caller no mapping matches is refused. At
+	// least one is required.
+	Mappings []Mapping
+	// AllowedRegions, if not empty, limits the regions clients may sign
+	// for; any well-formed region is accepted otherwise.
+	AllowedRegions []string
+	// IssueRefreshToken issues a refresh token with the access token. Off
+	// by default: a client that can sign for its AWS identity can simply
+	// ask again.
+	IssueRefreshToken bool
+	// HTTPClient sends the requests to STS; http.DefaultClient's transport
+	// when nil. Redirects are never followed, whatever its CheckRedirect.
+	HTTPClient *http.Client
+	// Timeout bounds the STS round trip; DefaultTimeout when zero.
+	Timeout time.Duration
+	// MaxClockSkew is how far X-Amz-Date may be from the server's clock,
+	// either way; DefaultMaxClockSkew when zero.
+	MaxClockSkew time.Duration
+	// InsecureSTSEndpoint, FOR TESTS ONLY, sends the STS requests to this
+	// base URL (such as an httptest server's) instead of
+	// https://sts.<region>.amazonaws.com. The Host header and every check
+	// stay those of the real STS host. Never set it in production: the
+	// identity answers come from whatever listens there.
+	InsecureSTSEndpoint string
+	// Logger receives one line per refused or accepted request (never a
+	// signature, credential or session token); slog.Default() when nil.
+	Logger *slog.Logger
+	// Now is the clock X-Amz-Date is checked against; time.Now when nil.
+	Now func() time.Time
+}
+
+// Mapping maps AWS identities to a local user and a scope ceiling.
+//
+// A Mapping matches a caller when both its Account (if set) and its ARN
+// pattern (if set) match; at least one must be set. The ARN pattern is
+// matched against the caller's principal ARN:
+//
+//	IAM user:      arn:aws:iam::123456789012:user/path/alice   (as STS answers it)
+//	assumed role:  arn:aws:iam::123456789012:role/deployer     (the session name, which
+//	               the caller chooses, is dropped; role paths are not in the answer)
+//
+// where '*' matches any run of characters other than ':', so
+// "arn:aws:iam::123456789012:role/ci-*" matches every role whose name
+// starts with "ci-" in that account, and nothing in another account.
+type Mapping struct {
+	// Account is a 12-digit AWS account ID.
+	Account string
+	// ARN is a principal ARN pattern, as above.
+	ARN string
+	// Username is the local user the token is issued for. The user must
+	// already exist in the provider's store (store.Users.GetUserByUsername)
+	// and be active; it is never created. Required.
+	Username string
+	// Scopes is the ceiling of the token's scopes: a request for a scope
+	// outside it is invalid_scope, and a request without scope gets the
+	// provider's default scopes within it. Required.
+	Scopes []string
+}
+
+// grant is a configured aws_identity grant.
+type grant struct {
+	cfg           Config
+	serverIDLower string
+	regions       map[string]bool
+	client        *http.Client
+	timeout       time.Duration
+	skew          time.Duration
+	log           *slog.Logger
+	now           func() time.Time
+}
+
+// New checks cfg and returns the aws_identity grant, to list in
+// ginoauth.Config.Grants. Only confidential clients that list
+// "aws_identity" among their grant types may use it: the AWS signature
+// proves who the caller is on AWS, and the client secret which client
+// software asks.
+func New(cfg Config) (ginoauth.Grant, error) {
+	g := &grant{cfg: cfg, timeout: cfg.Timeout, skew: cfg.MaxClockSkew, log: cfg.Logger, now: cfg.Now}
+	if !validHeaderName(cfg.ServerIDHeader) {
+		return ginoauth.Grant{}, errors.New("awsidentity: ServerIDHeader must be a header name")
+	}
+	g.serverIDLower = strings.ToLower(cfg.ServerIDHeader)
+	if g.serverIDLower == "host" || strings.HasPrefix(g.serverIDLower, "x-amz-") || g.serverIDLower == "authorization" || hopByHop[g.serverIDLower] {
+		return ginoauth.Grant{}, fmt.Errorf("awsidentity: ServerIDHeader %q is reserved", cfg.ServerIDHeader)
+	}
+	if cfg.ServerID == "" || !validHeaderValue(cfg.ServerID) || strings.TrimSpace(cfg.ServerID) != cfg.ServerID {
+		return ginoauth.Grant{}, errors.New("awsidentity: ServerID must be a non-empty header value without surrounding spaces")
+	}
+	if len(cfg.Mappings) == 0 {
+		return ginoauth.Grant{}, errors.New("awsidentity: at least one Mapping is required")
+	}
+	for i, m := range cfg.Mappings {
+		if err := m.check(); err != nil {
+			return ginoauth.Grant{}, fmt.Errorf("awsidentity: Mappings[%d]: %w", i, err)
+		}
+	}
+	if len(cfg.AllowedRegions) > 0 {
+		g.regions = map[string]bool{}
+		for _, r := range cfg.AllowedRegions {
+			if !ValidRegion(r) {
+				return ginoauth.Grant{}, fmt.Errorf("awsidentity: AllowedRegions: %q is not a region", r)
+			}
+			g.regions[r] = true
+		}
+	}
+	if g.timeout == 0 {
+		g.timeout = DefaultTimeout
+	}
+	if g.skew == 0 {
+		g.skew = DefaultMaxClockSkew
+	}
+	if g.timeout < 0 || g.skew < 0 {
+		return ginoauth.Grant{}, errors.New("awsidentity: Timeout and MaxClockSkew must not be negative")
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	c := http.Client{}
+	if cfg.HTTPClient != nil {
+		c = *cfg.HTTPClient
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	g.client = &c
+	if cfg.InsecureSTSEndpoint != "" {
+		g.log.Warn("awsidentity: InsecureSTSEndpoint is set: identities are not checked by AWS (tests only)",
+			"endpoint", cfg.InsecureSTSEndpoint)
+	}
+	return ginoauth.Grant{Type: GrantType, Handle: g.handle}, nil
+}
+
+// handle answers an aws_identity token request.
+func (g *grant) handle(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
+	req, err := g.checkRequest(r.Params, g.now())
+	if err != nil {
+		g.refused(ctx, r, err)
+		return nil, err
+	}
+	id, err := g.callerIdentity(ctx, req)
+	if err != nil {
+		g.refused(ctx, r, err)
+		return nil, err
+	}
+	m := g.match(id)
+	if m == nil {
+		err := invalidGrant("No mapping allows this AWS identity.")
+		g.refused(ctx, r, err, "arn", id.arn)
+		return nil, err
+	}
+	u, err := p.Store().GetUserByUsername(ctx, m.Username)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.IsActive) {
+		err := invalidGrant("The user this AWS identity maps to does not exist or is inactive.")
+		g.refused(ctx, r, err, "arn", id.arn, "username", m.Username)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := g.scopes(p, r, m)
+	if err != nil {
+		g.refused(ctx, r, err, "arn", id.arn)
+		return nil, err
+	}
+	resp, err := p.IssueTokens(ctx, r.Client, ginoauth.IssueRequest{
+		UserID: u.ID, Username: u.Username, Scopes: scopes, Refresh: g.cfg.IssueRefreshToken,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.log.InfoContext(ctx, "awsidentity: token issued", "client_id", r.Client.ClientID,
+		"arn", id.arn, "account", id.account, "username", u.Username, "scope", resp.Scope)
+	return resp, nil
+}
+
+// scopes decides the token's scopes: the provider's decision for the
+// client, within the mapping's ceiling.
+func (g *grant) scopes(p *ginoauth.Provider, r *ginoauth.TokenRequest, m *Mapping) ([]string, error) {
+	requested := r.Params["scope"]
+	scopes, err := p.GrantScopes(requested, r.Client)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(requested) != "" {
+		for _, s := range scopes {
+			if !slices.Contains(m.Scopes, s) {
+				return nil, ginoauth.ErrInvalidScope.WithDescription("This AWS identity may not request scope %q.", s)
+			}
+		}
+		return scopes, nil
+	}
+	var out []string
+	for _, s := range scopes {
+		if slices.Contains(m.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, ginoauth.ErrInvalidScope.WithDescription("No default scope is allowed to this AWS identity; request one.")
+	}
+	return out, nil
+}
+
+// refused logs a refused request: the reason, never the request's headers.
+func (g *grant) refused(ctx context.Context, r *ginoauth.TokenRequest, err error, attrs ...any) {
+	var e *ginoauth.Error
+	if errors.As(err, &e) && e.Status >= 500 {
+		return // the token endpoint logs 5xx answers with their cause
+	}
+	args := append([]any{"client_id", r.Client.ClientID, "region", r.Params["region"], "reason", err.Error()}, attrs...)
+	if !ValidRegion(r.Params["region"]) {
+		args[3] = "(invalid)"
+	}
+	g.log.InfoContext(ctx, "awsidentity: request refused", args...)
+}
+
+func invalidGrant(format string, args ...any) error {
+	return ginoauth.ErrInvalidGrant.WithDescription(format, args...)
+}
+
+func invalidRequest(format string, args ...any) error {
+	return ginoauth.ErrInvalidRequest.WithDescription(format, args...)
+}

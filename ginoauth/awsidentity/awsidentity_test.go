@@ -1,0 +1,589 @@
+package awsidentity_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/awsidentity"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+func init() { gin.SetMode(gin.TestMode) }
+
+const (
+	serverIDHeader = "X-Ginoauth-Server-ID"
+	serverID       = "auth.example.com"
+	getCaller      = "Action=GetCallerIdentity&Version=2011-06-15"
+	// upstreamSecret is in every error answer of the fake STS: it must
+	// never reach a client.
+	upstreamSecret = "UPSTREAM-DETAIL-4f1c"
+)
+
+// The test identities, as the fake STS knows them.
+var (
+	roleCreds     = aws.Credentials{AccessKeyID: "ASIAROLEEXAMPLE", SecretAccessKey: "role-secret", SessionToken: "role-session-token"}
+	ciCreds       = aws.Credentials{AccessKeyID: "AKIACIEXAMPLE", SecretAccessKey: "ci-secret"}
+	strangerCreds = aws.Credentials{AccessKeyID: "AKIASTRANGER", SecretAccessKey: "stranger-secret"}
+	badCreds      = aws.Credentials{AccessKeyID: roleCreds.AccessKeyID, SecretAccessKey: "not-the-secret", SessionToken: roleCreds.SessionToken}
+
+	known = map[string]struct{ secret, arn, account string }{
+		roleCreds.AccessKeyID:     {roleCreds.SecretAccessKey, "arn:aws:sts::111122223333:assumed-role/deployer/session-1", "111122223333"},
+		ciCreds.AccessKeyID:       {ciCreds.SecretAccessKey, "arn:aws:iam::111122223333:user/ci/builder", "111122223333"},
+		strangerCreds.AccessKeyID: {strangerCreds.SecretAccessKey, "arn:aws:iam::444455556666:user/mallory", "444455556666"},
+	}
+
+	mappings = []awsidentity.Mapping{
+		{ARN: "arn:aws:iam::111122223333:role/deploy*", Username: "deploy", Scopes: []string{"read", "write"}},
+		{Account: "111122223333", ARN: "arn:aws:iam::111122223333:user/ci/*", Username: "ghost", Scopes: []string{"read"}},
+	}
+)
+
+// fakeSTS is a local STS: it checks the SigV4 signature itself, by signing
+// the request it received again with the SDK's signer and the caller's
+// known secret, and answers GetCallerIdentity's XML.
+type fakeSTS struct {
+	srv    *httptest.Server
+	hits   atomic.Int64
+	status int           // answer this status instead, with an error body
+	body   string        // answer this body with 200 instead
+	delay  time.Duration // wait this long first
+}
+
+func newFakeSTS(t *testing.T, f *fakeSTS) *fakeSTS {
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeSTS) fail(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error></ErrorResponse>`, code, upstreamSecret)
+}
+
+func (f *fakeSTS) serve(w http.ResponseWriter, r *http.Request) {
+	f.hits.Add(1)
+	if f.delay > 0 {
+		select {
+		case <-time.After(f.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if f.status != 0 {
+		if f.status == http.StatusFound {
+			http.Redirect(w, r, "https://evil.example/", http.StatusFound)
+			return
+		}
+		f.fail(w, f.status, "InternalFailure")
+		return
+	}
+	if f.body != "" {
+		io.WriteString(w, f.body)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != http.MethodPost || r.URL.Path != "/" || string(body) != getCaller && string(body) != "Version=2011-06-15&Action=GetCallerIdentity" {
+		f.fail(w, 400, "InvalidAction")
+		return
+	}
+	authz := r.Header.Get("Authorization")
+	_, rest, _ := strings.Cut(authz, "Credential=")
+	cred, rest, _ := strings.Cut(rest, ", SignedHeaders=")
+	signedHeaders, _, _ := strings.Cut(rest, ", ")
+	scope := strings.Split(cred, "/")
+	if len(scope) != 5 || scope[3] != "sts" {
+		f.fail(w, 403, "SignatureDoesNotMatch")
+		return
+	}
+	who, ok := known[scope[0]]
+	if !ok {
+		f.fail(w, 403, "InvalidClientTokenId")
+		return
+	}
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		f.fail(w, 403, "IncompleteSignature")
+		return
+	}
+	again, _ := http.NewRequest(http.MethodPost, "https://"+r.Host+"/", bytes.NewReader(body))
+	for _, h := range strings.Split(signedHeaders, ";") {
+		if h != "host" && h != "content-length" {
+			again.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: who.secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
+	if err := v4.NewSigner().SignHTTP(r.Context(), creds, again, sha256Hex(body), "sts", scope[2], at); err != nil || again.Header.Get("Authorization") != authz {
+		f.fail(w, 403, "SignatureDoesNotMatch")
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetCallerIdentityResult>
+    <Arn>%s</Arn>
+    <UserId>AIDAEXAMPLE</UserId>
+    <Account>%s</Account>
+  </GetCallerIdentityResult>
+  <ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata>
+</GetCallerIdentityResponse>`, who.arn, who.account)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// signing describes the request a client signs; the zero value's fields
+// are filled by sign with a correct request.
+type signing struct {
+	creds      aws.Credentials
+	region     string // the region parameter
+	signRegion string // the credential scope's region
+	service    string
+	host       string
+	body       string
+	serverID   string
+	unsigned   bool // send the server-ID header outside the signature
+	noServerID bool
+	at         time.Time
+	stringJSON bool                // headers_json values as strings, not lists
+	edit       func(h http.Header) // after signing
+}
+
+// sign builds an aws_identity token request as a client does: it signs a
+// GetCallerIdentity request with the AWS SDK's SigV4 signer and sends its
+// headers as headers_json.
+func sign(t *testing.T, s signing) url.Values {
+	t.Helper()
+	if s.creds.AccessKeyID == "" {
+		s.creds = roleCreds
+	}
+	if s.region == "" {
+		s.region = "us-east-1"
+	}
+	if s.signRegion == "" {
+		s.signRegion = "us-east-1"
+	}
+	if s.service == "" {
+		s.service = "sts"
+	}
+	if s.host == "" {
+		s.host = "sts." + s.signRegion + ".amazonaws.com"
+	}
+	if s.body == "" {
+		s.body = getCaller
+	}
+	if s.serverID == "" {
+		s.serverID = serverID
+	}
+	if s.at.IsZero() {
+		s.at = time.Now()
+	}
+	req, err := http.NewRequest(http.MethodPost, "https://"+s.host+"/", strings.NewReader(s.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	if !s.noServerID && !s.unsigned {
+		req.Header.Set(serverIDHeader, s.serverID)
+	}
+	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, req, sha256Hex([]byte(s.body)), s.service, s.signRegion, s.at); err != nil {
+		t.Fatal(err)
+	}
+	h := req.Header.Clone()
+	h.Set("Host", req.URL.Host)
+	h.Set("User-Agent", "aws-cli/2 test") // unsigned, as the CLI's
+	if s.unsigned {
+		h.Set(serverIDHeader, s.serverID)
+	}
+	if s.edit != nil {
+		s.edit(h)
+	}
+	var raw []byte
+	if s.stringJSON {
+		flat := map[string]string{}
+		for k, v := range h {
+			flat[k] = v[0]
+		}
+		raw, _ = json.Marshal(flat)
+	} else {
+		raw, _ = json.Marshal(h)
+	}
+	return url.Values{"grant_type": {"aws_identity"}, "region": {s.region}, "post_body": {s.body}, "headers_json": {string(raw)}}
+}
+
+// env is a provider with the aws_identity grant, a fake STS, a
+// confidential client allowed the grant, and the local user "deploy".
+type env struct {
+	t        *testing.T
+	p        *ginoauth.Provider
+	srv      *httptest.Server
+	sts      *fakeSTS
+	id, sec  string
+	pubID    string
+	logs     *bytes.Buffer
+	identity awsidentity.Config
+}
+
+func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Config)) *env {
+	t.Helper()
+	if sts == nil {
+		sts = &fakeSTS{}
+	}
+	e := &env{t: t, sts: newFakeSTS(t, sts), logs: &bytes.Buffer{}}
+	cfg := awsidentity.Config{
+		ServerIDHeader:      serverIDHeader,
+		ServerID:            serverID,
+		Mappings:            mappings,
+		InsecureSTSEndpoint: e.sts.srv.URL,
+		Logger:              slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	g, err := awsidentity.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st store.Store = memstore.New()
+	if kind == "redis" {
+		client, prefix := redistest.Client(t)
+		if st, err = redisstore.New(client, redisstore.WithPrefix(prefix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := ginoauth.New(ginoauth.Config{
+		Store:         st,
+		SecretKey:     []byte("0123456789abcdef0123456789abcdef"),
+		Scopes:        map[string]string{"read": "Read", "write": "Write", "admin": "Admin"},
+		DefaultScopes: []string{"read", "write"},
+		Grants:        []ginoauth.Grant{g},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.p = p
+	ctx := context.Background()
+	if err := st.CreateUser(ctx, &store.User{ID: "u-deploy", Username: "deploy", IsActive: true}); err != nil {
+		t.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{Name: "ci", ClientType: store.Confidential, GrantTypes: []string{awsidentity.GrantType}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.id, e.sec = app.ClientID, secret
+	pub, _, err := p.CreateApplication(ctx, ginoauth.NewApplication{Name: "pub", ClientType: store.Public, GrantTypes: []string{awsidentity.GrantType}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pubID = pub.ClientID
+	r := gin.New()
+	p.Mount(r)
+	r.GET("/api/whoami", p.Middleware(), func(c *gin.Context) {
+		tok, ok := ginoauth.TokenFromContext(c)
+		if !ok {
+			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			return
+		}
+		c.JSON(200, gin.H{"user": tok.Username, "scope": ginoauth.FormatScope(tok.Scopes)})
+	})
+	e.srv = httptest.NewServer(r)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// lockedWriter serialises the log writes of concurrent requests.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+type answer struct {
+	status int
+	header http.Header
+	raw    string
+	body   map[string]any
+}
+
+func (a answer) str(k string) string { s, _ := a.body[k].(string); return s }
+
+func (e *env) do(req *http.Request) answer {
+	e.t.Helper()
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	a := answer{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	if err := json.Unmarshal(raw, &a.body); err != nil {
+		e.t.Fatalf("not JSON: %q", raw)
+	}
+	return a
+}
+
+// token posts form to the token endpoint with the confidential client's
+// credentials.
+func (e *env) token(form url.Values) answer {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/o/token/", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.id, e.sec)
+	return e.do(req)
+}
+
+func (e *env) whoami(token string) answer {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	return e.do(req)
+}
+
+func TestIssuesToken(t *testing.T) {
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, kind, nil, nil)
+			a := e.token(sign(t, signing{}))
+			if a.status != 200 || a.str("scope") != "read write" || a.str("access_token") == "" {
+				t.Fatalf("aws_identity: %d %v", a.status, a.body)
+			}
+			if _, ok := a.body["refresh_token"]; ok {
+				t.Fatalf("a refresh token was issued by default: %v", a.body)
+			}
+			if w := e.whoami(a.str("access_token")); w.status != 200 || w.str("user") != "deploy" || w.str("scope") != "read write" {
+				t.Fatalf("the token at the middleware: %d %v", w.status, w.body)
+			}
+			// A requested scope within the mapping's ceiling; header values
+			// as plain strings; the body's parameters in the other order
+			// (forwarded byte for byte, as they were signed).
+			f := sign(t, signing{stringJSON: true, body: "Version=2011-06-15&Action=GetCallerIdentity"})
+			f.Set("scope", "read")
+			if a := e.token(f); a.status != 200 || a.str("scope") != "read" {
+				t.Fatalf("scope=read: %d %v", a.status, a.body)
+			}
+			if got := e.sts.hits.Load(); got != 2 {
+				t.Fatalf("STS was called %d times, want 2", got)
+			}
+			for _, secret := range []string{roleCreds.SecretAccessKey, roleCreds.SessionToken, "Signature="} {
+				if strings.Contains(e.logs.String(), secret) {
+					t.Fatalf("the log holds %q:\n%s", secret, e.logs)
+				}
+			}
+		})
+	}
+}
+
+func TestRefreshTokenOption(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, func(c *awsidentity.Config) { c.IssueRefreshToken = true })
+	if a := e.token(sign(t, signing{})); a.status != 200 || a.str("refresh_token") == "" {
+		t.Fatalf("IssueRefreshToken: %d %v", a.status, a.body)
+	}
+}
+
+func TestPublicClientRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, nil)
+	f := sign(t, signing{})
+	f.Set("client_id", e.pubID)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/o/token/", strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if a := e.do(req); a.status != 400 || a.str("error") != "unauthorized_client" {
+		t.Fatalf("public client: %d %v", a.status, a.body)
+	}
+	if e.sts.hits.Load() != 0 {
+		t.Fatal("STS was called for a public client")
+	}
+}
+
+// TestRefused: every malformed, hostile or misdirected request is refused,
+// and those the server can judge by itself never reach STS.
+func TestRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, nil)
+	withRegion := func(r string) func(url.Values) { return func(f url.Values) { f.Set("region", r) } }
+	for _, tc := range []struct {
+		name   string
+		s      signing
+		form   func(url.Values)
+		status int
+		code   string
+		toSTS  bool
+	}{
+		{name: "region with a host", form: withRegion("us-east-1.evil.com"), status: 400, code: "invalid_request"},
+		{name: "region with a path", form: withRegion("us-east-1/../"), status: 400, code: "invalid_request"},
+		{name: "region in upper case", form: withRegion("US-EAST-1"), status: 400, code: "invalid_request"},
+		{name: "region with a port", form: withRegion("us-east-1:443"), status: 400, code: "invalid_request"},
+		{name: "region with userinfo", form: withRegion("evil.com@us-east-1"), status: 400, code: "invalid_request"},
+		{name: "not a region", form: withRegion("evil"), status: 400, code: "invalid_request"},
+		{name: "unicode region", form: withRegion("us-\u0435ast-1"), status: 400, code: "invalid_request"},
+		{name: "region with a newline", form: withRegion("us-east-1\n"), status: 400, code: "invalid_request"},
+		{name: "missing region", form: func(f url.Values) { f.Del("region") }, status: 400, code: "invalid_request"},
+		{name: "missing headers_json", form: func(f url.Values) { f.Del("headers_json") }, status: 400, code: "invalid_request"},
+		{name: "region other than signed", form: withRegion("us-west-2"), status: 400, code: "invalid_grant"},
+		{name: "wrong Action", s: signing{body: "Action=AssumeRole&Version=2011-06-15"}, status: 400, code: "invalid_grant"},
+		{name: "extra parameter", s: signing{body: getCaller + "&RoleArn=x"}, status: 400, code: "invalid_grant"},
+		{name: "encoded parameter", s: signing{body: "Action=GetCallerIdentity&Version=2011%2D06%2D15"}, status: 400, code: "invalid_grant"},
+		{name: "post_body other than signed", form: func(f url.Values) { f.Set("post_body", "Version=2011-06-15&Action=GetCallerIdentity") }, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "missing server-ID header", s: signing{noServerID: true}, status: 400, code: "invalid_grant"},
+		{name: "server-ID header not signed", s: signing{unsigned: true}, status: 400, code: "invalid_grant"},
+		{name: "wrong server-ID", s: signing{serverID: "other.example.com"}, status: 400, code: "invalid_grant"},
+		{name: "server-ID twice", s: signing{edit: func(h http.Header) { h.Add(serverIDHeader, serverID) }}, status: 400, code: "invalid_grant"},
+		{name: "global STS host", s: signing{host: "sts.amazonaws.com"}, status: 400, code: "invalid_grant"},
+		{name: "host of another server", s: signing{host: "sts.us-east-1.amazonaws.com.evil.com"}, status: 400, code: "invalid_grant"},
+		{name: "no Host header", s: signing{edit: func(h http.Header) { h.Del("Host") }}, status: 400, code: "invalid_grant"},
+		{name: "stale X-Amz-Date", s: signing{at: time.Now().Add(-time.Hour)}, status: 400, code: "invalid_grant"},
+		{name: "future X-Amz-Date", s: signing{at: time.Now().Add(time.Hour)}, status: 400, code: "invalid_grant"},
+		{name: "signed for sqs", s: signing{service: "sqs", host: "sts.us-east-1.amazonaws.com"}, status: 400, code: "invalid_grant"},
+		{name: "not SigV4", s: signing{edit: func(h http.Header) { h.Set("Authorization", "Bearer abc") }}, status: 400, code: "invalid_grant"},
+		{name: "no Authorization", s: signing{edit: func(h http.Header) { h.Del("Authorization") }}, status: 400, code: "invalid_grant"},
+		{name: "signed header missing", s: signing{edit: func(h http.Header) { h.Del("X-Amz-Security-Token") }}, status: 400, code: "invalid_grant"},
+		{name: "hop-by-hop header signed", s: signing{edit: func(h http.Header) {
+			h.Set("Authorization", strings.Replace(h.Get("Authorization"), "SignedHeaders=", "SignedHeaders=connection;", 1))
+			h.Set("Connection", "close")
+		}}, status: 400, code: "invalid_grant"},
+		{name: "huge headers_json", s: signing{edit: func(h http.Header) { h.Set("X-Padding", strings.Repeat("a", 20<<10)) }}, status: 400, code: "invalid_request"},
+		{name: "headers_json not an object", form: func(f url.Values) { f.Set("headers_json", `["Host"]`) }, status: 400, code: "invalid_request"},
+		{name: "headers_json with a number", form: func(f url.Values) { f.Set("headers_json", `{"Host": 1}`) }, status: 400, code: "invalid_request"},
+		{name: "headers_json with a header twice", s: signing{edit: func(h http.Header) { h["host"] = []string{"sts.us-east-1.amazonaws.com"} }}, status: 400, code: "invalid_request"},
+		{name: "header value with CRLF", s: signing{edit: func(h http.Header) { h.Set("X-Evil", "a\r\nHost: evil") }}, status: 400, code: "invalid_request"},
+		{name: "STS rejects the signature", s: signing{creds: badCreds}, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "unknown AWS key", s: signing{creds: aws.Credentials{AccessKeyID: "AKIANOBODY", SecretAccessKey: "x"}}, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "unmapped ARN", s: signing{creds: strangerCreds}, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "unknown local user", s: signing{creds: ciCreds}, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "scope above the mapping", form: func(f url.Values) { f.Set("scope", "admin") }, status: 400, code: "invalid_scope", toSTS: true},
+		{name: "unknown scope", form: func(f url.Values) { f.Set("scope", "nope") }, status: 400, code: "invalid_scope", toSTS: true},
+	} {
+		f := sign(t, tc.s)
+		if tc.form != nil {
+			tc.form(f)
+		}
+		before := e.sts.hits.Load()
+		a := e.token(f)
+		if a.status != tc.status || a.str("error") != tc.code {
+			t.Errorf("%s: %d %v; want %d %s", tc.name, a.status, a.body, tc.status, tc.code)
+		}
+		if strings.Contains(a.raw, upstreamSecret) || strings.Contains(a.raw, "role-secret") {
+			t.Errorf("%s: the answer repeats upstream or secret content: %s", tc.name, a.raw)
+		}
+		if hit := e.sts.hits.Load() != before; hit != tc.toSTS {
+			t.Errorf("%s: reached STS: %v, want %v", tc.name, hit, tc.toSTS)
+		}
+	}
+}
+
+// TestSTSFailures: STS trouble answers 503, never 500, never its content.
+func TestSTSFailures(t *testing.T) {
+	t.Parallel()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	for _, tc := range []struct {
+		name string
+		sts  *fakeSTS
+		mod  func(*awsidentity.Config)
+	}{
+		{"STS error", &fakeSTS{status: 500}, nil},
+		{"STS throttles", &fakeSTS{status: 429}, nil},
+		{"STS redirects", &fakeSTS{status: http.StatusFound}, nil},
+		{"STS down", nil, func(c *awsidentity.Config) { c.InsecureSTSEndpoint = down.URL }},
+		{"STS slow", &fakeSTS{delay: 2 * time.Second}, func(c *awsidentity.Config) { c.Timeout = 100 * time.Millisecond }},
+		{"STS answers garbage", &fakeSTS{body: "<html>" + upstreamSecret + "</html>"}, nil},
+		{"STS answers a foreign ARN", &fakeSTS{body: `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:user/x</Arn><Account>999999999999</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "memory", tc.sts, tc.mod)
+			start := time.Now()
+			a := e.token(sign(t, signing{}))
+			if a.status != 503 || a.str("error") != "temporarily_unavailable" || a.header.Get("Retry-After") == "" {
+				t.Fatalf("%d %v", a.status, a.body)
+			}
+			if strings.Contains(a.raw, upstreamSecret) {
+				t.Fatalf("the answer repeats upstream content: %s", a.raw)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestAllowedRegions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, func(c *awsidentity.Config) { c.AllowedRegions = []string{"eu-west-1"} })
+	if a := e.token(sign(t, signing{})); a.status != 400 || a.str("error") != "invalid_grant" {
+		t.Fatalf("a region outside AllowedRegions: %d %v", a.status, a.body)
+	}
+	if a := e.token(sign(t, signing{region: "eu-west-1", signRegion: "eu-west-1"})); a.status != 200 {
+		t.Fatalf("an allowed region: %d %v", a.status, a.body)
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	ok := awsidentity.Config{ServerIDHeader: serverIDHeader, ServerID: serverID, Mappings: mappings}
+	if g, err := awsidentity.New(ok); err != nil || g.Type != "aws_identity" || g.PublicClients || g.AnyClient {
+		t.Fatalf("New(ok) = %+v, %v", g, err)
+	}
+	for name, mod := range map[string]func(*awsidentity.Config){
+		"no server-ID header":    func(c *awsidentity.Config) { c.ServerIDHeader = "" },
+		"server-ID header Host":  func(c *awsidentity.Config) { c.ServerIDHeader = "Host" },
+		"server-ID header x-amz": func(c *awsidentity.Config) { c.ServerIDHeader = "X-Amz-Date" },
+		"bad header name":        func(c *awsidentity.Config) { c.ServerIDHeader = "X Server" },
+		"no server ID":           func(c *awsidentity.Config) { c.ServerID = "" },
+		"no mappings":            func(c *awsidentity.Config) { c.Mappings = nil },
+		"mapping matches anyone": func(c *awsidentity.Config) {
+			c.Mappings = []awsidentity.Mapping{{Username: "x", Scopes: []string{"read"}}}
+		},
+		"mapping bad account": func(c *awsidentity.Config) {
+			c.Mappings = []awsidentity.Mapping{{Account: "12", Username: "x", Scopes: []string{"read"}}}
+		},
+		"mapping bad ARN": func(c *awsidentity.Config) {
+			c.Mappings = []awsidentity.Mapping{{ARN: "role/x", Username: "x", Scopes: []string{"read"}}}
+		},
+		"mapping no user": func(c *awsidentity.Config) {
+			c.Mappings = []awsidentity.Mapping{{Account: "111122223333", Scopes: []string{"read"}}}
+		},
+		"mapping no scopes": func(c *awsidentity.Config) {
+			c.Mappings = []awsidentity.Mapping{{Account: "111122223333", Username: "x"}}
+		},
+		"bad allowed region": func(c *awsidentity.Config) { c.AllowedRegions = []string{"evil.com"} },
+		"negative timeout":   func(c *awsidentity.Config) { c.Timeout = -1 },
+	} {
+		c := ok
+		mod(&c)
+		if _, err := awsidentity.New(c); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}

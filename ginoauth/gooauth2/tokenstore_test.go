@@ -1,0 +1,488 @@
+package gooauth2_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-oauth2/oauth2/v4"
+	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+	"github.com/go-oauth2/oauth2/v4/manage"
+	"github.com/go-oauth2/oauth2/v4/models"
+	"github.com/go-oauth2/oauth2/v4/server"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ginoauth/toolkit/ginoauth/gooauth2"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+// goEnv is a go-oauth2 server (manager + server.NewDefaultServer) on the
+// adapter's TokenStore and ClientStore, served over HTTP: POST /token and
+// GET /api (ValidationBearerToken).
+type goEnv struct {
+	client   redis.UniversalClient
+	prefix   string // the TokenStore's key prefix
+	legacyNS string // a namespace for go-oauth2/redis keys
+	manager  *manage.Manager
+	srv      *httptest.Server
+}
+
+func newGoEnv(t *testing.T) *goEnv {
+	t.Helper()
+	apps, client, prefix := newApps(t)
+	e := &goEnv{client: client, prefix: prefix + "go:", legacyNS: prefix + "legacy:"}
+	e.manager = manage.NewDefaultManager()
+	e.manager.MapTokenStorage(gooauth2.NewTokenStore(client, gooauth2.WithPrefix(e.prefix)))
+	e.manager.MapClientStorage(gooauth2.NewClientStore(apps))
+	gs := server.NewDefaultServer(e.manager)
+	gs.SetClientInfoHandler(server.ClientBasicHandler)
+	gs.SetPasswordAuthorizationHandler(func(_ context.Context, _, username, password string) (string, error) {
+		if username == "alice" && password == "wonderland" {
+			return "u1", nil
+		}
+		return "", nil
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		if err := gs.HandleTokenRequest(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("GET /api", func(w http.ResponseWriter, r *http.Request) {
+		ti, err := gs.ValidationBearerToken(r)
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_token"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"client":"` + ti.GetClientID() + `","user":"` + ti.GetUserID() + `","scope":"` + ti.GetScope() + `"}`))
+	})
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *goEnv) token(t *testing.T, form url.Values, id, secret string) (int, map[string]any) {
+	t.Helper()
+	return postForm(t, e.srv.URL+"/token", form, id, secret)
+}
+
+func (e *goEnv) api(t *testing.T, token string) (int, map[string]any) {
+	t.Helper()
+	return getBearer(t, e.srv.URL+"/api", token)
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+func TestGoOAuth2ServerClientCredentials(t *testing.T) {
+	t.Parallel()
+	e := newGoEnv(t)
+	status, body := e.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, confID, confSecret)
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, body)
+	}
+	access := str(body, "access_token")
+	if access == "" || body["refresh_token"] != nil {
+		t.Fatalf("token body: %v", body)
+	}
+	status, body = e.api(t, access)
+	if status != http.StatusOK || str(body, "client") != confID || str(body, "scope") != "read" {
+		t.Fatalf("ValidationBearerToken: %d %v", status, body)
+	}
+
+	// The client secret is checked against the stored hash.
+	for _, c := range []struct{ name, id, secret string }{
+		{"wrong secret", confID, "nope"},
+		{"no secret", confID, ""},
+		{"unknown client", "nobody", confSecret},
+	} {
+		status, body = e.token(t, url.Values{"grant_type": {"client_credentials"}}, c.id, c.secret)
+		if status != http.StatusUnauthorized || str(body, "error") != "invalid_client" {
+			t.Errorf("%s: %d %v, want 401 invalid_client", c.name, status, body)
+		}
+	}
+	if status, _ := e.api(t, access+"x"); status != http.StatusUnauthorized {
+		t.Errorf("unknown token: %d, want 401", status)
+	}
+
+	// One record, keyed by the token's SHA-256, with the access lifetime.
+	kv := dump(t, e.client, e.prefix)
+	if len(kv) != 1 {
+		t.Fatalf("keys: %v, want one access key", kv)
+	}
+	for k := range kv {
+		if !strings.HasPrefix(k, e.prefix+"at:") || len(k) != len(e.prefix)+3+64 {
+			t.Errorf("key %q is not <prefix>at:<sha256>", k)
+		}
+		ttl, err := e.client.PTTL(context.Background(), k).Result()
+		if err != nil || ttl <= time.Hour+59*time.Minute || ttl > 2*time.Hour {
+			t.Errorf("PTTL %s = %v, %v; want about the 2h access lifetime", k, ttl, err)
+		}
+	}
+	assertNoRawTokens(t, e.client, e.prefix, access)
+}
+
+func TestGoOAuth2ServerPasswordAndRefresh(t *testing.T) {
+	t.Parallel()
+	e := newGoEnv(t)
+	status, body := e.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "scope": {"read write"}}, confID, confSecret)
+	if status != http.StatusOK {
+		t.Fatalf("password grant: %d %v", status, body)
+	}
+	access, refresh := str(body, "access_token"), str(body, "refresh_token")
+	if access == "" || refresh == "" {
+		t.Fatalf("password grant body: %v", body)
+	}
+	status, body = e.api(t, access)
+	if status != http.StatusOK || str(body, "user") != "u1" || str(body, "scope") != "read write" {
+		t.Fatalf("ValidationBearerToken: %d %v", status, body)
+	}
+	// TTLs follow the token information: 2h access, 7 days refresh (the
+	// manager's password-grant defaults).
+	ctx := context.Background()
+	for _, c := range []struct {
+		kind string
+		max  time.Duration
+	}{{"at:", 2 * time.Hour}, {"rt:", 7 * 24 * time.Hour}} {
+		keys, err := e.client.Keys(ctx, e.prefix+c.kind+"*").Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("%s keys: %v %v", c.kind, keys, err)
+		}
+		ttl, err := e.client.PTTL(ctx, keys[0]).Result()
+		if err != nil || ttl <= c.max-time.Minute || ttl > c.max {
+			t.Errorf("%s PTTL %v %v, want about %v", c.kind, ttl, err, c.max)
+		}
+	}
+
+	status, body = e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, confID, confSecret)
+	if status != http.StatusOK {
+		t.Fatalf("refresh: %d %v", status, body)
+	}
+	access2, refresh2 := str(body, "access_token"), str(body, "refresh_token")
+	if access2 == "" || refresh2 == "" || access2 == access || refresh2 == refresh {
+		t.Fatalf("refresh body: %v", body)
+	}
+	if status, body := e.api(t, access2); status != http.StatusOK || str(body, "scope") != "read write" || str(body, "user") != "u1" {
+		t.Errorf("new access token: %d %v", status, body)
+	}
+	// The old pair is gone: the rotation removed it in the same step.
+	if status, _ := e.api(t, access); status != http.StatusUnauthorized {
+		t.Errorf("old access token after refresh: %d, want 401", status)
+	}
+	status, body = e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, confID, confSecret)
+	if status == http.StatusOK || str(body, "error") != "invalid_grant" {
+		t.Errorf("old refresh token: %d %v, want invalid_grant", status, body)
+	}
+	assertNoRawTokens(t, e.client, e.prefix, access, refresh, access2, refresh2)
+}
+
+// TestGoOAuth2ConcurrentRefresh: go-oauth2's Manager reads a refresh token,
+// stores the new pair, then deletes the old token; with go-oauth2/redis two
+// concurrent refreshes both succeed. The adapter's Create replaces the
+// pair atomically, so exactly one does.
+func TestGoOAuth2ConcurrentRefresh(t *testing.T) {
+	t.Parallel()
+	e := newGoEnv(t)
+	_, body := e.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}, confID, confSecret)
+	refresh := str(body, "refresh_token")
+	if refresh == "" {
+		t.Fatalf("password grant: %v", body)
+	}
+	const n = 20
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ok  int
+		got []string
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, body := e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, confID, confSecret)
+			mu.Lock()
+			defer mu.Unlock()
+			if status == http.StatusOK {
+				ok++
+				got = append(got, str(body, "access_token"))
+			} else if str(body, "error") != "invalid_grant" {
+				t.Errorf("losing refresh: %d %v, want invalid_grant", status, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent refreshes succeeded, want exactly 1", ok, n)
+	}
+	if status, _ := e.api(t, got[0]); status != http.StatusOK {
+		t.Errorf("winner's access token: %d", status)
+	}
+}
+
+// TestGoOAuth2AuthorizationCodeRedeemedOnce drives the code grant through
+// the Manager: of concurrent redemptions of one code exactly one gets
+// tokens.
+func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
+	t.Parallel()
+	e := newGoEnv(t)
+	ctx := context.Background()
+	ti, err := e.manager.GenerateAuthToken(ctx, oauth2.Code, &oauth2.TokenGenerateRequest{
+		ClientID: confID, UserID: "u1", RedirectURI: "https://app.example.com/cb", Scope: "read",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := ti.GetCode()
+	keys, err := e.client.Keys(ctx, e.prefix+"code:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("code keys %v %v", keys, err)
+	}
+	if ttl, err := e.client.PTTL(ctx, keys[0]).Result(); err != nil || ttl <= 9*time.Minute || ttl > 10*time.Minute {
+		t.Errorf("code PTTL %v %v, want about 10m", ttl, err)
+	}
+	assertNoRawTokens(t, e.client, e.prefix, code)
+
+	const n = 10
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		wins   int
+		access string
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ti, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+				ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: code,
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+				access = ti.GetAccess()
+			case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
+				t.Errorf("losing redemption: %v, want ErrInvalidAuthorizeCode", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", wins, n)
+	}
+	info, err := e.manager.LoadAccessToken(ctx, access)
+	if err != nil || info.GetUserID() != "u1" || info.GetScope() != "read" {
+		t.Fatalf("LoadAccessToken: %v %v", info, err)
+	}
+}
+
+func TestGoOAuth2Removal(t *testing.T) {
+	t.Parallel()
+	e := newGoEnv(t)
+	ctx := context.Background()
+	issue := func() (string, string) {
+		_, body := e.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}, confID, confSecret)
+		return str(body, "access_token"), str(body, "refresh_token")
+	}
+
+	// Removing an access token leaves its refresh token usable.
+	access, refresh := issue()
+	if err := e.manager.RemoveAccessToken(ctx, access); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.api(t, access); status != http.StatusUnauthorized {
+		t.Errorf("removed access token: %d, want 401", status)
+	}
+	if _, err := e.manager.LoadRefreshToken(ctx, refresh); err != nil {
+		t.Errorf("refresh token after removing its access token: %v", err)
+	}
+	if err := e.manager.RemoveAccessToken(ctx, access); err != nil {
+		t.Errorf("removing twice: %v, want nil", err)
+	}
+
+	// Removing a refresh token removes its pair.
+	access, refresh = issue()
+	if err := e.manager.RemoveRefreshToken(ctx, refresh); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.api(t, access); status != http.StatusUnauthorized {
+		t.Errorf("access token of a removed refresh token: %d, want 401", status)
+	}
+	if _, err := e.manager.LoadRefreshToken(ctx, refresh); !errors.Is(err, oerrors.ErrInvalidRefreshToken) {
+		t.Errorf("removed refresh token: %v, want ErrInvalidRefreshToken", err)
+	}
+	if err := e.manager.RemoveRefreshToken(ctx, refresh); err != nil {
+		t.Errorf("removing twice: %v, want nil", err)
+	}
+	if keys := dump(t, e.client, e.prefix); len(keys) != 1 { // the first refresh token
+		t.Errorf("keys left: %d, want 1", len(keys))
+	}
+}
+
+func TestTokenStoreNotFoundAndOutage(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	ts := gooauth2.NewTokenStore(client, gooauth2.WithPrefix(prefix))
+	ctx := context.Background()
+	for name, get := range map[string]func(context.Context, string) (oauth2.TokenInfo, error){
+		"GetByAccess": ts.GetByAccess, "GetByRefresh": ts.GetByRefresh, "GetByCode": ts.GetByCode,
+	} {
+		if ti, err := get(ctx, "missing"); ti != nil || err != nil {
+			t.Errorf("%s(missing) = %v, %v; want nil, nil", name, ti, err)
+		}
+	}
+
+	down := gooauth2.NewTokenStore(redistest.Unreachable(t))
+	tok := models.NewToken()
+	tok.SetAccess("a")
+	tok.SetAccessCreateAt(time.Now())
+	tok.SetAccessExpiresIn(time.Hour)
+	checks := map[string]error{
+		"Create":          down.Create(ctx, tok),
+		"RemoveByAccess":  down.RemoveByAccess(ctx, "a"),
+		"RemoveByRefresh": down.RemoveByRefresh(ctx, "r"),
+		"RemoveByCode":    down.RemoveByCode(ctx, "c"),
+	}
+	_, checks["GetByAccess"] = down.GetByAccess(ctx, "a")
+	_, checks["GetByRefresh"] = down.GetByRefresh(ctx, "r")
+	_, checks["GetByCode"] = down.GetByCode(ctx, "c")
+	for name, err := range checks {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with Redis down: %v, want store.ErrUnavailable", name, err)
+		}
+	}
+}
+
+func TestClientStore(t *testing.T) {
+	t.Parallel()
+	apps, _, _ := newApps(t)
+	cs := gooauth2.NewClientStore(apps)
+	ctx := context.Background()
+
+	ci, err := cs.GetByID(ctx, confID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.GetID() != confID || ci.GetSecret() != "" || ci.GetDomain() != "https://app.example.com/cb" || ci.IsPublic() || ci.GetUserID() != "owner-1" {
+		t.Errorf("ClientInfo = %q %q %q %v %q", ci.GetID(), ci.GetSecret(), ci.GetDomain(), ci.IsPublic(), ci.GetUserID())
+	}
+	v, ok := ci.(oauth2.ClientPasswordVerifier)
+	if !ok {
+		t.Fatal("ClientInfo does not implement oauth2.ClientPasswordVerifier")
+	}
+	for secret, want := range map[string]bool{confSecret: true, "": false, "wrong": false, confSecret + "x": false} {
+		if got := v.VerifyPassword(secret); got != want {
+			t.Errorf("confidential VerifyPassword(%q) = %v, want %v", secret, got, want)
+		}
+	}
+
+	pub, err := cs.GetByID(ctx, pubID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pub.IsPublic() || pub.GetDomain() != "" {
+		t.Errorf("public client: %v %q", pub.IsPublic(), pub.GetDomain())
+	}
+	pv := pub.(oauth2.ClientPasswordVerifier)
+	if !pv.VerifyPassword("") || pv.VerifyPassword("anything") {
+		t.Error("a public client must pass without a secret and fail with one")
+	}
+
+	if ci, err := cs.GetByID(ctx, "nobody"); ci != nil || !errors.Is(err, oerrors.ErrInvalidClient) {
+		t.Errorf("unknown client: %v, %v; want ErrInvalidClient", ci, err)
+	}
+}
+
+// TestTokenStoreReadsGoOAuth2RedisTokens is step 1 of the migration: a
+// go-oauth2 server switched from go-oauth2/redis to the TokenStore (with
+// WithLegacyNamespace) keeps accepting the tokens it issued before, and
+// its first refresh moves the pair to the new layout.
+func TestTokenStoreReadsGoOAuth2RedisTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newGoEnv(t)
+	// The legacy tokens live in the same Redis, under their own namespace.
+	ts := gooauth2.NewTokenStore(e.client, gooauth2.WithPrefix(e.prefix), gooauth2.WithLegacyNamespace(e.legacyNS))
+	e.manager.MapTokenStorage(ts)
+	created := time.Now().Add(-time.Minute)
+	tok := legacyToken("OLDACCESS", "OLDREFRESH", "read write", created)
+	tok.ClientID = confID
+	writeLegacy(t, e.client, e.legacyNS, tok, 0)
+	code := models.NewToken()
+	code.ClientID, code.UserID, code.Scope, code.RedirectURI = confID, "u42", "read", "https://app.example.com/cb"
+	code.Code, code.CodeCreateAt, code.CodeExpiresIn = "OLDCODE", created, 10*time.Minute
+	writeLegacyCode(t, e.client, e.legacyNS, code)
+
+	if ti, err := ts.GetByAccess(ctx, "OLDACCESS"); err != nil || ti == nil {
+		t.Fatalf("GetByAccess(legacy) = %v, %v", ti, err)
+	}
+	if status, body := e.api(t, "OLDACCESS"); status != http.StatusOK || str(body, "user") != "u42" || str(body, "scope") != "read write" {
+		t.Fatalf("legacy access token on the TokenStore: %d %v", status, body)
+	}
+	for _, tok := range []string{"OLDREFRESH", "OLDCODE", "NOPE"} {
+		if status, _ := e.api(t, tok); status != http.StatusUnauthorized {
+			t.Errorf("%s as an access token: %d, want 401", tok, status)
+		}
+	}
+	if ti, err := e.manager.LoadRefreshToken(ctx, "OLDACCESS"); err == nil {
+		t.Errorf("legacy access token loaded as a refresh token: %v", ti)
+	}
+
+	status, body := e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"OLDREFRESH"}}, confID, confSecret)
+	if status != http.StatusOK {
+		t.Fatalf("refreshing a legacy refresh token: %d %v", status, body)
+	}
+	access, refresh := str(body, "access_token"), str(body, "refresh_token")
+	if status, body := e.api(t, access); status != http.StatusOK || str(body, "user") != "u42" {
+		t.Errorf("new access token: %d %v", status, body)
+	}
+	if status, _ := e.api(t, "OLDACCESS"); status != http.StatusUnauthorized {
+		t.Errorf("legacy access token after its refresh: %d, want 401", status)
+	}
+	status, body = e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"OLDREFRESH"}}, confID, confSecret)
+	if status == http.StatusOK || str(body, "error") != "invalid_grant" {
+		t.Errorf("legacy refresh token reused: %d %v, want invalid_grant", status, body)
+	}
+	// Only the code is left in the legacy layout; the new pair is hashed.
+	if legacy := dump(t, e.client, e.legacyNS); len(legacy) != 1 {
+		t.Errorf("legacy keys left: %v, want only the code", legacy)
+	}
+	assertNoRawTokens(t, e.client, e.prefix, access, refresh, "OLDACCESS", "OLDREFRESH")
+
+	// A legacy code is redeemed once.
+	ti, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+		ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: "OLDCODE",
+	})
+	if err != nil || ti.GetUserID() != "u42" {
+		t.Fatalf("legacy code: %v %v", ti, err)
+	}
+	if _, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+		ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: "OLDCODE",
+	}); err == nil {
+		t.Error("legacy code redeemed twice")
+	}
+
+	// Removing a legacy refresh token removes its legacy pair.
+	tok = legacyToken("OLDACCESS2", "OLDREFRESH2", "read", created)
+	tok.ClientID = confID
+	writeLegacy(t, e.client, e.legacyNS, tok, 0)
+	if err := e.manager.RemoveRefreshToken(ctx, "OLDREFRESH2"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.api(t, "OLDACCESS2"); status != http.StatusUnauthorized {
+		t.Errorf("access token of a removed legacy refresh token: %d, want 401", status)
+	}
+	if legacy := dump(t, e.client, e.legacyNS); len(legacy) != 0 {
+		t.Errorf("legacy keys left: %v", legacy)
+	}
+}
