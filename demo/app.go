@@ -48,6 +48,12 @@ type options struct {
 	// LoginLimit is how many login attempts one address may make per
 	// minute; zero means 30, negative means no limit.
 	LoginLimit int
+	// Site "social" makes this server the fake social site of
+	// docs/social-login.md (adds /user_details_by_username/:username/).
+	Site string
+	// SocialURL, if set, is the social site's base URL: the API accepts
+	// its tokens through the exchange grants (social.go).
+	SocialURL string
 }
 
 // app is the demo server: its HTTP handler and what the commands and tests
@@ -68,6 +74,8 @@ type app struct {
 	// client is the demo client, set by setupDemoClient before the server
 	// serves; nil until then (its pages answer 503).
 	client *demoClient
+	// socialURL is options.SocialURL.
+	socialURL string
 }
 
 // Paths of the demo's endpoints.
@@ -124,7 +132,13 @@ func newApp(o options) (*app, error) {
 			return nil, err
 		}
 	}
+	grants, err := socialGrants(o.SocialURL, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.socialURL = o.SocialURL
 	p, err := ginoauth.New(ginoauth.Config{
+		Grants:             grants,
 		Store:              o.Store,
 		SecretKey:          secret,
 		AccessTokenExpire:  o.AccessTokenExpire,
@@ -220,6 +234,9 @@ func newApp(o options) (*app, error) {
 	reg.Group(withSession, "/user_details", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
 		GET("/", a.userDetails)
 	reg.Group(withSession, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
+	if o.Site == siteSocial {
+		a.mountSocialSite(withSession)
+	}
 
 	if o.BenchRoutes {
 		hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }

@@ -51,8 +51,10 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return nil
 	})
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
+	site := fs.String("site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
+	socialURL := fs.String("social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]")
+		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--site social | --social-url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +68,17 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	}
 	if !redisSet {
 		redisURL = e.getenv(envRedisURL)
+	}
+	if *site != "" && *site != siteSocial {
+		return &usageError{fmt.Sprintf("--site %q: the only site is %q", *site, siteSocial)}
+	}
+	if *site == siteSocial {
+		if *socialURL != "" {
+			return &usageError{"--site social and --social-url do not go together"}
+		}
+		se := *e
+		se.prefix = socialPrefix
+		e = &se
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -87,6 +100,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	a, err := newApp(options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench,
 		CORSOrigins: corsOrigins, SecureCookies: *secureCookies,
+		Site: *site, SocialURL: *socialURL,
 	})
 	if err != nil {
 		return err
@@ -114,6 +128,9 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 			"(same --redis URL or REDIS_URL); see docs/getting-started.md.\n\n", base, b.where)
 	}
 	printDemoClient(e.stdout, base, client, b.embedded)
+	if *socialURL != "" {
+		printSocial(e.stdout, *socialURL)
+	}
 	if len(corsOrigins) > 0 {
 		fmt.Fprintf(e.stdout, "CORS: browser clients may call the token endpoints and the API from %s.\n", strings.Join(corsOrigins, ", "))
 	}
@@ -220,7 +237,7 @@ func bootstrap(ctx context.Context, a *app, base string, w io.Writer) error {
 	app, secret, err := a.provider.CreateApplication(ctx, ginoauth.NewApplication{
 		Name:       demoAppName,
 		ClientType: store.Confidential,
-		GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
+		GrantTypes: append([]string{store.GrantPassword, store.GrantClientCredentials}, a.demoGrants()...),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the demo application: %w", err)
@@ -228,7 +245,7 @@ func bootstrap(ctx context.Context, a *app, base string, w io.Writer) error {
 	fmt.Fprintf(w, `ginoauth demo on %[1]s, with an embedded store: everything is forgotten on exit.
 
 Demo user:        %[2]s / %[3]s
-Demo application: %[4]q (confidential; grants: password, client_credentials)
+Demo application: %[4]q (confidential; grants: %[7]s)
   client_id:      %[5]s
   client_secret:  %[6]s
 
@@ -243,6 +260,6 @@ Try it (bash):
   # post a snippet
   curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"title":"hello","code":"print(\"hello, world\")"}' $BASE/snippets/
 
-`, base, demoUsername, password, app.Name, app.ClientID, secret)
+`, base, demoUsername, password, app.Name, app.ClientID, secret, strings.Join(app.GrantTypes, ", "))
 	return nil
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/permissions"
+)
+
+// The two roles of docs/social-login.md: `demo serve --site social` is the
+// upstream social site, `demo serve --social-url URL` the API trusting it.
+const (
+	// siteSocial is --site social: the fake social site.
+	siteSocial = "social"
+	// socialPrefix replaces the Redis key prefix of the social site, so
+	// that both sites can share one Redis.
+	socialPrefix = "demo_social:"
+	// userByUsernamePath is the social site's user lookup, as the seed's
+	// "with params" backend calls it.
+	userByUsernamePath = "/user_details_by_username/:username/"
+	// The backends of the API, as in the seed.
+	backendSocial           = "fake_social_site"
+	backendSocialWithParams = "fake_social_site_with_params"
+)
+
+// socialGrants returns the exchange grants trusting the social site at
+// base (--social-url), or nil when base is empty.
+func socialGrants(base string, log *slog.Logger) ([]ginoauth.Grant, error) {
+	if base == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--social-url %q: want the social site's base URL, such as http://localhost:8001", base)
+	}
+	base = strings.TrimRight(base, "/")
+	return exchange.Grants(exchange.Config{
+		Backends: []exchange.Backend{
+			{Name: backendSocial, UserDetailsURL: base + userDetailsPath},
+			{Name: backendSocialWithParams, UserDetailsURL: base + "/user_details_by_username/{username}/"},
+		},
+		DefaultBackend: backendSocial,
+		// As the seed: one live login per user and application.
+		RevokeEarlierTokens: true,
+		Logger:              log,
+	})
+}
+
+// socialGrantTypes are the grant types of the demo application when the
+// API trusts a social site.
+var socialGrantTypes = []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}
+
+// mountSocialSite adds the social site's user lookup by username: a valid
+// token with the read scope, 404 for an unknown username.
+func (a *app) mountSocialSite(r gin.IRouter) {
+	reg := a.routes
+	reg.Group(r, "", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
+		GET(userByUsernamePath, a.userDetailsByUsername)
+}
+
+// userDetailsByUsername is GET /user_details_by_username/:username/.
+func (a *app) userDetailsByUsername(c *gin.Context) {
+	u, err := a.provider.Store().GetUserByUsername(c.Request.Context(), c.Param("username"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(c, http.StatusNotFound, "not_found", "No such user.", nil)
+		return
+	}
+	if err != nil {
+		a.storeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, userProfile{
+		ID: u.ID, Username: u.Username, Email: u.Email,
+		FirstName: u.FirstName, LastName: u.LastName, DateJoined: u.DateJoined,
+	})
+}
+
+// printSocial prints how to convert a social site's token at this API.
+func printSocial(w io.Writer, socialURL string) {
+	fmt.Fprintf(w, `Social login: this API trusts the social site at %[1]s as backend %[2]q
+(and %[3]q). With SOCIAL_TOKEN an access token of that site:
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=convert_token -d backend=%[2]s --data-urlencode "token=$SOCIAL_TOKEN" $BASE/o/token/
+See docs/social-login.md.
+
+`, socialURL, backendSocial, backendSocialWithParams)
+}
+
+// demoGrants are the grant types the demo application gets beyond
+// password and client_credentials.
+func (a *app) demoGrants() []string {
+	if a.socialURL == "" {
+		return nil
+	}
+	return socialGrantTypes
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// TestSocialLogin runs both sites of docs/social-login.md: the fake social
+// site (--site social) and the API trusting it (--social-url), and trades
+// a social-site token for an API token end to end.
+func TestSocialLogin(t *testing.T) {
+	t.Parallel()
+	social := newTestServer(t, func(o *options) { o.Site = siteSocial })
+	api := newTestServer(t, func(o *options) { o.SocialURL = social.url })
+
+	// At the social site: a user and its token (password grant).
+	alice := social.newUser("alice")
+	sc := social.newClient("", store.Confidential, store.GrantPassword)
+	socialTok := social.tokenForm(basic(sc.id, sc.secret), url.Values{
+		"grant_type": {"password"}, "username": {alice.username}, "password": {alice.password},
+	}).wantTokens(t)
+
+	// The social site's user lookups.
+	social.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusOK)
+	social.api("GET", "/user_details_by_username/nobody/", socialTok.access, "").wantError(t, http.StatusNotFound, "not_found")
+	social.api("GET", "/user_details_by_username/alice/", "", "").wantStatus(t, http.StatusUnauthorized)
+	api.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusNotFound) // not on the API
+
+	// At the API: convert it.
+	ac := api.newClient("", store.Confidential, socialGrantTypes...)
+	converted := api.tokenForm(basic(ac.id, ac.secret), url.Values{
+		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocial}, "token": {socialTok.access},
+	}).wantTokens(t)
+	if converted.refresh == "" {
+		t.Fatal("no refresh token")
+	}
+	api.api("POST", snippetsPath, converted.access, `{"title":"from social","code":"print(1)"}`).wantStatus(t, http.StatusCreated)
+	list := api.api("GET", snippetsPath, converted.access, "").wantStatus(t, http.StatusOK)
+	if !strings.Contains(string(list.body), `"owner":"alice"`) {
+		t.Fatalf("snippets: %s", list.body)
+	}
+	// The social site's token is not the API's.
+	api.api("POST", snippetsPath, socialTok.access, `{"code":"x"}`).wantStatus(t, http.StatusUnauthorized)
+
+	// RFC 8693, the default backend; the demo revokes the earlier token.
+	x := api.tokenForm(basic(ac.id, ac.secret), url.Values{
+		"grant_type": {exchange.GrantTokenExchange}, "subject_token": {socialTok.access},
+		"subject_token_type": {exchange.TokenTypeAccessToken},
+	}).wantStatus(t, http.StatusOK)
+	if x.str(t, "issued_token_type") != exchange.TokenTypeAccessToken {
+		t.Fatalf("RFC 8693 answer: %s", x.body)
+	}
+	api.api("GET", userDetailsPath, x.str(t, "access_token"), "").wantStatus(t, http.StatusOK)
+	api.api("GET", snippetsPath, converted.access, "").wantStatus(t, http.StatusUnauthorized)
+
+	// The with-params backend: the user named by username.
+	social.newUser("bob")
+	wp := api.tokenForm(basic(ac.id, ac.secret), url.Values{
+		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
+		"token": {socialTok.access}, "username": {"bob"},
+	}).wantTokens(t)
+	d := api.api("GET", userDetailsPath, wp.access, "").wantStatus(t, http.StatusOK)
+	if d.str(t, "username") != "bob" {
+		t.Fatalf("with params: %s", d.body)
+	}
+	api.tokenForm(basic(ac.id, ac.secret), url.Values{
+		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
+		"token": {socialTok.access}, "username": {"nobody"},
+	}).wantError(t, http.StatusBadRequest, "invalid_grant")
+
+	// A token the social site does not know.
+	api.tokenForm(basic(ac.id, ac.secret), url.Values{
+		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocial}, "token": {"goat_forged"},
+	}).wantError(t, http.StatusBadRequest, "invalid_grant")
+}
+
+// TestServeSocialFlags: the two modes through `demo serve`.
+func TestServeSocialFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"serve", "--site", "nope"},
+		{"serve", "--site", "social", "--social-url", "http://localhost:1"},
+		{"serve", "--social-url", "ftp://x", "--addr", "127.0.0.1:0"},
+	} {
+		var out, errOut syncBuffer
+		env := &runEnv{stdout: &out, stderr: &errOut, getenv: noEnv, prefix: defaultPrefix, logger: testLogger(t)}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		code := run(ctx, args, env)
+		cancel()
+		if code == 0 {
+			t.Errorf("%v: exit 0", args)
+		}
+	}
+
+	// The API mode prints how to convert a token.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	ready := make(chan string, 1)
+	env := &runEnv{stdout: &out, stderr: &errOut, getenv: noEnv, prefix: defaultPrefix,
+		logger: testLogger(t), serving: func(u string) { ready <- u }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--social-url", "http://localhost:8001"}, env)
+	}()
+	select {
+	case <-ready:
+	case code := <-done:
+		t.Fatalf("serve exited with %d: %s", code, errOut.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	if s := out.String(); !strings.Contains(s, "grant_type=convert_token") || !strings.Contains(s, exchange.GrantConvertToken) {
+		t.Errorf("serve --social-url did not print the conversion:\n%s", s)
+	}
+	cancel()
+	<-done
+}
