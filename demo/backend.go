@@ -89,7 +89,7 @@ func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, er
 	if err != nil {
 		return nil, err
 	}
-	st, err := redisstore.New(client, redisstore.WithPrefix(e.prefix))
+	st, err := redisstore.New(client, append([]redisstore.Option{redisstore.WithPrefix(e.prefix)}, e.storeOpts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
+
 	"github.com/ginoauth/toolkit/ginoauth/manage"
 )
 
@@ -72,6 +74,9 @@ type runEnv struct {
 	dial func(url string) (redis.UniversalClient, error)
 	// logger, if set, replaces the text logger on stderr.
 	logger *slog.Logger
+	// storeOpts are extra options for the Redis store (serve's
+	// --redis-pipelines).
+	storeOpts []redisstore.Option
 	// serving, if set, is called with the base URL once serve listens.
 	serving func(baseURL string)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/manage"
 	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 )
 
 // shutdownTimeout bounds how long serve waits for requests in flight after
@@ -41,6 +42,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return nil
 	})
 	logLevel := fs.String("log-level", "info", "least level logged: debug, info, warn or error (info logs every request)")
+	pipelines := fs.Int("redis-pipelines", 0, "with Redis: how many token and application lookups may be on the wire before concurrent ones share a pipeline (0: the store's default; -1: never share, each lookup alone)")
 	bench := fs.Bool("bench", false, "also serve /bench/open (no auth) and /bench/protected and /bench/snippets/ (no auth) for the load runs of docs/benchmarks.md")
 	var corsOrigins []string
 	fs.Func("cors-origin", "an origin (scheme://host[:port]) browser clients may call the token endpoints and the API from, such as http://localhost:3000; repeatable", func(v string) error {
@@ -92,6 +94,9 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *pipelines != 0 {
+		e.storeOpts = append(e.storeOpts, redisstore.WithPipelines(*pipelines))
+	}
 	b, err := e.openBackend(ctx, redisURL)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ THREADS=${THREADS:-2}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/9}
 OURS=127.0.0.1:8090
 BASE=127.0.0.1:8091
+SOLO=127.0.0.1:8092 # the demo with --redis-pipelines -1: each lookup alone
 out=$(mktemp -d)
 pids=()
 cleanup() {
@@ -46,10 +47,13 @@ wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; slee
 
 "$out/demo" serve --redis "$REDIS_URL" --addr "$OURS" --bench --log-level warn >"$out/demo.log" 2>&1 &
 pids+=($!)
+"$out/demo" serve --redis "$REDIS_URL" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 >"$out/solo.log" 2>&1 &
+pids+=($!)
 "$out/gooauth2" -addr "$BASE" -redis "$redis_hostport" -db "${redis_db:-0}" >"$out/gooauth2.log" 2>&1 &
 pids+=($!)
 wait_up "http://$OURS/bench/open"
 wait_up "http://$BASE/bench/open"
+wait_up "http://$SOLO/bench/open"
 
 # Credentials: an application and a user of our own, the baseline's fixed client.
 "$out/demo" createuser --redis "$REDIS_URL" --username benchuser --password bench-password >/dev/null 2>&1 || true
@@ -87,6 +91,7 @@ cases=(
   "go-oauth2 stack, client_credentials token|-s $base_post http://$BASE/o/token/"
   "ginoauth demo, GET no auth (/bench/open)|http://$OURS/bench/open"
   "ginoauth demo, protected GET (/bench/protected)|-H Authorization:\ Bearer\ $token http://$OURS/bench/protected"
+  "ginoauth demo, protected GET, lookups not shared (--redis-pipelines -1)|-H Authorization:\ Bearer\ $token http://$SOLO/bench/protected"
   "ginoauth demo, snippets list no auth (/bench/snippets/)|http://$OURS/bench/snippets/"
   "ginoauth demo, snippets list protected (/snippets/)|-H Authorization:\ Bearer\ $token http://$OURS/snippets/"
   "ginoauth demo, client_credentials token|-s $ours_post http://$OURS/o/token/"
