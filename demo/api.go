@@ -64,8 +64,14 @@ type userProfile struct {
 func (a *app) userDetails(c *gin.Context) {
 	id, _ := requestUser(c)
 	u, err := a.provider.Store().GetUser(c.Request.Context(), id)
+	a.writeProfile(c, u, err, "The token's user no longer exists.")
+}
+
+// writeProfile answers a user lookup: the profile, 404 with notFound, or
+// the store's error.
+func (a *app) writeProfile(c *gin.Context, u *store.User, err error, notFound string) {
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, http.StatusNotFound, "not_found", "The token's user no longer exists.", nil)
+		writeError(c, http.StatusNotFound, "not_found", notFound, nil)
 		return
 	}
 	if err != nil {

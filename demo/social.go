@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
-	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/permissions"
 )
 
@@ -71,18 +68,7 @@ func (a *app) mountSocialSite(r gin.IRouter) {
 // userDetailsByUsername is GET /user_details_by_username/:username/.
 func (a *app) userDetailsByUsername(c *gin.Context) {
 	u, err := a.provider.Store().GetUserByUsername(c.Request.Context(), c.Param("username"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, http.StatusNotFound, "not_found", "No such user.", nil)
-		return
-	}
-	if err != nil {
-		a.storeError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, userProfile{
-		ID: u.ID, Username: u.Username, Email: u.Email,
-		FirstName: u.FirstName, LastName: u.LastName, DateJoined: u.DateJoined,
-	})
+	a.writeProfile(c, u, err, "No such user.")
 }
 
 // printSocial prints how to convert a social site's token at this API.
