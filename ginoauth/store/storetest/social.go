@@ -13,22 +13,10 @@ import (
 // store no other subtest uses.
 func RunSocialLinks(t *testing.T, newStore func(t *testing.T) store.SocialLinks) {
 	t.Helper()
-	for _, tc := range socialTests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := newStore(t)
-			if s == nil {
-				t.Fatal("newStore returned nil")
-			}
-			tc.run(t, s)
-		})
-	}
+	runAll(t, socialTests, newStore)
 }
 
-var socialTests = []struct {
-	name string
-	run  func(t *testing.T, s store.SocialLinks)
-}{
+var socialTests = []contractTest[store.SocialLinks]{
 	{"SocialLinks/LinkGet", testSocialLinkGet},
 	{"SocialLinks/Missing", testSocialMissing},
 	{"SocialLinks/Relink", testSocialRelink},

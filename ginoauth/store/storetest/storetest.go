@@ -30,11 +30,24 @@ import (
 // It should register any clean-up with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
+	runAll(t, tests, newStore)
+}
+
+// contractTest is one subtest of a contract for stores of type S.
+type contractTest[S any] struct {
+	name string
+	run  func(t *testing.T, s S)
+}
+
+// runAll runs tests as parallel subtests, each on a fresh store.
+func runAll[S comparable](t *testing.T, tests []contractTest[S], newStore func(t *testing.T) S) {
+	t.Helper()
+	var none S
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStore(t)
-			if s == nil {
+			if s == none {
 				t.Fatal("newStore returned nil")
 			}
 			tc.run(t, s)
@@ -42,10 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 }
 
-var tests = []struct {
-	name string
-	run  func(t *testing.T, s store.Store)
-}{
+var tests = []contractTest[store.Store]{
 	{"Ping", testPing},
 	{"Applications/CreateGet", testAppCreateGet},
 	{"Applications/Duplicate", testAppDuplicate},
