@@ -152,12 +152,14 @@ func TestSessionCookie(t *testing.T) {
 // TestLoginThrottle: the login form counts attempts per address.
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
-	s := newWebServer(t, func(o *options) { o.LoginLimit = 2 })
-	b := s.browser(t)
 	bad := userCreds{"alice", "wrong"}
 	// The count is per fixed window (a minute, aligned on the clock): if
-	// the attempts straddle two windows, the third one may pass; try again.
+	// the attempts straddle two windows, the third one may pass. Try again
+	// on a fresh server: the attempts already counted in the new window
+	// must not carry over into the next try.
 	for try := 1; ; try++ {
+		s := newWebServer(t, func(o *options) { o.LoginLimit = 2 })
+		b := s.browser(t)
 		start := time.Now()
 		b.login(bad, "").wantStatus(t, http.StatusBadRequest)
 		b.login(bad, "").wantStatus(t, http.StatusBadRequest)
