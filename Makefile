@@ -10,7 +10,7 @@ test: ## run every test (real Redis from REDIS_URL, else an in-process miniredis
 	$(GO) test $(TESTFLAGS) ./...
 
 demo: ## serve the demo on :8000 with the embedded store
-	$(GO) run ./demo serve
+	$(GO) run ./demo
 
 vet:
 	$(GO) vet ./...

@@ -63,9 +63,14 @@ func TestHelp(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "createapplication") {
 		t.Errorf("demo help: code %d, stdout %q", r.code, r.stdout)
 	}
-	r = runCmd(t, nil)
-	if r.code != 2 || !strings.Contains(r.stderr, "Usage:") {
-		t.Errorf("demo with no arguments: code %d, stderr %q; want usage and 2", r.code, r.stderr)
+	r = runCmd(t, nil, "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
+		t.Errorf("demo --help: code %d, stdout %q", r.code, r.stdout)
+	}
+	// Flags alone are serve's: a bad one is serve's usage error.
+	r = runCmd(t, nil, "--port", "80")
+	if r.code != 2 || !strings.Contains(r.stderr, "usage: demo serve") {
+		t.Errorf("demo --port 80: code %d, stderr %q; want serve's usage error and 2", r.code, r.stderr)
 	}
 }
 
@@ -246,10 +251,23 @@ func TestSecretKeyFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestServeEmbedded runs `demo serve` without Redis: it prints working
-// credentials, serves, and shuts down when its context ends.
+// TestServeEmbedded runs `demo serve` without Redis, and `demo` with
+// serve's flags alone (`go run ./demo`): it prints working credentials,
+// serves, and shuts down when its context ends.
 func TestServeEmbedded(t *testing.T) {
 	t.Parallel()
+	for _, args := range [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"--addr", "127.0.0.1:0"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			testServeEmbedded(t, args)
+		})
+	}
+}
+
+func testServeEmbedded(t *testing.T, args []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errOut syncBuffer
@@ -257,7 +275,7 @@ func TestServeEmbedded(t *testing.T) {
 	env := &runEnv{stdout: &out, stderr: &errOut, getenv: noEnv, prefix: defaultPrefix,
 		logger: testLogger(t), serving: func(u string) { ready <- u }}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, env) }()
+	go func() { done <- run(ctx, args, env) }()
 
 	var base string
 	select {

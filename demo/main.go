@@ -2,7 +2,7 @@
 // Django OAuth Toolkit, serving the snippets API of Django REST Framework's
 // tutorial.
 //
-//	demo serve [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies]
+//	demo [serve] [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies]
 //	demo createuser --username U --password P [--email E] [--redis URL]
 //	demo createapplication [flags] <confidential|public> <grant-type>
 //	demo listapplications [--user U] [--json] [--redis URL]
@@ -99,7 +99,7 @@ const usageText = `demo: the ginoauth demo, an OAuth2 provider for Gin serving t
 of Django REST Framework's tutorial.
 
 Usage:
-  demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench]
+  demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--bench]
              [--cors-origin ORIGIN]... [--secure-cookies]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
@@ -136,16 +136,26 @@ Environment:
 
 // run runs the command in args and returns the exit code: 0, 1 when the
 // command failed, 2 for bad arguments.
+// isHelp tells whether a first argument asks for the usage text.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
 func run(ctx context.Context, args []string, env *runEnv) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.stderr, usageText)
-		return exitUsage
+	// `demo` alone, or with serve's flags only, serves: `go run ./demo`.
+	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {
+		args = append([]string{"serve"}, args...)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(env.stdout, usageText)
+		return exitOK
 	}
 	var err error
 	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(env.stdout, usageText)
-		return exitOK
 	case "serve":
 		err = env.serve(ctx, args[1:])
 	case "routes":
