@@ -9,17 +9,22 @@ import (
 
 // getBatcher coalesces concurrent GETs into pipelines (group commit, as
 // auto-pipelining clients do). Under load, the requests that arrive while
-// maxInflight pipelines are already on the wire wait and go out together in
-// the next one: one write and one read carry many GETs, which spares the
-// application, the kernel and Redis most of a per-command system call, the
-// dominant cost of a small GET. A lone request goes out at once, alone, so
-// an idle server pays nothing. Each GET still costs its caller exactly one
-// round trip. No goroutine is started: the caller that finds a free slot
-// sends the batch, then keeps sending whatever queued meanwhile.
+// maxInflight GETs or pipelines are already on the wire wait and go out
+// together in the next one: one write and one read carry many GETs, which
+// spares the application, the kernel and Redis most of a per-command system
+// call, the dominant cost of a small GET. A lone request goes out at once,
+// alone, so an idle server pays nothing. Each GET still costs its caller
+// exactly one round trip.
+//
+// A caller that finds a free slot sends its own GET and returns. If others
+// queued meanwhile, it hands the slot to a drain goroutine that sends the
+// queue in batches until it is empty, so no request waits on other
+// requests' round trips, however long the load lasts.
 type getBatcher struct {
 	rdb         redis.UniversalClient
 	maxInflight int
 	maxBatch    int
+	calls       sync.Pool // of *getCall
 
 	mu       sync.Mutex
 	inflight int
@@ -34,14 +39,15 @@ type getCall struct {
 	done chan struct{}
 }
 
-var callPool = sync.Pool{New: func() any { return &getCall{done: make(chan struct{}, 1)} }}
-
 // get returns the value of key, redis.Nil when it does not exist, or the
 // error of the pipeline it went out in.
 func (b *getBatcher) get(ctx context.Context, key string) ([]byte, error) {
 	b.mu.Lock()
 	if b.inflight >= b.maxInflight {
-		call := callPool.Get().(*getCall)
+		call, _ := b.calls.Get().(*getCall)
+		if call == nil {
+			call = &getCall{done: make(chan struct{}, 1)}
+		}
 		call.key = key
 		b.pending = append(b.pending, call)
 		b.mu.Unlock()
@@ -49,10 +55,10 @@ func (b *getBatcher) get(ctx context.Context, key string) ([]byte, error) {
 		case <-call.done:
 			val, err := call.val, call.err
 			call.val, call.err = nil, nil
-			callPool.Put(call)
+			b.calls.Put(call)
 			return val, err
 		case <-ctx.Done():
-			// The sender still owns call and will signal done (buffered);
+			// The drain still owns call and will signal done (buffered);
 			// the call is simply not returned to the pool.
 			return nil, ctx.Err()
 		}
@@ -63,20 +69,33 @@ func (b *getBatcher) get(ctx context.Context, key string) ([]byte, error) {
 	// A free slot: send our own GET now, alone.
 	val, err := b.rdb.Get(ctx, key).Bytes()
 
-	// Then, while others queued up, send their GETs in batches.
+	b.mu.Lock()
+	if len(b.pending) == 0 {
+		b.inflight--
+		b.mu.Unlock()
+		return val, err
+	}
+	b.mu.Unlock()
+	go b.drain() // keeps our slot
+	return val, err
+}
+
+// drain sends the queued GETs in batches of at most maxBatch until none is
+// left, then frees the slot it holds.
+func (b *getBatcher) drain() {
 	for {
 		b.mu.Lock()
 		if len(b.pending) == 0 {
 			b.inflight--
 			b.mu.Unlock()
-			return val, err
+			return
 		}
 		n := min(len(b.pending), b.maxBatch)
 		batch := make([]*getCall, n)
 		copy(batch, b.pending)
 		b.pending = append(b.pending[:0], b.pending[n:]...)
 		b.mu.Unlock()
-		b.send(context.WithoutCancel(ctx), batch)
+		b.send(context.Background(), batch)
 	}
 }
 

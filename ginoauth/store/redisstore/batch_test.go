@@ -77,8 +77,92 @@ func TestBatcherAnswersEachCaller(t *testing.T) {
 		t.Fatalf("%d GETs reached Redis, want 400", got)
 	}
 	t.Logf("%d alone, %d in %d pipelines", h.single.Load(), h.piped.Load(), h.pipelines.Load())
-	if b.inflight != 0 || len(b.pending) != 0 {
-		t.Fatalf("batcher not idle: %d in flight, %d pending", b.inflight, len(b.pending))
+	// The last drain frees its slot just after answering its last batch.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		inflight, pending := b.inflight, len(b.pending)
+		b.mu.Unlock()
+		if inflight == 0 && pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batcher not idle: %d in flight, %d pending", inflight, pending)
+		}
+	}
+}
+
+// TestBatcherSenderNotHeld: a caller that sent its own GET returns with its
+// answer while others are queued; it does not wait on their pipeline.
+func TestBatcherSenderNotHeld(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	h := gateHook{single: make(chan struct{}), piped: make(chan struct{})}
+	client.AddHook(h)
+	var once sync.Once
+	open := func() { once.Do(func() { close(h.piped) }) }
+	t.Cleanup(open) // before the client's clean-up, even on failure
+	b := &getBatcher{rdb: client, maxInflight: 1, maxBatch: 16}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			b.mu.Lock()
+			ok := cond()
+			b.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	own := make(chan error, 1)
+	go func() { _, err := b.get(context.Background(), prefix+"own"); own <- err }()
+	waitFor("the sender's GET", func() bool { return b.inflight == 1 })
+	queued := make(chan error, 3)
+	for i := range 3 {
+		go func() { _, err := b.get(context.Background(), fmt.Sprintf("%sq%d", prefix, i)); queued <- err }()
+	}
+	waitFor("3 queued GETs", func() bool { return len(b.pending) == 3 })
+	close(h.single) // the sender's GET answers; the queue's pipeline is held
+	select {
+	case err := <-own:
+		if !errors.Is(err, redis.Nil) {
+			t.Fatalf("sender: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sender waited on the pipeline of the GETs queued behind it")
+	}
+	open()
+	for range 3 {
+		if err := <-queued; !errors.Is(err, redis.Nil) {
+			t.Fatalf("queued: %v", err)
+		}
+	}
+}
+
+// gateHook holds each GET until its gate is closed: single commands on
+// single, pipelines with a GET on piped.
+type gateHook struct{ single, piped chan struct{} }
+
+func (gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "get" {
+			<-h.single
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "get" {
+				<-h.piped
+				break
+			}
+		}
+		return next(ctx, cmds)
 	}
 }
 
@@ -121,7 +205,7 @@ func TestBatcherWaiterCancelled(t *testing.T) {
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled waiter: %v", err)
 	}
-	// The sender's loop still serves the abandoned call without blocking.
+	// The drain still serves the abandoned call without blocking.
 	b.mu.Lock()
 	batch := b.pending
 	b.pending = nil
