@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -43,14 +44,18 @@ type StoreUsers struct {
 	Users store.Users
 }
 
-// dummyHash is compared against when the user does not exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("ginoauth dummy password"), PasswordCost)
+// dummyHash is compared against when the user does not exist. It is made
+// on first use, so that importing the package costs no bcrypt hash.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("ginoauth dummy password"), PasswordCost)
+	return h
+})
 
 // Authenticate implements UserAuthenticator.
 func (s StoreUsers) Authenticate(ctx context.Context, username, password string) (*store.User, error) {
 	u, err := s.Users.GetUserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
