@@ -107,10 +107,14 @@ type ApplicationFormData struct {
 	Title, Action, Submit, CancelURL string
 	// Application is the application being changed; nil when registering.
 	Application *ApplicationView
-	// Name, RedirectURIs (one a line) and SkipAuthorization are the
-	// fields' values.
-	Name              string
-	RedirectURIs      string
+	// Name and RedirectURIs (one a line) are the fields' values.
+	Name         string
+	RedirectURIs string
+	// SkipAuthorization is the application's setting, shown but not
+	// offered: an application that skips consent gets codes for any
+	// logged-in user with a link, so only an operator may set it
+	// (NewApplication, UpdateApplication, `createapplication
+	// --skip-authorization`), as DOT keeps it out of its form.
 	SkipAuthorization bool
 	// ClientTypes, GrantTypes and Scopes are the choices, checked as the
 	// application or the posted form has them.
@@ -422,7 +426,6 @@ func (pg *pages) showApplication(c *gin.Context, owner *Owner) {
 type appForm struct {
 	name, clientType, redirectURIs string
 	grantTypes, scopes             []string
-	skip                           bool
 }
 
 func readAppForm(v url.Values) appForm {
@@ -432,7 +435,6 @@ func readAppForm(v url.Values) appForm {
 		redirectURIs: v.Get("redirect_uris"),
 		grantTypes:   v["grant_type"],
 		scopes:       v["scope"],
-		skip:         v.Get("skip_authorization") != "",
 	}
 }
 
@@ -443,7 +445,6 @@ func appFormOf(a *store.Application) appForm {
 		redirectURIs: strings.Join(a.RedirectURIs, "\n"),
 		grantTypes:   a.GrantTypes,
 		scopes:       a.AllowedScopes,
-		skip:         a.SkipAuthorization,
 	}
 }
 
@@ -466,7 +467,6 @@ func (f appForm) apply(a *store.Application) {
 	a.GrantTypes = dedupe(f.grantTypes)
 	a.RedirectURIs = dedupe(strings.Fields(f.redirectURIs))
 	a.AllowedScopes = dedupe(f.scopes)
-	a.SkipAuthorization = f.skip
 }
 
 // formGrantTypes are the grant types the form offers, as DOT's (without
@@ -484,19 +484,19 @@ var formClientTypes = []Choice{
 
 func (pg *pages) formData(c *gin.Context, owner *Owner, f appForm, app *store.Application, errs []string) ApplicationFormData {
 	d := ApplicationFormData{
-		PageData:          pg.data(c, owner),
-		Title:             "Register a new application",
-		Action:            pg.registerURL,
-		Submit:            "Register",
-		CancelURL:         pg.appsURL,
-		Name:              f.name,
-		RedirectURIs:      f.redirectURIs,
-		SkipAuthorization: f.skip,
-		Errors:            errs,
+		PageData:     pg.data(c, owner),
+		Title:        "Register a new application",
+		Action:       pg.registerURL,
+		Submit:       "Register",
+		CancelURL:    pg.appsURL,
+		Name:         f.name,
+		RedirectURIs: f.redirectURIs,
+		Errors:       errs,
 	}
 	if app != nil {
 		v := pg.view(app)
 		d.Application = &v
+		d.SkipAuthorization = app.SkipAuthorization
 		d.Title = "Edit " + v.DisplayName
 		d.Action = v.UpdateURL
 		d.Submit = "Save"
@@ -530,13 +530,12 @@ func (pg *pages) register(c *gin.Context, owner *Owner) {
 		return
 	}
 	app, secret, err := pg.p.CreateApplication(c.Request.Context(), NewApplication{
-		Name:              cand.Name,
-		ClientType:        cand.ClientType,
-		GrantTypes:        cand.GrantTypes,
-		RedirectURIs:      cand.RedirectURIs,
-		AllowedScopes:     cand.AllowedScopes,
-		SkipAuthorization: cand.SkipAuthorization,
-		UserID:            owner.ID,
+		Name:          cand.Name,
+		ClientType:    cand.ClientType,
+		GrantTypes:    cand.GrantTypes,
+		RedirectURIs:  cand.RedirectURIs,
+		AllowedScopes: cand.AllowedScopes,
+		UserID:        owner.ID,
 	})
 	if err != nil {
 		pg.fail(c, owner, err)
@@ -753,8 +752,8 @@ var ApplicationFormTemplate = pageTemplate("application_form", `
 <fieldset id="allowed_scopes"><legend>Allowed scopes</legend><small>Tokens for this application carry only these scopes; none checked means every scope.</small><br>
 {{range .Scopes}}<label><input type="checkbox" id="scope_{{.Value}}" name="scope" value="{{.Value}}"{{if .Checked}} checked{{end}}> <code>{{.Value}}</code>{{with .Description}} {{.}}{{end}}</label><br>
 {{end}}</fieldset>
-<p><label><input type="checkbox" id="skip_authorization" name="skip_authorization" value="on"{{if .SkipAuthorization}} checked{{end}}> Skip authorization</label> <small>users are not asked to consent</small></p>
-<p><button type="submit" id="submit">{{.Submit}}</button> <a id="cancel" href="{{.CancelURL}}">Cancel</a></p>
+{{if .SkipAuthorization}}<p id="skip_authorization">Users are not asked to consent (skip authorization, set by an operator).</p>
+{{end}}<p><button type="submit" id="submit">{{.Submit}}</button> <a id="cancel" href="{{.CancelURL}}">Cancel</a></p>
 </form>
 {{end}}`)
 

@@ -150,7 +150,7 @@ func TestRegisterApplicationPage(t *testing.T) {
 		alice := ce.browser("u1.alice")
 		pg := fetch(t, alice, "GET", ce.srv.URL+appsPath+"register/", nil)
 		wantPageHeaders(t, pg)
-		for _, want := range []string{`id="application-form"`, `id="scope_admin"`, `id="grant_type_client_credentials"`, `id="client_type_public"`, `id="redirect_uris"`, `id="skip_authorization"`} {
+		for _, want := range []string{`id="application-form"`, `id="scope_admin"`, `id="grant_type_client_credentials"`, `id="client_type_public"`, `id="redirect_uris"`} {
 			if !strings.Contains(pg.body, want) {
 				t.Errorf("register form lacks %s", want)
 			}
@@ -195,7 +195,13 @@ func TestRegisterApplicationPage(t *testing.T) {
 			t.Fatalf("list: %s", list.body)
 		}
 
-		// A public client has no secret; skip_authorization is kept.
+		if strings.Contains(pg.body, `name="skip_authorization"`) {
+			t.Error("the register form offers skip_authorization")
+		}
+
+		// A public client has no secret; a posted skip_authorization is
+		// ignored: an application that skips consent would get codes for
+		// any logged-in user.
 		pub, pubID, pubSecret := ce.register(t, alice, appForm(func(f url.Values) {
 			f.Set("client_type", "public")
 			f.Set("skip_authorization", "on")
@@ -204,7 +210,7 @@ func TestRegisterApplicationPage(t *testing.T) {
 		if pubSecret != "" || !strings.Contains(pub.body, "a public client has no secret") {
 			t.Fatalf("public registration: %s", pub.body)
 		}
-		if a := ce.app(t, pubID); a.SecretHash != "" || !a.SkipAuthorization || len(a.AllowedScopes) != 0 || a.ClientType != store.Public {
+		if a := ce.app(t, pubID); a.SecretHash != "" || a.SkipAuthorization || len(a.AllowedScopes) != 0 || a.ClientType != store.Public {
 			t.Fatalf("stored public app %+v", a)
 		}
 	})
@@ -410,8 +416,26 @@ func TestUpdateApplicationPage(t *testing.T) {
 		}
 		a := ce.app(t, id)
 		if a.Name != "Renamed" || !slices.Equal(a.GrantTypes, []string{"client_credentials"}) || len(a.RedirectURIs) != 0 ||
-			!slices.Equal(a.AllowedScopes, []string{"admin"}) || !a.SkipAuthorization || a.UserID != "u1" || a.SecretHash != ginoauth.HashClientSecret(secret) {
-			t.Fatalf("updated %+v", a)
+			!slices.Equal(a.AllowedScopes, []string{"admin"}) || a.SkipAuthorization || a.UserID != "u1" || a.SecretHash != ginoauth.HashClientSecret(secret) {
+			t.Fatalf("updated %+v (a posted skip_authorization must be ignored)", a)
+		}
+		// An operator's skip_authorization is shown and survives a form update.
+		if _, err := ce.p.UpdateApplication(context.Background(), id, func(a *store.Application) error {
+			a.SkipAuthorization = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if form := fetch(t, alice, "GET", ce.srv.URL+edit, nil); !strings.Contains(form.body, `id="skip_authorization"`) || strings.Contains(form.body, `name="skip_authorization"`) {
+			t.Errorf("update form of a skip_authorization app:\n%s", form.body)
+		}
+		if pg := ce.postForm(t, alice, edit, appForm(func(f url.Values) {
+			f.Set("name", "Renamed")
+			f["grant_type"] = []string{"client_credentials"}
+			f.Set("redirect_uris", "")
+			f["scope"] = []string{"admin"}
+		})); pg.status != 303 || !ce.app(t, id).SkipAuthorization {
+			t.Fatalf("a form update dropped the operator's skip_authorization: %d", pg.status)
 		}
 		if r := ce.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, []string{id, secret}); r.status != 200 || r.str("scope") != "admin" {
 			t.Fatalf("the updated client: %d %v", r.status, r.body)
