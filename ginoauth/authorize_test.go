@@ -312,6 +312,20 @@ func TestConsentCSRFAndDeny(t *testing.T) {
 	if pg := fetch(t, ce.browser("u1.alice"), "POST", ce.srv.URL+"/o/authorize/", forged); pg.status != 403 {
 		t.Fatalf("POST from another browser: %d", pg.status)
 	}
+	// The right token posted from another origin (a cross-site form).
+	for _, origin := range []string{"https://evil.example", "http://" + strings.TrimPrefix(ce.srv.URL, "http://") + ".evil.example", "http://[::1"} {
+		req, _ := http.NewRequest("POST", ce.srv.URL+"/o/authorize/", strings.NewReader(forged.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		res, err := alice.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 403 || res.Header.Get("Location") != "" {
+			t.Fatalf("POST from origin %q: %d %q", origin, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
 	// Deny: access_denied to the client.
 	f.Set("deny", "Cancel")
 	pg := fetch(t, alice, "POST", ce.srv.URL+"/o/authorize/", f)
