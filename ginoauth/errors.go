@@ -22,6 +22,8 @@ type Error struct {
 	// Code is the RFC error code, sent as "error".
 	Code string
 	// Description is sent as "error_description"; it never holds a secret.
+	// It is sent as RFC 6749 section 5.2 allows (printable ASCII without
+	// '"' and '\', cut to 256 bytes): other characters are replaced.
 	Description string
 	// Status is the HTTP status code.
 	Status int
@@ -130,7 +132,7 @@ func writeJSONError(c *gin.Context, e *Error) {
 	c.Header("Pragma", "no-cache")
 	c.AbortWithStatusJSON(e.Status, errorBody{
 		Error:       e.Code,
-		Description: e.Description,
+		Description: descriptionText(e.Description),
 		Scope:       strings.Join(e.Scope, " "),
 	})
 }
@@ -167,7 +169,7 @@ func bearerChallenge(realm string, e *Error) string {
 	b.WriteByte('"')
 	if e.Description != "" {
 		b.WriteString(`, error_description="`)
-		b.WriteString(quotable(e.Description))
+		b.WriteString(descriptionText(e.Description))
 		b.WriteByte('"')
 	}
 	if len(e.Scope) > 0 {
@@ -198,4 +200,65 @@ func quotable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// maxDescription bounds a rendered error_description, and maxEcho the
+// client input one repeats (see echo).
+const (
+	maxDescription = 256
+	maxEcho        = 40
+)
+
+// descriptionText is the error_description sent for desc. RFC 6749
+// section 5.2 (and RFC 6750 section 3) allow only %x20-21 / %x23-5B /
+// %x5D-7E, so a double quote becomes a single quote and any other
+// character outside the set (a control, a non-ASCII character, a byte of
+// invalid UTF-8, a backslash) becomes '?'; past maxDescription bytes the
+// text is cut and ends in "...". The messages of this module are written
+// in the set; this catches client input they repeat.
+func descriptionText(desc string) string {
+	ok := len(desc) <= maxDescription
+	for i := 0; ok && i < len(desc); i++ {
+		ok = descriptionByte(desc[i])
+	}
+	if ok {
+		return desc
+	}
+	var b strings.Builder
+	for _, r := range desc {
+		if b.Len() == maxDescription {
+			return b.String()[:maxDescription-len("...")] + "..."
+		}
+		switch {
+		case r < 0x80 && descriptionByte(byte(r)):
+			b.WriteByte(byte(r))
+		case r == '"':
+			b.WriteByte('\'')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// descriptionByte reports whether c may appear in an error_description.
+func descriptionByte(c byte) bool {
+	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
+}
+
+// echo quotes client input for an error description: between single
+// quotes, cut to maxEcho bytes (then ending in "..."), each character
+// outside error_description's set replaced as descriptionText does, so
+// neither the answer nor a log line of Error() repeats more than a short,
+// printable excerpt of what the client sent.
+func echo(s string) string {
+	cut := len(s) > maxEcho
+	if cut {
+		s = s[:maxEcho]
+	}
+	s = descriptionText(s)
+	if cut {
+		s += "..."
+	}
+	return "'" + s + "'"
 }

@@ -115,7 +115,7 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 			return err
 		}
 		if !info.HasScope(p.introspectionScope()) {
-			return ErrInvalidClient.WithDescription("The bearer token lacks the %q scope.", p.introspectionScope())
+			return ErrInvalidClient.WithDescription("The bearer token lacks the '%s' scope.", p.introspectionScope())
 		}
 		return nil
 	}

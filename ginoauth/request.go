@@ -47,7 +47,7 @@ func parseBody(contentType string, body []byte) (map[string]string, error) {
 		out := make(map[string]string, len(vals))
 		for k, v := range vals {
 			if len(v) != 1 {
-				return nil, ErrInvalidRequest.WithDescription("Parameter %q is repeated.", k)
+				return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
 			}
 			out[k] = v[0]
 		}
@@ -69,7 +69,7 @@ func parseBody(contentType string, body []byte) (map[string]string, error) {
 				out[k] = v
 			case nil:
 			default:
-				return nil, ErrInvalidRequest.WithDescription("Parameter %q must be a string.", k)
+				return nil, ErrInvalidRequest.WithDescription("Parameter %s must be a string.", echo(k))
 			}
 		}
 		return out, nil
