@@ -246,19 +246,26 @@ func countMembers(body string) int {
 }
 
 func FuzzParseClientCredentials(f *testing.F) {
-	f.Add("Basic Y2xpZW50OnNlY3JldA==", "")
-	f.Add("Basic Y2xpZW50JTNBaWQ6cyUyNQ==", "client_id=client%3Aid")
-	f.Add("Basic !!!", "")
-	f.Add("", "client_id=a&client_secret=b")
-	f.Fuzz(func(t *testing.T, auth, form string) {
+	f.Add("Basic Y2xpZW50OnNlY3JldA==", "", false)
+	f.Add("Basic Y2xpZW50JTNBaWQ6cyUyNQ==", "client_id=client%3Aid", false)
+	f.Add("Basic !!!", "", false)
+	f.Add("", "client_id=a&client_secret=b", false)
+	f.Add("Basic Y2xpZW50OnNlY3JldA==", "", true)
+	f.Fuzz(func(t *testing.T, auth, form string, twice bool) {
 		r := httptest.NewRequest("POST", "/o/token/", strings.NewReader(form))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.Header.Set("Authorization", auth)
+		if twice {
+			r.Header.Add("Authorization", auth)
+		}
 		params, err := ginoauth.ParseParams(r)
 		if err != nil {
 			return
 		}
 		creds, found, err := ginoauth.ParseClientCredentials(r, params)
+		if twice && !errors.Is(err, ginoauth.ErrInvalidRequest) {
+			t.Fatalf("two Authorization headers: found=%v err=%v", found, err)
+		}
 		if err != nil {
 			if found || !(errors.Is(err, ginoauth.ErrInvalidClient) || errors.Is(err, ginoauth.ErrInvalidRequest)) {
 				t.Fatalf("found=%v err=%v", found, err)

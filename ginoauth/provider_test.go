@@ -274,6 +274,42 @@ func TestBasicAuthIsFormDecoded(t *testing.T) {
 	}
 }
 
+// TestRepeatedAuthorizationHeader: a request with two Authorization
+// headers is invalid_request at every endpoint that authenticates
+// clients, as at protected resources: which one counts would be a guess.
+func TestRepeatedAuthorizationHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.confID+":"+e.secret))
+	cc := "grant_type=client_credentials"
+	for _, tc := range []struct {
+		name, path, body string
+		auth             []string
+		status           int
+		code             string
+	}{
+		{"one Basic header", "/o/token/", cc, []string{basic}, 200, ""},
+		{"the same Basic header twice", "/o/token/", cc, []string{basic, basic}, 400, "invalid_request"},
+		{"Basic, then Bearer", "/o/token/", cc, []string{basic, "Bearer abc"}, 400, "invalid_request"},
+		{"Bearer, then Basic", "/o/token/", cc, []string{"Bearer abc", basic}, 400, "invalid_request"},
+		{"Basic, then empty", "/o/token/", cc, []string{basic, ""}, 400, "invalid_request"},
+		{"form credentials and two headers", "/o/token/", cc + "&client_id=" + e.confID + "&client_secret=" + e.secret, []string{"Bearer abc", "Bearer abc"}, 400, "invalid_request"},
+		{"revocation", "/o/revoke_token/", "token=goat_x", []string{basic, basic}, 400, "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.srv.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for _, h := range tc.auth {
+				req.Header.Add("Authorization", h)
+			}
+			r := e.do(req)
+			if r.status != tc.status || r.str("error") != tc.code {
+				t.Fatalf("got %d %v; want %d %q", r.status, r.body, tc.status, tc.code)
+			}
+		})
+	}
+}
+
 func TestTokenEndpointErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
