@@ -138,18 +138,24 @@ func writeJSONError(c *gin.Context, e *Error) {
 }
 
 // AbortWithError answers a protected-resource request with err as RFC 6750
-// section 3 says, and aborts the handler chain: 401 and 403
+// section 3 says, and aborts the handler chain: a 401, a 400
+// invalid_request (a malformed Authorization header, say) and a 403
 // insufficient_scope carry a WWW-Authenticate: Bearer challenge with the
 // request's realm (and, for an error other than a missing credential, its
 // error, error_description and scope); a store outage answers 503; any
 // other error 500, without detail.
 // The body is always {"error": ..., "error_description": ...}.
 func AbortWithError(c *gin.Context, err error) {
-	e := asError(err)
-	// RFC 6750 3.1 defines the challenge for a 401 and for a 403
-	// insufficient_scope; a 403 for any other reason carries none, as DRF's.
-	if e.Status == http.StatusUnauthorized || e.Code == ErrInsufficientScope.Code {
-		c.Header("WWW-Authenticate", bearerChallenge(RealmFromContext(c), e))
+	writeBearerError(c, RealmFromContext(c), asError(err))
+}
+
+// writeBearerError answers e to a request authenticated (or meant to be)
+// with a bearer token. RFC 6750 3.1 defines the challenge for its three
+// error codes, invalid_request, invalid_token and insufficient_scope, and
+// section 3 for any 401; a 403 for another reason carries none, as DRF's.
+func writeBearerError(c *gin.Context, realm string, e *Error) {
+	if e.Status == http.StatusUnauthorized || e.Code == ErrInsufficientScope.Code || e.Code == ErrInvalidRequest.Code {
+		c.Header("WWW-Authenticate", bearerChallenge(realm, e))
 	}
 	writeJSONError(c, e)
 }

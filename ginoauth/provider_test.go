@@ -501,12 +501,15 @@ func TestMiddleware(t *testing.T) {
 			{"other scheme", "Basic Zm9vOmJhcg==", 401, `Bearer realm="api"`},
 			{"forged", "Bearer " + forged, 401, `Bearer realm="api", error="invalid_token", error_description="The access token is invalid, expired or revoked."`},
 			{"garbage", "Bearer not-a-token", 401, `Bearer realm="api", error="invalid_token", error_description="The access token is invalid, expired or revoked."`},
-			{"malformed header", "Bearer a b", 400, ""},
+			{"malformed header", "Bearer a b", 400, `Bearer realm="api", error="invalid_request", error_description="The bearer token is malformed."`},
+			{"two headers", "Bearer " + good + "\nBearer " + good, 400, `Bearer realm="api", error="invalid_request", error_description="More than one Authorization header."`},
 			{"lower-case scheme", "bearer " + good, 200, ""},
 		} {
 			req, _ := http.NewRequest("GET", e.srv.URL+"/api/whoami", nil)
-			if tc.header != "" {
-				req.Header.Set("Authorization", tc.header)
+			for h := range strings.SplitSeq(tc.header, "\n") {
+				if h != "" {
+					req.Header.Add("Authorization", h)
+				}
 			}
 			r := e.do(req)
 			if r.status != tc.status || r.header.Get("WWW-Authenticate") != tc.challenge {
