@@ -118,7 +118,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequest, error) {
 	for k, v := range params {
 		if len(v) > 1 && k != CSRFField {
-			return nil, ErrInvalidRequest.WithDescription("Parameter %q is repeated.", k)
+			return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
 		}
 	}
 	clientID := params.Get("client_id")
@@ -348,7 +348,7 @@ func (p *Provider) authorizeFail(c *gin.Context, req *authzRequest, err error) {
 	}
 	vals := url.Values{"error": {e.Code}}
 	if e.Description != "" {
-		vals.Set("error_description", e.Description)
+		vals.Set("error_description", descriptionText(e.Description)) // RFC 6749 4.1.2.1: the 5.2 set
 	}
 	p.redirectTo(c, req, vals)
 }

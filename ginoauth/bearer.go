@@ -55,6 +55,10 @@ func isB64Token(s string) bool {
 	return true
 }
 
+// errTwoAuthorizationHeaders answers a request that repeats the
+// Authorization header: which one counts would be a guess.
+var errTwoAuthorizationHeaders = ErrInvalidRequest.WithDescription("More than one Authorization header.")
+
 // BearerToken extracts the access token of r: from its Authorization
 // header, and, when allowed, from an access_token form field (RFC 6750
 // 2.2, form-encoded bodies only) or query parameter (2.3). A request that
@@ -64,7 +68,7 @@ func BearerToken(r *http.Request, allowForm, allowQuery bool) (string, error) {
 	var found []string
 	headers := r.Header.Values("Authorization")
 	if len(headers) > 1 {
-		return "", ErrInvalidRequest.WithDescription("More than one Authorization header.")
+		return "", errTwoAuthorizationHeaders
 	}
 	if len(headers) == 1 {
 		tok, err := ParseBearer(headers[0])

@@ -28,10 +28,16 @@ type ClientCredentials struct {
 // encoding as RFC 6749 section 2.3.1 says, so "%3A" is a colon) or from
 // the client_id and client_secret parameters. Using both is
 // invalid_request (section 2.3: one method per request), unless the
-// client_id parameter repeats the Basic id. found is false when the request
-// names no client at all.
+// client_id parameter repeats the Basic id; so is a request with more than
+// one Authorization header. found is false when the request names no
+// client at all.
 func ParseClientCredentials(r *http.Request, params map[string]string) (creds ClientCredentials, found bool, err error) {
-	if h := r.Header.Get("Authorization"); h != "" {
+	headers := r.Header.Values("Authorization")
+	if len(headers) > 1 {
+		return creds, false, errTwoAuthorizationHeaders
+	}
+	if len(headers) == 1 && headers[0] != "" {
+		h := headers[0]
 		scheme, rest, _ := strings.Cut(h, " ")
 		if strings.EqualFold(scheme, "Basic") {
 			raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))

@@ -22,6 +22,8 @@ type Error struct {
 	// Code is the RFC error code, sent as "error".
 	Code string
 	// Description is sent as "error_description"; it never holds a secret.
+	// It is sent as RFC 6749 section 5.2 allows (printable ASCII without
+	// '"' and '\', cut to 256 bytes): other characters are replaced.
 	Description string
 	// Status is the HTTP status code.
 	Status int
@@ -130,24 +132,30 @@ func writeJSONError(c *gin.Context, e *Error) {
 	c.Header("Pragma", "no-cache")
 	c.AbortWithStatusJSON(e.Status, errorBody{
 		Error:       e.Code,
-		Description: e.Description,
+		Description: descriptionText(e.Description),
 		Scope:       strings.Join(e.Scope, " "),
 	})
 }
 
 // AbortWithError answers a protected-resource request with err as RFC 6750
-// section 3 says, and aborts the handler chain: 401 and 403
+// section 3 says, and aborts the handler chain: a 401, a 400
+// invalid_request (a malformed Authorization header, say) and a 403
 // insufficient_scope carry a WWW-Authenticate: Bearer challenge with the
 // request's realm (and, for an error other than a missing credential, its
 // error, error_description and scope); a store outage answers 503; any
 // other error 500, without detail.
 // The body is always {"error": ..., "error_description": ...}.
 func AbortWithError(c *gin.Context, err error) {
-	e := asError(err)
-	// RFC 6750 3.1 defines the challenge for a 401 and for a 403
-	// insufficient_scope; a 403 for any other reason carries none, as DRF's.
-	if e.Status == http.StatusUnauthorized || e.Code == ErrInsufficientScope.Code {
-		c.Header("WWW-Authenticate", bearerChallenge(RealmFromContext(c), e))
+	writeBearerError(c, RealmFromContext(c), asError(err))
+}
+
+// writeBearerError answers e to a request authenticated (or meant to be)
+// with a bearer token. RFC 6750 3.1 defines the challenge for its three
+// error codes, invalid_request, invalid_token and insufficient_scope, and
+// section 3 for any 401; a 403 for another reason carries none, as DRF's.
+func writeBearerError(c *gin.Context, realm string, e *Error) {
+	if e.Status == http.StatusUnauthorized || e.Code == ErrInsufficientScope.Code || e.Code == ErrInvalidRequest.Code {
+		c.Header("WWW-Authenticate", bearerChallenge(realm, e))
 	}
 	writeJSONError(c, e)
 }
@@ -167,7 +175,7 @@ func bearerChallenge(realm string, e *Error) string {
 	b.WriteByte('"')
 	if e.Description != "" {
 		b.WriteString(`, error_description="`)
-		b.WriteString(quotable(e.Description))
+		b.WriteString(descriptionText(e.Description))
 		b.WriteByte('"')
 	}
 	if len(e.Scope) > 0 {
@@ -198,4 +206,65 @@ func quotable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// maxDescription bounds a rendered error_description, and maxEcho the
+// client input one repeats (see echo).
+const (
+	maxDescription = 256
+	maxEcho        = 40
+)
+
+// descriptionText is the error_description sent for desc. RFC 6749
+// section 5.2 (and RFC 6750 section 3) allow only %x20-21 / %x23-5B /
+// %x5D-7E, so a double quote becomes a single quote and any other
+// character outside the set (a control, a non-ASCII character, a byte of
+// invalid UTF-8, a backslash) becomes '?'; past maxDescription bytes the
+// text is cut and ends in "...". The messages of this module are written
+// in the set; this catches client input they repeat.
+func descriptionText(desc string) string {
+	ok := len(desc) <= maxDescription
+	for i := 0; ok && i < len(desc); i++ {
+		ok = descriptionByte(desc[i])
+	}
+	if ok {
+		return desc
+	}
+	var b strings.Builder
+	for _, r := range desc {
+		if b.Len() == maxDescription {
+			return b.String()[:maxDescription-len("...")] + "..."
+		}
+		switch {
+		case r < 0x80 && descriptionByte(byte(r)):
+			b.WriteByte(byte(r))
+		case r == '"':
+			b.WriteByte('\'')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// descriptionByte reports whether c may appear in an error_description.
+func descriptionByte(c byte) bool {
+	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
+}
+
+// echo quotes client input for an error description: between single
+// quotes, cut to maxEcho bytes (then ending in "..."), each character
+// outside error_description's set replaced as descriptionText does, so
+// neither the answer nor a log line of Error() repeats more than a short,
+// printable excerpt of what the client sent.
+func echo(s string) string {
+	cut := len(s) > maxEcho
+	if cut {
+		s = s[:maxEcho]
+	}
+	s = descriptionText(s)
+	if cut {
+		s += "..."
+	}
+	return "'" + s + "'"
 }

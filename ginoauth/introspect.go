@@ -33,11 +33,20 @@ type IntrospectionResponse struct {
 // token_type ("Bearer" for access tokens, "refresh_token" for refresh
 // tokens), exp, iat, sub (the user id) and iss, or {"active": false} for
 // any token that is unknown, expired, revoked or malformed.
+//
+// A client whose authentication fails is answered 401 invalid_client with
+// a Basic challenge, as at the token endpoint; a caller's bearer token that
+// is invalid, 401 invalid_token, and one without the scope, 403
+// insufficient_scope, both with a Bearer challenge (RFC 7662 section 2.3).
 func (p *Provider) IntrospectHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.introspect(c)
 		if err != nil {
-			p.tokenError(c, err)
+			if bearerCaller(c.Request) {
+				p.bearerError(c, err)
+			} else {
+				p.tokenError(c, err)
+			}
 			return
 		}
 		c.Header("Cache-Control", "no-store")
@@ -103,19 +112,25 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 
 // authenticateIntrospector lets in a confidential client, or a bearer token
 // holding the introspection scope (RFC 7662 section 2.1 leaves the choice
-// to the server; DOT accepts both).
+// to the server; DOT accepts both). A caller using a bearer token is
+// answered as a protected resource answers (RFC 7662 section 2.3, RFC 6750
+// section 3.1): invalid_token for a bad token, insufficient_scope for one
+// without the scope; a caller using client credentials as the token
+// endpoint answers, invalid_client.
 func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]string) error {
-	h := c.Request.Header.Get("Authorization")
-	if tok, err := ParseBearer(h); err == nil {
-		info, err := p.Validate(c.Request.Context(), tok)
-		if errors.Is(err, ErrInvalidToken) {
-			return ErrInvalidClient.WithDescription("The bearer token is invalid, expired or revoked.")
-		}
+	if bearerCaller(c.Request) {
+		tok, err := ParseBearer(c.Request.Header.Get("Authorization"))
 		if err != nil {
 			return err
 		}
-		if !info.HasScope(p.introspectionScope()) {
-			return ErrInvalidClient.WithDescription("The bearer token lacks the %q scope.", p.introspectionScope())
+		info, err := p.Validate(c.Request.Context(), tok)
+		if err != nil {
+			return err
+		}
+		if scope := p.introspectionScope(); !info.HasScope(scope) {
+			e := ErrInsufficientScope.WithDescription("The request requires higher privileges than provided by the access token.")
+			e.Scope = []string{scope}
+			return e
 		}
 		return nil
 	}
@@ -127,6 +142,28 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 		return ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
 	}
 	return nil
+}
+
+// bearerCaller reports whether r authenticates with a bearer token: one
+// Authorization header, with the Bearer scheme (well-formed or not).
+func bearerCaller(r *http.Request) bool {
+	h := r.Header.Values("Authorization")
+	if len(h) != 1 {
+		return false
+	}
+	_, err := ParseBearer(h[0])
+	return !errors.Is(err, ErrNoBearer)
+}
+
+// bearerError answers an introspection request authenticated with a bearer
+// token as a protected resource answers, with a Bearer challenge.
+func (p *Provider) bearerError(c *gin.Context, err error) {
+	e := asError(err)
+	if e.Status >= 500 {
+		p.logError(c.Request.Context(), "ginoauth: introspection endpoint", err)
+	}
+	setRetryAfter(c, err)
+	writeBearerError(c, p.realm, e)
 }
 
 func (p *Provider) introspectionScope() string {

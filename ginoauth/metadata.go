@@ -63,7 +63,9 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 		AuthorizationResponseIssParameterSupported: true,
 		TokenEndpointAuthMethodsSupported:          []string{"client_secret_basic", "client_secret_post", "none"},
 		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "none"},
-		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "bearer"},
+		// A bearer token with the introspection scope is accepted too, but
+		// the IANA registry of these methods has no value for it.
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 	}
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")

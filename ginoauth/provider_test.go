@@ -274,6 +274,42 @@ func TestBasicAuthIsFormDecoded(t *testing.T) {
 	}
 }
 
+// TestRepeatedAuthorizationHeader: a request with two Authorization
+// headers is invalid_request at every endpoint that authenticates
+// clients, as at protected resources: which one counts would be a guess.
+func TestRepeatedAuthorizationHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.confID+":"+e.secret))
+	cc := "grant_type=client_credentials"
+	for _, tc := range []struct {
+		name, path, body string
+		auth             []string
+		status           int
+		code             string
+	}{
+		{"one Basic header", "/o/token/", cc, []string{basic}, 200, ""},
+		{"the same Basic header twice", "/o/token/", cc, []string{basic, basic}, 400, "invalid_request"},
+		{"Basic, then Bearer", "/o/token/", cc, []string{basic, "Bearer abc"}, 400, "invalid_request"},
+		{"Bearer, then Basic", "/o/token/", cc, []string{"Bearer abc", basic}, 400, "invalid_request"},
+		{"Basic, then empty", "/o/token/", cc, []string{basic, ""}, 400, "invalid_request"},
+		{"form credentials and two headers", "/o/token/", cc + "&client_id=" + e.confID + "&client_secret=" + e.secret, []string{"Bearer abc", "Bearer abc"}, 400, "invalid_request"},
+		{"revocation", "/o/revoke_token/", "token=goat_x", []string{basic, basic}, 400, "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.srv.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for _, h := range tc.auth {
+				req.Header.Add("Authorization", h)
+			}
+			r := e.do(req)
+			if r.status != tc.status || r.str("error") != tc.code {
+				t.Fatalf("got %d %v; want %d %q", r.status, r.body, tc.status, tc.code)
+			}
+		})
+	}
+}
+
 func TestTokenEndpointErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
@@ -314,6 +350,15 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"missing refresh token", url.Values{"grant_type": {"refresh_token"}}, "", "", conf, 400, "invalid_request"},
 		{"bad json", nil, `{"grant_type":`, "application/json", conf, 400, "invalid_request"},
 		{"json number", nil, `{"grant_type":"password","username":1}`, "application/json", conf, 400, "invalid_request"},
+		{"json repeated grant_type", nil, `{"grant_type":"password","grant_type":"client_credentials"}`, "application/json", conf, 400, "invalid_request"},
+		{"json repeated client_id", nil, `{"grant_type":"client_credentials","client_id":"nope","client_id":"` + e.confID + `"}`, "application/json", conf, 400, "invalid_request"},
+		{"json repeated, first null", nil, `{"grant_type":"client_credentials","scope":null,"scope":"read"}`, "application/json", conf, 400, "invalid_request"},
+		{"json repeated, escaped", nil, `{"grant_type":"password","grant\u005ftype":"client_credentials"}`, "application/json", conf, 400, "invalid_request"},
+		{"json object value", nil, `{"grant_type":"client_credentials","scope":{"a":"b"}}`, "application/json", conf, 400, "invalid_request"},
+		{"json trailing brace", nil, `{"grant_type":"client_credentials"}}`, "application/json", conf, 400, "invalid_request"},
+		{"json trailing bracket", nil, `{"grant_type":"client_credentials"}]`, "application/json", conf, 400, "invalid_request"},
+		{"json two objects", nil, `{"grant_type":"client_credentials"} {}`, "application/json", conf, 400, "invalid_request"},
+		{"json array", nil, `[{"grant_type":"client_credentials"}]`, "application/json", conf, 400, "invalid_request"},
 		{"xml body", nil, `<x/>`, "application/xml", conf, 400, "invalid_request"},
 		{"huge body", nil, "grant_type=password&x=" + strings.Repeat("a", 70<<10), "", conf, 400, "invalid_request"},
 	} {
@@ -456,12 +501,15 @@ func TestMiddleware(t *testing.T) {
 			{"other scheme", "Basic Zm9vOmJhcg==", 401, `Bearer realm="api"`},
 			{"forged", "Bearer " + forged, 401, `Bearer realm="api", error="invalid_token", error_description="The access token is invalid, expired or revoked."`},
 			{"garbage", "Bearer not-a-token", 401, `Bearer realm="api", error="invalid_token", error_description="The access token is invalid, expired or revoked."`},
-			{"malformed header", "Bearer a b", 400, ""},
+			{"malformed header", "Bearer a b", 400, `Bearer realm="api", error="invalid_request", error_description="The bearer token is malformed."`},
+			{"two headers", "Bearer " + good + "\nBearer " + good, 400, `Bearer realm="api", error="invalid_request", error_description="More than one Authorization header."`},
 			{"lower-case scheme", "bearer " + good, 200, ""},
 		} {
 			req, _ := http.NewRequest("GET", e.srv.URL+"/api/whoami", nil)
-			if tc.header != "" {
-				req.Header.Set("Authorization", tc.header)
+			for h := range strings.SplitSeq(tc.header, "\n") {
+				if h != "" {
+					req.Header.Add("Authorization", h)
+				}
 			}
 			r := e.do(req)
 			if r.status != tc.status || r.header.Get("WWW-Authenticate") != tc.challenge {

@@ -16,9 +16,10 @@ const maxRequestBody = 64 << 10
 // application/x-www-form-urlencoded (RFC 6749 section 3.2) or a JSON object
 // of string values (DOT's JSONOAuthLibCore), chosen by Content-Type. Query
 // parameters are ignored: credentials never travel in URLs. A parameter
-// sent twice is refused (RFC 6749 section 3.2), as are bodies over 64 KiB,
-// other content types and JSON that is not an object of strings. Every
-// error is an *Error with Code invalid_request.
+// sent twice (a repeated form field or JSON member) is refused (RFC 6749
+// section 3.2), as are bodies over 64 KiB, other content types and JSON
+// that is not exactly one object of strings (or nulls, taken as absent).
+// Every error is an *Error with Code invalid_request.
 func ParseParams(r *http.Request) (map[string]string, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Body == nil {
@@ -47,33 +48,66 @@ func parseBody(contentType string, body []byte) (map[string]string, error) {
 		out := make(map[string]string, len(vals))
 		for k, v := range vals {
 			if len(v) != 1 {
-				return nil, ErrInvalidRequest.WithDescription("Parameter %q is repeated.", k)
+				return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
 			}
 			out[k] = v[0]
 		}
 		return out, nil
 	case "application/json":
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		var raw map[string]any
-		if err := dec.Decode(&raw); err != nil || raw == nil {
-			return nil, ErrInvalidRequest.WithDescription("The request body is not a JSON object.")
-		}
-		if dec.More() {
-			return nil, ErrInvalidRequest.WithDescription("The request body holds more than one JSON value.")
-		}
-		out := make(map[string]string, len(raw))
-		for k, v := range raw {
-			switch v := v.(type) {
-			case string:
-				out[k] = v
-			case nil:
-			default:
-				return nil, ErrInvalidRequest.WithDescription("Parameter %q must be a string.", k)
-			}
-		}
-		return out, nil
+		return parseJSONObject(body)
 	default:
 		return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
 	}
 }
+
+// parseJSONObject reads body as one JSON object whose members are strings
+// (or null, which is taken as absent). It walks the tokens itself rather
+// than decoding into a map, which would let a repeated member silently
+// replace the first (the JSON counterpart of a repeated form parameter,
+// refused by RFC 6749 section 3.2); and it insists that nothing but white
+// space follows the object.
+func parseJSONObject(body []byte) (map[string]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errNotJSONObject
+	}
+	out := map[string]string{}
+	var nulls map[string]bool // members sent as null, to refuse them repeated too
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errNotJSONObject
+		}
+		k, ok := tok.(string)
+		if !ok {
+			return nil, errNotJSONObject
+		}
+		if _, dup := out[k]; dup || nulls[k] {
+			return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
+		}
+		if tok, err = dec.Token(); err != nil {
+			return nil, errNotJSONObject
+		}
+		switch v := tok.(type) {
+		case string:
+			out[k] = v
+		case nil:
+			if nulls == nil {
+				nulls = map[string]bool{}
+			}
+			nulls[k] = true
+		default:
+			return nil, ErrInvalidRequest.WithDescription("Parameter %s must be a string.", echo(k))
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, errNotJSONObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ErrInvalidRequest.WithDescription("The request body has data after the JSON object.")
+	}
+	return out, nil
+}
+
+var errNotJSONObject = ErrInvalidRequest.WithDescription("The request body is not a JSON object.")

@@ -126,7 +126,7 @@ func TestIntrospect(t *testing.T) {
 		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, nil, cc.str("access_token")); r.body["active"] != true {
 			t.Fatalf("bearer introspection: %d %v", r.status, r.body)
 		}
-		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, nil, tok.str("access_token")); r.status != 401 || r.str("error") != "invalid_client" {
+		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, nil, tok.str("access_token")); r.status != 403 || r.str("error") != "insufficient_scope" {
 			t.Fatalf("introspection with a token lacking the scope: %d %v", r.status, r.body)
 		}
 		// A public client may not introspect.

@@ -69,10 +69,10 @@ func (p *Provider) grantScopes(requested string, ceiling []string) ([]string, er
 	}
 	for _, s := range scopes {
 		if _, ok := p.scopes[s]; !ok {
-			return nil, ErrInvalidScope.WithDescription("Unknown scope %q.", s)
+			return nil, ErrInvalidScope.WithDescription("Unknown scope %s.", echo(s))
 		}
 		if len(ceiling) > 0 && !slices.Contains(ceiling, s) {
-			return nil, ErrInvalidScope.WithDescription("The client may not request scope %q.", s)
+			return nil, ErrInvalidScope.WithDescription("The client may not request scope %s.", echo(s))
 		}
 	}
 	return scopes, nil

@@ -65,7 +65,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	}
 	g, ok := p.grants[grant]
 	if !ok {
-		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %q is not supported.", grant)
+		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", echo(grant))
 	}
 	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
 		return nil, err

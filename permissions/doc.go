@@ -22,6 +22,9 @@
 //     `WWW-Authenticate: Bearer realm="api"` challenge (not_authenticated);
 //   - a request whose bearer token was refused by the middleware (unknown,
 //     revoked, expired) is answered with that error: 401 invalid_token;
+//   - a request whose Authorization header is malformed ("Bearer a b", or
+//     the header sent twice) is answered 400 invalid_request, with a
+//     challenge naming that error;
 //   - a valid token that lacks a scope is answered 403 insufficient_scope,
 //     naming the scope needed in the challenge's scope attribute;
 //   - an authenticated request refused for another reason is answered 403

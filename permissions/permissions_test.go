@@ -60,6 +60,9 @@ var (
 	outage   = creds{authErr: fmt.Errorf("lookup token: %w", store.ErrUnavailable)}
 )
 
+// badHeader is what the middleware records for "Authorization: Bearer a b".
+var badHeader = creds{authErr: ginoauth.ErrInvalidRequest.WithDescription("The bearer token is malformed.")}
+
 // userToken is a valid token issued on behalf of user 42.
 func userToken(scopes ...string) creds {
 	return creds{token: &ginoauth.TokenInfo{
@@ -97,6 +100,10 @@ var (
 		`Bearer realm="api", error="invalid_token", error_description="The access token expired."`, "invalid_token"}
 	unavailable = want{http.StatusServiceUnavailable, "", "temporarily_unavailable"}
 )
+
+// malformedHeader is RFC 6750 3.1's invalid_request, with its challenge.
+var malformedHeader = want{http.StatusBadRequest,
+	`Bearer realm="api", error="invalid_request", error_description="The bearer token is malformed."`, "invalid_request"}
 
 func insufficientScope(scope string) want {
 	return want{http.StatusForbidden,
@@ -206,6 +213,7 @@ func TestTokenHasScope(t *testing.T) {
 	runGuardCases(t, []guardCase{
 		{"no credentials", rw, "", anon, notAuthenticated},
 		{"refused token", rw, "", badToken, invalidToken},
+		{"malformed Authorization header", rw, "", badHeader, malformedHeader},
 		{"expired token", rw, "", expiredToken("read", "write"), expired},
 		{"store outage", rw, "", outage, unavailable},
 		{"all scopes", rw, "", userToken("write", "read", "extra"), allowed},

@@ -243,7 +243,7 @@ func (g *grant) scopes(p *ginoauth.Provider, r *ginoauth.TokenRequest, m *Mappin
 	if strings.TrimSpace(requested) != "" {
 		for _, s := range scopes {
 			if !slices.Contains(m.Scopes, s) {
-				return nil, ginoauth.ErrInvalidScope.WithDescription("This AWS identity may not request scope %q.", s)
+				return nil, ginoauth.ErrInvalidScope.WithDescription("This AWS identity may not request scope '%s'.", s)
 			}
 		}
 		return scopes, nil

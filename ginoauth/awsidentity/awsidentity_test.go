@@ -493,6 +493,9 @@ func TestRefused(t *testing.T) {
 		if a.status != tc.status || a.str("error") != tc.code {
 			t.Errorf("%s: %d %v; want %d %s", tc.name, a.status, a.body, tc.status, tc.code)
 		}
+		if d := a.str("error_description"); d == "" || strings.ContainsFunc(d, notInDescriptionSet) {
+			t.Errorf("%s: error_description %q is not RFC 6749 5.2's", tc.name, d)
+		}
 		if strings.Contains(a.raw, upstreamSecret) || strings.Contains(a.raw, "role-secret") {
 			t.Errorf("%s: the answer repeats upstream or secret content: %s", tc.name, a.raw)
 		}
@@ -586,4 +589,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}
+}
+
+// notInDescriptionSet reports whether r may not appear in an
+// error_description (RFC 6749 section 5.2: %x20-21 / %x23-5B / %x5D-7E).
+func notInDescriptionSet(r rune) bool {
+	return r < 0x20 || r > 0x7e || r == '"' || r == '\\'
 }

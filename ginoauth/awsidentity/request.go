@@ -96,14 +96,14 @@ func ParseHeadersJSON(raw string) (http.Header, error) {
 		}
 		key := http.CanonicalHeaderKey(name)
 		if _, dup := h[key]; dup {
-			return nil, fmt.Errorf("headers_json names header %q twice", key)
+			return nil, fmt.Errorf("headers_json names header '%s' twice", key)
 		}
 		if len(h) >= maxHeaders {
 			return nil, fmt.Errorf("headers_json holds more than %d headers", maxHeaders)
 		}
 		values, err := headerValues(dec)
 		if err != nil {
-			return nil, fmt.Errorf("header %q: %w", key, err)
+			return nil, fmt.Errorf("header '%s': %w", key, err)
 		}
 		h[key] = values
 	}
@@ -257,10 +257,10 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 		return nil, invalidRequest("The region parameter is not a valid AWS region name.")
 	}
 	if len(g.regions) > 0 && !g.regions[region] {
-		return nil, invalidGrant("The region %q is not allowed.", region)
+		return nil, invalidGrant("The region '%s' is not allowed.", region)
 	}
 	if !validPostBody(body) {
-		return nil, invalidGrant("post_body must be exactly %q.", postBody)
+		return nil, invalidGrant("post_body must be exactly '%s'.", postBody)
 	}
 	h, err := ParseHeadersJSON(rawHeaders)
 	if err != nil {
@@ -282,7 +282,7 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 		return nil, err
 	}
 	if gotHost != host {
-		return nil, invalidGrant("The signed request's Host header must be %q.", host)
+		return nil, invalidGrant("The signed request's Host header must be '%s'.", host)
 	}
 	authz, err := single("Authorization")
 	if err != nil {
@@ -293,10 +293,10 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 		return nil, invalidGrant("%s.", capitalise(err.Error()))
 	}
 	if auth.service != "sts" {
-		return nil, invalidGrant("The request is signed for service %q, not sts.", auth.service)
+		return nil, invalidGrant("The request is signed for service '%s', not sts.", auth.service)
 	}
 	if auth.region != region {
-		return nil, invalidGrant("The request is signed for region %q, not %q.", auth.region, region)
+		return nil, invalidGrant("The request is signed for region '%s', not '%s'.", auth.region, region)
 	}
 	amzDate, err := single("X-Amz-Date")
 	if err != nil {
@@ -340,11 +340,11 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 			}
 			continue
 		case hopByHop[name]:
-			return nil, invalidGrant("The hop-by-hop header %q cannot be signed.", name)
+			return nil, invalidGrant("The hop-by-hop header '%s' cannot be signed.", name)
 		}
 		v := h.Values(name)
 		if len(v) == 0 {
-			return nil, invalidGrant("The signed header %q is missing from headers_json.", name)
+			return nil, invalidGrant("The signed header '%s' is missing from headers_json.", name)
 		}
 		out[http.CanonicalHeaderKey(name)] = v
 	}

@@ -245,7 +245,7 @@ func (x *exchanger) convertToken(ctx context.Context, p *ginoauth.Provider, r *g
 	}
 	b := x.backends[name]
 	if b == nil {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Unknown backend %q.", name)
+		return nil, ginoauth.ErrInvalidRequest.WithDescription("Unknown backend '%s'.", name)
 	}
 	token := r.Params["token"]
 	if token == "" {
@@ -289,7 +289,7 @@ func (x *exchanger) tokenExchange(ctx context.Context, p *ginoauth.Provider, r *
 	}
 	b := x.backends[name]
 	if b == nil {
-		return nil, ErrInvalidTarget.WithDescription("Unknown backend %q.", name)
+		return nil, ErrInvalidTarget.WithDescription("Unknown backend '%s'.", name)
 	}
 	resp, err := x.exchange(ctx, p, r, b, token)
 	if err != nil {

@@ -445,6 +445,7 @@ func TestErrors(t *testing.T) {
 		{"missing token", convert("fake_social_site", ""), 400, "invalid_request"},
 		{"missing backend", convert("", "tok-alice"), 400, "invalid_request"},
 		{"unknown backend", convert("nope", "tok-alice"), 400, "invalid_request"},
+		{"unknown backend, quoted", convert("\"n\u00f6pe\\\x01", "tok-alice"), 400, "invalid_request"},
 		{"bad scope", with(convert("fake_social_site", "tok-alice"), "scope", "admin"), 400, "invalid_scope"},
 		{"upstream 500", convert("s500", "tok-alice"), 503, "temporarily_unavailable"},
 		{"upstream 502", convert("s502", "tok-alice"), 503, "temporarily_unavailable"},
@@ -473,6 +474,9 @@ func TestErrors(t *testing.T) {
 		r := e.post(tc.form, true)
 		if r.status != tc.status || r.str("error") != tc.code {
 			t.Errorf("%s: %d %v, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
+		}
+		if d := r.str("error_description"); d == "" || strings.ContainsFunc(d, notInDescriptionSet) {
+			t.Errorf("%s: error_description %q is not RFC 6749 5.2's", tc.name, d)
 		}
 		if strings.Contains(r.raw, secretBody) || strings.Contains(r.raw, "tok-") {
 			t.Errorf("%s: the answer echoes the upstream or the token: %s", tc.name, r.raw)
@@ -652,4 +656,10 @@ func TestStoreWithoutLinks(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("Config.Links: %d %s", w.Code, w.Body)
 	}
+}
+
+// notInDescriptionSet reports whether r may not appear in an
+// error_description (RFC 6749 section 5.2: %x20-21 / %x23-5B / %x5D-7E).
+func notInDescriptionSet(r rune) bool {
+	return r < 0x20 || r > 0x7e || r == '"' || r == '\\'
 }

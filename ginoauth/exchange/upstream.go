@@ -102,7 +102,7 @@ func (b *backend) userURL(username string) (string, error) {
 		return b.UserDetailsURL, nil
 	}
 	if username == "" {
-		return "", ginoauth.ErrInvalidRequest.WithDescription("Backend %q needs the %s parameter.", b.Name, b.usernameParam)
+		return "", ginoauth.ErrInvalidRequest.WithDescription("Backend '%s' needs the %s parameter.", b.Name, b.usernameParam)
 	}
 	if len(username) > maxUsername || username == "." || username == ".." {
 		return "", errBadUsername
