@@ -410,7 +410,9 @@ func TestCodeExchangeRules(t *testing.T) {
 			t.Fatalf("refresh token of a replayed code still works: %d %v", r.status, r.body)
 		}
 
-		// 20 concurrent redemptions: exactly one token.
+		// 20 concurrent redemptions: at most one token (none when a replay
+		// revokes the family before the winner stores its tokens; see
+		// TestConcurrentCodeReplayRevokes).
 		code, v = newCode()
 		var wg sync.WaitGroup
 		var ok atomic.Int64
@@ -427,7 +429,7 @@ func TestCodeExchangeRules(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		if ok.Load() != 1 {
+		if ok.Load() > 1 {
 			t.Fatalf("%d of 20 concurrent redemptions got a token", ok.Load())
 		}
 	})

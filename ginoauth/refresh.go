@@ -66,6 +66,9 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		return nil, err
 	}
 	err = p.store.RotateRefreshToken(ctx, old, retired, at, rt)
+	if errors.Is(err, store.ErrRevoked) {
+		return nil, invalid // the grant was revoked since the read
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// A concurrent request rotated it first: a retry, or a reuse.
 		return p.rotatedRefresh(ctx, app, k, invalid)
