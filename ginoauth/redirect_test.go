@@ -2,6 +2,8 @@ package ginoauth_test
 
 import (
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ginoauth/toolkit/ginoauth"
@@ -31,6 +33,15 @@ func TestMatchRedirectURI(t *testing.T) {
 		{"http://127.0.0.1:1/other", false},
 		{"http://127.0.0.1:1/callback?x", false},
 		{"http://[::1]:9999/cb", true},
+		{"http://127.0.0.1:1/callback", true}, // ports 1 to 65535 only
+		{"http://127.0.0.1:65535/callback", true},
+		{"http://127.0.0.1:65536/callback", false},
+		{"http://127.0.0.1:99999/callback", false},
+		{"http://127.0.0.1:0/callback", false},
+		{"http://127.0.0.1:00080/callback", false}, // not as a client would write it
+		{"http://127.0.0.1:/callback", false},
+		{"http://[::1]:99999/cb", false},
+		{"http://[::1]:/cb", false},
 		{"http://localhost:8080/cb", false},
 		{"https://127.0.0.1:5/callback", false},
 		{"com.example.app:/oauth", true},
@@ -45,17 +56,27 @@ func TestMatchRedirectURI(t *testing.T) {
 
 func FuzzMatchRedirectURI(f *testing.F) {
 	reg := []string{"https://example.com/cb", "http://127.0.0.1/callback"}
-	for _, s := range []string{"https://example.com/cb", "https://evilexample.com/cb", "http://127.0.0.1:9/callback", "http://127.0.0.1:9/callback/..", "%"} {
+	for _, s := range []string{
+		"https://example.com/cb", "https://evilexample.com/cb", "http://127.0.0.1:9/callback", "http://127.0.0.1:9/callback/..", "%",
+		"http://127.0.0.1:65535/callback", "http://127.0.0.1:65536/callback", "http://127.0.0.1:99999/callback", "http://127.0.0.1:0/callback",
+		"http://127.0.0.1:/callback", "http://127.0.0.1:0080/callback",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if !ginoauth.MatchRedirectURI(reg, s) || s == reg[0] {
 			return
 		}
-		// Anything else that matches must be the loopback URI with another port.
+		// Anything else that matches must be the loopback URI with another
+		// port: none, or one from 1 to 65535 as a client writes it.
 		u, err := url.Parse(s)
 		if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.EscapedPath() != "/callback" || u.RawQuery != "" || u.Fragment != "" {
 			t.Fatalf("%q matched", s)
+		}
+		if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+				t.Fatalf("%q matched with port %q", s, port)
+			}
 		}
 	})
 }
