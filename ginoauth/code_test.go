@@ -3,6 +3,7 @@ package ginoauth_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,4 +84,33 @@ func TestConcurrentCodeReplayRevokes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestInsecureAllowNoPKCE: the setting lets confidential clients ask for a
+// code without PKCE; public clients still must send a code_challenge, and
+// are answered invalid_request at their redirect URI.
+func TestInsecureAllowNoPKCE(t *testing.T) {
+	t.Parallel()
+	ce := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.InsecureAllowNoPKCE = true })
+	b := ce.browser("u1.alice")
+	for _, tc := range []struct {
+		name, clientID, redirect string
+		consent                  bool // else an invalid_request redirect
+	}{
+		{"confidential", ce.webID, testRedirect, true},
+		{"public", ce.nativeID, "http://127.0.0.1:53682/callback", false},
+	} {
+		q := url.Values{"response_type": {"code"}, "client_id": {tc.clientID}, "redirect_uri": {tc.redirect}, "state": {"s1"}}
+		pg := fetch(t, b, "GET", ce.srv.URL+"/o/authorize/?"+q.Encode(), nil)
+		if tc.consent {
+			if pg.status != 200 || pg.location != nil {
+				t.Errorf("%s client without PKCE: %d %v, want the consent page", tc.name, pg.status, pg.location)
+			}
+			continue
+		}
+		if pg.status != 302 || pg.location == nil || !strings.HasPrefix(pg.location.String(), tc.redirect+"?") ||
+			pg.location.Query().Get("error") != "invalid_request" || pg.location.Query().Get("state") != "s1" {
+			t.Errorf("%s client without PKCE: %d %v, want an invalid_request redirect", tc.name, pg.status, pg.location)
+		}
+	}
 }
