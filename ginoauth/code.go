@@ -58,6 +58,10 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 		// RFC 9700 2.1.1: a verifier for a code issued without a challenge
 		// is a downgrade attempt.
 		return nil, ErrInvalidGrant.WithDescription("The authorization request had no code_challenge.")
+	case code.CodeChallenge == "" && (app.ClientType != store.Confidential || !p.cfg.InsecureAllowNoPKCE):
+		// Issued without PKCE to a client that must now use it: it became
+		// public, or InsecureAllowNoPKCE was turned off, since.
+		return nil, ErrInvalidGrant.WithDescription("PKCE is required and the authorization request had no code_challenge.")
 	case code.CodeChallenge != "" && !hasVerifier:
 		return nil, ErrInvalidGrant.WithDescription("Missing code_verifier parameter.")
 	case code.CodeChallenge != "" && !pkceMatches(code.CodeChallengeMethod, code.CodeChallenge, verifier):

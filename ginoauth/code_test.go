@@ -114,3 +114,25 @@ func TestInsecureAllowNoPKCE(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPKCECodeRedeemedByPublicClient: a code issued without PKCE (to a
+// confidential client, under InsecureAllowNoPKCE) is refused if the client
+// has become public by the time it is redeemed: public clients always need
+// PKCE, at the token endpoint too.
+func TestNoPKCECodeRedeemedByPublicClient(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		ce := newCodeEnv(t, kind, func(c *ginoauth.Config) { c.InsecureAllowNoPKCE = true })
+		code := ce.authorize(t, ce.browser("u1.alice"), ce.oauthConfig().AuthCodeURL("s")).Query().Get("code")
+		if _, err := ce.p.UpdateApplication(context.Background(), ce.webID, func(a *store.Application) error {
+			a.ClientType = store.Public
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "client_id": {ce.webID}}
+		if r := ce.token(f, nil); r.status != 400 || r.str("error") != "invalid_grant" {
+			t.Fatalf("public client redeeming a code issued without PKCE: %d %v", r.status, r.body)
+		}
+	})
+}
