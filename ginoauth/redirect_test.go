@@ -42,6 +42,10 @@ func TestMatchRedirectURI(t *testing.T) {
 		{"http://127.0.0.1:/callback", false},
 		{"http://[::1]:99999/cb", false},
 		{"http://[::1]:/cb", false},
+		{"http://user@127.0.0.1:1234/callback", false}, // no userinfo on the loopback exception
+		{"http://user:pw@127.0.0.1/callback", false},
+		{"http://@127.0.0.1:1234/callback", false},
+		{"http://user@[::1]:1234/cb", false},
 		{"http://localhost:8080/cb", false},
 		{"https://127.0.0.1:5/callback", false},
 		{"com.example.app:/oauth", true},
@@ -52,6 +56,19 @@ func TestMatchRedirectURI(t *testing.T) {
 			t.Errorf("MatchRedirectURI(%q) = %v, want %v", tc.uri, got, tc.want)
 		}
 	}
+	// A registered loopback URI with userinfo matches only itself.
+	for _, tc := range []struct {
+		uri  string
+		want bool
+	}{
+		{"http://user@127.0.0.1/cb", true},
+		{"http://127.0.0.1:1234/cb", false},
+		{"http://user@127.0.0.1:1234/cb", false},
+	} {
+		if got := ginoauth.MatchRedirectURI([]string{"http://user@127.0.0.1/cb"}, tc.uri); got != tc.want {
+			t.Errorf("MatchRedirectURI(registered with userinfo, %q) = %v, want %v", tc.uri, got, tc.want)
+		}
+	}
 }
 
 func FuzzMatchRedirectURI(f *testing.F) {
@@ -60,6 +77,7 @@ func FuzzMatchRedirectURI(f *testing.F) {
 		"https://example.com/cb", "https://evilexample.com/cb", "http://127.0.0.1:9/callback", "http://127.0.0.1:9/callback/..", "%",
 		"http://127.0.0.1:65535/callback", "http://127.0.0.1:65536/callback", "http://127.0.0.1:99999/callback", "http://127.0.0.1:0/callback",
 		"http://127.0.0.1:/callback", "http://127.0.0.1:0080/callback",
+		"http://user@127.0.0.1:1234/callback", "http://user:pw@127.0.0.1/callback", "http://@127.0.0.1:1234/callback",
 	} {
 		f.Add(s)
 	}
@@ -68,9 +86,10 @@ func FuzzMatchRedirectURI(f *testing.F) {
 			return
 		}
 		// Anything else that matches must be the loopback URI with another
-		// port: none, or one from 1 to 65535 as a client writes it.
+		// port (none, or one from 1 to 65535 as a client writes it) and no
+		// userinfo.
 		u, err := url.Parse(s)
-		if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.EscapedPath() != "/callback" || u.RawQuery != "" || u.Fragment != "" {
+		if err != nil || u.Scheme != "http" || u.User != nil || u.Hostname() != "127.0.0.1" || u.EscapedPath() != "/callback" || u.RawQuery != "" || u.Fragment != "" {
 			t.Fatalf("%q matched", s)
 		}
 		if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
