@@ -14,8 +14,9 @@ import (
 // codeGrant is RFC 6749 4.1.3 with RFC 7636 4.5-4.6: the code must be the
 // client's, unexpired, unused, presented with the redirect URI it was
 // issued for and the PKCE verifier of its challenge. It is consumed
-// atomically, so of concurrent redemptions exactly one gets tokens, and a
-// replayed code revokes every token issued from it (4.1.2).
+// atomically, so of concurrent redemptions at most one gets tokens, and a
+// replayed code revokes every token issued from it (4.1.2), those of a
+// redemption still in flight included: a revoked family refuses them.
 func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
 	if !app.AllowsGrant(store.GrantAuthorizationCode) {
 		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
@@ -57,6 +58,10 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 		// RFC 9700 2.1.1: a verifier for a code issued without a challenge
 		// is a downgrade attempt.
 		return nil, ErrInvalidGrant.WithDescription("The authorization request had no code_challenge.")
+	case code.CodeChallenge == "" && (app.ClientType != store.Confidential || !p.cfg.InsecureAllowNoPKCE):
+		// Issued without PKCE to a client that must now use it: it became
+		// public, or InsecureAllowNoPKCE was turned off, since.
+		return nil, ErrInvalidGrant.WithDescription("PKCE is required and the authorization request had no code_challenge.")
 	case code.CodeChallenge != "" && !hasVerifier:
 		return nil, ErrInvalidGrant.WithDescription("Missing code_verifier parameter.")
 	case code.CodeChallenge != "" && !pkceMatches(code.CodeChallengeMethod, code.CodeChallenge, verifier):
@@ -71,7 +76,14 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 		}
 		return nil, err
 	}
-	return p.issueInFamily(ctx, family, app, code.UserID, code.Username, code.Scopes, true)
+	resp, err := p.issueInFamily(ctx, family, app, code.UserID, code.Username, code.Scopes, true)
+	if errors.Is(err, store.ErrRevoked) {
+		// A concurrent replay revoked the family after this request consumed
+		// the code: the store refused the tokens, which would otherwise have
+		// outlived the revocation.
+		return nil, invalid
+	}
+	return resp, err
 }
 
 // replayedCode revokes the tokens issued from a code presented twice.

@@ -3,6 +3,8 @@ package ginoauth
 import (
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // MatchRedirectURI reports whether requested is one of the registered
@@ -12,7 +14,8 @@ import (
 // https://example.com/cb/../evil for https://example.com/cb. The one
 // exception is RFC 8252 7.3's loopback redirect for native apps: a
 // registered http://127.0.0.1 or http://[::1] URI matches a request that
-// differs from it only in the port.
+// differs from it only in the port, which must then be absent or a port
+// number from 1 to 65535 written without leading zeros.
 func MatchRedirectURI(registered []string, requested string) bool {
 	for _, r := range registered {
 		if r == requested {
@@ -20,7 +23,7 @@ func MatchRedirectURI(registered []string, requested string) bool {
 		}
 	}
 	req, err := url.Parse(requested)
-	if err != nil || req.Scheme != "http" || !isLoopbackIP(req.Hostname()) {
+	if err != nil || req.Scheme != "http" || !isLoopbackIP(req.Hostname()) || !validPort(req) {
 		return false
 	}
 	for _, r := range registered {
@@ -35,6 +38,18 @@ func MatchRedirectURI(registered []string, requested string) bool {
 		}
 	}
 	return false
+}
+
+// validPort reports whether u has no port, or a port from 1 to 65535
+// written as a client writes it: url.Parse accepts any run of digits, and
+// an empty port after the colon.
+func validPort(u *url.URL) bool {
+	p := u.Port()
+	if p == "" {
+		return !strings.HasSuffix(u.Host, ":")
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
 }
 
 // isLoopbackIP is true for the literal loopback addresses RFC 8252 8.3

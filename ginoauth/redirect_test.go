@@ -2,6 +2,8 @@ package ginoauth_test
 
 import (
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ginoauth/toolkit/ginoauth"
@@ -31,6 +33,19 @@ func TestMatchRedirectURI(t *testing.T) {
 		{"http://127.0.0.1:1/other", false},
 		{"http://127.0.0.1:1/callback?x", false},
 		{"http://[::1]:9999/cb", true},
+		{"http://127.0.0.1:1/callback", true}, // ports 1 to 65535 only
+		{"http://127.0.0.1:65535/callback", true},
+		{"http://127.0.0.1:65536/callback", false},
+		{"http://127.0.0.1:99999/callback", false},
+		{"http://127.0.0.1:0/callback", false},
+		{"http://127.0.0.1:00080/callback", false}, // not as a client would write it
+		{"http://127.0.0.1:/callback", false},
+		{"http://[::1]:99999/cb", false},
+		{"http://[::1]:/cb", false},
+		{"http://user@127.0.0.1:1234/callback", false}, // no userinfo on the loopback exception
+		{"http://user:pw@127.0.0.1/callback", false},
+		{"http://@127.0.0.1:1234/callback", false},
+		{"http://user@[::1]:1234/cb", false},
 		{"http://localhost:8080/cb", false},
 		{"https://127.0.0.1:5/callback", false},
 		{"com.example.app:/oauth", true},
@@ -41,21 +56,46 @@ func TestMatchRedirectURI(t *testing.T) {
 			t.Errorf("MatchRedirectURI(%q) = %v, want %v", tc.uri, got, tc.want)
 		}
 	}
+	// A registered loopback URI with userinfo matches only itself.
+	for _, tc := range []struct {
+		uri  string
+		want bool
+	}{
+		{"http://user@127.0.0.1/cb", true},
+		{"http://127.0.0.1:1234/cb", false},
+		{"http://user@127.0.0.1:1234/cb", false},
+	} {
+		if got := ginoauth.MatchRedirectURI([]string{"http://user@127.0.0.1/cb"}, tc.uri); got != tc.want {
+			t.Errorf("MatchRedirectURI(registered with userinfo, %q) = %v, want %v", tc.uri, got, tc.want)
+		}
+	}
 }
 
 func FuzzMatchRedirectURI(f *testing.F) {
 	reg := []string{"https://example.com/cb", "http://127.0.0.1/callback"}
-	for _, s := range []string{"https://example.com/cb", "https://evilexample.com/cb", "http://127.0.0.1:9/callback", "http://127.0.0.1:9/callback/..", "%"} {
+	for _, s := range []string{
+		"https://example.com/cb", "https://evilexample.com/cb", "http://127.0.0.1:9/callback", "http://127.0.0.1:9/callback/..", "%",
+		"http://127.0.0.1:65535/callback", "http://127.0.0.1:65536/callback", "http://127.0.0.1:99999/callback", "http://127.0.0.1:0/callback",
+		"http://127.0.0.1:/callback", "http://127.0.0.1:0080/callback",
+		"http://user@127.0.0.1:1234/callback", "http://user:pw@127.0.0.1/callback", "http://@127.0.0.1:1234/callback",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if !ginoauth.MatchRedirectURI(reg, s) || s == reg[0] {
 			return
 		}
-		// Anything else that matches must be the loopback URI with another port.
+		// Anything else that matches must be the loopback URI with another
+		// port (none, or one from 1 to 65535 as a client writes it) and no
+		// userinfo.
 		u, err := url.Parse(s)
-		if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.EscapedPath() != "/callback" || u.RawQuery != "" || u.Fragment != "" {
+		if err != nil || u.Scheme != "http" || u.User != nil || u.Hostname() != "127.0.0.1" || u.EscapedPath() != "/callback" || u.RawQuery != "" || u.Fragment != "" {
 			t.Fatalf("%q matched", s)
+		}
+		if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+				t.Fatalf("%q matched with port %q", s, port)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package ginoauth
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
@@ -16,7 +17,10 @@ const DefaultRetiredRefreshTokenRetention = 30 * 24 * time.Hour
 // refreshGrant is RFC 6749 section 6 with rotation: the presented refresh
 // token and its access token stop working in the same atomic step that
 // stores the new pair, and only the client the token was issued to may use
-// it. A rotated token presented again is either a retry within
+// it. The new pair gets the scopes asked for (or the old ones), never more
+// than the old ones, and only those the application's current ceiling
+// (AllowedScopes) allows: a ceiling lowered since the grant narrows them,
+// and a request none of whose scopes it still allows is invalid_scope. A rotated token presented again is either a retry within
 // Config.RefreshTokenGracePeriod, answered with the pair the first use got
 // (DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS), or a reuse, which revokes
 // every token of its grant (DOT's REFRESH_TOKEN_REUSE_PROTECTION, RFC 9700
@@ -47,6 +51,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		return nil, invalid
 	}
 	scopes := old.Scopes
+	asked := false
 	if s := params["scope"]; s != "" {
 		req, err := ParseScope(s)
 		if err != nil {
@@ -55,7 +60,21 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		if !subset(req, old.Scopes) {
 			return nil, ErrInvalidScope.WithDescription("A refreshed token may not gain scopes.")
 		}
-		scopes = req
+		scopes, asked = req, len(req) > 0
+	}
+	// The application's ceiling may have been lowered since the grant: the
+	// new tokens keep only the scopes it still allows.
+	if ceiling := app.AllowedScopes; len(ceiling) > 0 {
+		allowed := make([]string, 0, len(scopes))
+		for _, s := range scopes {
+			if slices.Contains(ceiling, s) {
+				allowed = append(allowed, s)
+			}
+		}
+		if asked && len(allowed) == 0 {
+			return nil, ErrInvalidScope.WithDescription("The client may no longer use the requested scopes.")
+		}
+		scopes = allowed
 	}
 	at, rt, resp, err := p.mint(family, app.ClientID, old.UserID, old.Username, scopes, true)
 	if err != nil {
@@ -66,6 +85,9 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		return nil, err
 	}
 	err = p.store.RotateRefreshToken(ctx, old, retired, at, rt)
+	if errors.Is(err, store.ErrRevoked) {
+		return nil, invalid // the grant was revoked since the read
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// A concurrent request rotated it first: a retry, or a reuse.
 		return p.rotatedRefresh(ctx, app, k, invalid)

@@ -147,3 +147,66 @@ func TestTokenRateLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshScopeCeiling: a refresh re-applies the application's current
+// scope ceiling (AllowedScopes). Lowered since the grant, it leaves the new
+// tokens only the scopes it still allows; a request for scopes none of
+// which it allows any more is invalid_scope, and does not use up the
+// refresh token.
+func TestRefreshScopeCeiling(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, nil)
+		setCeiling := func(scopes []string) {
+			t.Helper()
+			if _, err := e.p.UpdateApplication(context.Background(), e.confID, func(a *store.Application) error {
+				a.AllowedScopes = scopes
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name    string
+			ceiling []string // after the grant of "read write"
+			scope   string   // the refresh request's
+			want    string   // the new tokens' scope, or the error code
+			err     bool
+		}{
+			{"ceiling unchanged", nil, "", "read write", false},
+			{"ceiling still above the grant", []string{"read", "write", "admin"}, "read", "read", false},
+			{"lowered, no scope asked", []string{"read", "admin"}, "", "read", false},
+			{"lowered, both asked", []string{"write"}, "read write", "write", false},
+			{"lowered, the allowed one asked", []string{"read"}, "read", "read", false},
+			{"lowered below what is asked", []string{"admin"}, "read write", "invalid_scope", true},
+			{"lowered below the grant, no scope asked", []string{"admin"}, "", "", false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				setCeiling(nil)
+				rt := e.passwordToken("read write").str("refresh_token")
+				setCeiling(tc.ceiling)
+				f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+				if tc.scope != "" {
+					f.Set("scope", tc.scope)
+				}
+				r := e.token(f, []string{e.confID, e.secret})
+				if tc.err {
+					if r.status != 400 || r.str("error") != tc.want {
+						t.Fatalf("refresh: %d %v, want 400 %s", r.status, r.body, tc.want)
+					}
+					setCeiling(nil)
+					if r := e.refresh(rt); r.status != 200 {
+						t.Fatalf("refresh token used up by a refused refresh: %d %v", r.status, r.body)
+					}
+					return
+				}
+				if r.status != 200 || r.str("scope") != tc.want {
+					t.Fatalf("refresh: %d %v, want scope %q", r.status, r.body, tc.want)
+				}
+				if w := e.get("/api/whoami", r.str("access_token")); w.status != 200 || w.str("scope") != tc.want {
+					t.Fatalf("refreshed access token: %d %v, want scope %q", w.status, w.body, tc.want)
+				}
+			})
+		}
+	})
+}

@@ -39,12 +39,16 @@ func TestRevoke(t *testing.T) {
 		tok := e.passwordToken("")
 		at, rt := tok.str("access_token"), tok.str("refresh_token")
 
-		// Another client cannot revoke it, and is not told it exists.
-		if r := e.post("/o/revoke_token/", url.Values{"token": {at}}, []string{other.ClientID, otherSecret}, ""); r.status != 200 {
-			t.Fatalf("other client's revoke: %d %v", r.status, r.body)
-		}
-		if r := e.get("/api/whoami", at); r.status != 200 {
-			t.Fatalf("another client revoked the token: %d", r.status)
+		// Another client can revoke neither token, and is not told they
+		// exist. (Revoking the refresh token would revoke the whole grant,
+		// the access token with it; the refresh token is used below.)
+		for _, tc := range []struct{ name, token string }{{"access token", at}, {"refresh token", rt}} {
+			if r := e.post("/o/revoke_token/", url.Values{"token": {tc.token}}, []string{other.ClientID, otherSecret}, ""); r.status != 200 {
+				t.Fatalf("other client's revoke of the %s: %d %v", tc.name, r.status, r.body)
+			}
+			if r := e.get("/api/whoami", at); r.status != 200 {
+				t.Fatalf("another client's revoke of the %s revoked the grant: %d", tc.name, r.status)
+			}
 		}
 		// Unknown and malformed tokens: 200.
 		for _, bogus := range []string{"goat_nope", "gort_nope", "whatever"} {

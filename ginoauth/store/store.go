@@ -29,6 +29,10 @@ var (
 	ErrUnavailable = errors.New("store: unavailable")
 	// ErrConsumed means an authorization code was already redeemed: a replay.
 	ErrConsumed = errors.New("store: already consumed")
+	// ErrRevoked means a write was refused because its family was revoked
+	// (Tokens.RevokeFamily): nothing was stored. The token endpoint answers
+	// invalid_grant.
+	ErrRevoked = errors.New("store: family revoked")
 )
 
 // CodeRetention is how long past its ExpiresAt a store keeps an
@@ -36,6 +40,17 @@ var (
 // the tokens issued from the code revoked, RFC 6749 4.1.2) rather than
 // answered as an unknown code.
 const CodeRetention = 10 * time.Minute
+
+// RevokedFamilyRetention is the least time a store remembers that a family
+// was revoked. RevokeFamily leaves a tombstone that refuses every later
+// write into the family (ErrRevoked) for RevokedFamilyRetention, or until
+// the last of the records it deleted would have expired if that is later
+// (records that never expire aside). A write racing with the revocation,
+// such as the token save of a code redeemed while a replay of it revokes
+// its family, is thus refused rather than stored after it: the redemption
+// consumed the code before the code's ExpiresAt, and the tombstone lasts
+// at least until ExpiresAt + CodeRetention, the code's own retention.
+const RevokedFamilyRetention = CodeRetention
 
 // ClientType is RFC 6749 section 2.1's client type.
 type ClientType string
@@ -228,7 +243,9 @@ type Users interface {
 // their ExpiresAt; a zero ExpiresAt on a refresh token means never.
 type Tokens interface {
 	// SaveTokens stores a newly issued access token and, when rt is not
-	// nil, its refresh token, both or neither.
+	// nil, its refresh token, both or neither. If their family was revoked
+	// (see RevokeFamily) it stores nothing and returns ErrRevoked; the
+	// check and the write are one atomic step.
 	SaveTokens(ctx context.Context, at *AccessToken, rt *RefreshToken) error
 	// GetAccessToken returns the access token stored under k, or ErrNotFound
 	// when it does not exist, expired or was revoked. Implementations answer
@@ -243,7 +260,9 @@ type Tokens interface {
 	// GetRetiredRefreshToken). If old is no longer stored, because it was
 	// used, revoked or expired, it changes nothing and returns ErrNotFound:
 	// of any number of concurrent rotations of one refresh token, exactly
-	// one succeeds. The new tokens keep old's Family; rt may be nil.
+	// one succeeds. The new tokens keep old's Family; rt may be nil. If the
+	// family was revoked (see RevokeFamily) it changes nothing and returns
+	// ErrRevoked, whether or not old is still stored.
 	RotateRefreshToken(ctx context.Context, old *RefreshToken, retired *RetiredRefreshToken, at *AccessToken, rt *RefreshToken) error
 	// GetRetiredRefreshToken returns the retired record a rotation left
 	// under k, or ErrNotFound.
@@ -254,7 +273,16 @@ type Tokens interface {
 	RevokeRefreshToken(ctx context.Context, k Key) error
 	// RevokeFamily deletes every token of a family (access, refresh and
 	// retired refresh tokens, authorization codes) and its Grant, at once
-	// for the tokens (one Redis Cluster slot); no error if none is left.
+	// for the tokens (one Redis Cluster slot); no error if none is left,
+	// nor if the family never existed. It leaves the family revoked: for
+	// RevokedFamilyRetention, or until the last of the deleted records
+	// would have expired if that is later, SaveTokens, RotateRefreshToken
+	// and SaveAuthorizationCode into it store nothing and return
+	// ErrRevoked. A write racing with the revocation therefore either
+	// happens before it (and is deleted by it) or is refused; it never
+	// lands after it. Revoking a family again never shortens the time it
+	// stays revoked. Reads are not affected (validating an access token
+	// stays one lookup): a revoked family holds no records.
 	RevokeFamily(ctx context.Context, family string) error
 	// ListGrants returns the live grants matching f, newest first. A grant
 	// lives while any of its access or refresh tokens does; SaveTokens and
@@ -265,7 +293,9 @@ type Tokens interface {
 // Codes keeps authorization codes.
 type Codes interface {
 	// SaveAuthorizationCode stores a new code; the store keeps it until
-	// ExpiresAt + CodeRetention (callers check ExpiresAt themselves).
+	// ExpiresAt + CodeRetention (callers check ExpiresAt themselves). It
+	// returns ErrDuplicate if a code is stored under its Key, and ErrRevoked,
+	// storing nothing, if its family was revoked (see RevokeFamily).
 	SaveAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
 	// GetAuthorizationCode returns the code stored under k, consumed or
 	// not, or ErrNotFound.

@@ -4,11 +4,11 @@
 // between processes; run redisstore for more than one server.
 //
 // Expired records (tokens, retired refresh tokens, authorization codes past
-// their retention, grants whose tokens are all gone, limiter windows that
-// ended) are invisible to reads at once and are swept from memory now and
-// then by writes, so memory follows the number of live records. Records are
-// copied on the way in and on the way out: callers never share memory with
-// the store.
+// their retention, grants whose tokens are all gone, tombstones of revoked
+// families, limiter windows that ended) are invisible to reads at once and
+// are swept from memory now and then by writes, so memory follows the
+// number of live records. Records are copied on the way in and on the way
+// out: callers never share memory with the store.
 package memstore
 
 import (
@@ -65,7 +65,10 @@ type Store struct {
 	codes     map[store.Key]*store.AuthorizationCode
 	// families indexes every record of a family and holds its grant.
 	families map[string]*family
-	windows  map[windowKey]*limitWindow
+	// revoked holds the tombstones RevokeFamily leaves: until when each
+	// revoked family refuses writes.
+	revoked map[string]time.Time
+	windows map[windowKey]*limitWindow
 
 	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int
@@ -122,6 +125,7 @@ func New(opts ...Option) *Store {
 		retired:   make(map[store.Key]*store.RetiredRefreshToken),
 		codes:     make(map[store.Key]*store.AuthorizationCode),
 		families:  make(map[string]*family),
+		revoked:   make(map[string]time.Time),
 		windows:   make(map[windowKey]*limitWindow),
 		sweepAt:   minSweep,
 	}
@@ -294,7 +298,8 @@ func (s *Store) GetSocialUser(_ context.Context, provider, upstreamID string) (s
 // or updates their family's grant. Both must have a Key with a Signature and
 // a Family, share the Family, and at must have an ExpiresAt. A record whose
 // ExpiresAt has already passed is accepted and is, like any expired record,
-// never returned.
+// never returned. If the family was revoked (see RevokeFamily) it stores
+// nothing and returns store.ErrRevoked.
 func (s *Store) SaveTokens(_ context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
 	if err := checkPair(at, rt, ""); err != nil {
 		return err
@@ -303,6 +308,9 @@ func (s *Store) SaveTokens(_ context.Context, at *store.AccessToken, rt *store.R
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.revokedLocked(a.Key.Family, now) {
+		return store.ErrRevoked
+	}
 	s.putLocked(a, r, time.Time{}, now)
 	return nil
 }
@@ -337,9 +345,10 @@ func (s *Store) GetRefreshToken(_ context.Context, k store.Key) (*store.RefreshT
 // old.Key and the access token old.Access, stores a copy of retired (when
 // not nil) under old.Key, and at and rt (rt may be nil), and updates the
 // family's grant (client, user and scopes from the new tokens, CreatedAt
-// kept). If old.Key is not stored or has expired it changes nothing and
-// returns store.ErrNotFound. at and rt must be in old's Family, and
-// retired's Key, when not zero, must be old.Key.
+// kept). If old's family was revoked (see RevokeFamily) it changes nothing
+// and returns store.ErrRevoked; if old.Key is not stored or has expired it
+// changes nothing and returns store.ErrNotFound. at and rt must be in old's
+// Family, and retired's Key, when not zero, must be old.Key.
 func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, retired *store.RetiredRefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
 	if old == nil || !validKey(old.Key) {
 		return fmt.Errorf("%w: old refresh token without a valid Key", ErrInvalid)
@@ -357,6 +366,9 @@ func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, r
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.revokedLocked(old.Key.Family, now) {
+		return store.ErrRevoked
+	}
 	cur, ok := s.refresh[old.Key]
 	if !ok {
 		return store.ErrNotFound
@@ -411,28 +423,59 @@ func (s *Store) RevokeRefreshToken(_ context.Context, k store.Key) error {
 
 // RevokeFamily deletes, under the store's lock, every access, refresh and
 // retired refresh token and every authorization code of family, and its
-// grant; no error if there are none.
+// grant; no error if there are none. It leaves a tombstone that makes
+// SaveTokens, RotateRefreshToken and SaveAuthorizationCode into the family
+// return store.ErrRevoked for store.RevokedFamilyRetention, or until the
+// last of the deleted records would have expired if that is later (those
+// that never expire aside); revoking again never shortens it.
 func (s *Store) RevokeFamily(_ context.Context, familyID string) error {
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, ok := s.families[familyID]
-	if !ok {
-		return nil
+	until := now.Add(store.RevokedFamilyRetention)
+	later := func(exp time.Time) {
+		if exp.After(until) {
+			until = exp
+		}
 	}
-	for k := range f.access {
-		delete(s.access, k)
+	if f, ok := s.families[familyID]; ok {
+		for k := range f.access {
+			if at, ok := s.access[k]; ok {
+				later(at.ExpiresAt)
+			}
+			delete(s.access, k)
+		}
+		for k := range f.refresh {
+			if rt, ok := s.refresh[k]; ok {
+				later(rt.ExpiresAt)
+			}
+			delete(s.refresh, k)
+		}
+		for k := range f.retired {
+			if x, ok := s.retired[k]; ok {
+				later(x.ExpiresAt)
+			}
+			delete(s.retired, k)
+		}
+		for k := range f.codes {
+			if c, ok := s.codes[k]; ok {
+				later(c.ExpiresAt.Add(store.CodeRetention))
+			}
+			delete(s.codes, k)
+		}
+		delete(s.families, familyID)
 	}
-	for k := range f.refresh {
-		delete(s.refresh, k)
+	if cur, ok := s.revoked[familyID]; !ok || until.After(cur) {
+		s.revoked[familyID] = until
 	}
-	for k := range f.retired {
-		delete(s.retired, k)
-	}
-	for k := range f.codes {
-		delete(s.codes, k)
-	}
-	delete(s.families, familyID)
+	s.wroteLocked(1, now)
 	return nil
+}
+
+// revokedLocked reports whether family is revoked at now.
+func (s *Store) revokedLocked(family string, now time.Time) bool {
+	until, ok := s.revoked[family]
+	return ok && now.Before(until)
 }
 
 // ListGrants scans every family and returns copies of the live grants
@@ -475,7 +518,9 @@ func (s *Store) ListGrants(_ context.Context, f store.GrantFilter) ([]*store.Gra
 // SaveAuthorizationCode stores a copy of c, kept until c.ExpiresAt +
 // store.CodeRetention. c must have a Key with a Signature and a Family and
 // an ExpiresAt. A code already stored under c.Key is not replaced:
-// store.ErrDuplicate (so that a save can never undo a consumption).
+// store.ErrDuplicate (so that a save can never undo a consumption). If the
+// family was revoked (see RevokeFamily) it stores nothing and returns
+// store.ErrRevoked.
 func (s *Store) SaveAuthorizationCode(_ context.Context, c *store.AuthorizationCode) error {
 	if err := checkCode(c); err != nil {
 		return err
@@ -484,6 +529,9 @@ func (s *Store) SaveAuthorizationCode(_ context.Context, c *store.AuthorizationC
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.revokedLocked(cp.Key.Family, now) {
+		return store.ErrRevoked
+	}
 	if cur, ok := s.codes[cp.Key]; ok && !codeGone(cur, now) {
 		return fmt.Errorf("%w: authorization code", store.ErrDuplicate)
 	}
@@ -719,6 +767,11 @@ func (s *Store) sweepLocked(now time.Time) {
 			delete(s.windows, k)
 		}
 	}
+	for id, until := range s.revoked {
+		if !now.Before(until) {
+			delete(s.revoked, id)
+		}
+	}
 	for id, f := range s.families {
 		pruneIndex(f.access, s.access)
 		pruneIndex(f.refresh, s.refresh)
@@ -729,7 +782,7 @@ func (s *Store) sweepLocked(now time.Time) {
 		}
 	}
 	s.writes = 0
-	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+len(s.retired)+len(s.codes)+len(s.windows))
+	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+len(s.retired)+len(s.codes)+len(s.windows)+len(s.revoked))
 }
 
 // pruneIndex removes from a family index the keys no longer in records.

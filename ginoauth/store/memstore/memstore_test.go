@@ -327,8 +327,13 @@ func TestSweepFamilies(t *testing.T) {
 		if _, _, err := s.Allow(ctx, fmt.Sprint("ip", i), 1, time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		if i%2 == 0 {
+			if err := s.RevokeFamily(ctx, fam); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	clock.Advance(time.Hour) // everything expired, codes' retention included
+	clock.Advance(time.Hour) // everything expired, codes' retention and tombstones included
 	for i := range 5000 {
 		at, _ := pair(clock, "x", fmt.Sprint("x", i), time.Minute, 0)
 		if err := s.SaveTokens(ctx, at, nil); err != nil {
@@ -337,8 +342,8 @@ func TestSweepFamilies(t *testing.T) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if len(s.codes) != 0 || len(s.retired) != 0 || len(s.refresh) != 0 || len(s.windows) != 0 {
-		t.Fatalf("expired records kept: %d codes, %d retired, %d refresh tokens, %d limiter windows", len(s.codes), len(s.retired), len(s.refresh), len(s.windows))
+	if len(s.codes) != 0 || len(s.retired) != 0 || len(s.refresh) != 0 || len(s.windows) != 0 || len(s.revoked) != 0 {
+		t.Fatalf("expired records kept: %d codes, %d retired, %d refresh tokens, %d limiter windows, %d tombstones", len(s.codes), len(s.retired), len(s.refresh), len(s.windows), len(s.revoked))
 	}
 	if len(s.families) != 1 {
 		t.Fatalf("%d families kept, want only x", len(s.families))
@@ -381,4 +386,75 @@ func TestInvalidFamilies(t *testing.T) {
 	if _, err := s.GetRefreshToken(ctx, rt.Key); err != nil {
 		t.Fatalf("a refused rotation consumed the old token: %v", err)
 	}
+}
+
+// TestFakeClockTombstone: a revoked family refuses writes for
+// store.RevokedFamilyRetention, or until its longest-lived record would
+// have expired (records that never expire aside), and no longer; revoking
+// again does not shorten that.
+func TestFakeClockTombstone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := New(WithClock(clock.Now))
+	n := 0
+	// save stores a new pair of tokens in family.
+	save := func(family string) error {
+		n++
+		at, rt := pair(clock, family, fmt.Sprint(n), time.Minute, 0)
+		return s.SaveTokens(ctx, at, rt)
+	}
+	revoke := func(family string) {
+		if err := s.RevokeFamily(ctx, family); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// wantRevokedUntil checks that family refuses a save just before until
+	// and takes one at until, moving the clock there.
+	start := clock.Now()
+	wantRevokedUntil := func(family string, until time.Time) {
+		t.Helper()
+		clock.Advance(until.Add(-time.Nanosecond).Sub(clock.Now()))
+		if err := save(family); !errors.Is(err, store.ErrRevoked) {
+			t.Fatalf("%s: SaveTokens %v before the tombstone ends at +%v: %v, want ErrRevoked", family, clock.Now().Sub(start), until.Sub(start), err)
+		}
+		clock.Advance(time.Nanosecond)
+		if err := save(family); err != nil {
+			t.Fatalf("%s: SaveTokens when the tombstone ends at +%v: %v", family, until.Sub(start), err)
+		}
+	}
+
+	// Nothing in the family, or only records that die sooner or never.
+	revoke("empty")
+	at, rt := pair(clock, "never", "n", time.Minute, 0)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	revoke("never")
+	// A consumed code: until its ExpiresAt + CodeRetention.
+	code := &store.AuthorizationCode{Key: store.Key{Family: "code", Signature: "c"}, ClientID: "c", ExpiresAt: clock.Now().Add(5 * time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeAuthorizationCode(ctx, code.Key, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	revoke("code")
+	// A 48h refresh token and a retired record kept 72h.
+	at, rt = pair(clock, "long", "l1", time.Minute, 48*time.Hour)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	at2, rt2 := pair(clock, "long", "l2", time.Minute, 48*time.Hour)
+	if err := s.RotateRefreshToken(ctx, rt, &store.RetiredRefreshToken{ClientID: "c", ExpiresAt: clock.Now().Add(72 * time.Hour)}, at2, rt2); err != nil {
+		t.Fatal(err)
+	}
+	revoke("long")
+
+	wantRevokedUntil("empty", start.Add(store.RevokedFamilyRetention))
+	wantRevokedUntil("never", start.Add(store.RevokedFamilyRetention))
+	wantRevokedUntil("code", start.Add(5*time.Minute+store.CodeRetention))
+	clock.Advance(time.Hour)
+	revoke("long") // again, with nothing left: keeps the 72h
+	wantRevokedUntil("long", start.Add(72*time.Hour))
 }

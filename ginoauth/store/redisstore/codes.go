@@ -17,8 +17,9 @@ import (
 // index so that RevokeFamily removes it: one Lua script. c must have a
 // valid Key and an ExpiresAt (ErrInvalid). A code already stored under
 // c.Key is not replaced: store.ErrDuplicate (so that a save can never undo
-// a consumption). A code whose retention has already passed is not
-// written, and SaveAuthorizationCode returns nil.
+// a consumption). If the family was revoked (RevokeFamily's tombstone
+// exists) nothing is written: store.ErrRevoked. A code whose retention has
+// already passed is not written, and SaveAuthorizationCode returns nil.
 func (s *Store) SaveAuthorizationCode(ctx context.Context, c *store.AuthorizationCode) error {
 	if c == nil || !validKey(c.Key) {
 		return fmt.Errorf("%w: authorization code without a valid Key", ErrInvalid)
@@ -42,14 +43,17 @@ func (s *Store) SaveAuthorizationCode(ctx context.Context, c *store.Authorizatio
 		consumed = c.ConsumedAt.Format(time.RFC3339Nano)
 	}
 	family := c.Key.Family
-	keys := []string{s.codeKey(c.Key), s.familyKey(family), s.grantKey(family)}
+	keys := []string{s.codeKey(c.Key), s.familyKey(family), s.grantKey(family), s.revokedKey(family)}
 	args := append(s.syncArgs(), val, consumed, d.Milliseconds(), micros(keep))
 	n, err := saveCodeScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return unavailable("save authorization code", err)
 	}
-	if n == 0 {
+	switch n {
+	case 0:
 		return fmt.Errorf("%w: authorization code", store.ErrDuplicate)
+	case -1:
+		return store.ErrRevoked
 	}
 	return nil
 }

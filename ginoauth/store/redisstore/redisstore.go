@@ -144,6 +144,9 @@ func (s *Store) familyKey(family string) string { return s.prefix + "fam:{" + fa
 // grantKey is <prefix>grant:{<family>}, the grant record.
 func (s *Store) grantKey(family string) string { return s.prefix + "grant:{" + family + "}" }
 
+// revokedKey is <prefix>rev:{<family>}, the tombstone of a revoked family.
+func (s *Store) revokedKey(family string) string { return s.prefix + "rev:{" + family + "}" }
+
 // userGrantsKey and clientGrantsKey are the grant indexes (not tagged).
 func (s *Store) userGrantsKey(id string) string   { return s.prefix + "grants:user:" + id }
 func (s *Store) clientGrantsKey(id string) string { return s.prefix + "grants:client:" + id }
@@ -515,6 +518,10 @@ func (s *Store) syncArgs() []any {
 // nil: it behaves as a record that expired at once. Then, best effort, the
 // family is added to its user's and client's grant indexes (a failure there
 // is not reported: the tokens are stored, and only ListGrants misses them).
+// If the family was revoked (RevokeFamily's tombstone exists) the script
+// writes nothing and SaveTokens returns store.ErrRevoked; the index writes
+// that rode along then name a family without a grant record, which
+// ListGrants removes.
 func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
 	ws, err := s.tokenWrites(at, rt, "")
 	if err != nil {
@@ -528,7 +535,7 @@ func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store
 	if err != nil {
 		return err
 	}
-	keys := []string{s.familyKey(family), s.grantKey(family)}
+	keys := []string{s.familyKey(family), s.grantKey(family), s.revokedKey(family)}
 	args := append(s.syncArgs(), g.raw, created.Format(time.RFC3339Nano))
 	for _, w := range ws {
 		keys = append(keys, w.key)
@@ -537,9 +544,16 @@ func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store
 	// One round trip: the script (the family's slot) and, after it, the
 	// user and client grant indexes (other slots; best effort, as ListGrants
 	// and RevokeFamily mend them).
-	_, err = s.runIndexed(ctx, saveScript, keys, args, family, g, grantScore(at, rt))
+	cmd, err := s.runIndexed(ctx, saveScript, keys, args, family, g, grantScore(at, rt))
 	if err != nil {
 		return unavailable("save tokens", err)
+	}
+	n, err := cmd.Int()
+	if err != nil {
+		return unavailable("save tokens", err)
+	}
+	if n < 0 {
+		return store.ErrRevoked
 	}
 	return nil
 }
@@ -618,7 +632,9 @@ func (s *Store) GetRefreshToken(ctx context.Context, k store.Key) (*store.Refres
 // CreatedAt kept, expiry from the family's live tokens). If old was already
 // used, revoked or expired it changes nothing and returns
 // store.ErrNotFound; of concurrent rotations of one token exactly one
-// succeeds. old.Key, old.Access, at and rt must share one Family, and
+// succeeds. If the family was revoked (RevokeFamily's tombstone exists) it
+// changes nothing and returns store.ErrRevoked, whether or not old is still
+// stored. old.Key, old.Access, at and rt must share one Family, and
 // retired must have an ExpiresAt and a zero Key or old's (ErrInvalid
 // otherwise). New records already past their ExpiresAt are not written, as
 // in SaveTokens.
@@ -658,9 +674,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 	if err != nil {
 		return err
 	}
-	keys := make([]string, 0, 5+len(ws))
+	keys := make([]string, 0, 6+len(ws))
 	args := make([]any, 0, 8+3*len(ws))
-	keys = append(keys, oldRefresh, oldAccess, s.familyKey(family), s.grantKey(family), retiredKey)
+	keys = append(keys, oldRefresh, oldAccess, s.familyKey(family), s.grantKey(family), retiredKey, s.revokedKey(family))
 	args = append(append(args, s.syncArgs()...), g.raw, created.Format(time.RFC3339Nano), retiredVal, retiredTTL, retiredExp)
 	for _, w := range ws {
 		keys = append(keys, w.key)
@@ -677,7 +693,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 	if err != nil {
 		return unavailable("rotate refresh token", err)
 	}
-	if n == 0 {
+	switch {
+	case n < 0:
+		return store.ErrRevoked
+	case n == 0:
 		return store.ErrNotFound
 	}
 	return nil
@@ -734,14 +753,21 @@ func (s *Store) revokeToken(ctx context.Context, op, key, family string) error {
 
 // RevokeFamily deletes, in one Lua script, every key in the family index
 // (access, refresh and retired refresh tokens, authorization codes), the
-// index and the grant record; then, best effort, it removes the family from
-// its user's and client's grant indexes. No error if nothing is left. A
-// family that cannot name a key (see ErrInvalid) has nothing to revoke.
+// index and the grant record, and sets the family's tombstone,
+// <prefix>rev:{<family>}, which makes every later write into the family
+// fail with store.ErrRevoked: its TTL is that of the longest-lived deleted
+// record (those that never expire aside), at least
+// store.RevokedFamilyRetention, and a tombstone that already lives longer
+// is kept. Then, best effort, it removes the family from its user's and
+// client's grant indexes. No error if nothing is left. A family that cannot
+// name a key (see ErrInvalid) has nothing to revoke.
 func (s *Store) RevokeFamily(ctx context.Context, family string) error {
 	if !validFamily(family) {
 		return nil
 	}
-	raw, err := revokeFamilyScript.Run(ctx, s.rdb, []string{s.familyKey(family), s.grantKey(family)}).Text()
+	keys := []string{s.familyKey(family), s.grantKey(family), s.revokedKey(family)}
+	now := strconv.FormatInt(s.now().UnixMicro(), 10)
+	raw, err := revokeFamilyScript.Run(ctx, s.rdb, keys, now, store.RevokedFamilyRetention.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil // no grant record (none yet, or it expired): no index entry to remove
 	}

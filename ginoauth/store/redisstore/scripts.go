@@ -9,7 +9,10 @@ import "github.com/redis/go-redis/v9"
 // key of the family (tokens, retired refresh tokens, codes) to its expiry
 // in Unix microseconds ("0": never). A grant record, <prefix>grant:{<family>},
 // is a hash of "v" (JSON client, user and scopes), "i" (creation time) and
-// "e" (expiry, Unix microseconds, "0": never).
+// "e" (expiry, Unix microseconds, "0": never). A family's tombstone,
+// <prefix>rev:{<family>}, exists while the family is revoked: every script
+// that writes into a family checks it first and, when it exists, writes
+// nothing and returns -1.
 
 // syncLua defines sync(fam, grant, now, atp, rtp), which brings a family
 // index and its grant record up to date after a write: it drops index
@@ -69,15 +72,19 @@ local function sync(fam, grant, now, atp, rtp)
 end
 `
 
-// saveScript: KEYS = fam, grant, then the token keys; ARGV = now, atp, rtp,
-// grant value, grant creation time, then value, PX (0: none) and index
-// expiry per token key. It writes the tokens and their index entries, sets
-// the grant's value (and its creation time if it has none) and syncs.
-// Returns 1 if it created the grant, else 0.
+// saveScript: KEYS = fam, grant, tombstone, then the token keys; ARGV =
+// now, atp, rtp, grant value, grant creation time, then value, PX (0: none)
+// and index expiry per token key. Unless the family is revoked, it writes
+// the tokens and their index entries, sets the grant's value (and its
+// creation time if it has none) and syncs. Returns -1 if the family is
+// revoked, 1 if it created the grant, else 0.
 var saveScript = redis.NewScript(syncLua + `
+if redis.call('EXISTS', KEYS[3]) == 1 then
+	return -1
+end
 local now = tonumber(ARGV[1])
-for i = 3, #KEYS do
-	local j = 6 + 3 * (i - 3)
+for i = 4, #KEYS do
+	local j = 6 + 3 * (i - 4)
 	if ARGV[j + 1] ~= '0' then
 		redis.call('SET', KEYS[i], ARGV[j], 'PX', ARGV[j + 1])
 	else
@@ -92,15 +99,19 @@ return created
 `)
 
 // rotateScript: KEYS = old refresh token, old access token, fam, grant,
-// retired record, then the new token keys; ARGV = now, atp, rtp, grant
-// value, grant creation time, retired value (empty for none), PX and index
-// expiry, then value, PX (0: none) and index expiry per new token key. It
-// consumes (DELs) the old refresh token and, only if it was there, deletes
-// the old access token, writes the retired record and the new tokens with
-// their index entries, sets the grant's value (keeping its creation time)
-// and syncs. Returns 0 when the old refresh token was gone, 2 when the
+// retired record, tombstone, then the new token keys; ARGV = now, atp,
+// rtp, grant value, grant creation time, retired value (empty for none), PX
+// and index expiry, then value, PX (0: none) and index expiry per new token
+// key. Unless the family is revoked, it consumes (DELs) the old refresh
+// token and, only if it was there, deletes the old access token, writes
+// the retired record and the new tokens with their index entries, sets the
+// grant's value (keeping its creation time) and syncs. Returns -1 when the
+// family is revoked, 0 when the old refresh token was gone, 2 when the
 // grant record had to be created, else 1.
 var rotateScript = redis.NewScript(syncLua + `
+if redis.call('EXISTS', KEYS[6]) == 1 then
+	return -1
+end
 if redis.call('DEL', KEYS[1]) == 0 then
 	return 0
 end
@@ -111,8 +122,8 @@ if ARGV[6] ~= '' then
 	redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7])
 	redis.call('HSET', KEYS[3], KEYS[5], ARGV[8])
 end
-for i = 6, #KEYS do
-	local j = 9 + 3 * (i - 6)
+for i = 7, #KEYS do
+	local j = 9 + 3 * (i - 7)
 	if ARGV[j + 1] ~= '0' then
 		redis.call('SET', KEYS[i], ARGV[j], 'PX', ARGV[j + 1])
 	else
@@ -138,26 +149,48 @@ end
 return n
 `)
 
-// revokeFamilyScript: KEYS = fam, grant. It deletes every key named in the
-// family index, the index and the grant, and returns the grant's value (nil
-// if there was no grant). The keys it reads from the index are not declared
-// in KEYS, but they carry the family's hash tag, so they are in the slot of
-// KEYS on Cluster.
+// revokeFamilyScript: KEYS = fam, grant, tombstone; ARGV = now (Unix
+// microseconds), the tombstone's least TTL in ms. It deletes every key
+// named in the family index, the index and the grant, and sets the
+// tombstone (value: now) with the TTL of the longest-lived deleted entry
+// ("0", never, aside), at least the least TTL, unless the tombstone already
+// lives longer. It returns the grant's value (nil if there was no grant).
+// The keys it reads from the index are not declared in KEYS, but they
+// carry the family's hash tag, so they are in the slot of KEYS on Cluster.
 var revokeFamilyScript = redis.NewScript(`
-local ks = redis.call('HKEYS', KEYS[1])
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local ks = {}
+for i = 1, #all, 2 do
+	ks[#ks + 1] = all[i]
+	local n = tonumber(all[i + 1]) or 0
+	if n ~= 0 then
+		local left = math.ceil((n - now) / 1000)
+		if left > ttl then ttl = left end
+	end
+end
 for i = 1, #ks, 500 do
 	redis.call('DEL', unpack(ks, i, math.min(i + 499, #ks)))
 end
 local v = redis.call('HGET', KEYS[2], 'v')
 redis.call('DEL', KEYS[1], KEYS[2])
+local cur = redis.call('PTTL', KEYS[3])
+if cur == -2 or (cur >= 0 and cur < ttl) then
+	redis.call('SET', KEYS[3], ARGV[1], 'PX', string.format('%.0f', ttl))
+end
 return v
 `)
 
-// saveCodeScript: KEYS = code, fam, grant; ARGV = now, atp, rtp, code
-// value, consumption time (empty for none), PX, index expiry. It writes the
-// code unless one is stored under its key, enters it in the index and
-// syncs. Returns 1, or 0 if a code was already stored.
+// saveCodeScript: KEYS = code, fam, grant, tombstone; ARGV = now, atp,
+// rtp, code value, consumption time (empty for none), PX, index expiry. It
+// writes the code unless the family is revoked or a code is stored under
+// its key, enters it in the index and syncs. Returns 1, 0 if a code was
+// already stored, or -1 if the family is revoked.
 var saveCodeScript = redis.NewScript(syncLua + `
+if redis.call('EXISTS', KEYS[4]) == 1 then
+	return -1
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
 	return 0
 end

@@ -405,7 +405,7 @@ func testRevokeFamily(t *testing.T, s store.Store) {
 		t.Fatalf("grants of the client after revoking a: %q, want [b]", got)
 	}
 	at3, rt3 := tokens("a", "a3", time.Hour, 0)
-	wantErr(t, "RotateRefreshToken of a revoked family", s.RotateRefreshToken(c, rt2, nil, at3, rt3), store.ErrNotFound)
+	wantErr(t, "RotateRefreshToken of a revoked family", s.RotateRefreshToken(c, rt2, nil, at3, rt3), store.ErrRevoked)
 	if hasAccess(t, s, at3.Key) {
 		t.Fatal("rotation in a revoked family stored tokens")
 	}
@@ -418,6 +418,95 @@ func testRevokeFamily(t *testing.T, s store.Store) {
 	}
 	if !hasAccess(t, s, bt2.Key) || !hasCode(t, s, codeB.Key) {
 		t.Fatal("RevokeFamily(c) removed family b's records")
+	}
+}
+
+// testRevokedFamilyRefusesWrites: a revoked family takes no more writes,
+// so tokens saved by a redemption that lost the race with a replay's
+// revocation are never stored; other families are not affected.
+func testRevokedFamilyRefusesWrites(t *testing.T, s store.Store) {
+	c := ctx(t)
+	// A redeemed code whose family is revoked before the tokens are saved.
+	codeA := code("a", "a", time.Minute)
+	must(t, "SaveAuthorizationCode(a)", s.SaveAuthorizationCode(c, codeA))
+	must(t, "ConsumeAuthorizationCode(a)", s.ConsumeAuthorizationCode(c, codeA.Key, now()))
+	must(t, "RevokeFamily(a)", s.RevokeFamily(c, "a"))
+	at1, rt1 := tokens("a", "a1", time.Hour, 0)
+	wantErr(t, "SaveTokens into a revoked family", s.SaveTokens(c, at1, rt1), store.ErrRevoked)
+	at2, _ := tokens("a", "a2", time.Hour, 0)
+	wantErr(t, "SaveTokens(at, nil) into a revoked family", s.SaveTokens(c, at2, nil), store.ErrRevoked)
+	if hasAccess(t, s, at1.Key) || hasRefresh(t, s, rt1.Key) || hasAccess(t, s, at2.Key) {
+		t.Fatal("SaveTokens stored tokens into a revoked family")
+	}
+	if got := families(listGrants(t, s, store.GrantFilter{UserID: "u1"})); len(got) != 0 {
+		t.Fatalf("grants after a refused save: %q, want none", got)
+	}
+	wantErr(t, "SaveAuthorizationCode into a revoked family", s.SaveAuthorizationCode(c, code("a", "a-again", time.Minute)), store.ErrRevoked)
+	if hasCode(t, s, store.Key{Family: "a", Signature: "code-a-again"}) {
+		t.Fatal("SaveAuthorizationCode stored a code into a revoked family")
+	}
+	at3, rt3 := tokens("a", "a3", time.Hour, 0)
+	wantErr(t, "RotateRefreshToken in a revoked family", s.RotateRefreshToken(c, rt1, retiredOf(rt1, time.Hour), at3, rt3), store.ErrRevoked)
+	if hasAccess(t, s, at3.Key) || hasRetired(t, s, rt1.Key) {
+		t.Fatal("RotateRefreshToken stored records into a revoked family")
+	}
+	// Revoking again keeps it revoked; so does revoking a family that
+	// never had a record.
+	must(t, "RevokeFamily(a) again", s.RevokeFamily(c, "a"))
+	wantErr(t, "SaveTokens after a second revocation", s.SaveTokens(c, at1, rt1), store.ErrRevoked)
+	must(t, "RevokeFamily(never)", s.RevokeFamily(c, "never"))
+	atN, rtN := tokens("never", "n1", time.Hour, 0)
+	wantErr(t, "SaveTokens into a family revoked before its first record", s.SaveTokens(c, atN, rtN), store.ErrRevoked)
+	// Other families take writes.
+	atB, rtB := tokens("b", "b1", time.Hour, 0)
+	must(t, "SaveTokens(b)", s.SaveTokens(c, atB, rtB))
+	must(t, "SaveAuthorizationCode(b)", s.SaveAuthorizationCode(c, code("b", "b", time.Minute)))
+	if !hasAccess(t, s, atB.Key) {
+		t.Fatal("revoking a family refused another family's tokens")
+	}
+}
+
+// testRevokeRacesSave: a save racing with revocations of its family
+// leaves no token stored once all are done, whichever ran first. In each
+// round the save waits for a different number of the five revocations to
+// return (none to all) and races the others.
+func testRevokeRacesSave(t *testing.T, s store.Store) {
+	c := ctx(t)
+	for round := range 24 {
+		family := fmt.Sprintf("race%d", round)
+		at, rt := tokens(family, family, time.Hour, 0)
+		after := round % 6
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		revoked := make(chan struct{}, 5)
+		errs := make(chan error, 6)
+		wg.Go(func() {
+			<-start
+			for range after {
+				<-revoked
+			}
+			if err := s.SaveTokens(c, at, rt); err != nil && !errors.Is(err, store.ErrRevoked) {
+				errs <- fmt.Errorf("SaveTokens: %w", err)
+			}
+		})
+		for range 5 {
+			wg.Go(func() {
+				<-start
+				if err := s.RevokeFamily(c, family); err != nil {
+					errs <- fmt.Errorf("RevokeFamily: %w", err)
+				}
+				revoked <- struct{}{}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if hasAccess(t, s, at.Key) || hasRefresh(t, s, rt.Key) {
+			t.Fatalf("round %d: a save after %d of 5 revocations, racing the others, left tokens stored", round, after)
+		}
 	}
 }
 

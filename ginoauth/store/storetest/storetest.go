@@ -89,6 +89,8 @@ var tests = []contractTest[store.Store]{
 	{"Codes/Retention", testCodeRetention},
 	{"Codes/NoAliasing", testCodeNoAliasing},
 	{"Family/Revoke", testRevokeFamily},
+	{"Family/RevokedRefusesWrites", testRevokedFamilyRefusesWrites},
+	{"Family/RevokeRacesSave", testRevokeRacesSave},
 	{"Grants/List", testGrantsList},
 	{"Grants/Expiry", testGrantsExpiry},
 	{"Grants/Rotation", testGrantsRotation},

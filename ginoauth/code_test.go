@@ -1,0 +1,138 @@
+package ginoauth_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+// slowSave is a store whose SaveTokens waits before writing, as over a
+// slow link, when delay is set.
+type slowSave struct {
+	store.Store
+	delay atomic.Int64 // nanoseconds
+}
+
+func (s *slowSave) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
+	time.Sleep(time.Duration(s.delay.Load()))
+	return s.Store.SaveTokens(ctx, at, rt)
+}
+
+// TestConcurrentCodeReplayRevokes: of 20 concurrent redemptions of one code
+// at most one gets tokens, and since the others are replays (RFC 6749
+// 4.1.2), whatever it got is revoked once they have all been answered:
+// a replay's revocation that runs before the winner stores its tokens
+// must not let them be stored afterwards. Many rounds, as the race is
+// narrow; in every other round the winner's SaveTokens is slowed down, so
+// that the replays' revocations run first.
+func TestConcurrentCodeReplayRevokes(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		slow := new(slowSave)
+		ce := newCodeEnv(t, kind, func(c *ginoauth.Config) {
+			slow.Store = c.Store
+			c.Store = slow
+		})
+		conf := ce.oauthConfig()
+		web := []string{ce.webID, ce.webSecret}
+		for round := range 20 {
+			slow.delay.Store(int64(round%2) * int64(5*time.Millisecond))
+			v := oauth2.GenerateVerifier()
+			loc := ce.authorize(t, ce.browser("u1.alice"), conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v)))
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {v}}
+			var (
+				wg     sync.WaitGroup
+				mu     sync.Mutex
+				issued []resp
+			)
+			start := make(chan struct{})
+			for range 20 {
+				wg.Go(func() {
+					<-start
+					r := ce.token(form, web)
+					switch {
+					case r.status == 200:
+						mu.Lock()
+						issued = append(issued, r)
+						mu.Unlock()
+					case r.status != 400 || r.str("error") != "invalid_grant":
+						t.Errorf("round %d: concurrent redemption: %d %v", round, r.status, r.body)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if len(issued) > 1 {
+				t.Fatalf("round %d: %d of 20 concurrent redemptions got tokens", round, len(issued))
+			}
+			for _, tok := range issued {
+				if r := ce.get("/api/whoami", tok.str("access_token")); r.status != 401 {
+					t.Fatalf("round %d: the access token of a replayed code still works: %d %v", round, r.status, r.body)
+				}
+				if r := ce.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.str("refresh_token")}}, web); r.status != 400 || r.str("error") != "invalid_grant" {
+					t.Fatalf("round %d: the refresh token of a replayed code still works: %d %v", round, r.status, r.body)
+				}
+			}
+		}
+	})
+}
+
+// TestInsecureAllowNoPKCE: the setting lets confidential clients ask for a
+// code without PKCE; public clients still must send a code_challenge, and
+// are answered invalid_request at their redirect URI.
+func TestInsecureAllowNoPKCE(t *testing.T) {
+	t.Parallel()
+	ce := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.InsecureAllowNoPKCE = true })
+	b := ce.browser("u1.alice")
+	for _, tc := range []struct {
+		name, clientID, redirect string
+		consent                  bool // else an invalid_request redirect
+	}{
+		{"confidential", ce.webID, testRedirect, true},
+		{"public", ce.nativeID, "http://127.0.0.1:53682/callback", false},
+	} {
+		q := url.Values{"response_type": {"code"}, "client_id": {tc.clientID}, "redirect_uri": {tc.redirect}, "state": {"s1"}}
+		pg := fetch(t, b, "GET", ce.srv.URL+"/o/authorize/?"+q.Encode(), nil)
+		if tc.consent {
+			if pg.status != 200 || pg.location != nil {
+				t.Errorf("%s client without PKCE: %d %v, want the consent page", tc.name, pg.status, pg.location)
+			}
+			continue
+		}
+		if pg.status != 302 || pg.location == nil || !strings.HasPrefix(pg.location.String(), tc.redirect+"?") ||
+			pg.location.Query().Get("error") != "invalid_request" || pg.location.Query().Get("state") != "s1" {
+			t.Errorf("%s client without PKCE: %d %v, want an invalid_request redirect", tc.name, pg.status, pg.location)
+		}
+	}
+}
+
+// TestNoPKCECodeRedeemedByPublicClient: a code issued without PKCE (to a
+// confidential client, under InsecureAllowNoPKCE) is refused if the client
+// has become public by the time it is redeemed: public clients always need
+// PKCE, at the token endpoint too.
+func TestNoPKCECodeRedeemedByPublicClient(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		ce := newCodeEnv(t, kind, func(c *ginoauth.Config) { c.InsecureAllowNoPKCE = true })
+		code := ce.authorize(t, ce.browser("u1.alice"), ce.oauthConfig().AuthCodeURL("s")).Query().Get("code")
+		if _, err := ce.p.UpdateApplication(context.Background(), ce.webID, func(a *store.Application) error {
+			a.ClientType = store.Public
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "client_id": {ce.webID}}
+		if r := ce.token(f, nil); r.status != 400 || r.str("error") != "invalid_grant" {
+			t.Fatalf("public client redeeming a code issued without PKCE: %d %v", r.status, r.body)
+		}
+	})
+}
