@@ -19,8 +19,10 @@ const DefaultRetiredRefreshTokenRetention = 30 * 24 * time.Hour
 // stores the new pair, and only the client the token was issued to may use
 // it. The new pair gets the scopes asked for (or the old ones), never more
 // than the old ones, and only those the application's current ceiling
-// (AllowedScopes) allows: a ceiling lowered since the grant narrows them,
-// and a request none of whose scopes it still allows is invalid_scope. A rotated token presented again is either a retry within
+// (AllowedScopes) allows: a ceiling lowered since the grant narrows the
+// old scopes, a scope asked for outside it is invalid_scope, and so is a
+// grant none of whose scopes it still allows. A rotated token presented
+// again is either a retry within
 // Config.RefreshTokenGracePeriod, answered with the pair the first use got
 // (DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS), or a reuse, which revokes
 // every token of its grant (DOT's REFRESH_TOKEN_REUSE_PROTECTION, RFC 9700
@@ -62,17 +64,21 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		}
 		scopes, asked = req, len(req) > 0
 	}
-	// The application's ceiling may have been lowered since the grant: the
-	// new tokens keep only the scopes it still allows.
+	// The application's ceiling may have been lowered since the grant. A
+	// scope asked for outside it is refused, as at every grant; without a
+	// scope parameter the new tokens keep the old scopes it still allows.
 	if ceiling := app.AllowedScopes; len(ceiling) > 0 {
 		allowed := make([]string, 0, len(scopes))
 		for _, s := range scopes {
-			if slices.Contains(ceiling, s) {
+			switch {
+			case slices.Contains(ceiling, s):
 				allowed = append(allowed, s)
+			case asked:
+				return nil, ErrInvalidScope.WithDescription("The client may not request scope %s.", echo(s))
 			}
 		}
-		if asked && len(allowed) == 0 {
-			return nil, ErrInvalidScope.WithDescription("The client may no longer use the requested scopes.")
+		if len(scopes) > 0 && len(allowed) == 0 {
+			return nil, ErrInvalidScope.WithDescription("The client may no longer use any of this grant's scopes.")
 		}
 		scopes = allowed
 	}

@@ -150,9 +150,9 @@ func TestTokenRateLimit(t *testing.T) {
 
 // TestRefreshScopeCeiling: a refresh re-applies the application's current
 // scope ceiling (AllowedScopes). Lowered since the grant, it leaves the new
-// tokens only the scopes it still allows; a request for scopes none of
-// which it allows any more is invalid_scope, and does not use up the
-// refresh token.
+// tokens only the old scopes it still allows; a request for a scope it no
+// longer allows, or a grant none of whose scopes it allows, is
+// invalid_scope, and does not use up the refresh token.
 func TestRefreshScopeCeiling(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, kind string) {
@@ -176,10 +176,10 @@ func TestRefreshScopeCeiling(t *testing.T) {
 			{"ceiling unchanged", nil, "", "read write", false},
 			{"ceiling still above the grant", []string{"read", "write", "admin"}, "read", "read", false},
 			{"lowered, no scope asked", []string{"read", "admin"}, "", "read", false},
-			{"lowered, both asked", []string{"write"}, "read write", "write", false},
+			{"lowered, both asked", []string{"write"}, "read write", "invalid_scope", true},
 			{"lowered, the allowed one asked", []string{"read"}, "read", "read", false},
 			{"lowered below what is asked", []string{"admin"}, "read write", "invalid_scope", true},
-			{"lowered below the grant, no scope asked", []string{"admin"}, "", "", false},
+			{"lowered below the grant, no scope asked", []string{"admin"}, "", "invalid_scope", true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				setCeiling(nil)
