@@ -48,6 +48,10 @@ type options struct {
 	// LoginLimit is how many login attempts one address may make per
 	// minute; zero means 30, negative means no limit.
 	LoginLimit int
+	// TokenRateLimit is how many token requests one client, and one source
+	// address, may make per minute (ginoauth.Config.TokenRateLimit, both
+	// limits); zero means defaultTokenRateLimit, negative means no limit.
+	TokenRateLimit int
 	// Site "social" makes this server the fake social site of
 	// docs/social-login.md (adds /user_details_by_username/:username/).
 	Site string
@@ -105,6 +109,13 @@ var providerEndpoints = []providerEndpoint{
 	{"protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource", "protected resource metadata (RFC 9728)"},
 }
 
+// defaultTokenRateLimit is the token requests per minute allowed to one
+// client and to one source address unless serve's --token-rate-limit says
+// otherwise: 10 a second, far more than a person or a well-behaved client
+// needs (an access token lasts 10 hours), few enough to slow down guessing
+// client secrets and passwords.
+const defaultTokenRateLimit = 600
+
 // maxBodyBytes bounds a snippet request body.
 const maxBodyBytes = 1 << 20
 
@@ -137,6 +148,14 @@ func newApp(o options) (*app, error) {
 		return nil, err
 	}
 	a.socialURL = o.SocialURL
+	tokenLimit := o.TokenRateLimit
+	if tokenLimit == 0 {
+		tokenLimit = defaultTokenRateLimit
+	}
+	var throttle ginoauth.RateLimit // negative: the zero value, no limit
+	if tokenLimit > 0 {
+		throttle = ginoauth.RateLimit{PerClient: tokenLimit, PerAddress: tokenLimit, Window: time.Minute}
+	}
 	p, err := ginoauth.New(ginoauth.Config{
 		Grants:             grants,
 		Store:              o.Store,
@@ -147,6 +166,7 @@ func newApp(o options) (*app, error) {
 		Sessions:           a, // SessionOwner: the demo's login session
 		CORSAllowedOrigins: o.CORSOrigins,
 		CSRFCookieSecure:   o.SecureCookies,
+		TokenRateLimit:     throttle,
 	})
 	if err != nil {
 		return nil, err

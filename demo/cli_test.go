@@ -127,6 +127,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{"serve with a CORS origin without a scheme", []string{"serve", "--cors-origin", "localhost:3000"}, "is not an origin"},
 		{"serve with a CORS origin with a path", []string{"serve", "--cors-origin", "http://localhost:3000/app"}, "is not an origin"},
 		{"serve with a CORS origin with a trailing slash", []string{"serve", "--cors-origin", "http://localhost:3000/"}, "drop the trailing slash"},
+		{"serve with a negative token rate limit", []string{"serve", "--token-rate-limit", "-1"}, "--token-rate-limit -1: want a number of requests per minute, or 0 for no limit"},
+		{"serve with a token rate limit that is not a number", []string{"serve", "--token-rate-limit", "lots"}, `invalid value "lots" for flag -token-rate-limit`},
 		{"routes with an argument", []string{"routes", "all"}, "takes no arguments"},
 	}
 	for _, tt := range tests {

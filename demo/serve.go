@@ -53,10 +53,14 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return nil
 	})
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
+	tokenRateLimit := fs.Int("token-rate-limit", defaultTokenRateLimit,
+		"allow `N` token requests a minute to one client and to one source address, then answer 429 with Retry-After; 0: no limit. "+
+			"The default, 10 a second, is far more than a person or a well-behaved client needs (an access token lasts 10 hours) "+
+			"and slows down guessing client secrets and passwords; raise it for a busy client or many users behind one address, 0 for load runs")
 	site := fs.String("site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
 	socialURL := fs.String("social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--site social | --social-url URL]")
+		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit N] [--site social | --social-url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +74,13 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	}
 	if !redisSet {
 		redisURL = e.getenv(envRedisURL)
+	}
+	if *tokenRateLimit < 0 {
+		return &usageError{fmt.Sprintf("--token-rate-limit %d: want a number of requests per minute, or 0 for no limit", *tokenRateLimit)}
+	}
+	tokenLimit := *tokenRateLimit
+	if tokenLimit == 0 {
+		tokenLimit = -1 // options: negative is no limit
 	}
 	if *site != "" && *site != siteSocial {
 		return &usageError{fmt.Sprintf("--site %q: the only site is %q", *site, siteSocial)}
@@ -104,7 +115,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	defer b.close()
 	a, err := newApp(options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench,
-		CORSOrigins: corsOrigins, SecureCookies: *secureCookies,
+		CORSOrigins: corsOrigins, SecureCookies: *secureCookies, TokenRateLimit: tokenLimit,
 		Site: *site, SocialURL: *socialURL,
 	})
 	if err != nil {
