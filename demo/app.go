@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-contrib/sessions"
@@ -52,6 +53,11 @@ type options struct {
 	// address, may make per minute (ginoauth.Config.TokenRateLimit, both
 	// limits); zero means defaultTokenRateLimit, negative means no limit.
 	TokenRateLimit int
+	// Issuer is the provider's issuer identifier (ginoauth.Config.Issuer),
+	// in its metadata and as the iss of authorization answers, and what
+	// the demo client expects there; empty means the scheme and host each
+	// request came to.
+	Issuer string
 	// Site "social" makes this server the fake social site of
 	// docs/social-login.md (adds /user_details_by_username/:username/).
 	Site string
@@ -80,6 +86,8 @@ type app struct {
 	client *demoClient
 	// socialURL is options.SocialURL.
 	socialURL string
+	// issuer is options.Issuer without a trailing slash, or "".
+	issuer string
 }
 
 // Paths of the demo's endpoints.
@@ -148,6 +156,7 @@ func newApp(o options) (*app, error) {
 		return nil, err
 	}
 	a.socialURL = o.SocialURL
+	a.issuer = strings.TrimRight(o.Issuer, "/")
 	tokenLimit := o.TokenRateLimit
 	if tokenLimit == 0 {
 		tokenLimit = defaultTokenRateLimit
@@ -167,6 +176,7 @@ func newApp(o options) (*app, error) {
 		CORSAllowedOrigins: o.CORSOrigins,
 		CSRFCookieSecure:   o.SecureCookies,
 		TokenRateLimit:     throttle,
+		Issuer:             a.issuer,
 	})
 	if err != nil {
 		return nil, err

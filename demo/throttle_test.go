@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -22,32 +21,7 @@ func serveOnRedis(t *testing.T, args ...string) (*testServer, clientCreds) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &creds) != nil {
 		t.Fatalf("createapplication: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	ready := make(chan string, 1)
-	e := *env
-	e.stdout, e.stderr, e.logger = &out, &errOut, testLogger(t)
-	e.serving = func(u string) { ready <- u }
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--redis", testRedisURL}, args...), &e)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited with %d: %s", code, errOut.String())
-		}
-	})
-	select {
-	case base := <-ready:
-		return &testServer{t: t, url: base}, clientCreds{creds["client_id"], creds["client_secret"]}
-	case code := <-done:
-		t.Fatalf("serve exited with %d: %s", code, errOut.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	return nil, clientCreds{}
+	return startServe(t, env, args...), clientCreds{creds["client_id"], creds["client_secret"]}
 }
 
 // TestTokenRateLimit: `demo serve --token-rate-limit N` lets a client make
