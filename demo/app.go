@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-contrib/sessions"
@@ -48,6 +49,15 @@ type options struct {
 	// LoginLimit is how many login attempts one address may make per
 	// minute; zero means 30, negative means no limit.
 	LoginLimit int
+	// TokenRateLimit is how many token requests one client, and one source
+	// address, may make per minute (ginoauth.Config.TokenRateLimit, both
+	// limits); zero means defaultTokenRateLimit, negative means no limit.
+	TokenRateLimit int
+	// Issuer is the provider's issuer identifier (ginoauth.Config.Issuer),
+	// in its metadata and as the iss of authorization answers, and what
+	// the demo client expects there; empty means the scheme and host each
+	// request came to.
+	Issuer string
 	// Site "social" makes this server the fake social site of
 	// docs/social-login.md (adds /user_details_by_username/:username/).
 	Site string
@@ -76,6 +86,8 @@ type app struct {
 	client *demoClient
 	// socialURL is options.SocialURL.
 	socialURL string
+	// issuer is options.Issuer without a trailing slash, or "".
+	issuer string
 }
 
 // Paths of the demo's endpoints.
@@ -104,6 +116,13 @@ var providerEndpoints = []providerEndpoint{
 	{"authorization_server_metadata", "GET", "/.well-known/oauth-authorization-server", "authorization server metadata (RFC 8414)"},
 	{"protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource", "protected resource metadata (RFC 9728)"},
 }
+
+// defaultTokenRateLimit is the token requests per minute allowed to one
+// client and to one source address unless serve's --token-rate-limit says
+// otherwise: 10 a second, far more than a person or a well-behaved client
+// needs (an access token lasts 10 hours), few enough to slow down guessing
+// client secrets and passwords.
+const defaultTokenRateLimit = 600
 
 // maxBodyBytes bounds a snippet request body.
 const maxBodyBytes = 1 << 20
@@ -137,6 +156,15 @@ func newApp(o options) (*app, error) {
 		return nil, err
 	}
 	a.socialURL = o.SocialURL
+	a.issuer = strings.TrimRight(o.Issuer, "/")
+	tokenLimit := o.TokenRateLimit
+	if tokenLimit == 0 {
+		tokenLimit = defaultTokenRateLimit
+	}
+	var throttle ginoauth.RateLimit // negative: the zero value, no limit
+	if tokenLimit > 0 {
+		throttle = ginoauth.RateLimit{PerClient: tokenLimit, PerAddress: tokenLimit, Window: time.Minute}
+	}
 	p, err := ginoauth.New(ginoauth.Config{
 		Grants:             grants,
 		Store:              o.Store,
@@ -147,6 +175,8 @@ func newApp(o options) (*app, error) {
 		Sessions:           a, // SessionOwner: the demo's login session
 		CORSAllowedOrigins: o.CORSOrigins,
 		CSRFCookieSecure:   o.SecureCookies,
+		TokenRateLimit:     throttle,
+		Issuer:             a.issuer,
 	})
 	if err != nil {
 		return nil, err

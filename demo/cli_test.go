@@ -127,6 +127,16 @@ func TestCommandLineErrors(t *testing.T) {
 		{"serve with a CORS origin without a scheme", []string{"serve", "--cors-origin", "localhost:3000"}, "is not an origin"},
 		{"serve with a CORS origin with a path", []string{"serve", "--cors-origin", "http://localhost:3000/app"}, "is not an origin"},
 		{"serve with a CORS origin with a trailing slash", []string{"serve", "--cors-origin", "http://localhost:3000/"}, "drop the trailing slash"},
+		{"serve with a negative token rate limit", []string{"serve", "--token-rate-limit", "-1"}, "--token-rate-limit -1: want a number of requests per minute, or 0 for no limit"},
+		{"serve with a token rate limit that is not a number", []string{"serve", "--token-rate-limit", "lots"}, `invalid value "lots" for flag -token-rate-limit`},
+		{"serve with a relative issuer", []string{"serve", "--issuer", "auth.example.com"}, `"auth.example.com" is not an absolute http or https URL`},
+		{"serve with an issuer of another scheme", []string{"serve", "--issuer", "ftp://auth.example.com"}, "is not an absolute http or https URL"},
+		{"serve with an issuer without a host", []string{"serve", "--issuer", "https:///auth"}, "is not an absolute http or https URL"},
+		{"serve with an issuer with a query", []string{"serve", "--issuer", "https://auth.example.com/?tenant=1"}, "an issuer has no query or fragment"},
+		{"serve with an issuer with an empty query", []string{"serve", "--issuer", "https://auth.example.com/?"}, "an issuer has no query or fragment"},
+		{"serve with an issuer with a fragment", []string{"serve", "--issuer", "https://auth.example.com#top"}, "an issuer has no query or fragment"},
+		{"serve with an issuer with a password keeps it out", []string{"serve", "--issuer", "https://admin:hunter2@auth.example.com"}, "--issuer: an issuer has no user name or password"},
+		{"serve with an unparsable issuer keeps its password out", []string{"serve", "--issuer", "https://admin:hunter2@[::1"}, "--issuer: not a URL"},
 		{"routes with an argument", []string{"routes", "all"}, "takes no arguments"},
 	}
 	for _, tt := range tests {

@@ -60,19 +60,25 @@ const (
 
 // demoClient is the demo client's configuration.
 type demoClient struct {
-	// base is the provider's base URL, which is also its issuer (RFC
-	// 9207's iss) and where the client's own pages are.
+	// base is the provider's base URL, where the client's own pages are.
 	base string
-	conf *oauth2.Config
+	// issuer is the provider's issuer identifier, which the client
+	// expects as RFC 9207's iss: serve's --issuer, else base.
+	issuer string
+	conf   *oauth2.Config
 	// http calls the provider's token endpoint and API.
 	http *http.Client
 }
 
 // newDemoClient configures the demo client for the application app on the
-// provider at base.
-func newDemoClient(app *store.Application, base string) *demoClient {
+// provider at base, whose issuer identifier is issuer (base if empty).
+func newDemoClient(app *store.Application, base, issuer string) *demoClient {
+	if issuer == "" {
+		issuer = base
+	}
 	return &demoClient{
-		base: base,
+		base:   base,
+		issuer: issuer,
 		conf: &oauth2.Config{
 			ClientID: app.ClientID,
 			Endpoint: oauth2.Endpoint{
@@ -121,7 +127,7 @@ func (a *app) setupDemoClient(ctx context.Context, base string, kv redis.Univers
 			return nil, err
 		}
 	}
-	a.client = newDemoClient(app, base)
+	a.client = newDemoClient(app, base, a.issuer)
 	return app, nil
 }
 
@@ -275,9 +281,9 @@ func (a *app) clientCallback(c *gin.Context) {
 			"The state parameter does not match the one this browser started with: the answer may be forged. Start again.")
 		return
 	}
-	if iss := q.Get("iss"); iss != "" && iss != a.client.base {
+	if iss := q.Get("iss"); iss != "" && iss != a.client.issuer {
 		fail(http.StatusBadRequest, "issuer_mismatch",
-			fmt.Sprintf("The answer comes from issuer %q, not %q (RFC 9207).", iss, a.client.base))
+			fmt.Sprintf("The answer comes from issuer %q, not %q (RFC 9207).", iss, a.client.issuer))
 		return
 	}
 	if code := q.Get("error"); code != "" {

@@ -2,7 +2,7 @@
 // Django OAuth Toolkit, serving the snippets API of Django REST Framework's
 // tutorial.
 //
-//	demo [serve] [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies]
+//	demo [serve] [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit N] [--issuer URL]
 //	demo createuser --username U --password P [--email E] [--redis URL]
 //	demo createapplication [flags] <confidential|public> <grant-type>
 //	demo listapplications [--user U] [--json] [--redis URL]
@@ -100,14 +100,18 @@ of Django REST Framework's tutorial.
 
 Usage:
   demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--bench]
-             [--cors-origin ORIGIN]... [--secure-cookies]
+             [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
+             [--issuer URL]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
         registers the demo client (a public code-grant application; with Redis,
         once, reused on restarts) served at /client/, with login at
         /accounts/login/. --cors-origin (repeatable) lets a browser app on that
         origin call the token endpoints and the API; --secure-cookies marks the
-        session cookies Secure (behind a TLS proxy).
+        session cookies Secure (behind a TLS proxy); --token-rate-limit is the
+        token requests a minute allowed per client and per address (0: no limit).
+        --issuer URL: the issuer of the metadata and of iss (default: the request's host).
+        'demo serve --help' lists every flag.
   demo createuser --username U --password P [--email E] [--staff] [--redis URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]

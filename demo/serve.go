@@ -53,10 +53,16 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return nil
 	})
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
+	tokenRateLimit := fs.Int("token-rate-limit", defaultTokenRateLimit,
+		"allow `N` token requests a minute to one client and to one source address, then answer 429 with Retry-After; 0: no limit. "+
+			"The default, 10 a second, is far more than a person or a well-behaved client needs (an access token lasts 10 hours) "+
+			"and slows down guessing client secrets and passwords; raise it for a busy client or many users behind one address, 0 for load runs")
+	issuer := fs.String("issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
+		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
 	site := fs.String("site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
 	socialURL := fs.String("social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--site social | --social-url URL]")
+		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit N] [--issuer URL] [--site social | --social-url URL]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +76,19 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	}
 	if !redisSet {
 		redisURL = e.getenv(envRedisURL)
+	}
+	if *issuer != "" {
+		// Checked here, not by flag, which would echo a password in it.
+		if err := checkIssuer(*issuer); err != nil {
+			return &usageError{"--issuer: " + err.Error()}
+		}
+	}
+	if *tokenRateLimit < 0 {
+		return &usageError{fmt.Sprintf("--token-rate-limit %d: want a number of requests per minute, or 0 for no limit", *tokenRateLimit)}
+	}
+	tokenLimit := *tokenRateLimit
+	if tokenLimit == 0 {
+		tokenLimit = -1 // options: negative is no limit
 	}
 	if *site != "" && *site != siteSocial {
 		return &usageError{fmt.Sprintf("--site %q: the only site is %q", *site, siteSocial)}
@@ -104,7 +123,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	defer b.close()
 	a, err := newApp(options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench,
-		CORSOrigins: corsOrigins, SecureCookies: *secureCookies,
+		CORSOrigins: corsOrigins, SecureCookies: *secureCookies, TokenRateLimit: tokenLimit, Issuer: *issuer,
 		Site: *site, SocialURL: *socialURL,
 	})
 	if err != nil {
@@ -184,6 +203,27 @@ func checkOrigin(v string) error {
 	}
 	if u.Path == "/" {
 		return fmt.Errorf("%q: an origin has no path; drop the trailing slash", v)
+	}
+	return nil
+}
+
+// checkIssuer validates an --issuer value: an absolute http or https URL
+// with a host and no user, query or fragment (RFC 8414 section 2 asks for
+// https; the demo allows http for a server on this machine). An error
+// quotes the value only when it cannot hold a password.
+func checkIssuer(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL; write it as https://host[:port][/path], such as https://auth.example.com")
+	}
+	if u.User != nil {
+		return errors.New("an issuer has no user name or password; write it as https://host[:port][/path]")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not an absolute http or https URL; write it as https://host[:port][/path], such as https://auth.example.com", v)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(v, "#") {
+		return fmt.Errorf("%q: an issuer has no query or fragment", v)
 	}
 	return nil
 }

@@ -5,11 +5,15 @@
 #
 #   demo/bench/wrk.sh                      # 3 rounds of 10 s per case
 #   ROUNDS=1 DURATION=5s demo/bench/wrk.sh # quicker
+#   DRYRUN=1 demo/bench/wrk.sh             # everything but wrk: build, start, get tokens
 #
-# Needs Go, curl, a Redis at REDIS_URL (default redis://127.0.0.1:6379/9:
-# database 9, so demo data elsewhere is untouched) and wrk (installed with
-# apt-get when missing). Everything listens on 127.0.0.1 only. Prints a
-# Markdown table of the median req/s per case and its ratio to bare Gin.
+# Needs Go, curl, redis-cli, wrk (installed with apt-get when missing) and an
+# EMPTY Redis database at BENCH_REDIS_URL (default redis://127.0.0.1:6379/9).
+# REDIS_URL is ignored: it is where the demo keeps a user's data, and the
+# script deletes every demo:* and bench-gooauth2:* key of its database when it
+# ends, so it refuses to start on a database that holds any key. Everything
+# listens on 127.0.0.1 only. Prints a Markdown table of the median req/s per
+# case and its ratio to bare Gin.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,27 +21,45 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/9}
+DRYRUN=${DRYRUN:-0}
+BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9}
+unset REDIS_URL # every command below gets --redis "$BENCH_REDIS_URL"
 OURS=127.0.0.1:8090
 BASE=127.0.0.1:8091
 SOLO=127.0.0.1:8092 # the demo with --redis-pipelines -1: each lookup alone
+
+die() { echo "wrk.sh: $*" >&2; exit 1; }
+case $BENCH_REDIS_URL in
+  redis://*/[0-9]*) ;;
+  *) die "BENCH_REDIS_URL=$BENCH_REDIS_URL: want redis://host:port/DB, with the database number, such as redis://127.0.0.1:6379/9" ;;
+esac
+command -v redis-cli >/dev/null || die "redis-cli is needed (to check that the database is empty and to clean up): apt-get install redis-tools"
+# The cleanup below deletes keys: make sure none of them is anybody else's.
+if ! keys=$(redis-cli -u "$BENCH_REDIS_URL" dbsize 2>&1) || ! [[ $keys =~ ^[0-9]+$ ]]; then
+  die "cannot use the Redis at BENCH_REDIS_URL=$BENCH_REDIS_URL: $keys"
+fi
+if [ "$keys" -ne 0 ]; then
+  die "the database at BENCH_REDIS_URL=$BENCH_REDIS_URL holds $keys key(s); the load runs need an empty database, as they delete demo:* and bench-gooauth2:* there when they end. Point BENCH_REDIS_URL at an empty database (redis://127.0.0.1:6379/N), or empty this one if nothing in it matters."
+fi
+
 out=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$out"
   # The runs mint millions of tokens that would live for hours: remove them.
-  if command -v redis-cli >/dev/null; then
-    for pattern in 'demo:*' 'bench-gooauth2:*'; do
-      redis-cli -u "$REDIS_URL" --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli -u "$REDIS_URL" unlink >/dev/null || true
-    done
-  fi
+  # The database was empty when the script started: these keys are its own.
+  for pattern in 'demo:*' 'bench-gooauth2:*'; do
+    redis-cli -u "$BENCH_REDIS_URL" --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli -u "$BENCH_REDIS_URL" unlink >/dev/null || true
+  done
 }
 trap cleanup EXIT
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-redis_hostport=$(echo "$REDIS_URL" | sed -E 's#^redis://([^/@]*@)?([^/]+).*#\2#')
-redis_db=$(echo "$REDIS_URL" | sed -nE 's#^redis://[^/]+/([0-9]+).*#\1#p')
+if [ "$DRYRUN" = 0 ]; then
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+fi
+redis_hostport=$(echo "$BENCH_REDIS_URL" | sed -E 's#^redis://([^/@]*@)?([^/]+).*#\2#')
+redis_db=$(echo "$BENCH_REDIS_URL" | sed -nE 's#^redis://[^/]+/([0-9]+).*#\1#p')
 
 echo "building" >&2
 go build -o "$out/demo" ./demo
@@ -45,9 +67,9 @@ go build -o "$out/demo" ./demo
 
 wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not come up" >&2; exit 1; }
 
-"$out/demo" serve --redis "$REDIS_URL" --addr "$OURS" --bench --log-level warn >"$out/demo.log" 2>&1 &
+"$out/demo" serve --redis "$BENCH_REDIS_URL" --addr "$OURS" --bench --log-level warn --token-rate-limit 0 >"$out/demo.log" 2>&1 &
 pids+=($!)
-"$out/demo" serve --redis "$REDIS_URL" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 >"$out/solo.log" 2>&1 &
+"$out/demo" serve --redis "$BENCH_REDIS_URL" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 --token-rate-limit 0 >"$out/solo.log" 2>&1 &
 pids+=($!)
 "$out/gooauth2" -addr "$BASE" -redis "$redis_hostport" -db "${redis_db:-0}" >"$out/gooauth2.log" 2>&1 &
 pids+=($!)
@@ -56,8 +78,8 @@ wait_up "http://$BASE/bench/open"
 wait_up "http://$SOLO/bench/open"
 
 # Credentials: an application and a user of our own, the baseline's fixed client.
-"$out/demo" createuser --redis "$REDIS_URL" --username benchuser --password bench-password >/dev/null 2>&1 || true
-creds=$("$out/demo" createapplication --redis "$REDIS_URL" --json --name bench confidential client-credentials,password)
+"$out/demo" createuser --redis "$BENCH_REDIS_URL" --username benchuser --password bench-password >/dev/null 2>&1 || true
+creds=$("$out/demo" createapplication --redis "$BENCH_REDIS_URL" --json --name bench confidential client-credentials,password)
 cid=$(echo "$creds" | sed -E 's/.*"client_id":"([^"]*)".*/\1/')
 csecret=$(echo "$creds" | sed -E 's/.*"client_secret":"([^"]*)".*/\1/')
 json_field() { sed -E "s/.*\"$1\":\"([^\"]*)\".*/\1/"; }
@@ -83,6 +105,11 @@ LUA
 }
 ours_post=$(post_lua "grant_type=client_credentials&scope=read" "$cid:$csecret" ours)
 base_post=$(post_lua "grant_type=client_credentials" "bench:bench-secret" base)
+
+if [ "$DRYRUN" != 0 ]; then
+  echo "DRYRUN: servers up on $OURS, $BASE and $SOLO, tokens in hand; not running wrk" >&2
+  exit 0
+fi
 
 # name | wrk arguments
 cases=(

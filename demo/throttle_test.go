@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// serveOnRedis runs `demo serve` with args on a test Redis of its own and
+// registers a confidential client_credentials application there with
+// `demo createapplication`; it returns the server and the application.
+// The server stops when the test ends.
+func serveOnRedis(t *testing.T, args ...string) (*testServer, clientCreds) {
+	t.Helper()
+	env, _ := redisEnv(t)
+	r := runCmd(t, env, "createapplication", "--json", "--redis", testRedisURL, "--name", "throttled", "confidential", "client-credentials")
+	var creds map[string]string
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &creds) != nil {
+		t.Fatalf("createapplication: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	return startServe(t, env, args...), clientCreds{creds["client_id"], creds["client_secret"]}
+}
+
+// TestTokenRateLimit: `demo serve --token-rate-limit N` lets a client make
+// N token requests a minute, from one address, then answers 429 with
+// Retry-After; failed client authentications count against the address
+// too. The default is defaultTokenRateLimit; 0 is no limit.
+func TestTokenRateLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		args      []string
+		limit     int  // requests that pass in a window; 0: no limit
+		badSecret bool // the first limit requests use a wrong client secret
+	}{
+		{"--token-rate-limit 3", []string{"--token-rate-limit", "3"}, 3, false},
+		{"failed client authentication counts per address", []string{"--token-rate-limit", "3"}, 3, true},
+		{"default", nil, defaultTokenRateLimit, false},
+		{"--token-rate-limit 0: no limit", []string{"--token-rate-limit", "0"}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// The count is per fixed window of a minute, aligned on the
+			// clock: when the requests straddle two windows the one past
+			// the limit may pass, so try again on a fresh server.
+			for try := 1; ; try++ {
+				s, c := serveOnRedis(t, tt.args...)
+				start := time.Now()
+				n := tt.limit
+				if n == 0 {
+					n = defaultTokenRateLimit + 50
+				}
+				for i := range n {
+					secret, want := c.secret, http.StatusOK
+					if tt.badSecret {
+						secret, want = "wrong", http.StatusUnauthorized
+					}
+					r := s.tokenForm(basic(c.id, secret), url.Values{"grant_type": {"client_credentials"}})
+					if r.status != want {
+						t.Fatalf("request %d of %d: status %d, want %d; body %s", i+1, n, r.status, want, r.body)
+					}
+				}
+				r := s.tokenForm(basic(c.id, c.secret), url.Values{"grant_type": {"client_credentials"}})
+				if tt.limit == 0 {
+					r.wantTokens(t)
+					return
+				}
+				if r.status != http.StatusTooManyRequests && start.Truncate(time.Minute) != time.Now().Truncate(time.Minute) && try < 3 {
+					continue
+				}
+				r.wantError(t, http.StatusTooManyRequests, "too_many_requests")
+				retry, err := strconv.Atoi(r.header.Get("Retry-After"))
+				if err != nil || retry < 1 || retry > 60 {
+					t.Errorf("Retry-After = %q, want 1 to 60 seconds", r.header.Get("Retry-After"))
+				}
+				if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+					t.Errorf("Cache-Control = %q, want no-store", cc)
+				}
+				return
+			}
+		})
+	}
+}
