@@ -11,6 +11,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/permissions"
 )
 
@@ -58,16 +59,24 @@ func socialGrants(base string, log *slog.Logger) ([]ginoauth.Grant, error) {
 var socialGrantTypes = []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}
 
 // mountSocialSite adds the social site's user lookup by username: a valid
-// token with the read scope, 404 for an unknown username.
+// token with the read scope, answering for the token's own user only.
 func (a *app) mountSocialSite(r gin.IRouter) {
 	reg := a.routes
 	reg.Group(r, "", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
 		GET(userByUsernamePath, a.userDetailsByUsername)
 }
 
-// userDetailsByUsername is GET /user_details_by_username/:username/.
+// userDetailsByUsername is GET /user_details_by_username/:username/: the
+// profile of the request's user if :username names it, else 404, as for
+// an unknown username (the seed's "404 for anyone else"). The API trusts
+// this answer (backend fake_social_site_with_params): answering for
+// another user would hand that user's account to any token.
 func (a *app) userDetailsByUsername(c *gin.Context) {
+	id, _ := requestUser(c)
 	u, err := a.provider.Store().GetUserByUsername(c.Request.Context(), c.Param("username"))
+	if err == nil && (id == "" || u.ID != id) {
+		err = store.ErrNotFound
+	}
 	a.writeProfile(c, u, err, "No such user.")
 }
 

@@ -27,9 +27,13 @@ func TestSocialLogin(t *testing.T) {
 		"grant_type": {"password"}, "username": {alice.username}, "password": {alice.password},
 	}).wantTokens(t)
 
-	// The social site's user lookups.
-	social.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusOK)
+	// The social site's user lookups: the token's own user only.
+	bob := social.newUser("bob")
+	if d := social.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusOK); d.str(t, "username") != "alice" {
+		t.Fatalf("lookup of alice: %s", d.body)
+	}
 	social.api("GET", "/user_details_by_username/nobody/", socialTok.access, "").wantError(t, http.StatusNotFound, "not_found")
+	social.api("GET", "/user_details_by_username/bob/", socialTok.access, "").wantError(t, http.StatusNotFound, "not_found")
 	social.api("GET", "/user_details_by_username/alice/", "", "").wantStatus(t, http.StatusUnauthorized)
 	api.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusNotFound) // not on the API
 
@@ -60,20 +64,31 @@ func TestSocialLogin(t *testing.T) {
 	api.api("GET", userDetailsPath, x.str(t, "access_token"), "").wantStatus(t, http.StatusOK)
 	api.api("GET", snippetsPath, converted.access, "").wantStatus(t, http.StatusUnauthorized)
 
-	// The with-params backend: the user named by username.
-	social.newUser("bob")
-	wp := api.tokenForm(basic(ac.id, ac.secret), url.Values{
-		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
-		"token": {socialTok.access}, "username": {"bob"},
-	}).wantTokens(t)
+	// The with-params backend: the token's own user, named by username
+	// (another backend, so another link and a new local user, alice_xxxx).
+	withParams := func(token, username string) result {
+		return api.tokenForm(basic(ac.id, ac.secret), url.Values{
+			"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
+			"token": {token}, "username": {username},
+		})
+	}
+	wp := withParams(socialTok.access, "alice").wantTokens(t)
 	d := api.api("GET", userDetailsPath, wp.access, "").wantStatus(t, http.StatusOK)
-	if d.str(t, "username") != "bob" {
+	if !strings.HasPrefix(d.str(t, "username"), "alice") {
 		t.Fatalf("with params: %s", d.body)
 	}
-	api.tokenForm(basic(ac.id, ac.secret), url.Values{
-		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
-		"token": {socialTok.access}, "username": {"nobody"},
-	}).wantError(t, http.StatusBadRequest, "invalid_grant")
+	// Alice's token naming bob gets nothing of bob's: the social site
+	// answers 404, so does not vouch for bob.
+	withParams(socialTok.access, "bob").wantError(t, http.StatusBadRequest, "invalid_grant")
+	withParams(socialTok.access, "nobody").wantError(t, http.StatusBadRequest, "invalid_grant")
+	// Bob's own token does.
+	bobTok := social.tokenForm(basic(sc.id, sc.secret), url.Values{
+		"grant_type": {"password"}, "username": {bob.username}, "password": {bob.password},
+	}).wantTokens(t)
+	wb := withParams(bobTok.access, "bob").wantTokens(t)
+	if d := api.api("GET", userDetailsPath, wb.access, "").wantStatus(t, http.StatusOK); d.str(t, "username") != "bob" {
+		t.Fatalf("with params, bob: %s", d.body)
+	}
 
 	// A token the social site does not know.
 	api.tokenForm(basic(ac.id, ac.secret), url.Values{
