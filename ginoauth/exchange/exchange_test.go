@@ -60,17 +60,30 @@ func newUpstream(t *testing.T) *upstream {
 			json.NewEncoder(w).Encode(p)
 		}
 	})
+	// The lookup by username answers for the token's own user only, 404
+	// for anyone else, as it must.
 	mux.HandleFunc("GET /user_details_by_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
-		if auth(w, r) == nil {
+		p := auth(w, r)
+		if p == nil {
 			return
 		}
-		for _, p := range profiles {
-			if p["username"] == r.PathValue("username") {
-				json.NewEncoder(w).Encode(p)
-				return
-			}
+		if p["username"] != r.PathValue("username") {
+			http.Error(w, secretBody, http.StatusNotFound)
+			return
 		}
-		http.Error(w, secretBody, http.StatusNotFound)
+		json.NewEncoder(w).Encode(p)
+	})
+	// Misbehaving lookups: one ignores the username and answers the
+	// token's user; one answers without a username.
+	mux.HandleFunc("GET /ignores_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			json.NewEncoder(w).Encode(p)
+		}
+	})
+	mux.HandleFunc("GET /no_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			json.NewEncoder(w).Encode(map[string]any{"id": p["id"]})
+		}
 	})
 	mux.HandleFunc("GET /forbidden/", func(w http.ResponseWriter, r *http.Request) {
 		u.calls.Add(1)
@@ -135,6 +148,7 @@ func (u *upstream) backends() []exchange.Backend {
 	return []exchange.Backend{
 		b("fake_social_site", "/user_details/"),
 		b("fake_social_site_with_params", "/user_details_by_username/{username}/"),
+		b("ignores_username", "/ignores_username/{username}/"), b("no_username", "/no_username/{username}/"),
 		b("forbidden", "/forbidden/"),
 		b("s500", "/status/500/"), b("s502", "/status/502/"), b("s404", "/status/404/"),
 		b("s302", "/status/302/"), b("s400", "/status/400/"),
@@ -363,23 +377,53 @@ func TestWithParamsBackend(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
 	f := convert("fake_social_site_with_params", "tok-alice")
-	f.Set("username", "bob")
+	f.Set("username", "alice")
 	r := e.post(f, true)
 	if r.status != 200 {
 		t.Fatalf("with params: %d %v", r.status, r.body)
 	}
-	if w := e.whoami(r.str("access_token")); w.str("user") != "bob" {
-		t.Fatalf("with params: user %v, want bob", w.body)
+	if w := e.whoami(r.str("access_token")); w.str("user") != "alice" {
+		t.Fatalf("with params: user %v, want alice", w.body)
 	}
-	f.Set("username", "nobody")
-	if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || strings.Contains(r.raw, secretBody) {
-		t.Fatalf("unknown username: %d %s", r.status, r.raw)
+	// The upstream answers 404 for any other user, known or not.
+	for _, other := range []string{"bob", "nobody"} {
+		f.Set("username", other)
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || strings.Contains(r.raw, secretBody) {
+			t.Fatalf("username %s with alice's token: %d %s", other, r.status, r.raw)
+		}
 	}
 	for _, bad := range []string{"", "a/b", "..", ".", "a b", "a%2Fb", "é", strings.Repeat("a", 151)} {
 		f.Set("username", bad)
 		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_request" {
 			t.Errorf("username %q: %d %v", bad, r.status, r.body)
 		}
+	}
+}
+
+// TestWithParamsCrossCheck: a {username} backend whose answer names
+// another user than requested, or none, is refused.
+func TestWithParamsCrossCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	for _, tc := range []struct{ backend, username string }{
+		{"ignores_username", "bob"},   // answers alice for bob
+		{"ignores_username", "Alice"}, // exact match only
+		{"no_username", "alice"},      // says nothing of whom
+	} {
+		f := convert(tc.backend, "tok-alice")
+		f.Set("username", tc.username)
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" {
+			t.Errorf("%s, username %s: %d %v", tc.backend, tc.username, r.status, r.body)
+		}
+	}
+	// The same backend answering for the requested user is accepted.
+	f := convert("ignores_username", "tok-alice")
+	f.Set("username", "alice")
+	if r := e.post(f, true); r.status != 200 {
+		t.Fatalf("ignores_username, username alice: %d %v", r.status, r.body)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "another username") || strings.Contains(logs, "tok-alice") {
+		t.Errorf("logs:\n%s", logs)
 	}
 }
 
@@ -495,7 +539,7 @@ func TestErrors(t *testing.T) {
 func TestRFC8693Backends(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
-	f := rfc8693("tok-alice")
+	f := rfc8693("tok-bob")
 	f.Set("audience", "fake_social_site_with_params")
 	f.Set("username", "bob")
 	if r := e.post(f, true); r.status != 200 {
