@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -200,6 +201,7 @@ func newEnv(t *testing.T, kind string, mod func(*exchange.Config)) *env {
 		DefaultBackend: "fake_social_site",
 		Timeout:        300 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, nil)),
+		Links:          e.st.(store.SocialLinks), // what nil means; set so that mod may wrap it
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -585,43 +587,107 @@ func TestPublicClients(t *testing.T) {
 	}
 }
 
+// racyLinks forces the race of concurrent first exchanges for one
+// account: the first want lookups each read the store, then wait until
+// all have read before answering, so all see no link and all try to link;
+// the store lets one link win and the others get ErrDuplicate.
+type racyLinks struct {
+	store.SocialLinks
+	want    int
+	mu      sync.Mutex
+	n       int
+	arrived chan struct{}
+	dups    atomic.Int64
+}
+
+func newRacyLinks(l store.SocialLinks, want int) *racyLinks {
+	return &racyLinks{SocialLinks: l, want: want, arrived: make(chan struct{})}
+}
+
+func (l *racyLinks) GetSocialUser(ctx context.Context, provider, upstreamID string) (string, error) {
+	id, err := l.SocialLinks.GetSocialUser(ctx, provider, upstreamID)
+	l.mu.Lock()
+	l.n++
+	racing := l.n <= l.want
+	if l.n == l.want {
+		close(l.arrived)
+	}
+	l.mu.Unlock()
+	if racing {
+		select {
+		case <-l.arrived:
+		case <-time.After(5 * time.Second): // the test then fails on dups
+		case <-ctx.Done():
+		}
+	}
+	return id, err
+}
+
+func (l *racyLinks) LinkSocialUser(ctx context.Context, provider, upstreamID, userID string) error {
+	err := l.SocialLinks.LinkSocialUser(ctx, provider, upstreamID, userID)
+	if errors.Is(err, store.ErrDuplicate) {
+		l.dups.Add(1)
+	}
+	return err
+}
+
 // TestConcurrentFirstExchange: concurrent first exchanges for one upstream
-// account end with one local user.
+// account end with one local user, every one of them answered. The links
+// store makes them race every time: all see no link, all but one lose the
+// link.
 func TestConcurrentFirstExchange(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "memory", nil)
-	const n = 8
-	users := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(convert("fake_social_site", "tok-bob").Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(e.confID, e.secret)
-			res, err := e.srv.Client().Do(req)
-			if err != nil {
-				return
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			const n = 3
+			var links *racyLinks
+			e := newEnv(t, kind, func(c *exchange.Config) {
+				links = newRacyLinks(c.Links, n)
+				c.Links = links
+			})
+			results := make([]resp, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(convert("fake_social_site", "tok-bob").Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(e.confID, e.secret)
+					res, err := e.srv.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer res.Body.Close()
+					results[i].status = res.StatusCode
+					_ = json.NewDecoder(res.Body).Decode(&results[i].body)
+				})
 			}
-			defer res.Body.Close()
-			var body map[string]any
-			_ = json.NewDecoder(res.Body).Decode(&body)
-			tok, _ := body["access_token"].(string)
-			if tok == "" {
-				return
+			wg.Wait()
+			if got := links.dups.Load(); got != n-1 {
+				t.Fatalf("%d links lost the race, want %d: the test did not force it", got, n-1)
 			}
-			at, err := e.p.Validate(context.Background(), tok)
-			if err == nil {
+			users := make([]string, n)
+			for i, r := range results {
+				if r.status != 200 {
+					t.Fatalf("exchange %d: %d %v", i, r.status, r.body)
+				}
+				at, err := e.p.Validate(context.Background(), r.str("access_token"))
+				if err != nil {
+					t.Fatalf("exchange %d: %v", i, err)
+				}
 				users[i] = at.UserID
 			}
-		}()
-	}
-	wg.Wait()
-	for i := range users {
-		if users[i] == "" || users[i] != users[0] {
-			t.Fatalf("concurrent first exchanges gave users %q", users)
-		}
+			for i := range users {
+				if users[i] != users[0] {
+					t.Fatalf("concurrent first exchanges gave users %q", users)
+				}
+			}
+			linked, err := e.st.(store.SocialLinks).GetSocialUser(context.Background(), "fake_social_site", "b-7")
+			if err != nil || linked != users[0] {
+				t.Fatalf("link: %q, %v; want %q", linked, err, users[0])
+			}
+		})
 	}
 }
 
