@@ -32,20 +32,31 @@ func init() { gin.SetMode(gin.TestMode) }
 // never reach a client of the provider.
 const secretBody = "UPSTREAM-INTERNAL-DETAIL"
 
-// upstream is a fake social site: tokens "tok-alice" and "tok-bob" are
-// valid, every other token is refused with 401.
+// upstream is a fake social site: tokens "tok-alice", "tok-bob" and
+// "tok-stale" are valid, every other token is refused with 401; its
+// introspection endpoint says "tok-stale" is inactive.
 type upstream struct {
 	srv   *httptest.Server
 	calls atomic.Int64
+	// elsewhere is where the upstream's redirects point: it answers any
+	// request with alice's details, active, and counts them.
+	elsewhere      *httptest.Server
+	elsewhereCalls atomic.Int64
 }
 
 var profiles = map[string]map[string]any{
 	"tok-alice": {"id": 42, "username": "alice", "email": "alice@social.example", "first_name": "Alice", "last_name": "Liddell"},
 	"tok-bob":   {"id": "b-7", "username": "bob", "email": "bob@social.example"},
+	"tok-stale": {"id": "s-1", "username": "stale"},
 }
 
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
+	u.elsewhere = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.elsewhereCalls.Add(1)
+		json.NewEncoder(w).Encode(map[string]any{"active": true, "id": 42, "username": "alice"})
+	}))
+	t.Cleanup(u.elsewhere.Close)
 	mux := http.NewServeMux()
 	auth := func(w http.ResponseWriter, r *http.Request) map[string]any {
 		u.calls.Add(1)
@@ -94,7 +105,7 @@ func newUpstream(t *testing.T) *upstream {
 		u.calls.Add(1)
 		code := map[string]int{"500": 500, "502": 502, "404": 404, "302": 302, "400": 400}[r.PathValue("code")]
 		if code == 302 {
-			w.Header().Set("Location", "https://elsewhere.example/")
+			w.Header().Set("Location", u.elsewhere.URL+"/user_details/")
 		}
 		w.WriteHeader(code)
 		io.WriteString(w, secretBody)
@@ -129,7 +140,13 @@ func newUpstream(t *testing.T) *upstream {
 			return
 		}
 		_ = r.ParseForm()
-		json.NewEncoder(w).Encode(map[string]any{"active": profiles[r.PostForm.Get("token")] != nil})
+		tok := r.PostForm.Get("token")
+		json.NewEncoder(w).Encode(map[string]any{"active": profiles[tok] != nil && tok != "tok-stale"})
+	})
+	// 307 keeps the method and the body: following it would post the
+	// token elsewhere.
+	mux.HandleFunc("POST /introspect_redirect/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, u.elsewhere.URL+"/introspect/", http.StatusTemporaryRedirect)
 	})
 	u.srv = httptest.NewServer(mux)
 	t.Cleanup(u.srv.Close)
@@ -144,6 +161,8 @@ func (u *upstream) backends() []exchange.Backend {
 	intro.IntrospectionURL, intro.IntrospectionClientID, intro.IntrospectionClientSecret = u.srv.URL+"/introspect/", "rs", "rs-secret"
 	introBad := intro
 	introBad.Name, introBad.IntrospectionClientSecret = "introspected_badcreds", "wrong"
+	introRedirect := intro
+	introRedirect.Name, introRedirect.IntrospectionURL = "introspection_redirect", u.srv.URL+"/introspect_redirect/"
 	nested := b("nested", "/nested/")
 	nested.IDField, nested.UsernameField, nested.UsernamePrefix = "data.uid", "data.login", "n_"
 	return []exchange.Backend{
@@ -155,7 +174,7 @@ func (u *upstream) backends() []exchange.Backend {
 		b("s302", "/status/302/"), b("s400", "/status/400/"),
 		b("slow", "/slow/"), b("notjson", "/notjson/"), b("array", "/array/"), b("noid", "/noid/"), b("big", "/big/"),
 		b("down", "/user_details/"), // its URL is replaced below by a closed port
-		intro, introBad, nested,
+		intro, introBad, introRedirect, nested,
 	}
 }
 
@@ -426,6 +445,93 @@ func TestWithParamsCrossCheck(t *testing.T) {
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, "another username") || strings.Contains(logs, "tok-alice") {
 		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// TestIntrospectionInactive: a token the introspection endpoint says is
+// inactive is refused without asking for the user details, even though
+// they would answer.
+func TestIntrospectionInactive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	if r := e.post(convert("fake_social_site", "tok-stale"), true); r.status != 200 {
+		t.Fatalf("tok-stale without introspection: %d %v", r.status, r.body)
+	}
+	before := e.up.calls.Load()
+	x := rfc8693("tok-stale")
+	x.Set("audience", "introspected")
+	for _, f := range []url.Values{convert("introspected", "tok-stale"), x} {
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || r.str("access_token") != "" {
+			t.Errorf("%s, introspection inactive: %d %v", f.Get("grant_type"), r.status, r.body)
+		}
+	}
+	if n := e.up.calls.Load() - before; n != 0 {
+		t.Errorf("an inactive token made %d user-details calls", n)
+	}
+	if r := e.post(convert("introspected", "tok-alice"), true); r.status != 200 {
+		t.Fatalf("active token: %d %v", r.status, r.body)
+	}
+}
+
+// TestInactiveUser: an upstream account linked to an inactive local user
+// gets no tokens.
+func TestInactiveUser(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, kind, nil)
+			ctx := context.Background()
+			u := &store.User{ID: "inactive-alice", Username: "alice", PasswordHash: "!unusable", IsActive: false, DateJoined: time.Now().UTC().Truncate(time.Second)}
+			if err := e.st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.st.(store.SocialLinks).LinkSocialUser(ctx, "fake_social_site", "42", u.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []url.Values{convert("fake_social_site", "tok-alice"), rfc8693("tok-alice")} {
+				if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || r.str("access_token") != "" {
+					t.Errorf("%s for an inactive user: %d %v", f.Get("grant_type"), r.status, r.body)
+				}
+			}
+			grants, err := e.st.ListGrants(ctx, store.GrantFilter{UserID: u.ID})
+			if err != nil || len(grants) != 0 {
+				t.Fatalf("the inactive user has grants %v, %v", grants, err)
+			}
+			// Another account is unaffected.
+			if r := e.post(convert("fake_social_site", "tok-bob"), true); r.status != 200 {
+				t.Fatalf("active user: %d %v", r.status, r.body)
+			}
+		})
+	}
+}
+
+// TestNoRedirects: the default client follows no redirect, of the user
+// details or of introspection, so the token goes nowhere but the
+// configured URLs; a redirect is an upstream failure. The redirects point
+// to a server that would answer with a valid user.
+func TestNoRedirects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	for _, backend := range []string{"s302", "introspection_redirect"} {
+		r := e.post(convert(backend, "tok-alice"), true)
+		if r.status != 503 || r.str("error") != "temporarily_unavailable" {
+			t.Errorf("%s: %d %v", backend, r.status, r.body)
+		}
+	}
+	if n := e.up.elsewhereCalls.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
+	}
+	// A client that follows redirects (Config.HTTPClient) reaches it,
+	// which is what the default prevents.
+	follow := newEnv(t, "memory", func(c *exchange.Config) { c.HTTPClient = &http.Client{} })
+	for _, backend := range []string{"s302", "introspection_redirect"} {
+		if r := follow.post(convert(backend, "tok-alice"), true); r.status != 200 {
+			t.Errorf("%s, following redirects: %d %v", backend, r.status, r.body)
+		}
+	}
+	if n := follow.up.elsewhereCalls.Load(); n != 2 {
+		t.Fatalf("following redirects, the target got %d requests, want 2", n)
 	}
 }
 
