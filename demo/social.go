@@ -54,6 +54,31 @@ func socialGrants(base string, log *slog.Logger) ([]ginoauth.Grant, error) {
 	})
 }
 
+// socialSite returns the environment of the social site: its Redis keys
+// under socialPrefix instead of the API's defaultPrefix. Under another
+// prefix (a test's), they go under that prefix and "social:".
+func (e *runEnv) socialSite() *runEnv {
+	se := *e
+	se.prefix = socialPrefix
+	if e.prefix != defaultPrefix {
+		se.prefix = e.prefix + "social:"
+	}
+	return &se
+}
+
+// manageGrants are the grants the management commands' provider has
+// beyond the built-in ones, so that createapplication accepts them: the
+// API's exchange grants (convert-token, token-exchange), none for the
+// social site, which converts no tokens. The commands serve no token
+// endpoint, so the backend URL is never called: whichever social site
+// `demo serve --social-url` names later is the one trusted.
+func manageGrants(site string, log *slog.Logger) ([]ginoauth.Grant, error) {
+	if site == siteSocial {
+		return nil, nil
+	}
+	return socialGrants("http://localhost:8001", log)
+}
+
 // socialGrantTypes are the grant types of the demo application when the
 // API trusts a social site.
 var socialGrantTypes = []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}
