@@ -63,6 +63,11 @@ func TestHelp(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Usage:") || !strings.Contains(r.stdout, "createapplication") {
 		t.Errorf("demo help: code %d, stdout %q", r.code, r.stdout)
 	}
+	for _, want := range []string{"--site social", "--social-url", "convert-token"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo help does not mention %s", want)
+		}
+	}
 	r = runCmd(t, nil, "--help")
 	if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
 		t.Errorf("demo --help: code %d, stdout %q", r.code, r.stdout)

@@ -14,11 +14,14 @@ import (
 // manage runs the management commands of package manage (createuser,
 // createapplication, listapplications, deleteapplication, revoketokens) on the
 // demo's backend: the Redis of --redis or REDIS_URL, or else an embedded
-// store that forgets everything when the command exits.
+// store that forgets everything when the command exits. --site social acts
+// on the social site's keys (demo serve --site social) instead of the
+// API's.
 func (e *runEnv) manage(ctx context.Context, args []string) error {
 	var (
 		redisURL string
 		redisSet bool
+		site     string
 		b        *backend
 	)
 	cli := &manage.CLI{
@@ -29,13 +32,27 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 				redisURL, redisSet = v, true
 				return nil
 			})
+			fs.Func("site", `"social": the social site's users and applications (demo serve --site social), under Redis keys "`+socialPrefix+`"`, func(v string) error {
+				if v != siteSocial {
+					return fmt.Errorf("the only site is %q", siteSocial)
+				}
+				site = v
+				return nil
+			})
 		},
 		Open: func(ctx context.Context) (*ginoauth.Provider, error) {
 			if !redisSet {
 				redisURL = e.getenv(envRedisURL)
 			}
-			var err error
-			if b, err = e.openBackend(ctx, redisURL); err != nil {
+			se := e
+			if site == siteSocial {
+				se = e.socialSite()
+			}
+			grants, err := manageGrants(site, e.log())
+			if err != nil {
+				return nil, err
+			}
+			if b, err = se.openBackend(ctx, redisURL); err != nil {
 				return nil, err
 			}
 			if b.embedded {
@@ -43,7 +60,7 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 					"that forgets everything when the command exits; a running 'demo serve' will not see it.\n",
 					args[0], envRedisURL)
 			}
-			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log()})
+			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log(), Grants: grants})
 		},
 	}
 	err := cli.Run(ctx, args)

@@ -130,6 +130,17 @@ Usage:
   demo help
         Show this help.
 
+Social login (docs/social-login.md):
+  demo serve --site social [--addr :8001] [--redis URL]
+        Run as the fake social site whose tokens the API converts; with Redis,
+        under keys demo_social:, so it may share the API's Redis.
+  demo serve --social-url URL
+        Let the API convert the tokens of the social site at URL.
+  demo createuser --site social ... / demo createapplication --site social ...
+        Act on the social site's users and applications (any command takes it).
+  demo createapplication ... confidential convert-token,token-exchange
+        An application allowed to convert tokens (GRANT convert-token, token-exchange).
+
 Environment:
   REDIS_URL            Redis to keep everything in (redis://host:6379/0); --redis wins.
                        Without either, everything is in memory and lost on exit.

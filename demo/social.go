@@ -11,6 +11,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/permissions"
 )
 
@@ -53,21 +54,54 @@ func socialGrants(base string, log *slog.Logger) ([]ginoauth.Grant, error) {
 	})
 }
 
+// socialSite returns the environment of the social site: its Redis keys
+// under socialPrefix instead of the API's defaultPrefix. Under another
+// prefix (a test's), they go under that prefix and "social:".
+func (e *runEnv) socialSite() *runEnv {
+	se := *e
+	se.prefix = socialPrefix
+	if e.prefix != defaultPrefix {
+		se.prefix = e.prefix + "social:"
+	}
+	return &se
+}
+
+// manageGrants are the grants the management commands' provider has
+// beyond the built-in ones, so that createapplication accepts them: the
+// API's exchange grants (convert-token, token-exchange), none for the
+// social site, which converts no tokens. The commands serve no token
+// endpoint, so the backend URL is never called: whichever social site
+// `demo serve --social-url` names later is the one trusted.
+func manageGrants(site string, log *slog.Logger) ([]ginoauth.Grant, error) {
+	if site == siteSocial {
+		return nil, nil
+	}
+	return socialGrants("http://localhost:8001", log)
+}
+
 // socialGrantTypes are the grant types of the demo application when the
 // API trusts a social site.
 var socialGrantTypes = []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}
 
 // mountSocialSite adds the social site's user lookup by username: a valid
-// token with the read scope, 404 for an unknown username.
+// token with the read scope, answering for the token's own user only.
 func (a *app) mountSocialSite(r gin.IRouter) {
 	reg := a.routes
 	reg.Group(r, "", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
 		GET(userByUsernamePath, a.userDetailsByUsername)
 }
 
-// userDetailsByUsername is GET /user_details_by_username/:username/.
+// userDetailsByUsername is GET /user_details_by_username/:username/: the
+// profile of the request's user if :username names it, else 404, as for
+// an unknown username (the seed's "404 for anyone else"). The API trusts
+// this answer (backend fake_social_site_with_params): answering for
+// another user would hand that user's account to any token.
 func (a *app) userDetailsByUsername(c *gin.Context) {
+	id, _ := requestUser(c)
 	u, err := a.provider.Store().GetUserByUsername(c.Request.Context(), c.Param("username"))
+	if err == nil && (id == "" || u.ID != id) {
+		err = store.ErrNotFound
+	}
 	a.writeProfile(c, u, err, "No such user.")
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,9 +28,13 @@ func TestSocialLogin(t *testing.T) {
 		"grant_type": {"password"}, "username": {alice.username}, "password": {alice.password},
 	}).wantTokens(t)
 
-	// The social site's user lookups.
-	social.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusOK)
+	// The social site's user lookups: the token's own user only.
+	bob := social.newUser("bob")
+	if d := social.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusOK); d.str(t, "username") != "alice" {
+		t.Fatalf("lookup of alice: %s", d.body)
+	}
 	social.api("GET", "/user_details_by_username/nobody/", socialTok.access, "").wantError(t, http.StatusNotFound, "not_found")
+	social.api("GET", "/user_details_by_username/bob/", socialTok.access, "").wantError(t, http.StatusNotFound, "not_found")
 	social.api("GET", "/user_details_by_username/alice/", "", "").wantStatus(t, http.StatusUnauthorized)
 	api.api("GET", "/user_details_by_username/alice/", socialTok.access, "").wantStatus(t, http.StatusNotFound) // not on the API
 
@@ -60,20 +65,31 @@ func TestSocialLogin(t *testing.T) {
 	api.api("GET", userDetailsPath, x.str(t, "access_token"), "").wantStatus(t, http.StatusOK)
 	api.api("GET", snippetsPath, converted.access, "").wantStatus(t, http.StatusUnauthorized)
 
-	// The with-params backend: the user named by username.
-	social.newUser("bob")
-	wp := api.tokenForm(basic(ac.id, ac.secret), url.Values{
-		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
-		"token": {socialTok.access}, "username": {"bob"},
-	}).wantTokens(t)
+	// The with-params backend: the token's own user, named by username
+	// (another backend, so another link and a new local user, alice_xxxx).
+	withParams := func(token, username string) result {
+		return api.tokenForm(basic(ac.id, ac.secret), url.Values{
+			"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
+			"token": {token}, "username": {username},
+		})
+	}
+	wp := withParams(socialTok.access, "alice").wantTokens(t)
 	d := api.api("GET", userDetailsPath, wp.access, "").wantStatus(t, http.StatusOK)
-	if d.str(t, "username") != "bob" {
+	if !strings.HasPrefix(d.str(t, "username"), "alice") {
 		t.Fatalf("with params: %s", d.body)
 	}
-	api.tokenForm(basic(ac.id, ac.secret), url.Values{
-		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocialWithParams},
-		"token": {socialTok.access}, "username": {"nobody"},
-	}).wantError(t, http.StatusBadRequest, "invalid_grant")
+	// Alice's token naming bob gets nothing of bob's: the social site
+	// answers 404, so does not vouch for bob.
+	withParams(socialTok.access, "bob").wantError(t, http.StatusBadRequest, "invalid_grant")
+	withParams(socialTok.access, "nobody").wantError(t, http.StatusBadRequest, "invalid_grant")
+	// Bob's own token does.
+	bobTok := social.tokenForm(basic(sc.id, sc.secret), url.Values{
+		"grant_type": {"password"}, "username": {bob.username}, "password": {bob.password},
+	}).wantTokens(t)
+	wb := withParams(bobTok.access, "bob").wantTokens(t)
+	if d := api.api("GET", userDetailsPath, wb.access, "").wantStatus(t, http.StatusOK); d.str(t, "username") != "bob" {
+		t.Fatalf("with params, bob: %s", d.body)
+	}
 
 	// A token the social site does not know.
 	api.tokenForm(basic(ac.id, ac.secret), url.Values{
@@ -122,4 +138,75 @@ func TestServeSocialFlags(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestSocialOnRedis: the Redis walkthrough of docs/social-login.md. The
+// commands with --site social make the social site's user and application,
+// those without make the API's application allowed to convert tokens, and
+// both sites share one Redis under their own keys.
+func TestSocialOnRedis(t *testing.T) {
+	t.Parallel()
+	env, _ := redisEnv(t)
+	cmd := func(args ...string) cmdResult {
+		t.Helper()
+		return runCmd(t, env, append(args, "--redis", testRedisURL)...)
+	}
+	jsonCreds := func(r cmdResult) map[string]string {
+		t.Helper()
+		var creds map[string]string
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &creds) != nil || creds["client_id"] == "" {
+			t.Fatalf("createapplication: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		return creds
+	}
+	if r := cmd("createuser", "--site", "social", "--username", "alice", "--password", "alice-pw"); r.code != 0 {
+		t.Fatalf("createuser --site social: code %d, stderr %q", r.code, r.stderr)
+	}
+	sc := jsonCreds(cmd("createapplication", "--site", "social", "--json", "confidential", "password"))
+	// The social site converts no tokens.
+	if r := cmd("createapplication", "--site", "social", "confidential", "convert-token"); r.code != 1 || !strings.Contains(r.stderr, "not enabled") {
+		t.Errorf("createapplication --site social convert-token: code %d, stderr %q", r.code, r.stderr)
+	}
+	if r := cmd("createuser", "--site", "elsewhere", "--username", "x", "--password", "y"); r.code != 2 {
+		t.Errorf("--site elsewhere: code %d, stderr %q", r.code, r.stderr)
+	}
+	ac := jsonCreds(cmd("createapplication", "--json", "confidential", "convert-token,token-exchange"))
+	if r := cmd("createuser", "--username", "carol", "--password", "carol-pw"); r.code != 0 {
+		t.Fatalf("createuser: code %d, stderr %q", r.code, r.stderr)
+	}
+	if r := cmd("listapplications", "--site", "social", "--json"); r.code != 0 || !strings.Contains(r.stdout, sc["client_id"]) || strings.Contains(r.stdout, ac["client_id"]) {
+		t.Errorf("listapplications --site social: code %d, stdout %q", r.code, r.stdout)
+	}
+
+	open := func(e *runEnv, mod func(*options)) *testServer {
+		t.Helper()
+		b, err := e.openBackend(context.Background(), testRedisURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := options{Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: testLogger(t)}
+		mod(&o)
+		return startApp(t, o)
+	}
+	social := open(env.socialSite(), func(o *options) { o.Site = siteSocial })
+	api := open(env, func(o *options) { o.SocialURL = social.url })
+
+	password := func(s *testServer, user, pw string) result {
+		return s.tokenForm(basic(sc["client_id"], sc["client_secret"]), url.Values{
+			"grant_type": {"password"}, "username": {user}, "password": {pw},
+		})
+	}
+	tok := password(social, "alice", "alice-pw").wantTokens(t)
+	// Carol is the API's, not the social site's.
+	password(social, "carol", "carol-pw").wantError(t, http.StatusBadRequest, "invalid_grant")
+
+	for _, f := range []url.Values{
+		{"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocial}, "token": {tok.access}},
+		{"grant_type": {exchange.GrantTokenExchange}, "subject_token": {tok.access}, "subject_token_type": {exchange.TokenTypeAccessToken}},
+	} {
+		conv := api.tokenForm(basic(ac["client_id"], ac["client_secret"]), f).wantTokens(t)
+		if d := api.api("GET", userDetailsPath, conv.access, "").wantStatus(t, http.StatusOK); d.str(t, "username") != "alice" {
+			t.Fatalf("%s: %s", f.Get("grant_type"), d.body)
+		}
+	}
 }

@@ -17,6 +17,17 @@
 // as a bearer token, finds the local user linked to the upstream account
 // (store.SocialLinks) or creates one, and issues local tokens for it.
 //
+// The server trusts the upstream's answer: whoever it names is the token's
+// user. For a backend whose URL holds {username} (a lookup of the user the
+// request names), the upstream must therefore answer only for the token's
+// own user, and 404 for any other username. Never configure a lookup that
+// answers for anyone, such as a public profile
+// (https://api.github.com/users/{username}): every valid token would get
+// every user's account. As a cross-check the answer's username must equal
+// the requested one (see Backend.UserDetailsURL); that catches an upstream
+// answering for someone else than asked, not one answering for whoever is
+// asked.
+//
 // Register the grants with the provider and allow them to an application:
 //
 //	grants, err := exchange.Grants(exchange.Config{Backends: []exchange.Backend{{
@@ -80,6 +91,16 @@ type Backend struct {
 	// params" backend: it is replaced by the request's username parameter
 	// (see UsernameParam), path-escaped; such a backend answers 404 for an
 	// unknown username, which is invalid_grant.
+	//
+	// The answer of a {username} URL is trusted as the token's user, so
+	// the upstream must answer only when {username} is the token's own
+	// user and 404 for anyone else; one that answers for any username
+	// (a public profile lookup) hands every user's account to any valid
+	// token. The server checks that the answer's username (UsernameField)
+	// equals the request's username exactly (case included), and answers
+	// invalid_grant otherwise, also when the answer has no username: this
+	// catches an upstream that ignores {username} or answers for another
+	// user, but cannot catch one that answers for whoever is asked.
 	UserDetailsURL string
 	// UsernameParam is the request parameter holding the {username} of
 	// UserDetailsURL. Empty means "username".

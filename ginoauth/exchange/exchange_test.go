@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,20 +32,31 @@ func init() { gin.SetMode(gin.TestMode) }
 // never reach a client of the provider.
 const secretBody = "UPSTREAM-INTERNAL-DETAIL"
 
-// upstream is a fake social site: tokens "tok-alice" and "tok-bob" are
-// valid, every other token is refused with 401.
+// upstream is a fake social site: tokens "tok-alice", "tok-bob" and
+// "tok-stale" are valid, every other token is refused with 401; its
+// introspection endpoint says "tok-stale" is inactive.
 type upstream struct {
 	srv   *httptest.Server
 	calls atomic.Int64
+	// elsewhere is where the upstream's redirects point: it answers any
+	// request with alice's details, active, and counts them.
+	elsewhere      *httptest.Server
+	elsewhereCalls atomic.Int64
 }
 
 var profiles = map[string]map[string]any{
 	"tok-alice": {"id": 42, "username": "alice", "email": "alice@social.example", "first_name": "Alice", "last_name": "Liddell"},
 	"tok-bob":   {"id": "b-7", "username": "bob", "email": "bob@social.example"},
+	"tok-stale": {"id": "s-1", "username": "stale"},
 }
 
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
+	u.elsewhere = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.elsewhereCalls.Add(1)
+		json.NewEncoder(w).Encode(map[string]any{"active": true, "id": 42, "username": "alice"})
+	}))
+	t.Cleanup(u.elsewhere.Close)
 	mux := http.NewServeMux()
 	auth := func(w http.ResponseWriter, r *http.Request) map[string]any {
 		u.calls.Add(1)
@@ -60,17 +72,30 @@ func newUpstream(t *testing.T) *upstream {
 			json.NewEncoder(w).Encode(p)
 		}
 	})
+	// The lookup by username answers for the token's own user only, 404
+	// for anyone else, as it must.
 	mux.HandleFunc("GET /user_details_by_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
-		if auth(w, r) == nil {
+		p := auth(w, r)
+		if p == nil {
 			return
 		}
-		for _, p := range profiles {
-			if p["username"] == r.PathValue("username") {
-				json.NewEncoder(w).Encode(p)
-				return
-			}
+		if p["username"] != r.PathValue("username") {
+			http.Error(w, secretBody, http.StatusNotFound)
+			return
 		}
-		http.Error(w, secretBody, http.StatusNotFound)
+		json.NewEncoder(w).Encode(p)
+	})
+	// Misbehaving lookups: one ignores the username and answers the
+	// token's user; one answers without a username.
+	mux.HandleFunc("GET /ignores_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			json.NewEncoder(w).Encode(p)
+		}
+	})
+	mux.HandleFunc("GET /no_username/{username}/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			json.NewEncoder(w).Encode(map[string]any{"id": p["id"]})
+		}
 	})
 	mux.HandleFunc("GET /forbidden/", func(w http.ResponseWriter, r *http.Request) {
 		u.calls.Add(1)
@@ -80,7 +105,7 @@ func newUpstream(t *testing.T) *upstream {
 		u.calls.Add(1)
 		code := map[string]int{"500": 500, "502": 502, "404": 404, "302": 302, "400": 400}[r.PathValue("code")]
 		if code == 302 {
-			w.Header().Set("Location", "https://elsewhere.example/")
+			w.Header().Set("Location", u.elsewhere.URL+"/user_details/")
 		}
 		w.WriteHeader(code)
 		io.WriteString(w, secretBody)
@@ -115,7 +140,13 @@ func newUpstream(t *testing.T) *upstream {
 			return
 		}
 		_ = r.ParseForm()
-		json.NewEncoder(w).Encode(map[string]any{"active": profiles[r.PostForm.Get("token")] != nil})
+		tok := r.PostForm.Get("token")
+		json.NewEncoder(w).Encode(map[string]any{"active": profiles[tok] != nil && tok != "tok-stale"})
+	})
+	// 307 keeps the method and the body: following it would post the
+	// token elsewhere.
+	mux.HandleFunc("POST /introspect_redirect/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, u.elsewhere.URL+"/introspect/", http.StatusTemporaryRedirect)
 	})
 	u.srv = httptest.NewServer(mux)
 	t.Cleanup(u.srv.Close)
@@ -130,17 +161,20 @@ func (u *upstream) backends() []exchange.Backend {
 	intro.IntrospectionURL, intro.IntrospectionClientID, intro.IntrospectionClientSecret = u.srv.URL+"/introspect/", "rs", "rs-secret"
 	introBad := intro
 	introBad.Name, introBad.IntrospectionClientSecret = "introspected_badcreds", "wrong"
+	introRedirect := intro
+	introRedirect.Name, introRedirect.IntrospectionURL = "introspection_redirect", u.srv.URL+"/introspect_redirect/"
 	nested := b("nested", "/nested/")
 	nested.IDField, nested.UsernameField, nested.UsernamePrefix = "data.uid", "data.login", "n_"
 	return []exchange.Backend{
 		b("fake_social_site", "/user_details/"),
 		b("fake_social_site_with_params", "/user_details_by_username/{username}/"),
+		b("ignores_username", "/ignores_username/{username}/"), b("no_username", "/no_username/{username}/"),
 		b("forbidden", "/forbidden/"),
 		b("s500", "/status/500/"), b("s502", "/status/502/"), b("s404", "/status/404/"),
 		b("s302", "/status/302/"), b("s400", "/status/400/"),
 		b("slow", "/slow/"), b("notjson", "/notjson/"), b("array", "/array/"), b("noid", "/noid/"), b("big", "/big/"),
 		b("down", "/user_details/"), // its URL is replaced below by a closed port
-		intro, introBad, nested,
+		intro, introBad, introRedirect, nested,
 	}
 }
 
@@ -186,6 +220,7 @@ func newEnv(t *testing.T, kind string, mod func(*exchange.Config)) *env {
 		DefaultBackend: "fake_social_site",
 		Timeout:        300 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, nil)),
+		Links:          e.st.(store.SocialLinks), // what nil means; set so that mod may wrap it
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -363,23 +398,140 @@ func TestWithParamsBackend(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
 	f := convert("fake_social_site_with_params", "tok-alice")
-	f.Set("username", "bob")
+	f.Set("username", "alice")
 	r := e.post(f, true)
 	if r.status != 200 {
 		t.Fatalf("with params: %d %v", r.status, r.body)
 	}
-	if w := e.whoami(r.str("access_token")); w.str("user") != "bob" {
-		t.Fatalf("with params: user %v, want bob", w.body)
+	if w := e.whoami(r.str("access_token")); w.str("user") != "alice" {
+		t.Fatalf("with params: user %v, want alice", w.body)
 	}
-	f.Set("username", "nobody")
-	if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || strings.Contains(r.raw, secretBody) {
-		t.Fatalf("unknown username: %d %s", r.status, r.raw)
+	// The upstream answers 404 for any other user, known or not.
+	for _, other := range []string{"bob", "nobody"} {
+		f.Set("username", other)
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || strings.Contains(r.raw, secretBody) {
+			t.Fatalf("username %s with alice's token: %d %s", other, r.status, r.raw)
+		}
 	}
 	for _, bad := range []string{"", "a/b", "..", ".", "a b", "a%2Fb", "é", strings.Repeat("a", 151)} {
 		f.Set("username", bad)
 		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_request" {
 			t.Errorf("username %q: %d %v", bad, r.status, r.body)
 		}
+	}
+}
+
+// TestWithParamsCrossCheck: a {username} backend whose answer names
+// another user than requested, or none, is refused.
+func TestWithParamsCrossCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	for _, tc := range []struct{ backend, username string }{
+		{"ignores_username", "bob"},   // answers alice for bob
+		{"ignores_username", "Alice"}, // exact match only
+		{"no_username", "alice"},      // says nothing of whom
+	} {
+		f := convert(tc.backend, "tok-alice")
+		f.Set("username", tc.username)
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" {
+			t.Errorf("%s, username %s: %d %v", tc.backend, tc.username, r.status, r.body)
+		}
+	}
+	// The same backend answering for the requested user is accepted.
+	f := convert("ignores_username", "tok-alice")
+	f.Set("username", "alice")
+	if r := e.post(f, true); r.status != 200 {
+		t.Fatalf("ignores_username, username alice: %d %v", r.status, r.body)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "another username") || strings.Contains(logs, "tok-alice") {
+		t.Errorf("logs:\n%s", logs)
+	}
+}
+
+// TestIntrospectionInactive: a token the introspection endpoint says is
+// inactive is refused without asking for the user details, even though
+// they would answer.
+func TestIntrospectionInactive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	if r := e.post(convert("fake_social_site", "tok-stale"), true); r.status != 200 {
+		t.Fatalf("tok-stale without introspection: %d %v", r.status, r.body)
+	}
+	before := e.up.calls.Load()
+	x := rfc8693("tok-stale")
+	x.Set("audience", "introspected")
+	for _, f := range []url.Values{convert("introspected", "tok-stale"), x} {
+		if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || r.str("access_token") != "" {
+			t.Errorf("%s, introspection inactive: %d %v", f.Get("grant_type"), r.status, r.body)
+		}
+	}
+	if n := e.up.calls.Load() - before; n != 0 {
+		t.Errorf("an inactive token made %d user-details calls", n)
+	}
+	if r := e.post(convert("introspected", "tok-alice"), true); r.status != 200 {
+		t.Fatalf("active token: %d %v", r.status, r.body)
+	}
+}
+
+// TestInactiveUser: an upstream account linked to an inactive local user
+// gets no tokens.
+func TestInactiveUser(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, kind, nil)
+			ctx := context.Background()
+			u := &store.User{ID: "inactive-alice", Username: "alice", PasswordHash: "!unusable", IsActive: false, DateJoined: time.Now().UTC().Truncate(time.Second)}
+			if err := e.st.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.st.(store.SocialLinks).LinkSocialUser(ctx, "fake_social_site", "42", u.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []url.Values{convert("fake_social_site", "tok-alice"), rfc8693("tok-alice")} {
+				if r := e.post(f, true); r.status != 400 || r.str("error") != "invalid_grant" || r.str("access_token") != "" {
+					t.Errorf("%s for an inactive user: %d %v", f.Get("grant_type"), r.status, r.body)
+				}
+			}
+			grants, err := e.st.ListGrants(ctx, store.GrantFilter{UserID: u.ID})
+			if err != nil || len(grants) != 0 {
+				t.Fatalf("the inactive user has grants %v, %v", grants, err)
+			}
+			// Another account is unaffected.
+			if r := e.post(convert("fake_social_site", "tok-bob"), true); r.status != 200 {
+				t.Fatalf("active user: %d %v", r.status, r.body)
+			}
+		})
+	}
+}
+
+// TestNoRedirects: the default client follows no redirect, of the user
+// details or of introspection, so the token goes nowhere but the
+// configured URLs; a redirect is an upstream failure. The redirects point
+// to a server that would answer with a valid user.
+func TestNoRedirects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	for _, backend := range []string{"s302", "introspection_redirect"} {
+		r := e.post(convert(backend, "tok-alice"), true)
+		if r.status != 503 || r.str("error") != "temporarily_unavailable" {
+			t.Errorf("%s: %d %v", backend, r.status, r.body)
+		}
+	}
+	if n := e.up.elsewhereCalls.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
+	}
+	// A client that follows redirects (Config.HTTPClient) reaches it,
+	// which is what the default prevents.
+	follow := newEnv(t, "memory", func(c *exchange.Config) { c.HTTPClient = &http.Client{} })
+	for _, backend := range []string{"s302", "introspection_redirect"} {
+		if r := follow.post(convert(backend, "tok-alice"), true); r.status != 200 {
+			t.Errorf("%s, following redirects: %d %v", backend, r.status, r.body)
+		}
+	}
+	if n := follow.up.elsewhereCalls.Load(); n != 2 {
+		t.Fatalf("following redirects, the target got %d requests, want 2", n)
 	}
 }
 
@@ -499,7 +651,7 @@ func TestErrors(t *testing.T) {
 func TestRFC8693Backends(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
-	f := rfc8693("tok-alice")
+	f := rfc8693("tok-bob")
 	f.Set("audience", "fake_social_site_with_params")
 	f.Set("username", "bob")
 	if r := e.post(f, true); r.status != 200 {
@@ -545,43 +697,107 @@ func TestPublicClients(t *testing.T) {
 	}
 }
 
+// racyLinks forces the race of concurrent first exchanges for one
+// account: the first want lookups each read the store, then wait until
+// all have read before answering, so all see no link and all try to link;
+// the store lets one link win and the others get ErrDuplicate.
+type racyLinks struct {
+	store.SocialLinks
+	want    int
+	mu      sync.Mutex
+	n       int
+	arrived chan struct{}
+	dups    atomic.Int64
+}
+
+func newRacyLinks(l store.SocialLinks, want int) *racyLinks {
+	return &racyLinks{SocialLinks: l, want: want, arrived: make(chan struct{})}
+}
+
+func (l *racyLinks) GetSocialUser(ctx context.Context, provider, upstreamID string) (string, error) {
+	id, err := l.SocialLinks.GetSocialUser(ctx, provider, upstreamID)
+	l.mu.Lock()
+	l.n++
+	racing := l.n <= l.want
+	if l.n == l.want {
+		close(l.arrived)
+	}
+	l.mu.Unlock()
+	if racing {
+		select {
+		case <-l.arrived:
+		case <-time.After(5 * time.Second): // the test then fails on dups
+		case <-ctx.Done():
+		}
+	}
+	return id, err
+}
+
+func (l *racyLinks) LinkSocialUser(ctx context.Context, provider, upstreamID, userID string) error {
+	err := l.SocialLinks.LinkSocialUser(ctx, provider, upstreamID, userID)
+	if errors.Is(err, store.ErrDuplicate) {
+		l.dups.Add(1)
+	}
+	return err
+}
+
 // TestConcurrentFirstExchange: concurrent first exchanges for one upstream
-// account end with one local user.
+// account end with one local user, every one of them answered. The links
+// store makes them race every time: all see no link, all but one lose the
+// link.
 func TestConcurrentFirstExchange(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "memory", nil)
-	const n = 8
-	users := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(convert("fake_social_site", "tok-bob").Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(e.confID, e.secret)
-			res, err := e.srv.Client().Do(req)
-			if err != nil {
-				return
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			const n = 3
+			var links *racyLinks
+			e := newEnv(t, kind, func(c *exchange.Config) {
+				links = newRacyLinks(c.Links, n)
+				c.Links = links
+			})
+			results := make([]resp, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(convert("fake_social_site", "tok-bob").Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(e.confID, e.secret)
+					res, err := e.srv.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer res.Body.Close()
+					results[i].status = res.StatusCode
+					_ = json.NewDecoder(res.Body).Decode(&results[i].body)
+				})
 			}
-			defer res.Body.Close()
-			var body map[string]any
-			_ = json.NewDecoder(res.Body).Decode(&body)
-			tok, _ := body["access_token"].(string)
-			if tok == "" {
-				return
+			wg.Wait()
+			if got := links.dups.Load(); got != n-1 {
+				t.Fatalf("%d links lost the race, want %d: the test did not force it", got, n-1)
 			}
-			at, err := e.p.Validate(context.Background(), tok)
-			if err == nil {
+			users := make([]string, n)
+			for i, r := range results {
+				if r.status != 200 {
+					t.Fatalf("exchange %d: %d %v", i, r.status, r.body)
+				}
+				at, err := e.p.Validate(context.Background(), r.str("access_token"))
+				if err != nil {
+					t.Fatalf("exchange %d: %v", i, err)
+				}
 				users[i] = at.UserID
 			}
-		}()
-	}
-	wg.Wait()
-	for i := range users {
-		if users[i] == "" || users[i] != users[0] {
-			t.Fatalf("concurrent first exchanges gave users %q", users)
-		}
+			for i := range users {
+				if users[i] != users[0] {
+					t.Fatalf("concurrent first exchanges gave users %q", users)
+				}
+			}
+			linked, err := e.st.(store.SocialLinks).GetSocialUser(context.Background(), "fake_social_site", "b-7")
+			if err != nil || linked != users[0] {
+				t.Fatalf("link: %q, %v; want %q", linked, err, users[0])
+			}
+		})
 	}
 }
 

@@ -153,8 +153,21 @@ func (x *exchanger) fetch(ctx context.Context, b *backend, token, username strin
 		x.logFailure(ctx, b, b.logURL, status, start, err)
 		return nil, err
 	}
+	if b.templated && d.username != username {
+		// The upstream answered for someone else than it was asked
+		// about (or did not say whom): it is not the per-user lookup
+		// the backend takes it for, so its answer is not trusted.
+		x.log.WarnContext(ctx, "exchange: a {username} backend answered with another username than the one requested",
+			"backend", b.Name, "url", b.logURL, "field", strings.Join(b.username, "."),
+			"elapsed", time.Since(start).Round(time.Millisecond))
+		return nil, errOtherUser
+	}
 	return d, nil
 }
+
+// errOtherUser is the answer when a {username} backend's answer names
+// another user than the request's username.
+var errOtherUser = ginoauth.ErrInvalidGrant.WithDescription("The upstream provider did not answer for the requested user.")
 
 func (x *exchanger) logFailure(ctx context.Context, b *backend, where string, status int, start time.Time, err error) {
 	var e *ginoauth.Error

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/exchange"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -166,16 +167,23 @@ func (cli *CLI) createUser(ctx context.Context, args []string) error {
 	return nil
 }
 
-// grantTypes maps createapplication's grant_type argument (DOT's choices)
-// to grant_type values.
+// grantTypes maps createapplication's grant_type argument (DOT's choices,
+// and the same spelling for package exchange's grants) to grant_type
+// values. The provider must know the grant type: convert-token and
+// token-exchange need exchange.Grants in its Config.Grants.
 var grantTypes = map[string]string{
 	"authorization-code": store.GrantAuthorizationCode,
 	"password":           store.GrantPassword,
 	"client-credentials": store.GrantClientCredentials,
+	"convert-token":      exchange.GrantConvertToken,
+	"token-exchange":     exchange.GrantTokenExchange,
 }
 
+// grantTypeNames lists grantTypes' keys for messages.
+const grantTypeNames = "authorization-code, password, client-credentials, convert-token or token-exchange"
+
 func (cli *CLI) createApplication(ctx context.Context, args []string) error {
-	const posUsage = "<confidential|public> <authorization-code|password|client-credentials>[,...]"
+	const posUsage = "<confidential|public> <authorization-code|password|client-credentials|convert-token|token-exchange>[,...]"
 	fs := cli.newFlagSet("createapplication", posUsage)
 	name := fs.String("name", "", "the application's name")
 	redirects := fs.String("redirect-uris", "", "space-separated redirect URIs (needed by authorization-code)")
@@ -202,7 +210,7 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 	for g := range strings.SplitSeq(pos[1], ",") {
 		v, ok := grantTypes[g]
 		if !ok {
-			fmt.Fprintf(cli.stderr(), "grant type %q: want authorization-code, password or client-credentials\n", g)
+			fmt.Fprintf(cli.stderr(), "grant type %q: want %s\n", g, grantTypeNames)
 			return ErrUsage
 		}
 		if !slices.Contains(grants, v) {
@@ -217,6 +225,11 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 	p, err := cli.open(ctx)
 	if err != nil {
 		return err
+	}
+	for _, g := range grants {
+		if !slices.Contains(p.GrantTypes(), g) {
+			return fmt.Errorf("grant type %s is not enabled on this server", g)
+		}
 	}
 	na := ginoauth.NewApplication{
 		Name: *name, ClientType: ct, GrantTypes: grants, RedirectURIs: strings.Fields(*redirects),

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/exchange"
 	"github.com/ginoauth/toolkit/ginoauth/manage"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
@@ -58,6 +60,44 @@ func TestCreateApplicationJSON(t *testing.T) {
 	}
 	if app.SecretHash == got["client_secret"] || app.SecretHash != ginoauth.HashClientSecret(got["client_secret"]) {
 		t.Fatal("the secret is not stored as its hash")
+	}
+}
+
+// TestCreateApplicationExchangeGrants: convert-token and token-exchange
+// name package exchange's grant types, for a provider that has them.
+func TestCreateApplicationExchangeGrants(t *testing.T) {
+	t.Parallel()
+	grants, err := exchange.Grants(exchange.Config{Backends: []exchange.Backend{{Name: "up", UserDetailsURL: "https://up.example/me"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{Grants: grants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cli := &manage.CLI{Open: func(context.Context) (*ginoauth.Provider, error) { return p, nil }, Stdout: &out, Stderr: &errb}
+	if err := cli.Run(context.Background(), []string{"createapplication", "--json", "confidential", "password,convert-token,token-exchange"}); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	var got map[string]string
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	app, err := p.Store().GetApplication(context.Background(), got["client_id"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{store.GrantPassword, exchange.GrantConvertToken, exchange.GrantTokenExchange}
+	if !slices.Equal(app.GrantTypes, want) {
+		t.Fatalf("grant types %q, want %q", app.GrantTypes, want)
+	}
+
+	// A provider without them refuses them, saying so.
+	cli, _, out2, _ := newCLI(t)
+	err = cli.Run(context.Background(), []string{"createapplication", "confidential", "password,convert-token"})
+	if err == nil || errors.Is(err, manage.ErrUsage) || !strings.Contains(err.Error(), "convert_token is not enabled") || out2.Len() != 0 {
+		t.Fatalf("convert-token without the exchange grants: %v, stdout %q", err, out2.String())
 	}
 }
 
