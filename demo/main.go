@@ -118,7 +118,8 @@ Usage:
                          [--client-id ID] [--user U] [--scopes "read write"] [--json]
                          [--redis URL] <confidential|public> <GRANT[,GRANT...]>
         Register an OAuth2 application (client) and print its credentials.
-        GRANT is password, client-credentials or authorization-code.
+        GRANT is password, client-credentials or authorization-code (or, for the
+        API of docs/social-login.md, convert-token or token-exchange).
   demo listapplications [--user U] [--json] [--redis URL]
         List the applications (of one owner).
   demo deleteapplication [--redis URL] <client_id>

@@ -97,9 +97,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		if *socialURL != "" {
 			return &usageError{"--site social and --social-url do not go together"}
 		}
-		se := *e
-		se.prefix = socialPrefix
-		e = &se
+		e = e.socialSite()
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
