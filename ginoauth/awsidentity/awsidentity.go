@@ -68,18 +68,15 @@ type Config struct {
 	IssueRefreshToken bool
 	// HTTPClient sends the requests to STS; http.DefaultClient's transport
 	// when nil. Redirects are never followed, whatever its CheckRedirect.
+	// The requests always go to https://sts.<region>.amazonaws.com/ (or
+	// .amazonaws.com.cn); tests route them to a fake STS with the client of
+	// package awsidentitytest.
 	HTTPClient *http.Client
 	// Timeout bounds the STS round trip; DefaultTimeout when zero.
 	Timeout time.Duration
 	// MaxClockSkew is how far X-Amz-Date may be from the server's clock,
 	// either way; DefaultMaxClockSkew when zero.
 	MaxClockSkew time.Duration
-	// InsecureSTSEndpoint, FOR TESTS ONLY, sends the STS requests to this
-	// base URL (such as an httptest server's) instead of
-	// https://sts.<region>.amazonaws.com. The Host header and every check
-	// stay those of the real STS host. Never set it in production: the
-	// identity answers come from whatever listens there.
-	InsecureSTSEndpoint string
 	// Logger receives one line per refused or accepted request (never a
 	// signature, credential or session token); slog.Default() when nil.
 	Logger *slog.Logger
@@ -182,10 +179,6 @@ func New(cfg Config) (ginoauth.Grant, error) {
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	g.client = &c
-	if cfg.InsecureSTSEndpoint != "" {
-		g.log.Warn("awsidentity: InsecureSTSEndpoint is set: identities are not checked by AWS (tests only)",
-			"endpoint", cfg.InsecureSTSEndpoint)
-	}
 	return ginoauth.Grant{Type: GrantType, Handle: g.handle}, nil
 }
 

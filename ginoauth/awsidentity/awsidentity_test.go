@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +24,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/awsidentity"
+	"github.com/ginoauth/toolkit/ginoauth/awsidentity/awsidentitytest"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
@@ -48,10 +49,10 @@ var (
 	strangerCreds = aws.Credentials{AccessKeyID: "AKIASTRANGER", SecretAccessKey: "stranger-secret"}
 	badCreds      = aws.Credentials{AccessKeyID: roleCreds.AccessKeyID, SecretAccessKey: "not-the-secret", SessionToken: roleCreds.SessionToken}
 
-	known = map[string]struct{ secret, arn, account string }{
-		roleCreds.AccessKeyID:     {roleCreds.SecretAccessKey, "arn:aws:sts::111122223333:assumed-role/deployer/session-1", "111122223333"},
-		ciCreds.AccessKeyID:       {ciCreds.SecretAccessKey, "arn:aws:iam::111122223333:user/ci/builder", "111122223333"},
-		strangerCreds.AccessKeyID: {strangerCreds.SecretAccessKey, "arn:aws:iam::444455556666:user/mallory", "444455556666"},
+	identities = []awsidentitytest.Identity{
+		identity(roleCreds, "arn:aws:sts::111122223333:assumed-role/deployer/session-1"),
+		identity(ciCreds, "arn:aws:iam::111122223333:user/ci/builder"),
+		identity(strangerCreds, "arn:aws:iam::444455556666:user/mallory"),
 	}
 
 	mappings = []awsidentity.Mapping{
@@ -60,94 +61,51 @@ var (
 	}
 )
 
-// fakeSTS is a local STS: it checks the SigV4 signature itself, by signing
-// the request it received again with the SDK's signer and the caller's
-// known secret, and answers GetCallerIdentity's XML.
+// identity is the fake STS's record of creds, answering arn.
+func identity(creds aws.Credentials, arn string) awsidentitytest.Identity {
+	return awsidentitytest.Identity{
+		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken,
+		ARN: arn, Account: strings.Split(arn, ":")[4],
+	}
+}
+
+// fakeSTS is a local STS (awsidentitytest.STS, which checks the SigV4
+// signature with the SDK's signer) that counts its calls and can be told
+// to misbehave.
 type fakeSTS struct {
-	srv    *httptest.Server
-	hits   atomic.Int64
-	status int           // answer this status instead, with an error body
-	body   string        // answer this body with 200 instead
-	delay  time.Duration // wait this long first
+	srv      *httptest.Server
+	hits     atomic.Int64
+	status   int           // answer this status instead, with an error body
+	redirect string        // with a 3xx status: the Location
+	body     string        // answer this body with 200 instead
+	delay    time.Duration // wait this long first
+	extra    []awsidentitytest.Identity
 }
 
 func newFakeSTS(t *testing.T, f *fakeSTS) *fakeSTS {
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	sts := &awsidentitytest.STS{Identities: append(slices.Clone(identities), f.extra...), ErrorMessage: upstreamSecret}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		if f.delay > 0 {
+			select {
+			case <-time.After(f.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		switch {
+		case f.redirect != "":
+			http.Redirect(w, r, f.redirect, f.status)
+		case f.status != 0:
+			awsidentitytest.Fail(w, f.status, "InternalFailure", upstreamSecret)
+		case f.body != "":
+			io.WriteString(w, f.body)
+		default:
+			sts.ServeHTTP(w, r)
+		}
+	}))
 	t.Cleanup(f.srv.Close)
 	return f
-}
-
-func (f *fakeSTS) fail(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error></ErrorResponse>`, code, upstreamSecret)
-}
-
-func (f *fakeSTS) serve(w http.ResponseWriter, r *http.Request) {
-	f.hits.Add(1)
-	if f.delay > 0 {
-		select {
-		case <-time.After(f.delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if f.status != 0 {
-		if f.status == http.StatusFound {
-			http.Redirect(w, r, "https://evil.example/", http.StatusFound)
-			return
-		}
-		f.fail(w, f.status, "InternalFailure")
-		return
-	}
-	if f.body != "" {
-		io.WriteString(w, f.body)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	if r.Method != http.MethodPost || r.URL.Path != "/" || string(body) != getCaller && string(body) != "Version=2011-06-15&Action=GetCallerIdentity" {
-		f.fail(w, 400, "InvalidAction")
-		return
-	}
-	authz := r.Header.Get("Authorization")
-	_, rest, _ := strings.Cut(authz, "Credential=")
-	cred, rest, _ := strings.Cut(rest, ", SignedHeaders=")
-	signedHeaders, _, _ := strings.Cut(rest, ", ")
-	scope := strings.Split(cred, "/")
-	if len(scope) != 5 || scope[3] != "sts" {
-		f.fail(w, 403, "SignatureDoesNotMatch")
-		return
-	}
-	who, ok := known[scope[0]]
-	if !ok {
-		f.fail(w, 403, "InvalidClientTokenId")
-		return
-	}
-	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		f.fail(w, 403, "IncompleteSignature")
-		return
-	}
-	again, _ := http.NewRequest(http.MethodPost, "https://"+r.Host+"/", bytes.NewReader(body))
-	for _, h := range strings.Split(signedHeaders, ";") {
-		if h != "host" && h != "content-length" {
-			again.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
-		}
-	}
-	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: who.secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
-	if err := v4.NewSigner().SignHTTP(r.Context(), creds, again, sha256Hex(body), "sts", scope[2], at); err != nil || again.Header.Get("Authorization") != authz {
-		f.fail(w, 403, "SignatureDoesNotMatch")
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <GetCallerIdentityResult>
-    <Arn>%s</Arn>
-    <UserId>AIDAEXAMPLE</UserId>
-    <Account>%s</Account>
-  </GetCallerIdentityResult>
-  <ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata>
-</GetCallerIdentityResponse>`, who.arn, who.account)
 }
 
 func sha256Hex(b []byte) string {
@@ -254,11 +212,11 @@ func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Confi
 	}
 	e := &env{t: t, sts: newFakeSTS(t, sts), logs: &bytes.Buffer{}}
 	cfg := awsidentity.Config{
-		ServerIDHeader:      serverIDHeader,
-		ServerID:            serverID,
-		Mappings:            mappings,
-		InsecureSTSEndpoint: e.sts.srv.URL,
-		Logger:              slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
+		ServerIDHeader: serverIDHeader,
+		ServerID:       serverID,
+		Mappings:       mappings,
+		HTTPClient:     awsidentitytest.Client(e.sts.srv.URL),
+		Logger:         slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -514,8 +472,8 @@ func TestSTSFailures(t *testing.T) {
 	}{
 		{"STS error", &fakeSTS{status: 500}, nil},
 		{"STS throttles", &fakeSTS{status: 429}, nil},
-		{"STS redirects", &fakeSTS{status: http.StatusFound}, nil},
-		{"STS down", nil, func(c *awsidentity.Config) { c.InsecureSTSEndpoint = down.URL }},
+		{"STS redirects", &fakeSTS{status: http.StatusFound, redirect: "https://evil.example/"}, nil},
+		{"STS down", nil, func(c *awsidentity.Config) { c.HTTPClient = awsidentitytest.Client(down.URL) }},
 		{"STS slow", &fakeSTS{delay: 2 * time.Second}, func(c *awsidentity.Config) { c.Timeout = 100 * time.Millisecond }},
 		{"STS answers garbage", &fakeSTS{body: "<html>" + upstreamSecret + "</html>"}, nil},
 		{"STS answers a foreign ARN", &fakeSTS{body: `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:user/x</Arn><Account>999999999999</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`}, nil},

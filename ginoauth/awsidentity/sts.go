@@ -46,9 +46,6 @@ func unavailable(cause error) error {
 // it.
 func (g *grant) callerIdentity(ctx context.Context, sr *signedRequest) (*identity, error) {
 	url := "https://" + sr.host + "/"
-	if g.cfg.InsecureSTSEndpoint != "" {
-		url = strings.TrimRight(g.cfg.InsecureSTSEndpoint, "/") + "/"
-	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(sr.body))
