@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,17 +48,20 @@ var (
 	roleCreds     = aws.Credentials{AccessKeyID: "ASIAROLEEXAMPLE", SecretAccessKey: "role-secret", SessionToken: "role-session-token"}
 	ciCreds       = aws.Credentials{AccessKeyID: "AKIACIEXAMPLE", SecretAccessKey: "ci-secret"}
 	strangerCreds = aws.Credentials{AccessKeyID: "AKIASTRANGER", SecretAccessKey: "stranger-secret"}
+	retiredCreds  = aws.Credentials{AccessKeyID: "AKIARETIRED", SecretAccessKey: "retired-secret"}
 	badCreds      = aws.Credentials{AccessKeyID: roleCreds.AccessKeyID, SecretAccessKey: "not-the-secret", SessionToken: roleCreds.SessionToken}
 
 	identities = []awsidentitytest.Identity{
 		identity(roleCreds, "arn:aws:sts::111122223333:assumed-role/deployer/session-1"),
 		identity(ciCreds, "arn:aws:iam::111122223333:user/ci/builder"),
 		identity(strangerCreds, "arn:aws:iam::444455556666:user/mallory"),
+		identity(retiredCreds, "arn:aws:iam::111122223333:user/retired"),
 	}
 
 	mappings = []awsidentity.Mapping{
 		{ARN: "arn:aws:iam::111122223333:role/deploy*", Username: "deploy", Scopes: []string{"read", "write"}},
 		{Account: "111122223333", ARN: "arn:aws:iam::111122223333:user/ci/*", Username: "ghost", Scopes: []string{"read"}},
+		{ARN: "arn:aws:iam::111122223333:user/retired", Username: "retired", Scopes: []string{"read"}},
 	}
 )
 
@@ -149,6 +153,9 @@ func sign(t *testing.T, s signing) url.Values {
 	}
 	if s.host == "" {
 		s.host = "sts." + s.signRegion + ".amazonaws.com"
+		if strings.HasPrefix(s.signRegion, "cn-") {
+			s.host += ".cn"
+		}
 	}
 	if s.body == "" {
 		s.body = getCaller
@@ -245,8 +252,13 @@ func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Confi
 	}
 	e.p = p
 	ctx := context.Background()
-	if err := st.CreateUser(ctx, &store.User{ID: "u-deploy", Username: "deploy", IsActive: true}); err != nil {
-		t.Fatal(err)
+	for _, u := range []*store.User{
+		{ID: "u-deploy", Username: "deploy", IsActive: true},
+		{ID: "u-retired", Username: "retired", IsActive: false},
+	} {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
 	}
 	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{Name: "ci", ClientType: store.Confidential, GrantTypes: []string{awsidentity.GrantType}})
 	if err != nil {
@@ -409,6 +421,12 @@ func TestRefused(t *testing.T) {
 		{name: "missing region", form: func(f url.Values) { f.Del("region") }, status: 400, code: "invalid_request"},
 		{name: "missing headers_json", form: func(f url.Values) { f.Del("headers_json") }, status: 400, code: "invalid_request"},
 		{name: "region other than signed", form: withRegion("us-west-2"), status: 400, code: "invalid_grant"},
+		// The Host is the region's, but the credential scope names another
+		// region: the check of the scope's region alone refuses it.
+		{name: "scope of another region than Host's", s: signing{region: "us-west-2", host: "sts.us-west-2.amazonaws.com", signRegion: "us-east-1"}, status: 400, code: "invalid_grant"},
+		{name: "scope of another region than Host's (China)", s: signing{region: "cn-north-1", host: "sts.cn-north-1.amazonaws.com.cn", signRegion: "cn-northwest-1"}, status: 400, code: "invalid_grant"},
+		{name: "signed Content-Length other than post_body's", s: signing{edit: func(h http.Header) { h.Set("Content-Length", "999") }}, status: 400, code: "invalid_grant"},
+		{name: "signed Content-Length twice", s: signing{edit: func(h http.Header) { h["Content-Length"] = []string{"43", "43"} }}, status: 400, code: "invalid_grant"},
 		{name: "wrong Action", s: signing{body: "Action=AssumeRole&Version=2011-06-15"}, status: 400, code: "invalid_grant"},
 		{name: "extra parameter", s: signing{body: getCaller + "&RoleArn=x"}, status: 400, code: "invalid_grant"},
 		{name: "encoded parameter", s: signing{body: "Action=GetCallerIdentity&Version=2011%2D06%2D15"}, status: 400, code: "invalid_grant"},
@@ -439,6 +457,7 @@ func TestRefused(t *testing.T) {
 		{name: "unknown AWS key", s: signing{creds: aws.Credentials{AccessKeyID: "AKIANOBODY", SecretAccessKey: "x"}}, status: 400, code: "invalid_grant", toSTS: true},
 		{name: "unmapped ARN", s: signing{creds: strangerCreds}, status: 400, code: "invalid_grant", toSTS: true},
 		{name: "unknown local user", s: signing{creds: ciCreds}, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "inactive local user", s: signing{creds: retiredCreds}, status: 400, code: "invalid_grant", toSTS: true},
 		{name: "scope above the mapping", form: func(f url.Values) { f.Set("scope", "admin") }, status: 400, code: "invalid_scope", toSTS: true},
 		{name: "unknown scope", form: func(f url.Values) { f.Set("scope", "nope") }, status: 400, code: "invalid_scope", toSTS: true},
 	} {
@@ -472,7 +491,6 @@ func TestSTSFailures(t *testing.T) {
 	}{
 		{"STS error", &fakeSTS{status: 500}, nil},
 		{"STS throttles", &fakeSTS{status: 429}, nil},
-		{"STS redirects", &fakeSTS{status: http.StatusFound, redirect: "https://evil.example/"}, nil},
 		{"STS down", nil, func(c *awsidentity.Config) { c.HTTPClient = awsidentitytest.Client(down.URL) }},
 		{"STS slow", &fakeSTS{delay: 2 * time.Second}, func(c *awsidentity.Config) { c.Timeout = 100 * time.Millisecond }},
 		{"STS answers garbage", &fakeSTS{body: "<html>" + upstreamSecret + "</html>"}, nil},
@@ -542,6 +560,172 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		mod(&c)
 		if _, err := awsidentity.New(c); err == nil {
 			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
+
+// TestAccepted: the well-formed variants a client may send are accepted,
+// so that the refusals of TestRefused are the checks' doing.
+func TestAccepted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, nil)
+	for _, tc := range []struct {
+		name string
+		s    signing
+	}{
+		{"us-east-1", signing{}},
+		{"another region", signing{region: "us-west-2", signRegion: "us-west-2"}},
+		{"signed Content-Length as post_body's", signing{edit: func(h http.Header) { h.Set("Content-Length", fmt.Sprint(len(getCaller))) }}},
+		{"unsigned headers dropped", signing{edit: func(h http.Header) { h.Set("X-Forwarded-For", "10.0.0.1") }}},
+	} {
+		if a := e.token(sign(t, tc.s)); a.status != 200 || a.str("access_token") == "" {
+			t.Errorf("%s: %d %v", tc.name, a.status, a.body)
+		}
+	}
+}
+
+// TestCredentialScopeDate: the credential scope's date must be
+// X-Amz-Date's, even when both are within the allowed skew (here, around
+// midnight UTC); such a request never reaches STS.
+func TestCredentialScopeDate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 0, 5, 0, 0, time.UTC)
+	e := newEnv(t, "memory", nil, func(c *awsidentity.Config) { c.Now = func() time.Time { return now } })
+	setDate := func(d string) func(http.Header) { return func(h http.Header) { h.Set("X-Amz-Date", d) } }
+	for _, tc := range []struct {
+		name  string
+		s     signing
+		ok    bool
+		toSTS bool
+	}{
+		{name: "signed before midnight", s: signing{at: now.Add(-7 * time.Minute)}, ok: true, toSTS: true},
+		{name: "signed after midnight", s: signing{at: now.Add(-time.Minute)}, ok: true, toSTS: true},
+		{name: "X-Amz-Date the next day", s: signing{at: now.Add(-7 * time.Minute), edit: setDate("20300102T000000Z")}},
+		{name: "X-Amz-Date the day before", s: signing{at: now.Add(-time.Minute), edit: setDate("20300101T235900Z")}},
+		{name: "scope of the day before", s: signing{at: now.Add(-time.Minute), edit: func(h http.Header) {
+			h.Set("Authorization", strings.Replace(h.Get("Authorization"), "/20300102/", "/20300101/", 1))
+		}}},
+	} {
+		before := e.sts.hits.Load()
+		a := e.token(sign(t, tc.s))
+		if tc.ok && a.status != 200 || !tc.ok && (a.status != 400 || a.str("error") != "invalid_grant") {
+			t.Errorf("%s: %d %v", tc.name, a.status, a.body)
+		}
+		if hit := e.sts.hits.Load() != before; hit != tc.toSTS {
+			t.Errorf("%s: reached STS: %v, want %v", tc.name, hit, tc.toSTS)
+		}
+	}
+}
+
+// TestPartition: an ARN STS answers must be of the partition of the region
+// the request was sent to; any other answer is not trusted (503).
+func TestPartition(t *testing.T) {
+	t.Parallel()
+	creds := map[string]aws.Credentials{
+		"aws":        {AccessKeyID: "AKIAPARTAWS", SecretAccessKey: "s1"},
+		"aws-cn":     {AccessKeyID: "AKIAPARTCN", SecretAccessKey: "s2"},
+		"aws-us-gov": {AccessKeyID: "AKIAPARTGOV", SecretAccessKey: "s3"},
+	}
+	var extra []awsidentitytest.Identity
+	for p, c := range creds {
+		extra = append(extra, identity(c, "arn:"+p+":sts::111122223333:assumed-role/deployer/s"))
+	}
+	// A mapping by account only, which any partition's ARN would match.
+	e := newEnv(t, "memory", &fakeSTS{extra: extra}, func(c *awsidentity.Config) {
+		c.Mappings = []awsidentity.Mapping{{Account: "111122223333", Username: "deploy", Scopes: []string{"read"}}}
+	})
+	for _, tc := range []struct {
+		region, partition string
+		status            int
+	}{
+		{"us-east-1", "aws", 200},
+		{"us-east-1", "aws-cn", 503},
+		{"us-east-1", "aws-us-gov", 503},
+		{"cn-north-1", "aws-cn", 200},
+		{"cn-north-1", "aws", 503},
+		{"us-gov-west-1", "aws-us-gov", 200},
+		{"us-gov-west-1", "aws", 503},
+	} {
+		a := e.token(sign(t, signing{creds: creds[tc.partition], region: tc.region, signRegion: tc.region}))
+		if a.status != tc.status || tc.status == 503 && a.str("error") != "temporarily_unavailable" {
+			t.Errorf("%s answering an %s ARN: %d %v, want %d", tc.region, tc.partition, a.status, a.body, tc.status)
+		}
+	}
+}
+
+// TestAssumedRoleSessionName: the session name of an assumed role is the
+// caller's choice, so mappings see arn:aws:iam::ACCOUNT:role/NAME, never
+// the session.
+func TestAssumedRoleSessionName(t *testing.T) {
+	t.Parallel()
+	admin := aws.Credentials{AccessKeyID: "ASIAADMINSESSION", SecretAccessKey: "s"}
+	extra := []awsidentitytest.Identity{identity(admin, "arn:aws:sts::111122223333:assumed-role/deployer/admin")}
+	m := func(arn, user string) awsidentity.Mapping {
+		return awsidentity.Mapping{ARN: arn, Username: user, Scopes: []string{"read"}}
+	}
+	for _, tc := range []struct {
+		name     string
+		mappings []awsidentity.Mapping
+		user     string // "" for refused
+	}{
+		{"the role's ARN", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/deployer", "deploy")}, "deploy"},
+		{"a pattern on the role name", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/*er", "deploy")}, "deploy"},
+		{"the role and session", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/deployer/admin", "deploy")}, ""},
+		{"a pattern on the session", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/*/admin", "deploy")}, ""},
+		{"a session mapping first", []awsidentity.Mapping{
+			m("arn:aws:iam::111122223333:role/deployer/admin*", "retired"), m("arn:aws:iam::111122223333:role/deployer", "deploy"),
+		}, "deploy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "memory", &fakeSTS{extra: extra}, func(c *awsidentity.Config) { c.Mappings = tc.mappings })
+			a := e.token(sign(t, signing{creds: admin}))
+			if tc.user == "" {
+				if a.status != 400 || a.str("error") != "invalid_grant" {
+					t.Fatalf("%d %v, want invalid_grant", a.status, a.body)
+				}
+				return
+			}
+			if a.status != 200 {
+				t.Fatalf("%d %v", a.status, a.body)
+			}
+			if w := e.whoami(a.str("access_token")); w.str("user") != tc.user {
+				t.Fatalf("token for %q, want %q", w.str("user"), tc.user)
+			}
+		})
+	}
+}
+
+// TestRedirectsNotFollowed: an STS answer that redirects is an outage
+// (503), and the redirect is not followed, whatever the HTTPClient's
+// CheckRedirect says: the second STS, which would vouch for the caller, is
+// never asked.
+func TestRedirectsNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		for _, follows := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d/CheckRedirect follows %v", status, follows), func(t *testing.T) {
+				t.Parallel()
+				var reached atomic.Int64
+				second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					reached.Add(1)
+					awsidentitytest.Answer(w, identities[0].ARN, identities[0].Account)
+				}))
+				t.Cleanup(second.Close)
+				first := &fakeSTS{status: status, redirect: second.URL + "/"}
+				e := newEnv(t, "memory", first, func(c *awsidentity.Config) {
+					if follows {
+						c.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
+					}
+				})
+				a := e.token(sign(t, signing{}))
+				if a.status != 503 || a.str("error") != "temporarily_unavailable" {
+					t.Errorf("%d %v, want 503", a.status, a.body)
+				}
+				if first.hits.Load() != 1 || reached.Load() != 0 {
+					t.Errorf("STS asked %d times, the redirect's target %d times; want 1 and 0", first.hits.Load(), reached.Load())
+				}
+			})
 		}
 	}
 }
