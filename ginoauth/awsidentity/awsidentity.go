@@ -96,7 +96,11 @@ type Config struct {
 //
 // where '*' matches any run of characters other than ':', so
 // "arn:aws:iam::123456789012:role/ci-*" matches every role whose name
-// starts with "ci-" in that account, and nothing in another account.
+// starts with "ci-" in that account, and nothing in another account. A
+// wildcard is allowed in the resource part only: New refuses a pattern
+// whose partition, service or account is not literal (such as
+// "arn:aws:iam::*:role/x"), one that names an assumed-role session
+// (arn:aws:sts::...), and one whose account is not the mapping's Account.
 type Mapping struct {
 	// Account is a 12-digit AWS account ID.
 	Account string

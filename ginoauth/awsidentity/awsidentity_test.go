@@ -564,6 +564,52 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// TestMappingARNPatterns: a mapping's ARN pattern may widen only its
+// resource part; whatever could reach another account (or can never match)
+// is refused by New, with an error that says why.
+func TestMappingARNPatterns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		account, arn string
+		err          string // "" for accepted
+	}{
+		{"", "arn:aws:iam::111122223333:role/deployer", ""},
+		{"", "arn:aws:iam::111122223333:role/*", ""},
+		{"", "arn:aws:iam::111122223333:*", ""},
+		{"", "arn:aws:iam::111122223333:user/ci/*", ""},
+		{"", "arn:aws-cn:iam::111122223333:role/x", ""},
+		{"", "arn:aws-us-gov:iam::111122223333:role/x", ""},
+		{"111122223333", "arn:aws:iam::111122223333:role/x", ""},
+		{"", "arn:aws:iam::*:role/x", "not a wildcard"},
+		{"", "arn:aws:iam::1111222233*:role/x", "not a wildcard"},
+		{"111122223333", "arn:aws:iam::*:role/x", "not a wildcard"},
+		{"", "arn:aws:iam::11112222333:role/x", "12-digit"},
+		{"", "arn:aws:iam:::role/x", "12-digit"},
+		{"111122223333", "arn:aws:iam::444455556666:role/x", "another account"},
+		{"", "arn:*:iam::111122223333:role/x", "partition"},
+		{"", "arn:aws-iso:iam::111122223333:role/x", "partition"},
+		{"", "arn:aws:sts::111122223333:assumed-role/deployer/*", "not the assumed-role session"},
+		{"", "arn:aws:*::111122223333:role/x", "IAM principal"},
+		{"", "arn:aws:iam:us-east-1:111122223333:role/x", "IAM principal"},
+		{"", "arn:aws:iam::111122223333:", "principal ARN pattern"},
+		{"", "arn:aws:iam::111122223333:role:x", "principal ARN pattern"},
+		{"", "role/x", "principal ARN pattern"},
+	} {
+		c := awsidentity.Config{ServerIDHeader: serverIDHeader, ServerID: serverID, Mappings: []awsidentity.Mapping{
+			{Account: tc.account, ARN: tc.arn, Username: "x", Scopes: []string{"read"}},
+		}}
+		_, err := awsidentity.New(c)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q (Account %q): %v", tc.arn, tc.account, err)
+		case tc.err != "" && err == nil:
+			t.Errorf("%q (Account %q): New accepted it", tc.arn, tc.account)
+		case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+			t.Errorf("%q (Account %q): %v; want an error about %q", tc.arn, tc.account, err, tc.err)
+		}
+	}
+}
+
 // TestAccepted: the well-formed variants a client may send are accepted,
 // so that the refusals of TestRefused are the checks' doing.
 func TestAccepted(t *testing.T) {
