@@ -31,6 +31,7 @@ type goEnv struct {
 	prefix   string // the TokenStore's key prefix
 	legacyNS string // a namespace for go-oauth2/redis keys
 	manager  *manage.Manager
+	clients  *gooauth2.ClientStore
 	srv      *httptest.Server
 }
 
@@ -40,7 +41,8 @@ func newGoEnv(t *testing.T) *goEnv {
 	e := &goEnv{client: client, prefix: prefix + "go:", legacyNS: prefix + "legacy:"}
 	e.manager = manage.NewDefaultManager()
 	e.manager.MapTokenStorage(gooauth2.NewTokenStore(client, gooauth2.WithPrefix(e.prefix)))
-	e.manager.MapClientStorage(gooauth2.NewClientStore(apps))
+	e.clients = gooauth2.NewClientStore(apps)
+	e.manager.MapClientStorage(e.clients)
 	gs := server.NewDefaultServer(e.manager)
 	gs.SetClientInfoHandler(server.ClientBasicHandler)
 	gs.SetPasswordAuthorizationHandler(func(_ context.Context, _, username, password string) (string, error) {
@@ -228,20 +230,64 @@ func TestGoOAuth2ConcurrentRefresh(t *testing.T) {
 	}
 }
 
+// barrierStore holds every GetByCode until n of them have read the code,
+// so that n concurrent redemptions all get past go-oauth2's read before
+// any of them removes the code: the interleaving in which a store that
+// does not report an already-removed code lets each of them get tokens.
+type barrierStore struct {
+	*gooauth2.TokenStore
+	n       int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func newBarrierStore(ts *gooauth2.TokenStore, n int) *barrierStore {
+	return &barrierStore{TokenStore: ts, n: n, all: make(chan struct{})}
+}
+
+func (b *barrierStore) GetByCode(ctx context.Context, code string) (oauth2.TokenInfo, error) {
+	ti, err := b.TokenStore.GetByCode(ctx, code)
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return ti, err
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("barrierStore: the other redemptions never read the code")
+	}
+}
+
 // TestGoOAuth2AuthorizationCodeRedeemedOnce drives the code grant through
-// the Manager: of concurrent redemptions of one code exactly one gets
-// tokens.
+// go-oauth2's Manager, which reads a code (GetByCode), then removes it
+// (RemoveByCode), then issues tokens: a second redemption fails, and of
+// concurrent redemptions that have all read the code before any removes
+// it exactly one gets tokens, because RemoveByCode reports the code the
+// winner removed.
 func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
 	t.Parallel()
 	e := newGoEnv(t)
 	ctx := context.Background()
-	ti, err := e.manager.GenerateAuthToken(ctx, oauth2.Code, &oauth2.TokenGenerateRequest{
-		ClientID: confID, UserID: "u1", RedirectURI: "https://app.example.com/cb", Scope: "read",
-	})
-	if err != nil {
-		t.Fatal(err)
+	newCode := func(t *testing.T) string {
+		t.Helper()
+		ti, err := e.manager.GenerateAuthToken(ctx, oauth2.Code, &oauth2.TokenGenerateRequest{
+			ClientID: confID, UserID: "u1", RedirectURI: "https://app.example.com/cb", Scope: "read",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ti.GetCode()
 	}
-	code := ti.GetCode()
+	redeem := func(m *manage.Manager, code string) (oauth2.TokenInfo, error) {
+		return m.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+			ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: code,
+		})
+	}
+
+	code := newCode(t)
 	keys, err := e.client.Keys(ctx, e.prefix+"code:*").Result()
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("code keys %v %v", keys, err)
@@ -251,38 +297,120 @@ func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
 	}
 	assertNoRawTokens(t, e.client, e.prefix, code)
 
-	const n = 10
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		wins   int
-		access string
-	)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ti, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
-				ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: code,
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-				access = ti.GetAccess()
-			case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
-				t.Errorf("losing redemption: %v, want ErrInvalidAuthorizeCode", err)
-			}
-		}()
+	// One after the other.
+	ti, err := redeem(e.manager, code)
+	if err != nil {
+		t.Fatalf("first redemption: %v", err)
 	}
-	wg.Wait()
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", wins, n)
-	}
-	info, err := e.manager.LoadAccessToken(ctx, access)
-	if err != nil || info.GetUserID() != "u1" || info.GetScope() != "read" {
+	if info, err := e.manager.LoadAccessToken(ctx, ti.GetAccess()); err != nil || info.GetUserID() != "u1" || info.GetScope() != "read" {
 		t.Fatalf("LoadAccessToken: %v %v", info, err)
+	}
+	if _, err := redeem(e.manager, code); !errors.Is(err, oerrors.ErrInvalidAuthorizeCode) {
+		t.Fatalf("second redemption: %v, want ErrInvalidAuthorizeCode", err)
+	}
+
+	// Concurrently, every redemption past the read before any removes.
+	for _, n := range []int{2, 10} {
+		code := newCode(t)
+		m := manage.NewDefaultManager()
+		m.MapClientStorage(e.clients)
+		m.MapTokenStorage(newBarrierStore(gooauth2.NewTokenStore(e.client, gooauth2.WithPrefix(e.prefix)), n))
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins []string
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ti, err := redeem(m, code)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins = append(wins, ti.GetAccess())
+				case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
+					t.Errorf("losing redemption: %v, want ErrInvalidAuthorizeCode", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(wins) != 1 {
+			t.Fatalf("%d of %d concurrent redemptions got tokens, want exactly 1", len(wins), n)
+		}
+		if info, err := e.manager.LoadAccessToken(ctx, wins[0]); err != nil || info.GetUserID() != "u1" {
+			t.Fatalf("the winner's token: %v %v", info, err)
+		}
+	}
+}
+
+// TestRemoveByCode: RemoveByCode succeeds once per stored code and reports
+// a code that is not (or no longer) stored, in either layout; of
+// concurrent removals exactly one succeeds.
+func TestRemoveByCode(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	ns := prefix + "legacy:"
+	ts := gooauth2.NewTokenStore(client, gooauth2.WithPrefix(prefix+"go:"), gooauth2.WithLegacyNamespace(ns))
+	ctx := context.Background()
+	code := func(c string) *models.Token {
+		tok := models.NewToken()
+		tok.ClientID, tok.UserID, tok.Code, tok.CodeCreateAt, tok.CodeExpiresIn = confID, "u1", c, time.Now(), 10*time.Minute
+		return tok
+	}
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T, c string) // nil: never stored
+	}{
+		{"stored code", func(t *testing.T, c string) {
+			if err := ts.Create(ctx, code(c)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"go-oauth2/redis code", func(t *testing.T, c string) { writeLegacyCode(t, client, ns, code(c)) }},
+		{"unknown code", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := "CODE-" + strings.ReplaceAll(tc.name, " ", "-")
+			if tc.store != nil {
+				tc.store(t, c)
+				if err := ts.RemoveByCode(ctx, c); err != nil {
+					t.Fatalf("first removal: %v", err)
+				}
+				if ti, err := ts.GetByCode(ctx, c); ti != nil || err != nil {
+					t.Fatalf("GetByCode after removal: %v %v", ti, err)
+				}
+			}
+			if err := ts.RemoveByCode(ctx, c); !errors.Is(err, oerrors.ErrInvalidAuthorizeCode) {
+				t.Fatalf("removing a code that is not stored: %v, want ErrInvalidAuthorizeCode", err)
+			}
+
+			if tc.store == nil {
+				return
+			}
+			c += "-concurrent"
+			tc.store(t, c)
+			const n = 10
+			errs := make(chan error, n)
+			start := make(chan struct{})
+			for range n {
+				go func() { <-start; errs <- ts.RemoveByCode(ctx, c) }()
+			}
+			close(start)
+			ok := 0
+			for range n {
+				switch err := <-errs; {
+				case err == nil:
+					ok++
+				case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
+					t.Errorf("concurrent removal: %v", err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("%d of %d concurrent removals succeeded, want 1", ok, n)
+			}
+		})
 	}
 }
 
