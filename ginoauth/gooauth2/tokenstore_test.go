@@ -2,7 +2,10 @@ package gooauth2_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -612,5 +615,92 @@ func TestTokenStoreReadsGoOAuth2RedisTokens(t *testing.T) {
 	}
 	if legacy := dump(t, e.client, e.legacyNS); len(legacy) != 0 {
 		t.Errorf("legacy keys left: %v", legacy)
+	}
+}
+
+// TestTokenStoreTTLs: the keys of a pair live as long as their tokens, and
+// the access key never longer than the refresh key (as with
+// go-oauth2/redis: a token whose refresh token expired is refused by
+// go-oauth2's Manager anyway), whether the pair is stored fresh or by a
+// refresh rotation. A zero lifetime is no TTL.
+func TestTokenStoreTTLs(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	ts := gooauth2.NewTokenStore(client, gooauth2.WithPrefix(prefix))
+	ctx := context.Background()
+	const none = -1 // no TTL
+	key := func(kind, token string) string {
+		sum := sha256.Sum256([]byte(token))
+		return prefix + kind + hex.EncodeToString(sum[:])
+	}
+	for i, tc := range []struct {
+		name                    string
+		access, refresh         time.Duration // lifetimes; refresh 0 with hasRefresh: never expires
+		hasRefresh              bool
+		refreshAge              time.Duration // how long ago the refresh token was made
+		wantAccess, wantRefresh time.Duration
+	}{
+		{"access within refresh", time.Hour, 2 * time.Hour, true, 0, time.Hour, 2 * time.Hour},
+		{"access longer than refresh", 2 * time.Hour, time.Hour, true, 0, time.Hour, time.Hour},
+		{"access never expires, refresh does", 0, time.Hour, true, 0, time.Hour, time.Hour},
+		{"access beyond what is left of refresh", time.Hour, time.Hour, true, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute},
+		{"refresh never expires", time.Hour, 0, true, 0, time.Hour, none},
+		{"neither expires", 0, 0, true, 0, none, none},
+		{"no refresh token", 2 * time.Hour, 0, false, 0, 2 * time.Hour, 0},
+	} {
+		for _, rotated := range []bool{false, true} {
+			name := fmt.Sprintf("%s (rotated %v)", tc.name, rotated)
+			now := time.Now()
+			tok := models.NewToken()
+			tok.ClientID, tok.UserID, tok.Scope = confID, "u1", "read"
+			var info oauth2.TokenInfo = tok
+			if rotated {
+				old := models.NewToken()
+				old.ClientID, old.UserID = confID, "u1"
+				old.Access, old.AccessCreateAt, old.AccessExpiresIn = fmt.Sprintf("OLDA-%d", i), now, time.Hour
+				old.Refresh, old.RefreshCreateAt, old.RefreshExpiresIn = fmt.Sprintf("OLDR-%d", i), now, time.Hour
+				if err := ts.Create(ctx, old); err != nil {
+					t.Fatal(err)
+				}
+				ti, err := ts.GetByRefresh(ctx, old.Refresh)
+				if err != nil || ti == nil {
+					t.Fatalf("%s: GetByRefresh: %v %v", name, ti, err)
+				}
+				info = ti
+			}
+			access, refresh := fmt.Sprintf("A-%d-%v", i, rotated), ""
+			info.SetAccess(access)
+			info.SetAccessCreateAt(now)
+			info.SetAccessExpiresIn(tc.access)
+			if tc.hasRefresh {
+				refresh = fmt.Sprintf("R-%d-%v", i, rotated)
+				info.SetRefresh(refresh)
+				info.SetRefreshCreateAt(now.Add(-tc.refreshAge))
+				info.SetRefreshExpiresIn(tc.refresh)
+			} else if rotated {
+				info.SetRefresh("") // the old refresh token is dropped without a new one
+			}
+			if err := ts.Create(ctx, info); err != nil {
+				t.Fatalf("%s: Create: %v", name, err)
+			}
+			if ti, err := ts.GetByRefresh(ctx, fmt.Sprintf("OLDR-%d", i)); rotated && (ti != nil || err != nil) {
+				t.Fatalf("%s: the old pair is still there (%v %v): not a rotation", name, ti, err)
+			}
+			check := func(what, k string, want time.Duration) {
+				got, err := client.PTTL(ctx, k).Result()
+				switch {
+				case err != nil:
+					t.Errorf("%s: PTTL of the %s key: %v", name, what, err)
+				case want == none && got != -1:
+					t.Errorf("%s: %s key PTTL %v, want none", name, what, got)
+				case want != none && (got <= want-time.Minute || got > want):
+					t.Errorf("%s: %s key PTTL %v, want about %v", name, what, got, want)
+				}
+			}
+			check("access", key("at:", access), tc.wantAccess)
+			if tc.hasRefresh {
+				check("refresh", key("rt:", refresh), tc.wantRefresh)
+			}
+		}
 	}
 }
