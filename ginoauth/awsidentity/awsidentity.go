@@ -68,18 +68,15 @@ type Config struct {
 	IssueRefreshToken bool
 	// HTTPClient sends the requests to STS; http.DefaultClient's transport
 	// when nil. Redirects are never followed, whatever its CheckRedirect.
+	// The requests always go to https://sts.<region>.amazonaws.com/ (or
+	// .amazonaws.com.cn); tests route them to a fake STS with the client of
+	// package awsidentitytest.
 	HTTPClient *http.Client
 	// Timeout bounds the STS round trip; DefaultTimeout when zero.
 	Timeout time.Duration
 	// MaxClockSkew is how far X-Amz-Date may be from the server's clock,
 	// either way; DefaultMaxClockSkew when zero.
 	MaxClockSkew time.Duration
-	// InsecureSTSEndpoint, FOR TESTS ONLY, sends the STS requests to this
-	// base URL (such as an httptest server's) instead of
-	// https://sts.<region>.amazonaws.com. The Host header and every check
-	// stay those of the real STS host. Never set it in production: the
-	// identity answers come from whatever listens there.
-	InsecureSTSEndpoint string
 	// Logger receives one line per refused or accepted request (never a
 	// signature, credential or session token); slog.Default() when nil.
 	Logger *slog.Logger
@@ -99,7 +96,11 @@ type Config struct {
 //
 // where '*' matches any run of characters other than ':', so
 // "arn:aws:iam::123456789012:role/ci-*" matches every role whose name
-// starts with "ci-" in that account, and nothing in another account.
+// starts with "ci-" in that account, and nothing in another account. A
+// wildcard is allowed in the resource part only: New refuses a pattern
+// whose partition, service or account is not literal (such as
+// "arn:aws:iam::*:role/x"), one that names an assumed-role session
+// (arn:aws:sts::...), and one whose account is not the mapping's Account.
 type Mapping struct {
 	// Account is a 12-digit AWS account ID.
 	Account string
@@ -182,10 +183,6 @@ func New(cfg Config) (ginoauth.Grant, error) {
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	g.client = &c
-	if cfg.InsecureSTSEndpoint != "" {
-		g.log.Warn("awsidentity: InsecureSTSEndpoint is set: identities are not checked by AWS (tests only)",
-			"endpoint", cfg.InsecureSTSEndpoint)
-	}
 	return ginoauth.Grant{Type: GrantType, Handle: g.handle}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/awsidentity"
+	"github.com/ginoauth/toolkit/ginoauth/awsidentity/awsidentitytest"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
@@ -46,108 +48,68 @@ var (
 	roleCreds     = aws.Credentials{AccessKeyID: "ASIAROLEEXAMPLE", SecretAccessKey: "role-secret", SessionToken: "role-session-token"}
 	ciCreds       = aws.Credentials{AccessKeyID: "AKIACIEXAMPLE", SecretAccessKey: "ci-secret"}
 	strangerCreds = aws.Credentials{AccessKeyID: "AKIASTRANGER", SecretAccessKey: "stranger-secret"}
+	retiredCreds  = aws.Credentials{AccessKeyID: "AKIARETIRED", SecretAccessKey: "retired-secret"}
 	badCreds      = aws.Credentials{AccessKeyID: roleCreds.AccessKeyID, SecretAccessKey: "not-the-secret", SessionToken: roleCreds.SessionToken}
 
-	known = map[string]struct{ secret, arn, account string }{
-		roleCreds.AccessKeyID:     {roleCreds.SecretAccessKey, "arn:aws:sts::111122223333:assumed-role/deployer/session-1", "111122223333"},
-		ciCreds.AccessKeyID:       {ciCreds.SecretAccessKey, "arn:aws:iam::111122223333:user/ci/builder", "111122223333"},
-		strangerCreds.AccessKeyID: {strangerCreds.SecretAccessKey, "arn:aws:iam::444455556666:user/mallory", "444455556666"},
+	identities = []awsidentitytest.Identity{
+		identity(roleCreds, "arn:aws:sts::111122223333:assumed-role/deployer/session-1"),
+		identity(ciCreds, "arn:aws:iam::111122223333:user/ci/builder"),
+		identity(strangerCreds, "arn:aws:iam::444455556666:user/mallory"),
+		identity(retiredCreds, "arn:aws:iam::111122223333:user/retired"),
 	}
 
 	mappings = []awsidentity.Mapping{
 		{ARN: "arn:aws:iam::111122223333:role/deploy*", Username: "deploy", Scopes: []string{"read", "write"}},
 		{Account: "111122223333", ARN: "arn:aws:iam::111122223333:user/ci/*", Username: "ghost", Scopes: []string{"read"}},
+		{ARN: "arn:aws:iam::111122223333:user/retired", Username: "retired", Scopes: []string{"read"}},
 	}
 )
 
-// fakeSTS is a local STS: it checks the SigV4 signature itself, by signing
-// the request it received again with the SDK's signer and the caller's
-// known secret, and answers GetCallerIdentity's XML.
+// identity is the fake STS's record of creds, answering arn.
+func identity(creds aws.Credentials, arn string) awsidentitytest.Identity {
+	return awsidentitytest.Identity{
+		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken,
+		ARN: arn, Account: strings.Split(arn, ":")[4],
+	}
+}
+
+// fakeSTS is a local STS (awsidentitytest.STS, which checks the SigV4
+// signature with the SDK's signer) that counts its calls and can be told
+// to misbehave.
 type fakeSTS struct {
-	srv    *httptest.Server
-	hits   atomic.Int64
-	status int           // answer this status instead, with an error body
-	body   string        // answer this body with 200 instead
-	delay  time.Duration // wait this long first
+	srv      *httptest.Server
+	hits     atomic.Int64
+	status   int           // answer this status instead, with an error body
+	redirect string        // with a 3xx status: the Location
+	body     string        // answer this body with 200 instead
+	delay    time.Duration // wait this long first
+	extra    []awsidentitytest.Identity
 }
 
 func newFakeSTS(t *testing.T, f *fakeSTS) *fakeSTS {
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	sts := &awsidentitytest.STS{Identities: append(slices.Clone(identities), f.extra...), ErrorMessage: upstreamSecret}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		if f.delay > 0 {
+			select {
+			case <-time.After(f.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		switch {
+		case f.redirect != "":
+			http.Redirect(w, r, f.redirect, f.status)
+		case f.status != 0:
+			awsidentitytest.Fail(w, f.status, "InternalFailure", upstreamSecret)
+		case f.body != "":
+			io.WriteString(w, f.body)
+		default:
+			sts.ServeHTTP(w, r)
+		}
+	}))
 	t.Cleanup(f.srv.Close)
 	return f
-}
-
-func (f *fakeSTS) fail(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error></ErrorResponse>`, code, upstreamSecret)
-}
-
-func (f *fakeSTS) serve(w http.ResponseWriter, r *http.Request) {
-	f.hits.Add(1)
-	if f.delay > 0 {
-		select {
-		case <-time.After(f.delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if f.status != 0 {
-		if f.status == http.StatusFound {
-			http.Redirect(w, r, "https://evil.example/", http.StatusFound)
-			return
-		}
-		f.fail(w, f.status, "InternalFailure")
-		return
-	}
-	if f.body != "" {
-		io.WriteString(w, f.body)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	if r.Method != http.MethodPost || r.URL.Path != "/" || string(body) != getCaller && string(body) != "Version=2011-06-15&Action=GetCallerIdentity" {
-		f.fail(w, 400, "InvalidAction")
-		return
-	}
-	authz := r.Header.Get("Authorization")
-	_, rest, _ := strings.Cut(authz, "Credential=")
-	cred, rest, _ := strings.Cut(rest, ", SignedHeaders=")
-	signedHeaders, _, _ := strings.Cut(rest, ", ")
-	scope := strings.Split(cred, "/")
-	if len(scope) != 5 || scope[3] != "sts" {
-		f.fail(w, 403, "SignatureDoesNotMatch")
-		return
-	}
-	who, ok := known[scope[0]]
-	if !ok {
-		f.fail(w, 403, "InvalidClientTokenId")
-		return
-	}
-	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		f.fail(w, 403, "IncompleteSignature")
-		return
-	}
-	again, _ := http.NewRequest(http.MethodPost, "https://"+r.Host+"/", bytes.NewReader(body))
-	for _, h := range strings.Split(signedHeaders, ";") {
-		if h != "host" && h != "content-length" {
-			again.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
-		}
-	}
-	creds := aws.Credentials{AccessKeyID: scope[0], SecretAccessKey: who.secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
-	if err := v4.NewSigner().SignHTTP(r.Context(), creds, again, sha256Hex(body), "sts", scope[2], at); err != nil || again.Header.Get("Authorization") != authz {
-		f.fail(w, 403, "SignatureDoesNotMatch")
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <GetCallerIdentityResult>
-    <Arn>%s</Arn>
-    <UserId>AIDAEXAMPLE</UserId>
-    <Account>%s</Account>
-  </GetCallerIdentityResult>
-  <ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata>
-</GetCallerIdentityResponse>`, who.arn, who.account)
 }
 
 func sha256Hex(b []byte) string {
@@ -191,6 +153,9 @@ func sign(t *testing.T, s signing) url.Values {
 	}
 	if s.host == "" {
 		s.host = "sts." + s.signRegion + ".amazonaws.com"
+		if strings.HasPrefix(s.signRegion, "cn-") {
+			s.host += ".cn"
+		}
 	}
 	if s.body == "" {
 		s.body = getCaller
@@ -254,11 +219,11 @@ func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Confi
 	}
 	e := &env{t: t, sts: newFakeSTS(t, sts), logs: &bytes.Buffer{}}
 	cfg := awsidentity.Config{
-		ServerIDHeader:      serverIDHeader,
-		ServerID:            serverID,
-		Mappings:            mappings,
-		InsecureSTSEndpoint: e.sts.srv.URL,
-		Logger:              slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
+		ServerIDHeader: serverIDHeader,
+		ServerID:       serverID,
+		Mappings:       mappings,
+		HTTPClient:     awsidentitytest.Client(e.sts.srv.URL),
+		Logger:         slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -287,8 +252,13 @@ func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Confi
 	}
 	e.p = p
 	ctx := context.Background()
-	if err := st.CreateUser(ctx, &store.User{ID: "u-deploy", Username: "deploy", IsActive: true}); err != nil {
-		t.Fatal(err)
+	for _, u := range []*store.User{
+		{ID: "u-deploy", Username: "deploy", IsActive: true},
+		{ID: "u-retired", Username: "retired", IsActive: false},
+	} {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
 	}
 	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{Name: "ci", ClientType: store.Confidential, GrantTypes: []string{awsidentity.GrantType}})
 	if err != nil {
@@ -451,6 +421,12 @@ func TestRefused(t *testing.T) {
 		{name: "missing region", form: func(f url.Values) { f.Del("region") }, status: 400, code: "invalid_request"},
 		{name: "missing headers_json", form: func(f url.Values) { f.Del("headers_json") }, status: 400, code: "invalid_request"},
 		{name: "region other than signed", form: withRegion("us-west-2"), status: 400, code: "invalid_grant"},
+		// The Host is the region's, but the credential scope names another
+		// region: the check of the scope's region alone refuses it.
+		{name: "scope of another region than Host's", s: signing{region: "us-west-2", host: "sts.us-west-2.amazonaws.com", signRegion: "us-east-1"}, status: 400, code: "invalid_grant"},
+		{name: "scope of another region than Host's (China)", s: signing{region: "cn-north-1", host: "sts.cn-north-1.amazonaws.com.cn", signRegion: "cn-northwest-1"}, status: 400, code: "invalid_grant"},
+		{name: "signed Content-Length other than post_body's", s: signing{edit: func(h http.Header) { h.Set("Content-Length", "999") }}, status: 400, code: "invalid_grant"},
+		{name: "signed Content-Length twice", s: signing{edit: func(h http.Header) { h["Content-Length"] = []string{"43", "43"} }}, status: 400, code: "invalid_grant"},
 		{name: "wrong Action", s: signing{body: "Action=AssumeRole&Version=2011-06-15"}, status: 400, code: "invalid_grant"},
 		{name: "extra parameter", s: signing{body: getCaller + "&RoleArn=x"}, status: 400, code: "invalid_grant"},
 		{name: "encoded parameter", s: signing{body: "Action=GetCallerIdentity&Version=2011%2D06%2D15"}, status: 400, code: "invalid_grant"},
@@ -481,6 +457,7 @@ func TestRefused(t *testing.T) {
 		{name: "unknown AWS key", s: signing{creds: aws.Credentials{AccessKeyID: "AKIANOBODY", SecretAccessKey: "x"}}, status: 400, code: "invalid_grant", toSTS: true},
 		{name: "unmapped ARN", s: signing{creds: strangerCreds}, status: 400, code: "invalid_grant", toSTS: true},
 		{name: "unknown local user", s: signing{creds: ciCreds}, status: 400, code: "invalid_grant", toSTS: true},
+		{name: "inactive local user", s: signing{creds: retiredCreds}, status: 400, code: "invalid_grant", toSTS: true},
 		{name: "scope above the mapping", form: func(f url.Values) { f.Set("scope", "admin") }, status: 400, code: "invalid_scope", toSTS: true},
 		{name: "unknown scope", form: func(f url.Values) { f.Set("scope", "nope") }, status: 400, code: "invalid_scope", toSTS: true},
 	} {
@@ -517,8 +494,7 @@ func TestSTSFailures(t *testing.T) {
 	}{
 		{"STS error", &fakeSTS{status: 500}, nil},
 		{"STS throttles", &fakeSTS{status: 429}, nil},
-		{"STS redirects", &fakeSTS{status: http.StatusFound}, nil},
-		{"STS down", nil, func(c *awsidentity.Config) { c.InsecureSTSEndpoint = down.URL }},
+		{"STS down", nil, func(c *awsidentity.Config) { c.HTTPClient = awsidentitytest.Client(down.URL) }},
 		{"STS slow", &fakeSTS{delay: 2 * time.Second}, func(c *awsidentity.Config) { c.Timeout = 100 * time.Millisecond }},
 		{"STS answers garbage", &fakeSTS{body: "<html>" + upstreamSecret + "</html>"}, nil},
 		{"STS answers a foreign ARN", &fakeSTS{body: `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::111122223333:user/x</Arn><Account>999999999999</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`}, nil},
@@ -595,4 +571,216 @@ func TestNewRefusesBadConfig(t *testing.T) {
 // error_description (RFC 6749 section 5.2: %x20-21 / %x23-5B / %x5D-7E).
 func notInDescriptionSet(r rune) bool {
 	return r < 0x20 || r > 0x7e || r == '"' || r == '\\'
+}
+
+// TestMappingARNPatterns: a mapping's ARN pattern may widen only its
+// resource part; whatever could reach another account (or can never match)
+// is refused by New, with an error that says why.
+func TestMappingARNPatterns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		account, arn string
+		err          string // "" for accepted
+	}{
+		{"", "arn:aws:iam::111122223333:role/deployer", ""},
+		{"", "arn:aws:iam::111122223333:role/*", ""},
+		{"", "arn:aws:iam::111122223333:*", ""},
+		{"", "arn:aws:iam::111122223333:user/ci/*", ""},
+		{"", "arn:aws-cn:iam::111122223333:role/x", ""},
+		{"", "arn:aws-us-gov:iam::111122223333:role/x", ""},
+		{"111122223333", "arn:aws:iam::111122223333:role/x", ""},
+		{"", "arn:aws:iam::*:role/x", "not a wildcard"},
+		{"", "arn:aws:iam::1111222233*:role/x", "not a wildcard"},
+		{"111122223333", "arn:aws:iam::*:role/x", "not a wildcard"},
+		{"", "arn:aws:iam::11112222333:role/x", "12-digit"},
+		{"", "arn:aws:iam:::role/x", "12-digit"},
+		{"111122223333", "arn:aws:iam::444455556666:role/x", "another account"},
+		{"", "arn:*:iam::111122223333:role/x", "partition"},
+		{"", "arn:aws-iso:iam::111122223333:role/x", "partition"},
+		{"", "arn:aws:sts::111122223333:assumed-role/deployer/*", "not the assumed-role session"},
+		{"", "arn:aws:*::111122223333:role/x", "IAM principal"},
+		{"", "arn:aws:iam:us-east-1:111122223333:role/x", "IAM principal"},
+		{"", "arn:aws:iam::111122223333:", "principal ARN pattern"},
+		{"", "arn:aws:iam::111122223333:role:x", "principal ARN pattern"},
+		{"", "role/x", "principal ARN pattern"},
+	} {
+		c := awsidentity.Config{ServerIDHeader: serverIDHeader, ServerID: serverID, Mappings: []awsidentity.Mapping{
+			{Account: tc.account, ARN: tc.arn, Username: "x", Scopes: []string{"read"}},
+		}}
+		_, err := awsidentity.New(c)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q (Account %q): %v", tc.arn, tc.account, err)
+		case tc.err != "" && err == nil:
+			t.Errorf("%q (Account %q): New accepted it", tc.arn, tc.account)
+		case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+			t.Errorf("%q (Account %q): %v; want an error about %q", tc.arn, tc.account, err, tc.err)
+		}
+	}
+}
+
+// TestAccepted: the well-formed variants a client may send are accepted,
+// so that the refusals of TestRefused are the checks' doing.
+func TestAccepted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, nil)
+	for _, tc := range []struct {
+		name string
+		s    signing
+	}{
+		{"us-east-1", signing{}},
+		{"another region", signing{region: "us-west-2", signRegion: "us-west-2"}},
+		{"signed Content-Length as post_body's", signing{edit: func(h http.Header) { h.Set("Content-Length", fmt.Sprint(len(getCaller))) }}},
+		{"unsigned headers dropped", signing{edit: func(h http.Header) { h.Set("X-Forwarded-For", "10.0.0.1") }}},
+	} {
+		if a := e.token(sign(t, tc.s)); a.status != 200 || a.str("access_token") == "" {
+			t.Errorf("%s: %d %v", tc.name, a.status, a.body)
+		}
+	}
+}
+
+// TestCredentialScopeDate: the credential scope's date must be
+// X-Amz-Date's, even when both are within the allowed skew (here, around
+// midnight UTC); such a request never reaches STS.
+func TestCredentialScopeDate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 0, 5, 0, 0, time.UTC)
+	e := newEnv(t, "memory", nil, func(c *awsidentity.Config) { c.Now = func() time.Time { return now } })
+	setDate := func(d string) func(http.Header) { return func(h http.Header) { h.Set("X-Amz-Date", d) } }
+	for _, tc := range []struct {
+		name  string
+		s     signing
+		ok    bool
+		toSTS bool
+	}{
+		{name: "signed before midnight", s: signing{at: now.Add(-7 * time.Minute)}, ok: true, toSTS: true},
+		{name: "signed after midnight", s: signing{at: now.Add(-time.Minute)}, ok: true, toSTS: true},
+		{name: "X-Amz-Date the next day", s: signing{at: now.Add(-7 * time.Minute), edit: setDate("20300102T000000Z")}},
+		{name: "X-Amz-Date the day before", s: signing{at: now.Add(-time.Minute), edit: setDate("20300101T235900Z")}},
+		{name: "scope of the day before", s: signing{at: now.Add(-time.Minute), edit: func(h http.Header) {
+			h.Set("Authorization", strings.Replace(h.Get("Authorization"), "/20300102/", "/20300101/", 1))
+		}}},
+	} {
+		before := e.sts.hits.Load()
+		a := e.token(sign(t, tc.s))
+		if tc.ok && a.status != 200 || !tc.ok && (a.status != 400 || a.str("error") != "invalid_grant") {
+			t.Errorf("%s: %d %v", tc.name, a.status, a.body)
+		}
+		if hit := e.sts.hits.Load() != before; hit != tc.toSTS {
+			t.Errorf("%s: reached STS: %v, want %v", tc.name, hit, tc.toSTS)
+		}
+	}
+}
+
+// TestPartition: an ARN STS answers must be of the partition of the region
+// the request was sent to; any other answer is not trusted (503).
+func TestPartition(t *testing.T) {
+	t.Parallel()
+	creds := map[string]aws.Credentials{
+		"aws":        {AccessKeyID: "AKIAPARTAWS", SecretAccessKey: "s1"},
+		"aws-cn":     {AccessKeyID: "AKIAPARTCN", SecretAccessKey: "s2"},
+		"aws-us-gov": {AccessKeyID: "AKIAPARTGOV", SecretAccessKey: "s3"},
+	}
+	var extra []awsidentitytest.Identity
+	for p, c := range creds {
+		extra = append(extra, identity(c, "arn:"+p+":sts::111122223333:assumed-role/deployer/s"))
+	}
+	// A mapping by account only, which any partition's ARN would match.
+	e := newEnv(t, "memory", &fakeSTS{extra: extra}, func(c *awsidentity.Config) {
+		c.Mappings = []awsidentity.Mapping{{Account: "111122223333", Username: "deploy", Scopes: []string{"read"}}}
+	})
+	for _, tc := range []struct {
+		region, partition string
+		status            int
+	}{
+		{"us-east-1", "aws", 200},
+		{"us-east-1", "aws-cn", 503},
+		{"us-east-1", "aws-us-gov", 503},
+		{"cn-north-1", "aws-cn", 200},
+		{"cn-north-1", "aws", 503},
+		{"us-gov-west-1", "aws-us-gov", 200},
+		{"us-gov-west-1", "aws", 503},
+	} {
+		a := e.token(sign(t, signing{creds: creds[tc.partition], region: tc.region, signRegion: tc.region}))
+		if a.status != tc.status || tc.status == 503 && a.str("error") != "temporarily_unavailable" {
+			t.Errorf("%s answering an %s ARN: %d %v, want %d", tc.region, tc.partition, a.status, a.body, tc.status)
+		}
+	}
+}
+
+// TestAssumedRoleSessionName: the session name of an assumed role is the
+// caller's choice, so mappings see arn:aws:iam::ACCOUNT:role/NAME, never
+// the session.
+func TestAssumedRoleSessionName(t *testing.T) {
+	t.Parallel()
+	admin := aws.Credentials{AccessKeyID: "ASIAADMINSESSION", SecretAccessKey: "s"}
+	extra := []awsidentitytest.Identity{identity(admin, "arn:aws:sts::111122223333:assumed-role/deployer/admin")}
+	m := func(arn, user string) awsidentity.Mapping {
+		return awsidentity.Mapping{ARN: arn, Username: user, Scopes: []string{"read"}}
+	}
+	for _, tc := range []struct {
+		name     string
+		mappings []awsidentity.Mapping
+		user     string // "" for refused
+	}{
+		{"the role's ARN", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/deployer", "deploy")}, "deploy"},
+		{"a pattern on the role name", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/*er", "deploy")}, "deploy"},
+		{"the role and session", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/deployer/admin", "deploy")}, ""},
+		{"a pattern on the session", []awsidentity.Mapping{m("arn:aws:iam::111122223333:role/*/admin", "deploy")}, ""},
+		{"a session mapping first", []awsidentity.Mapping{
+			m("arn:aws:iam::111122223333:role/deployer/admin*", "retired"), m("arn:aws:iam::111122223333:role/deployer", "deploy"),
+		}, "deploy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "memory", &fakeSTS{extra: extra}, func(c *awsidentity.Config) { c.Mappings = tc.mappings })
+			a := e.token(sign(t, signing{creds: admin}))
+			if tc.user == "" {
+				if a.status != 400 || a.str("error") != "invalid_grant" {
+					t.Fatalf("%d %v, want invalid_grant", a.status, a.body)
+				}
+				return
+			}
+			if a.status != 200 {
+				t.Fatalf("%d %v", a.status, a.body)
+			}
+			if w := e.whoami(a.str("access_token")); w.str("user") != tc.user {
+				t.Fatalf("token for %q, want %q", w.str("user"), tc.user)
+			}
+		})
+	}
+}
+
+// TestRedirectsNotFollowed: an STS answer that redirects is an outage
+// (503), and the redirect is not followed, whatever the HTTPClient's
+// CheckRedirect says: the second STS, which would vouch for the caller, is
+// never asked.
+func TestRedirectsNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		for _, follows := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d/CheckRedirect follows %v", status, follows), func(t *testing.T) {
+				t.Parallel()
+				var reached atomic.Int64
+				second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					reached.Add(1)
+					awsidentitytest.Answer(w, identities[0].ARN, identities[0].Account)
+				}))
+				t.Cleanup(second.Close)
+				first := &fakeSTS{status: status, redirect: second.URL + "/"}
+				e := newEnv(t, "memory", first, func(c *awsidentity.Config) {
+					if follows {
+						c.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
+					}
+				})
+				a := e.token(sign(t, signing{}))
+				if a.status != 503 || a.str("error") != "temporarily_unavailable" {
+					t.Errorf("%d %v, want 503", a.status, a.body)
+				}
+				if first.hits.Load() != 1 || reached.Load() != 0 {
+					t.Errorf("STS asked %d times, the redirect's target %d times; want 1 and 0", first.hits.Load(), reached.Load())
+				}
+			})
+		}
+	}
 }

@@ -46,9 +46,6 @@ func unavailable(cause error) error {
 // it.
 func (g *grant) callerIdentity(ctx context.Context, sr *signedRequest) (*identity, error) {
 	url := "https://" + sr.host + "/"
-	if g.cfg.InsecureSTSEndpoint != "" {
-		url = strings.TrimRight(g.cfg.InsecureSTSEndpoint, "/") + "/"
-	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(sr.body))
@@ -154,14 +151,47 @@ func (m *Mapping) check() error {
 	if m.Account != "" && !validAccount(m.Account) {
 		return errors.New("Account must be a 12-digit account ID")
 	}
-	if m.ARN != "" && (!strings.HasPrefix(m.ARN, "arn:") || strings.Count(m.ARN, ":") != 5) {
-		return errors.New("ARN must be a principal ARN pattern, arn:aws:iam::ACCOUNT:role/NAME or user/NAME")
+	if m.ARN != "" {
+		if err := checkARNPattern(m.ARN); err != nil {
+			return err
+		}
+		if m.Account != "" && strings.Split(m.ARN, ":")[4] != m.Account {
+			return errors.New("the ARN pattern names another account than Account")
+		}
 	}
 	if m.Username == "" {
 		return errors.New("Username is required")
 	}
 	if len(m.Scopes) == 0 {
 		return errors.New("Scopes is required")
+	}
+	return nil
+}
+
+// checkARNPattern validates a mapping's ARN pattern: everything up to the
+// resource is literal, as in a principal ARN (arn:PARTITION:iam::ACCOUNT:),
+// so that a wildcard can widen a pattern only within one account.
+func checkARNPattern(p string) error {
+	parts := strings.Split(p, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[5] == "" {
+		return errors.New("ARN must be a principal ARN pattern, arn:aws:iam::ACCOUNT:role/NAME or user/NAME")
+	}
+	switch parts[1] {
+	case "aws", "aws-cn", "aws-us-gov":
+	default:
+		return fmt.Errorf("the ARN pattern's partition must be aws, aws-cn or aws-us-gov, not %q", parts[1])
+	}
+	if parts[2] == "sts" {
+		return errors.New("the ARN pattern must name the role (arn:aws:iam::ACCOUNT:role/NAME), not the assumed-role session (arn:aws:sts::...)")
+	}
+	if parts[2] != "iam" || parts[3] != "" {
+		return errors.New("the ARN pattern must be an IAM principal, arn:PARTITION:iam::ACCOUNT:...")
+	}
+	if strings.Contains(parts[4], "*") {
+		return errors.New("the ARN pattern's account must be a 12-digit account ID, not a wildcard: a mapping never matches more than one account")
+	}
+	if !validAccount(parts[4]) {
+		return errors.New("the ARN pattern's account must be a 12-digit account ID")
 	}
 	return nil
 }

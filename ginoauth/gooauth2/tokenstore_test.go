@@ -2,7 +2,10 @@ package gooauth2_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,6 +34,7 @@ type goEnv struct {
 	prefix   string // the TokenStore's key prefix
 	legacyNS string // a namespace for go-oauth2/redis keys
 	manager  *manage.Manager
+	clients  *gooauth2.ClientStore
 	srv      *httptest.Server
 }
 
@@ -40,7 +44,8 @@ func newGoEnv(t *testing.T) *goEnv {
 	e := &goEnv{client: client, prefix: prefix + "go:", legacyNS: prefix + "legacy:"}
 	e.manager = manage.NewDefaultManager()
 	e.manager.MapTokenStorage(gooauth2.NewTokenStore(client, gooauth2.WithPrefix(e.prefix)))
-	e.manager.MapClientStorage(gooauth2.NewClientStore(apps))
+	e.clients = gooauth2.NewClientStore(apps)
+	e.manager.MapClientStorage(e.clients)
 	gs := server.NewDefaultServer(e.manager)
 	gs.SetClientInfoHandler(server.ClientBasicHandler)
 	gs.SetPasswordAuthorizationHandler(func(_ context.Context, _, username, password string) (string, error) {
@@ -228,20 +233,64 @@ func TestGoOAuth2ConcurrentRefresh(t *testing.T) {
 	}
 }
 
+// barrierStore holds every GetByCode until n of them have read the code,
+// so that n concurrent redemptions all get past go-oauth2's read before
+// any of them removes the code: the interleaving in which a store that
+// does not report an already-removed code lets each of them get tokens.
+type barrierStore struct {
+	*gooauth2.TokenStore
+	n       int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func newBarrierStore(ts *gooauth2.TokenStore, n int) *barrierStore {
+	return &barrierStore{TokenStore: ts, n: n, all: make(chan struct{})}
+}
+
+func (b *barrierStore) GetByCode(ctx context.Context, code string) (oauth2.TokenInfo, error) {
+	ti, err := b.TokenStore.GetByCode(ctx, code)
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return ti, err
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("barrierStore: the other redemptions never read the code")
+	}
+}
+
 // TestGoOAuth2AuthorizationCodeRedeemedOnce drives the code grant through
-// the Manager: of concurrent redemptions of one code exactly one gets
-// tokens.
+// go-oauth2's Manager, which reads a code (GetByCode), then removes it
+// (RemoveByCode), then issues tokens: a second redemption fails, and of
+// concurrent redemptions that have all read the code before any removes
+// it exactly one gets tokens, because RemoveByCode reports the code the
+// winner removed.
 func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
 	t.Parallel()
 	e := newGoEnv(t)
 	ctx := context.Background()
-	ti, err := e.manager.GenerateAuthToken(ctx, oauth2.Code, &oauth2.TokenGenerateRequest{
-		ClientID: confID, UserID: "u1", RedirectURI: "https://app.example.com/cb", Scope: "read",
-	})
-	if err != nil {
-		t.Fatal(err)
+	newCode := func(t *testing.T) string {
+		t.Helper()
+		ti, err := e.manager.GenerateAuthToken(ctx, oauth2.Code, &oauth2.TokenGenerateRequest{
+			ClientID: confID, UserID: "u1", RedirectURI: "https://app.example.com/cb", Scope: "read",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ti.GetCode()
 	}
-	code := ti.GetCode()
+	redeem := func(m *manage.Manager, code string) (oauth2.TokenInfo, error) {
+		return m.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
+			ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: code,
+		})
+	}
+
+	code := newCode(t)
 	keys, err := e.client.Keys(ctx, e.prefix+"code:*").Result()
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("code keys %v %v", keys, err)
@@ -251,38 +300,120 @@ func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
 	}
 	assertNoRawTokens(t, e.client, e.prefix, code)
 
-	const n = 10
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		wins   int
-		access string
-	)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ti, err := e.manager.GenerateAccessToken(ctx, oauth2.AuthorizationCode, &oauth2.TokenGenerateRequest{
-				ClientID: confID, ClientSecret: confSecret, RedirectURI: "https://app.example.com/cb", Code: code,
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-				access = ti.GetAccess()
-			case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
-				t.Errorf("losing redemption: %v, want ErrInvalidAuthorizeCode", err)
-			}
-		}()
+	// One after the other.
+	ti, err := redeem(e.manager, code)
+	if err != nil {
+		t.Fatalf("first redemption: %v", err)
 	}
-	wg.Wait()
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", wins, n)
-	}
-	info, err := e.manager.LoadAccessToken(ctx, access)
-	if err != nil || info.GetUserID() != "u1" || info.GetScope() != "read" {
+	if info, err := e.manager.LoadAccessToken(ctx, ti.GetAccess()); err != nil || info.GetUserID() != "u1" || info.GetScope() != "read" {
 		t.Fatalf("LoadAccessToken: %v %v", info, err)
+	}
+	if _, err := redeem(e.manager, code); !errors.Is(err, oerrors.ErrInvalidAuthorizeCode) {
+		t.Fatalf("second redemption: %v, want ErrInvalidAuthorizeCode", err)
+	}
+
+	// Concurrently, every redemption past the read before any removes.
+	for _, n := range []int{2, 10} {
+		code := newCode(t)
+		m := manage.NewDefaultManager()
+		m.MapClientStorage(e.clients)
+		m.MapTokenStorage(newBarrierStore(gooauth2.NewTokenStore(e.client, gooauth2.WithPrefix(e.prefix)), n))
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins []string
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ti, err := redeem(m, code)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins = append(wins, ti.GetAccess())
+				case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
+					t.Errorf("losing redemption: %v, want ErrInvalidAuthorizeCode", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(wins) != 1 {
+			t.Fatalf("%d of %d concurrent redemptions got tokens, want exactly 1", len(wins), n)
+		}
+		if info, err := e.manager.LoadAccessToken(ctx, wins[0]); err != nil || info.GetUserID() != "u1" {
+			t.Fatalf("the winner's token: %v %v", info, err)
+		}
+	}
+}
+
+// TestRemoveByCode: RemoveByCode succeeds once per stored code and reports
+// a code that is not (or no longer) stored, in either layout; of
+// concurrent removals exactly one succeeds.
+func TestRemoveByCode(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	ns := prefix + "legacy:"
+	ts := gooauth2.NewTokenStore(client, gooauth2.WithPrefix(prefix+"go:"), gooauth2.WithLegacyNamespace(ns))
+	ctx := context.Background()
+	code := func(c string) *models.Token {
+		tok := models.NewToken()
+		tok.ClientID, tok.UserID, tok.Code, tok.CodeCreateAt, tok.CodeExpiresIn = confID, "u1", c, time.Now(), 10*time.Minute
+		return tok
+	}
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T, c string) // nil: never stored
+	}{
+		{"stored code", func(t *testing.T, c string) {
+			if err := ts.Create(ctx, code(c)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"go-oauth2/redis code", func(t *testing.T, c string) { writeLegacyCode(t, client, ns, code(c)) }},
+		{"unknown code", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := "CODE-" + strings.ReplaceAll(tc.name, " ", "-")
+			if tc.store != nil {
+				tc.store(t, c)
+				if err := ts.RemoveByCode(ctx, c); err != nil {
+					t.Fatalf("first removal: %v", err)
+				}
+				if ti, err := ts.GetByCode(ctx, c); ti != nil || err != nil {
+					t.Fatalf("GetByCode after removal: %v %v", ti, err)
+				}
+			}
+			if err := ts.RemoveByCode(ctx, c); !errors.Is(err, oerrors.ErrInvalidAuthorizeCode) {
+				t.Fatalf("removing a code that is not stored: %v, want ErrInvalidAuthorizeCode", err)
+			}
+
+			if tc.store == nil {
+				return
+			}
+			c += "-concurrent"
+			tc.store(t, c)
+			const n = 10
+			errs := make(chan error, n)
+			start := make(chan struct{})
+			for range n {
+				go func() { <-start; errs <- ts.RemoveByCode(ctx, c) }()
+			}
+			close(start)
+			ok := 0
+			for range n {
+				switch err := <-errs; {
+				case err == nil:
+					ok++
+				case !errors.Is(err, oerrors.ErrInvalidAuthorizeCode):
+					t.Errorf("concurrent removal: %v", err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("%d of %d concurrent removals succeeded, want 1", ok, n)
+			}
+		})
 	}
 }
 
@@ -484,5 +615,92 @@ func TestTokenStoreReadsGoOAuth2RedisTokens(t *testing.T) {
 	}
 	if legacy := dump(t, e.client, e.legacyNS); len(legacy) != 0 {
 		t.Errorf("legacy keys left: %v", legacy)
+	}
+}
+
+// TestTokenStoreTTLs: the keys of a pair live as long as their tokens, and
+// the access key never longer than the refresh key (as with
+// go-oauth2/redis: a token whose refresh token expired is refused by
+// go-oauth2's Manager anyway), whether the pair is stored fresh or by a
+// refresh rotation. A zero lifetime is no TTL.
+func TestTokenStoreTTLs(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	ts := gooauth2.NewTokenStore(client, gooauth2.WithPrefix(prefix))
+	ctx := context.Background()
+	const none = -1 // no TTL
+	key := func(kind, token string) string {
+		sum := sha256.Sum256([]byte(token))
+		return prefix + kind + hex.EncodeToString(sum[:])
+	}
+	for i, tc := range []struct {
+		name                    string
+		access, refresh         time.Duration // lifetimes; refresh 0 with hasRefresh: never expires
+		hasRefresh              bool
+		refreshAge              time.Duration // how long ago the refresh token was made
+		wantAccess, wantRefresh time.Duration
+	}{
+		{"access within refresh", time.Hour, 2 * time.Hour, true, 0, time.Hour, 2 * time.Hour},
+		{"access longer than refresh", 2 * time.Hour, time.Hour, true, 0, time.Hour, time.Hour},
+		{"access never expires, refresh does", 0, time.Hour, true, 0, time.Hour, time.Hour},
+		{"access beyond what is left of refresh", time.Hour, time.Hour, true, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute},
+		{"refresh never expires", time.Hour, 0, true, 0, time.Hour, none},
+		{"neither expires", 0, 0, true, 0, none, none},
+		{"no refresh token", 2 * time.Hour, 0, false, 0, 2 * time.Hour, 0},
+	} {
+		for _, rotated := range []bool{false, true} {
+			name := fmt.Sprintf("%s (rotated %v)", tc.name, rotated)
+			now := time.Now()
+			tok := models.NewToken()
+			tok.ClientID, tok.UserID, tok.Scope = confID, "u1", "read"
+			var info oauth2.TokenInfo = tok
+			if rotated {
+				old := models.NewToken()
+				old.ClientID, old.UserID = confID, "u1"
+				old.Access, old.AccessCreateAt, old.AccessExpiresIn = fmt.Sprintf("OLDA-%d", i), now, time.Hour
+				old.Refresh, old.RefreshCreateAt, old.RefreshExpiresIn = fmt.Sprintf("OLDR-%d", i), now, time.Hour
+				if err := ts.Create(ctx, old); err != nil {
+					t.Fatal(err)
+				}
+				ti, err := ts.GetByRefresh(ctx, old.Refresh)
+				if err != nil || ti == nil {
+					t.Fatalf("%s: GetByRefresh: %v %v", name, ti, err)
+				}
+				info = ti
+			}
+			access, refresh := fmt.Sprintf("A-%d-%v", i, rotated), ""
+			info.SetAccess(access)
+			info.SetAccessCreateAt(now)
+			info.SetAccessExpiresIn(tc.access)
+			if tc.hasRefresh {
+				refresh = fmt.Sprintf("R-%d-%v", i, rotated)
+				info.SetRefresh(refresh)
+				info.SetRefreshCreateAt(now.Add(-tc.refreshAge))
+				info.SetRefreshExpiresIn(tc.refresh)
+			} else if rotated {
+				info.SetRefresh("") // the old refresh token is dropped without a new one
+			}
+			if err := ts.Create(ctx, info); err != nil {
+				t.Fatalf("%s: Create: %v", name, err)
+			}
+			if ti, err := ts.GetByRefresh(ctx, fmt.Sprintf("OLDR-%d", i)); rotated && (ti != nil || err != nil) {
+				t.Fatalf("%s: the old pair is still there (%v %v): not a rotation", name, ti, err)
+			}
+			check := func(what, k string, want time.Duration) {
+				got, err := client.PTTL(ctx, k).Result()
+				switch {
+				case err != nil:
+					t.Errorf("%s: PTTL of the %s key: %v", name, what, err)
+				case want == none && got != -1:
+					t.Errorf("%s: %s key PTTL %v, want none", name, what, got)
+				case want != none && (got <= want-time.Minute || got > want):
+					t.Errorf("%s: %s key PTTL %v, want about %v", name, what, got, want)
+				}
+			}
+			check("access", key("at:", access), tc.wantAccess)
+			if tc.hasRefresh {
+				check("refresh", key("rt:", refresh), tc.wantRefresh)
+			}
+		}
 	}
 }
