@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -102,6 +103,14 @@ func ValidateRedirectURI(raw string) error {
 	}
 	if u.Fragment != "" || u.RawFragment != "" || len(raw) > 0 && raw[len(raw)-1] == '#' {
 		return fmt.Errorf("ginoauth: redirect URI %q must not have a fragment", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("ginoauth: redirect URI %q must not have a user name or password", raw)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return fmt.Errorf("ginoauth: redirect URI %q has an invalid port", raw)
+		}
 	}
 	switch u.Scheme {
 	case "https":

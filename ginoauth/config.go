@@ -103,8 +103,10 @@ type Config struct {
 	PathPrefix string
 
 	// Issuer is the authorization server's issuer identifier (RFC 8414): an
-	// https URL with no query or fragment, such as "https://auth.example.com".
-	// Empty means the scheme and host of each metadata request.
+	// https URL with no query or fragment, such as "https://auth.example.com"
+	// (New refuses anything else; http is accepted for development). Empty
+	// means the scheme and host of each request, which the client chooses
+	// through the Host header: set it in production.
 	Issuer string
 	// Resource is the protected resource's identifier for RFC 9728 metadata.
 	// Empty means the issuer.

@@ -24,6 +24,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -109,6 +110,11 @@ func New(cfg Config) (*Provider, error) {
 	case "", "force", "auto":
 	default:
 		return nil, fmt.Errorf("ginoauth: RequestApprovalPrompt must be \"force\" or \"auto\", not %q", cfg.RequestApprovalPrompt)
+	}
+	if cfg.Issuer != "" {
+		if err := validIssuer(cfg.Issuer); err != nil {
+			return nil, err
+		}
 	}
 	if p.accessTTL < 0 || p.refreshTTL < 0 || p.codeTTL < 0 {
 		return nil, errors.New("ginoauth: token lifetimes must not be negative")
@@ -283,4 +289,16 @@ func randomID(n int) (string, error) {
 // put them in errors.
 func (p *Provider) logError(ctx context.Context, msg string, err error) {
 	p.log.ErrorContext(ctx, msg, "err", err)
+}
+
+// validIssuer checks Config.Issuer: an absolute http or https URL with a
+// host and no user, query or fragment (RFC 8414 section 2; http for
+// development).
+func validIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#") {
+		return errors.New("ginoauth: Issuer must be an http or https URL with a host and no user, query or fragment")
+	}
+	return nil
 }

@@ -647,9 +647,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"unknown default scope": {DefaultScopes: []string{"nope"}},
 		"bad scope name":        {Scopes: map[string]string{"a b": ""}},
 		"negative lifetime":     {AccessTokenExpire: -time.Second},
+		"relative issuer":       {Issuer: "auth.example.com"},
+		"issuer with a query":   {Issuer: "https://auth.example.com/?x=1"},
+		"issuer with fragment":  {Issuer: "https://auth.example.com/#x"},
+		"issuer with a user":    {Issuer: "https://admin@auth.example.com"},
+		"issuer of ftp":         {Issuer: "ftp://auth.example.com"},
 	} {
 		if _, err := ginoauth.New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	for _, issuer := range []string{"https://auth.example.com", "https://auth.example.com/", "http://localhost:8000"} {
+		if _, err := ginoauth.New(ginoauth.Config{Issuer: issuer}); err != nil {
+			t.Errorf("issuer %q: %v", issuer, err)
 		}
 	}
 }

@@ -115,6 +115,13 @@ func TestValidateRedirectURI(t *testing.T) {
 		{"/relative", false},
 		{"javascript:alert(1)", false},
 		{"https:///nohost", false},
+		{"https://user@example.com/cb", false},
+		{"http://user:pw@127.0.0.1:8000/cb", false},
+		{"http://127.0.0.1:99999/cb", false},
+		{"http://127.0.0.1:0/cb", false},
+		{"http://127.0.0.1:080/cb", false},
+		{"https://example.com:443/cb", true},
+		{"http://[::1]:65535/cb", true},
 	} {
 		if err := ginoauth.ValidateRedirectURI(tc.uri); (err == nil) != tc.ok {
 			t.Errorf("ValidateRedirectURI(%q) = %v, want ok=%v", tc.uri, err, tc.ok)
