@@ -75,8 +75,13 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 
 // MetadataHandler serves RFC 8414 metadata at
 // /.well-known/oauth-authorization-server.
+//
+// The metadata documents are public, so both handlers answer any origin
+// (Access-Control-Allow-Origin: *, without credentials): a browser app
+// discovers the endpoints before it knows anything else.
 func (p *Provider) MetadataHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		c.Header("Access-Control-Allow-Origin", "*")
 		c.JSON(http.StatusOK, p.Metadata(p.issuer(c)))
 	}
 }
@@ -85,6 +90,7 @@ func (p *Provider) MetadataHandler() gin.HandlerFunc {
 // /.well-known/oauth-protected-resource, for the APIs behind Middleware.
 func (p *Provider) ResourceMetadataHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		c.Header("Access-Control-Allow-Origin", "*")
 		iss := p.issuer(c)
 		methods := []string{"header"}
 		if p.cfg.AllowAccessTokenInForm {

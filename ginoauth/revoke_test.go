@@ -156,9 +156,15 @@ func TestMetadata(t *testing.T) {
 		fmt.Sprint(r.body["response_types_supported"]) != "[code]" {
 		t.Fatalf("RFC 8414 metadata: %d %v", r.status, r.body)
 	}
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("RFC 8414 metadata: Access-Control-Allow-Origin %q, want * (public, for browser discovery)", got)
+	}
 	r = e.get("/.well-known/oauth-protected-resource", "")
 	if r.status != 200 || r.str("resource") != "https://auth.example.com" {
 		t.Fatalf("RFC 9728 metadata: %d %v", r.status, r.body)
+	}
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Errorf("RFC 9728 metadata: Access-Control-Allow-Origin %q, want *", got)
 	}
 	// Without Issuer, the request's host.
 	e2 := newEnv(t, "memory", nil)
