@@ -354,28 +354,9 @@ func testServeEmbedded(t *testing.T, args []string) {
 func TestServeOnRedis(t *testing.T) {
 	t.Parallel()
 	env, _ := redisEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	ready := make(chan string, 1)
-	e := *env
-	e.stdout, e.stderr, e.logger = &out, &errOut, testLogger(t)
-	e.serving = func(u string) { ready <- u }
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--redis", testRedisURL}, &e) }()
-	select {
-	case <-ready:
-	case code := <-done:
-		t.Fatalf("serve exited with %d: %s", code, errOut.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	_, out := startServeOutput(t, env)
 	if s := out.String(); !strings.Contains(s, "Redis at") || strings.Contains(s, "client_secret") || strings.Contains(s, "PASSWORD") {
 		t.Errorf("serve on Redis printed:\n%s", s)
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("exit code %d: %s", code, errOut.String())
 	}
 }
 

@@ -14,6 +14,14 @@ import (
 // test ends, and must then exit with 0.
 func startServe(t *testing.T, env *runEnv, args ...string) *testServer {
 	t.Helper()
+	srv, _ := startServeOutput(t, env, args...)
+	return srv
+}
+
+// startServeOutput is startServe that also returns what serve prints on
+// its standard output.
+func startServeOutput(t *testing.T, env *runEnv, args ...string) (*testServer, *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	ready := make(chan string, 1)
@@ -32,13 +40,13 @@ func startServe(t *testing.T, env *runEnv, args ...string) *testServer {
 	})
 	select {
 	case base := <-ready:
-		return &testServer{t: t, url: base}
+		return &testServer{t: t, url: base}, &out
 	case code := <-done:
 		t.Fatalf("serve exited with %d: %s", code, errOut.String())
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return nil
+	return nil, nil
 }
 
 // TestIssuer: `demo serve --issuer URL` is the issuer of the metadata (RFC
