@@ -450,34 +450,75 @@ func TestRefreshRotation(t *testing.T) {
 
 // TestConcurrentRefresh: 20 concurrent refreshes of one token yield exactly
 // one new pair (go-oauth2 redeems it more than once).
+// TestConcurrentRefresh: 20 concurrent refreshes of one refresh token mint
+// exactly one new pair. What the other 19 get depends on the settings: by
+// default they are reuses of a rotated token, which revoke the grant, the
+// new pair included (RFC 9700 4.14.2); without reuse protection they are
+// refused and the pair lives; within a grace period they all get that same
+// pair.
 func TestConcurrentRefresh(t *testing.T) {
 	t.Parallel()
-	forEachStore(t, func(t *testing.T, kind string) {
-		e := newEnv(t, kind, nil)
-		rt := e.passwordToken("").str("refresh_token")
-		var wg sync.WaitGroup
-		var ok, bad atomic.Int64
-		start := make(chan struct{})
-		for range 20 {
-			wg.Go(func() {
-				<-start
-				r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, []string{e.confID, e.secret})
-				switch {
-				case r.status == 200:
-					ok.Add(1)
-				case r.status == 400 && r.str("error") == "invalid_grant":
-					bad.Add(1)
-				default:
-					t.Errorf("unexpected %d %v", r.status, r.body)
+	for _, tc := range []struct {
+		name   string
+		mod    func(*ginoauth.Config)
+		ok     int  // answers 200, all with the same pair
+		usable bool // the pair works afterwards
+	}{
+		{"reuse protection (default)", nil, 1, false},
+		{"no reuse protection", func(c *ginoauth.Config) { c.DisableRefreshTokenReuseProtection = true }, 1, true},
+		{"grace period", func(c *ginoauth.Config) { c.RefreshTokenGracePeriod = time.Minute }, 20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			forEachStore(t, func(t *testing.T, kind string) {
+				e := newEnv(t, kind, tc.mod)
+				rt := e.passwordToken("").str("refresh_token")
+				var (
+					wg     sync.WaitGroup
+					mu     sync.Mutex
+					ok     int
+					bad    atomic.Int64
+					access = map[string]bool{}
+					fresh  = map[string]bool{}
+				)
+				start := make(chan struct{})
+				for range 20 {
+					wg.Go(func() {
+						<-start
+						r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, []string{e.confID, e.secret})
+						switch {
+						case r.status == 200:
+							mu.Lock()
+							ok++
+							access[r.str("access_token")] = true
+							fresh[r.str("refresh_token")] = true
+							mu.Unlock()
+						case r.status == 400 && r.str("error") == "invalid_grant":
+							bad.Add(1)
+						default:
+							t.Errorf("unexpected %d %v", r.status, r.body)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				if ok != tc.ok || int(bad.Load()) != 20-tc.ok || len(access) != 1 || len(fresh) != 1 {
+					t.Fatalf("%d successes with %d access and %d refresh tokens, %d invalid_grant; want %d with one pair, %d",
+						ok, len(access), len(fresh), bad.Load(), tc.ok, 20-tc.ok)
+				}
+				var at string
+				for at = range access {
+				}
+				want := 401
+				if tc.usable {
+					want = 200
+				}
+				if r := e.get("/api/whoami", at); r.status != want {
+					t.Fatalf("the new access token afterwards: %d, want %d", r.status, want)
 				}
 			})
-		}
-		close(start)
-		wg.Wait()
-		if ok.Load() != 1 || bad.Load() != 19 {
-			t.Fatalf("%d successes and %d invalid_grant; want 1 and 19", ok.Load(), bad.Load())
-		}
-	})
+		})
+	}
 }
 
 func TestMiddleware(t *testing.T) {
