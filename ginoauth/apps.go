@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -107,10 +106,8 @@ func ValidateRedirectURI(raw string) error {
 	if u.User != nil {
 		return fmt.Errorf("ginoauth: redirect URI %q must not have a user name or password", raw)
 	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
-			return fmt.Errorf("ginoauth: redirect URI %q has an invalid port", raw)
-		}
+	if !validPort(u) {
+		return fmt.Errorf("ginoauth: redirect URI %q has an invalid port", raw)
 	}
 	switch u.Scheme {
 	case "https":

@@ -120,6 +120,7 @@ func TestValidateRedirectURI(t *testing.T) {
 		{"http://127.0.0.1:99999/cb", false},
 		{"http://127.0.0.1:0/cb", false},
 		{"http://127.0.0.1:080/cb", false},
+		{"http://127.0.0.1:/cb", false},
 		{"https://example.com:443/cb", true},
 		{"http://[::1]:65535/cb", true},
 	} {

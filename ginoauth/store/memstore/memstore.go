@@ -433,36 +433,13 @@ func (s *Store) RevokeFamily(_ context.Context, familyID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	until := now.Add(store.RevokedFamilyRetention)
-	later := func(exp time.Time) {
-		if exp.After(until) {
-			until = exp
-		}
-	}
 	if f, ok := s.families[familyID]; ok {
-		for k := range f.access {
-			if at, ok := s.access[k]; ok {
-				later(at.ExpiresAt)
-			}
-			delete(s.access, k)
-		}
-		for k := range f.refresh {
-			if rt, ok := s.refresh[k]; ok {
-				later(rt.ExpiresAt)
-			}
-			delete(s.refresh, k)
-		}
-		for k := range f.retired {
-			if x, ok := s.retired[k]; ok {
-				later(x.ExpiresAt)
-			}
-			delete(s.retired, k)
-		}
-		for k := range f.codes {
-			if c, ok := s.codes[k]; ok {
-				later(c.ExpiresAt.Add(store.CodeRetention))
-			}
-			delete(s.codes, k)
-		}
+		until = deleteAll(s.access, f.access, until, func(at *store.AccessToken) time.Time { return at.ExpiresAt })
+		until = deleteAll(s.refresh, f.refresh, until, func(rt *store.RefreshToken) time.Time { return rt.ExpiresAt })
+		until = deleteAll(s.retired, f.retired, until, func(x *store.RetiredRefreshToken) time.Time { return x.ExpiresAt })
+		until = deleteAll(s.codes, f.codes, until, func(c *store.AuthorizationCode) time.Time {
+			return c.ExpiresAt.Add(store.CodeRetention)
+		})
 		delete(s.families, familyID)
 	}
 	if cur, ok := s.revoked[familyID]; !ok || until.After(cur) {
@@ -470,6 +447,20 @@ func (s *Store) RevokeFamily(_ context.Context, familyID string) error {
 	}
 	s.wroteLocked(1, now)
 	return nil
+}
+
+// deleteAll deletes the records of m named in keys and returns the later
+// of until and the records' expiry times (a zero time, never, is ignored).
+func deleteAll[V any](m map[store.Key]V, keys map[store.Key]struct{}, until time.Time, expiry func(V) time.Time) time.Time {
+	for k := range keys {
+		if v, ok := m[k]; ok {
+			if exp := expiry(v); exp.After(until) {
+				until = exp
+			}
+		}
+		delete(m, k)
+	}
+	return until
 }
 
 // revokedLocked reports whether family is revoked at now.
