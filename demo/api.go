@@ -13,7 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/demo/snippets"
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -175,7 +176,7 @@ func (a *app) loadSnippet(c *gin.Context) (*snippets.Snippet, bool) {
 	raw := c.Param("id")
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 || strings.TrimLeft(raw, "0123456789") != "" {
-		writeError(c, http.StatusBadRequest, ginoauth.ErrInvalidRequest.Code,
+		writeError(c, http.StatusBadRequest, oautherr.ErrInvalidRequest.Code,
 			fmt.Sprintf("The snippet id must be a positive integer, not %q.", raw), nil)
 		return nil, false
 	}
@@ -199,7 +200,7 @@ func (a *app) loadOwnSnippet(c *gin.Context) (*snippets.Snippet, bool) {
 		return nil, false
 	}
 	if id, _ := requestUser(c); id == "" || id != s.OwnerID {
-		ginoauth.AbortWithError(c, ginoauth.ErrPermissionDenied.WithDescription(
+		resource.AbortWithError(c, oautherr.ErrPermissionDenied.WithDescription(
 			"Only the owner of a snippet may change or delete it."))
 		return nil, false
 	}
@@ -223,11 +224,11 @@ func (a *app) readInput(c *gin.Context, requireCode bool) (*snippets.Input, bool
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(c, http.StatusRequestEntityTooLarge, ginoauth.ErrInvalidRequest.Code,
+			writeError(c, http.StatusRequestEntityTooLarge, oautherr.ErrInvalidRequest.Code,
 				fmt.Sprintf("The request body is larger than %d bytes.", maxBodyBytes), nil)
 			return nil, false
 		}
-		writeError(c, http.StatusBadRequest, ginoauth.ErrInvalidRequest.Code, "The request body could not be read.", nil)
+		writeError(c, http.StatusBadRequest, oautherr.ErrInvalidRequest.Code, "The request body could not be read.", nil)
 		return nil, false
 	}
 	in, err := snippets.DecodeInput(body, requireCode)
@@ -236,7 +237,7 @@ func (a *app) readInput(c *gin.Context, requireCode bool) (*snippets.Input, bool
 		if !errors.As(err, &ie) {
 			ie = &snippets.InputError{Description: "The snippet is not valid."}
 		}
-		writeError(c, http.StatusBadRequest, ginoauth.ErrInvalidRequest.Code, ie.Description, ie.Fields)
+		writeError(c, http.StatusBadRequest, oautherr.ErrInvalidRequest.Code, ie.Description, ie.Fields)
 		return nil, false
 	}
 	return in, true

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/ginoauth/toolkit/demo/snippets"
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/pages"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/permissions"
 )
@@ -166,7 +170,7 @@ func newApp(o options) (*app, error) {
 		throttle = ginoauth.RateLimit{PerClient: tokenLimit, PerAddress: tokenLimit, Window: time.Minute}
 	}
 	p, err := ginoauth.New(ginoauth.Config{
-		Grants:             grants,
+		GrantTypes:         grants,
 		Store:              o.Store,
 		SecretKey:          secret,
 		AccessTokenExpire:  o.AccessTokenExpire,
@@ -208,8 +212,10 @@ func newApp(o options) (*app, error) {
 	})
 
 	// The token endpoint authenticates clients, not bearer tokens; the
-	// authorization endpoint needs the login session.
+	// authorization endpoint and the management pages need the login
+	// session.
 	p.Mount(r.Group("", withSessions))
+	pages.Mount(r.Group("", withSessions), p, pages.Config{Logger: a.log})
 
 	// The login pages, as Django's auth views.
 	acc := r.Group("", withSessions)
@@ -306,14 +312,14 @@ type sessionAuthenticated struct{}
 
 // Check implements permissions.Permission.
 func (sessionAuthenticated) Check(c *gin.Context) error {
-	if _, tok := ginoauth.TokenFromContext(c); !tok {
-		if u, ok := ginoauth.UserFromContext(c); ok {
+	if _, tok := resource.TokenFromContext(c); !tok {
+		if u, ok := resource.UserFromContext(c); ok {
 			if _, ok := u.(*ginoauth.Owner); ok {
 				return nil
 			}
 		}
 	}
-	return ginoauth.ErrNotAuthenticated
+	return oautherr.ErrNotAuthenticated
 }
 
 // String implements permissions.Permission.
@@ -332,10 +338,10 @@ func allowOptions(allow string) gin.HandlerFunc {
 // token, or the user of its login session; empty for a client_credentials
 // token or an anonymous request.
 func requestUser(c *gin.Context) (id, username string) {
-	if t, ok := ginoauth.TokenFromContext(c); ok && t.UserID != "" {
+	if t, ok := resource.TokenFromContext(c); ok && t.UserID != "" {
 		return t.UserID, t.Username
 	}
-	if u, ok := ginoauth.UserFromContext(c); ok {
+	if u, ok := resource.UserFromContext(c); ok {
 		if o, ok := u.(*ginoauth.Owner); ok {
 			return o.ID, o.Username
 		}
@@ -354,8 +360,8 @@ func (a *app) recovery() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		writeError(c, http.StatusInternalServerError, ginoauth.ErrServerError.Code,
-			ginoauth.ErrServerError.Description, nil)
+		writeError(c, http.StatusInternalServerError, oautherr.ErrServerError.Code,
+			oautherr.ErrServerError.Description, nil)
 	})
 }
 
@@ -380,7 +386,7 @@ func (a *app) requestLog() gin.HandlerFunc {
 			"duration", time.Since(start),
 			"remote", c.ClientIP(),
 		}
-		if t, ok := ginoauth.TokenFromContext(c); ok {
+		if t, ok := resource.TokenFromContext(c); ok {
 			attrs = append(attrs, "client_id", t.ClientID)
 			if t.Username != "" {
 				attrs = append(attrs, "user", t.Username)
@@ -407,8 +413,12 @@ func writeError(c *gin.Context, status int, code, description string, fields map
 }
 
 // storeError answers a store failure: 503 for an outage (an error wrapping
-// store.ErrUnavailable), 500 for anything else, both through ginoauth.
+// store.ErrUnavailable), 500 for anything else, as the API's other errors.
 func (a *app) storeError(c *gin.Context, err error) {
 	a.log.ErrorContext(c.Request.Context(), "store failure", "path", c.Request.URL.Path, "err", err)
-	ginoauth.AbortWithError(c, err)
+	e := oautherr.ErrServerError
+	if errors.Is(err, store.ErrUnavailable) {
+		e = oautherr.ErrTemporarilyUnavailable
+	}
+	resource.AbortWithError(c, e)
 }

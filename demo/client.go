@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -288,7 +289,7 @@ func (a *app) clientCallback(c *gin.Context) {
 	}
 	if code := q.Get("error"); code != "" {
 		desc := q.Get("error_description")
-		if desc == "" && code == ginoauth.ErrAccessDenied.Code {
+		if desc == "" && code == oautherr.ErrAccessDenied.Code {
 			desc = "The user denied the request."
 		}
 		a.log.InfoContext(ctx, "demo client: authorization refused", "error", code)

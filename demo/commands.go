@@ -60,7 +60,7 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 					"that forgets everything when the command exits; a running 'demo serve' will not see it.\n",
 					args[0], envRedisURL)
 			}
-			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log(), Grants: grants})
+			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log(), GrantTypes: grants})
 		},
 	}
 	err := cli.Run(ctx, args)

@@ -8,9 +8,9 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// pages are the demo's HTML pages: the login and logout forms and the
+// siteTemplates are the demo's HTML pages: the login and logout forms and the
 // demo client's. The consent page is ginoauth's.
-var pages = template.Must(template.New("pages").Parse(`
+var siteTemplates = template.Must(template.New("pages").Parse(`
 {{define "top"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{{.}} · ginoauth demo</title>
@@ -91,7 +91,7 @@ authorization code grant with PKCE (S256).</p>
 // posting to this site.
 func (a *app) page(c *gin.Context, status int, name string, data any) {
 	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+	if err := siteTemplates.ExecuteTemplate(&b, name, data); err != nil {
 		a.log.ErrorContext(c.Request.Context(), "rendering a page", "page", name, "err", err)
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("The page could not be rendered."))
 		return

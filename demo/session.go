@@ -17,6 +17,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -168,7 +170,7 @@ func (a *app) SessionOwner(c *gin.Context) (*ginoauth.Owner, error) {
 // sessionAuth is DRF's SessionAuthentication for the API routes it is
 // mounted on, before the token middleware: a request with a valid session
 // and no bearer token is authenticated as the session's user
-// (ginoauth.SetUser, with a *ginoauth.Owner), so that IsAuthenticated and
+// (resource.SetUser, with a *ginoauth.Owner), so that IsAuthenticated and
 // IsAuthenticatedOrTokenHasScope pass and the token middleware leaves it
 // alone. As in DRF, such a request with an unsafe method needs the CSRF
 // token of GET /accounts/csrf/ (header X-CSRFToken, or the form field
@@ -176,7 +178,7 @@ func (a *app) SessionOwner(c *gin.Context) (*ginoauth.Owner, error) {
 // the token middleware, as DRF tries OAuth2Authentication first.
 func (a *app) sessionAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if _, err := ginoauth.ParseBearer(c.GetHeader("Authorization")); !errors.Is(err, ginoauth.ErrNoBearer) {
+		if tok, err := resource.ParseBearer(c.GetHeader("Authorization")); tok != "" || err != nil {
 			c.Next()
 			return
 		}
@@ -190,11 +192,11 @@ func (a *app) sessionAuth() gin.HandlerFunc {
 			return
 		}
 		if !safeMethod(c.Request.Method) && !a.checkAPICSRF(c, owner.ID) {
-			ginoauth.AbortWithError(c, ginoauth.ErrPermissionDenied.WithDescription(
+			resource.AbortWithError(c, oautherr.ErrPermissionDenied.WithDescription(
 				"CSRF Failed: CSRF token missing or incorrect."))
 			return
 		}
-		ginoauth.SetUser(c, owner)
+		resource.SetUser(c, owner)
 		c.Next()
 	}
 }

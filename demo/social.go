@@ -33,7 +33,7 @@ const (
 
 // socialGrants returns the exchange grants trusting the social site at
 // base (--social-url), or nil when base is empty.
-func socialGrants(base string, log *slog.Logger) ([]ginoauth.Grant, error) {
+func socialGrants(base string, log *slog.Logger) ([]ginoauth.GrantType, error) {
 	if base == "" {
 		return nil, nil
 	}
@@ -42,7 +42,7 @@ func socialGrants(base string, log *slog.Logger) ([]ginoauth.Grant, error) {
 		return nil, fmt.Errorf("--social-url %q: want the social site's base URL, such as http://localhost:8001", base)
 	}
 	base = strings.TrimRight(base, "/")
-	return exchange.Grants(exchange.Config{
+	return exchange.GrantTypes(exchange.Config{
 		Backends: []exchange.Backend{
 			{Name: backendSocial, UserDetailsURL: base + userDetailsPath},
 			{Name: backendSocialWithParams, UserDetailsURL: base + "/user_details_by_username/{username}/"},
@@ -72,7 +72,7 @@ func (e *runEnv) socialSite() *runEnv {
 // social site, which converts no tokens. The commands serve no token
 // endpoint, so the backend URL is never called: whichever social site
 // `demo serve --social-url` names later is the one trusted.
-func manageGrants(site string, log *slog.Logger) ([]ginoauth.Grant, error) {
+func manageGrants(site string, log *slog.Logger) ([]ginoauth.GrantType, error) {
 	if site == siteSocial {
 		return nil, nil
 	}

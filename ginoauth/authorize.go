@@ -2,6 +2,7 @@ package ginoauth
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"html/template"
 	"net/http"
@@ -11,15 +12,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // Authorization-endpoint errors of RFC 6749 4.1.2.1 and OpenID Connect's
 // prompt=none answers, which DOT also gives.
 var (
-	ErrUnsupportedResponseType = &Error{Code: "unsupported_response_type", Status: http.StatusBadRequest}
-	ErrLoginRequired           = &Error{Code: "login_required", Status: http.StatusBadRequest}
-	ErrConsentRequired         = &Error{Code: "consent_required", Status: http.StatusBadRequest}
+	ErrUnsupportedResponseType = &oautherr.Error{Code: "unsupported_response_type", Status: http.StatusBadRequest}
+	ErrLoginRequired           = &oautherr.Error{Code: "login_required", Status: http.StatusBadRequest}
+	ErrConsentRequired         = &oautherr.Error{Code: "consent_required", Status: http.StatusBadRequest}
 )
 
 // authzRequest is a validated authorization request.
@@ -57,7 +59,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		var params url.Values
 		if c.Request.Method == http.MethodPost {
 			if err := c.Request.ParseForm(); err != nil {
-				p.authorizeErrorPage(c, ErrInvalidRequest.WithDescription("The form could not be read."))
+				p.authorizeErrorPage(c, oautherr.ErrInvalidRequest.WithDescription("The form could not be read."))
 				return
 			}
 			params = c.Request.PostForm
@@ -69,7 +71,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			p.authorizeFail(c, req, err)
 			return
 		}
-		owner, err := p.sessionOwner(c)
+		owner, err := p.SessionOwner(c)
 		if err != nil {
 			p.authorizeFail(c, nil, err)
 			return
@@ -79,7 +81,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The user is not logged in."))
 				return
 			}
-			p.redirectToLogin(c, c.Request.URL)
+			p.RedirectToLogin(c, c.Request.URL.RequestURI())
 			return
 		}
 		if req.prompt == "login" && c.Request.Method == http.MethodGet {
@@ -89,7 +91,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			q := back.Query()
 			q.Del("prompt")
 			back.RawQuery = q.Encode()
-			p.redirectToLogin(c, &back)
+			p.RedirectToLogin(c, back.RequestURI())
 			return
 		}
 		if c.Request.Method == http.MethodPost {
@@ -118,16 +120,16 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequest, error) {
 	for k, v := range params {
 		if len(v) > 1 && k != CSRFField {
-			return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
+			return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(k))
 		}
 	}
 	clientID := params.Get("client_id")
 	if clientID == "" {
-		return nil, ErrInvalidRequest.WithDescription("Missing client_id parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing client_id parameter.")
 	}
 	app, err := p.store.GetApplication(c.Request.Context(), clientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInvalidClient.WithDescription("Unknown client_id.")
+		return nil, oautherr.ErrInvalidClient.WithDescription("Unknown client_id.")
 	}
 	if err != nil {
 		return nil, err
@@ -135,12 +137,12 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	req := &authzRequest{app: app, params: params}
 	if ru, ok := params["redirect_uri"]; ok {
 		if !MatchRedirectURI(app.RedirectURIs, ru[0]) {
-			return nil, ErrInvalidRequest.WithDescription("The redirect_uri is not registered for this client.")
+			return nil, oautherr.ErrInvalidRequest.WithDescription("The redirect_uri is not registered for this client.")
 		}
 		req.redirectURI, req.redirectGiven = ru[0], true
 	} else {
 		if len(app.RedirectURIs) != 1 {
-			return nil, ErrInvalidRequest.WithDescription("Missing redirect_uri parameter.")
+			return nil, oautherr.ErrInvalidRequest.WithDescription("Missing redirect_uri parameter.")
 		}
 		req.redirectURI = app.RedirectURIs[0]
 	}
@@ -151,17 +153,17 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	switch rt := params.Get("response_type"); rt {
 	case "code":
 	case "":
-		return req, ErrInvalidRequest.WithDescription("Missing response_type parameter.")
+		return req, oautherr.ErrInvalidRequest.WithDescription("Missing response_type parameter.")
 	default:
 		return req, ErrUnsupportedResponseType.WithDescription("Only response_type=code is supported (no implicit grant, RFC 9700).")
 	}
 	if !app.AllowsGrant(store.GrantAuthorizationCode) {
-		return req, ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
+		return req, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
 	}
 	switch req.prompt {
 	case "", "none", "login", "consent":
 	default:
-		return req, ErrInvalidRequest.WithDescription("Unsupported prompt value.")
+		return req, oautherr.ErrInvalidRequest.WithDescription("Unsupported prompt value.")
 	}
 	if req.scopes, err = p.grantScopes(params.Get("scope"), app.AllowedScopes); err != nil {
 		return req, err
@@ -170,10 +172,10 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	req.method = params.Get("code_challenge_method")
 	if req.challenge == "" {
 		if req.method != "" {
-			return req, ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge.")
+			return req, oautherr.ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge.")
 		}
 		if app.ClientType == store.Public || !p.cfg.InsecureAllowNoPKCE {
-			return req, ErrInvalidRequest.WithDescription("PKCE is required: send code_challenge and code_challenge_method=S256.")
+			return req, oautherr.ErrInvalidRequest.WithDescription("PKCE is required: send code_challenge and code_challenge_method=S256.")
 		}
 		return req, nil
 	}
@@ -184,13 +186,13 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	case "S256":
 	case "plain":
 		if !p.cfg.InsecureAllowPlainPKCE {
-			return req, ErrInvalidRequest.WithDescription("code_challenge_method must be S256.")
+			return req, oautherr.ErrInvalidRequest.WithDescription("code_challenge_method must be S256.")
 		}
 	default:
-		return req, ErrInvalidRequest.WithDescription("Unsupported code_challenge_method.")
+		return req, oautherr.ErrInvalidRequest.WithDescription("Unsupported code_challenge_method.")
 	}
 	if !validVerifier(req.challenge) {
-		return req, ErrInvalidRequest.WithDescription("The code_challenge is malformed.")
+		return req, oautherr.ErrInvalidRequest.WithDescription("The code_challenge is malformed.")
 	}
 	return req, nil
 }
@@ -209,35 +211,6 @@ func validVerifier(s string) bool {
 	}
 	return true
 }
-
-func (p *Provider) sessionOwner(c *gin.Context) (*Owner, error) {
-	if p.cfg.Sessions == nil {
-		return nil, nil
-	}
-	return p.cfg.Sessions.SessionOwner(c)
-}
-
-// redirectToLogin sends the visitor to the login page with next= set to
-// the (local) URL to come back to.
-func (p *Provider) redirectToLogin(c *gin.Context, next *url.URL) {
-	login := p.loginURL()
-	sep := "?"
-	if strings.Contains(login, "?") {
-		sep = "&"
-	}
-	c.Redirect(http.StatusFound, login+sep+"next="+url.QueryEscape(next.RequestURI()))
-}
-
-func (p *Provider) loginURL() string {
-	if p.cfg.LoginURL != "" {
-		return p.cfg.LoginURL
-	}
-	return DefaultLoginURL
-}
-
-// DefaultLoginURL is where the authorization endpoint sends a visitor who
-// is not logged in, as Django's LOGIN_URL.
-const DefaultLoginURL = "/accounts/login/"
 
 // canSkipConsent applies DOT's skip_authorization and approval_prompt=auto
 // (an earlier, still live approval of this client covering these scopes).
@@ -270,12 +243,12 @@ func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner 
 // consentAnswer handles the consent form's POST.
 func (p *Provider) consentAnswer(c *gin.Context, req *authzRequest, owner *Owner) {
 	if !p.CheckCSRF(c, owner.ID) {
-		p.authorizeErrorPage(c, (&Error{Code: "csrf_failed", Status: http.StatusForbidden}).
+		p.authorizeErrorPage(c, (&oautherr.Error{Code: "csrf_failed", Status: http.StatusForbidden}).
 			WithDescription("The form has expired or did not come from this site; go back and try again."))
 		return
 	}
 	if c.Request.PostFormValue("allow") == "" {
-		p.authorizeFail(c, req, ErrAccessDenied.WithDescription("The user denied the request."))
+		p.authorizeFail(c, req, oautherr.ErrAccessDenied.WithDescription("The user denied the request."))
 		return
 	}
 	p.grantCode(c, req, owner)
@@ -320,7 +293,7 @@ func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
 func (p *Provider) redirectTo(c *gin.Context, req *authzRequest, vals url.Values) {
 	u, err := url.Parse(req.redirectURI)
 	if err != nil { // registered URIs were validated; this cannot happen
-		p.authorizeErrorPage(c, ErrServerError)
+		p.authorizeErrorPage(c, oautherr.ErrServerError)
 		return
 	}
 	q := u.Query()
@@ -348,7 +321,7 @@ func (p *Provider) authorizeFail(c *gin.Context, req *authzRequest, err error) {
 	}
 	vals := url.Values{"error": {e.Code}}
 	if e.Description != "" {
-		vals.Set("error_description", descriptionText(e.Description)) // RFC 6749 4.1.2.1: the 5.2 set
+		vals.Set("error_description", e.SentDescription()) // RFC 6749 4.1.2.1: the 5.2 set
 	}
 	p.redirectTo(c, req, vals)
 }
@@ -398,7 +371,7 @@ func (p *Provider) renderConsent(c *gin.Context, req *authzRequest, owner *Owner
 	p.render(c, http.StatusOK, p.consentTpl, data)
 }
 
-func (p *Provider) authorizeErrorPage(c *gin.Context, e *Error) {
+func (p *Provider) authorizeErrorPage(c *gin.Context, e *oautherr.Error) {
 	status := e.Status
 	if status == http.StatusUnauthorized {
 		status = http.StatusBadRequest // no WWW-Authenticate challenge fits a page
@@ -416,30 +389,16 @@ func (p *Provider) render(c *gin.Context, status int, tpl *template.Template, da
 	c.Data(status, "text/html; charset=utf-8", []byte(b.String()))
 }
 
-// DefaultConsentTemplate is the consent page; replace it with
-// Config.ConsentTemplate, executed with a ConsentData.
-var DefaultConsentTemplate = template.Must(template.New("consent").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Authorize {{.Application.Name}}</title></head>
-<body>
-<h1>Authorize {{.Application.Name}}?</h1>
-<p>Signed in as <strong>{{.User.Username}}</strong>. {{if .Application.Name}}{{.Application.Name}}{{else}}This application{{end}} asks for:</p>
-<ul id="scopes">{{range .Scopes}}<li><code>{{.Name}}</code>{{if .Description}}: {{.Description}}{{end}}</li>{{end}}</ul>
-<form method="post" action="{{.Action}}">
-<input type="hidden" name="{{.CSRFField}}" value="{{.CSRFToken}}">
-{{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
-{{end}}<button type="submit" name="allow" value="Authorize" id="allow">Authorize</button>
-<button type="submit" name="deny" value="Cancel" id="deny">Cancel</button>
-</form>
-</body></html>
-`))
+// The built-in pages of the authorization endpoint: the consent page
+// (Config.ConsentTemplate replaces it, executed with a ConsentData) and the
+// page for errors that must not be redirected (Config.ErrorTemplate,
+// executed with an ErrorPageData).
+var (
+	//go:embed templates/consent.html
+	consentHTML string
+	//go:embed templates/error.html
+	errorHTML string
 
-// DefaultErrorTemplate is the page for authorization errors that must not
-// be redirected; replace it with Config.ErrorTemplate, executed with an
-// ErrorPageData.
-var DefaultErrorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>
-<body><h1>Authorization error</h1>
-<p id="error"><code>{{.Error}}</code></p><p id="error_description">{{.Description}}</p>
-</body></html>
-`))
+	defaultConsentTemplate = template.Must(template.New("consent").Parse(consentHTML))
+	defaultErrorTemplate   = template.Must(template.New("error").Parse(errorHTML))
+)

@@ -10,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -33,8 +35,8 @@ func benchServer(b *testing.B, kind string) (*gin.Engine, string) {
 	hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
 	r.GET("/open", hello)
 	r.GET("/protected", p.Middleware(), func(c *gin.Context) {
-		if _, ok := ginoauth.TokenFromContext(c); !ok {
-			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+		if _, ok := resource.TokenFromContext(c); !ok {
+			resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 			return
 		}
 		hello(c)

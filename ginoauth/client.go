@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -22,6 +23,10 @@ type ClientCredentials struct {
 	// Basic is true when they came in an HTTP Basic Authorization header.
 	Basic bool
 }
+
+// errTwoAuthorizationHeaders answers a request that repeats the
+// Authorization header: which one counts would be a guess.
+var errTwoAuthorizationHeaders = oautherr.ErrInvalidRequest.WithDescription("More than one Authorization header.")
 
 // ParseClientCredentials extracts client credentials from r's Authorization
 // header (HTTP Basic, whose id and secret are form-urlencoded before
@@ -42,23 +47,23 @@ func ParseClientCredentials(r *http.Request, params map[string]string) (creds Cl
 		if strings.EqualFold(scheme, "Basic") {
 			raw, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
 			if derr != nil {
-				return creds, false, ErrInvalidClient.WithDescription("The Basic credentials are not valid base64.")
+				return creds, false, oautherr.ErrInvalidClient.WithDescription("The Basic credentials are not valid base64.")
 			}
 			id, secret, ok := strings.Cut(string(raw), ":")
 			if !ok {
-				return creds, false, ErrInvalidClient.WithDescription("The Basic credentials have no colon.")
+				return creds, false, oautherr.ErrInvalidClient.WithDescription("The Basic credentials have no colon.")
 			}
 			if id, derr = url.QueryUnescape(id); derr != nil {
-				return creds, false, ErrInvalidClient.WithDescription("The Basic client id is not form-encoded.")
+				return creds, false, oautherr.ErrInvalidClient.WithDescription("The Basic client id is not form-encoded.")
 			}
 			if secret, derr = url.QueryUnescape(secret); derr != nil {
-				return creds, false, ErrInvalidClient.WithDescription("The Basic client secret is not form-encoded.")
+				return creds, false, oautherr.ErrInvalidClient.WithDescription("The Basic client secret is not form-encoded.")
 			}
 			if _, ok := params["client_secret"]; ok {
-				return creds, false, ErrInvalidRequest.WithDescription("Use one client authentication method, not both.")
+				return creds, false, oautherr.ErrInvalidRequest.WithDescription("Use one client authentication method, not both.")
 			}
 			if pid, ok := params["client_id"]; ok && pid != id {
-				return creds, false, ErrInvalidRequest.WithDescription("client_id does not match the Basic credentials.")
+				return creds, false, oautherr.ErrInvalidRequest.WithDescription("client_id does not match the Basic credentials.")
 			}
 			return ClientCredentials{ID: id, Secret: secret, Basic: true}, true, nil
 		}
@@ -68,6 +73,15 @@ func ParseClientCredentials(r *http.Request, params map[string]string) (creds Cl
 		return creds, false, nil
 	}
 	return ClientCredentials{ID: id, Secret: params["client_secret"]}, true, nil
+}
+
+// NewClientSecret makes a client secret (256 random bits, base64url) and
+// its hash for store.Application.SecretHash.
+func NewClientSecret() (secret, hash string, err error) {
+	if secret, err = randomID(32); err != nil {
+		return "", "", err
+	}
+	return secret, HashClientSecret(secret), nil
 }
 
 // HashClientSecret returns what store.Application.SecretHash keeps for a
@@ -87,11 +101,11 @@ func (p *Provider) authenticateClient(c *gin.Context, params map[string]string) 
 		return nil, err
 	}
 	if !found {
-		return nil, ErrInvalidClient.WithDescription("Client authentication failed: no client credentials.")
+		return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed: no client credentials.")
 	}
 	app, err := p.store.GetApplication(c.Request.Context(), creds.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrInvalidClient.WithDescription("Client authentication failed.")
+		return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
 	}
 	if err != nil {
 		return nil, err
@@ -99,11 +113,11 @@ func (p *Provider) authenticateClient(c *gin.Context, params map[string]string) 
 	switch app.ClientType {
 	case store.Public:
 		if creds.Secret != "" {
-			return nil, ErrInvalidClient.WithDescription("Client authentication failed.")
+			return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
 		}
 	default:
 		if creds.Secret == "" || !secretMatches(app.SecretHash, creds.Secret) {
-			return nil, ErrInvalidClient.WithDescription("Client authentication failed.")
+			return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
 		}
 	}
 	return app, nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -19,13 +20,13 @@ import (
 // redemption still in flight included: a revoked family refuses them.
 func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
 	if !app.AllowsGrant(store.GrantAuthorizationCode) {
-		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
+		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
 	}
 	raw := params["code"]
 	if raw == "" {
-		return nil, ErrInvalidRequest.WithDescription("Missing code parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing code parameter.")
 	}
-	invalid := ErrInvalidGrant.WithDescription("The authorization code is invalid, expired or already used.")
+	invalid := oautherr.ErrInvalidGrant.WithDescription("The authorization code is invalid, expired or already used.")
 	family, err := p.codec.Parse(opaque.CodePrefix, raw)
 	if err != nil {
 		return nil, invalid
@@ -49,7 +50,7 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 	}
 	if ru, given := params["redirect_uri"]; code.RedirectURI != "" || given {
 		if ru != code.RedirectURI {
-			return nil, ErrInvalidGrant.WithDescription("The redirect_uri does not match the authorization request's.")
+			return nil, oautherr.ErrInvalidGrant.WithDescription("The redirect_uri does not match the authorization request's.")
 		}
 	}
 	verifier, hasVerifier := params["code_verifier"]
@@ -57,15 +58,15 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 	case code.CodeChallenge == "" && hasVerifier:
 		// RFC 9700 2.1.1: a verifier for a code issued without a challenge
 		// is a downgrade attempt.
-		return nil, ErrInvalidGrant.WithDescription("The authorization request had no code_challenge.")
+		return nil, oautherr.ErrInvalidGrant.WithDescription("The authorization request had no code_challenge.")
 	case code.CodeChallenge == "" && (app.ClientType != store.Confidential || !p.cfg.InsecureAllowNoPKCE):
 		// Issued without PKCE to a client that must now use it: it became
 		// public, or InsecureAllowNoPKCE was turned off, since.
-		return nil, ErrInvalidGrant.WithDescription("PKCE is required and the authorization request had no code_challenge.")
+		return nil, oautherr.ErrInvalidGrant.WithDescription("PKCE is required and the authorization request had no code_challenge.")
 	case code.CodeChallenge != "" && !hasVerifier:
-		return nil, ErrInvalidGrant.WithDescription("Missing code_verifier parameter.")
+		return nil, oautherr.ErrInvalidGrant.WithDescription("Missing code_verifier parameter.")
 	case code.CodeChallenge != "" && !pkceMatches(code.CodeChallengeMethod, code.CodeChallenge, verifier):
-		return nil, ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
+		return nil, oautherr.ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
 	}
 	if err := p.store.ConsumeAuthorizationCode(ctx, k, p.now().UTC()); err != nil {
 		if errors.Is(err, store.ErrConsumed) {
@@ -87,7 +88,7 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 }
 
 // replayedCode revokes the tokens issued from a code presented twice.
-func (p *Provider) replayedCode(ctx context.Context, family string, answer *Error) error {
+func (p *Provider) replayedCode(ctx context.Context, family string, answer *oautherr.Error) error {
 	p.log.WarnContext(ctx, "ginoauth: authorization code replayed; revoking the tokens issued from it")
 	if err := p.store.RevokeFamily(ctx, family); err != nil {
 		return err

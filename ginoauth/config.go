@@ -5,15 +5,14 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // Config configures a Provider. The zero value is usable: it gives an
-// in-process store, a per-process random secret key, DOT's default scopes
-// ("read" and "write") and DOT's default lifetimes. Field names mirror
-// Django OAuth Toolkit's settings where one exists (named in each comment).
+// in-process store, a per-process random secret key, the scopes "read" and
+// "write" and Django OAuth Toolkit's default lifetimes. docs/settings.md
+// sets each field beside its Django OAuth Toolkit setting.
 type Config struct {
 	// Store keeps applications, users and tokens. Nil means an in-process
 	// store (memstore), which forgets everything when the process exits;
@@ -27,22 +26,18 @@ type Config struct {
 	// process restarts.
 	SecretKey []byte
 
-	// Scopes maps each scope to its description (DOT's SCOPES). Nil means
+	// Scopes maps each scope to its description. Nil means
 	// {"read": "Reading scope", "write": "Writing scope"}.
 	Scopes map[string]string
-	// DefaultScopes are granted when a token request names none (DOT's
-	// DEFAULT_SCOPES). Nil means every scope in Scopes.
+	// DefaultScopes are granted when a token request names none. Nil means every scope in Scopes.
 	DefaultScopes []string
 
-	// AccessTokenExpire is an access token's lifetime (DOT's
-	// ACCESS_TOKEN_EXPIRE_SECONDS). Zero means 36000 seconds.
+	// AccessTokenExpire is an access token's lifetime. Zero means 36000 seconds.
 	AccessTokenExpire time.Duration
-	// RefreshTokenExpire is a refresh token's lifetime (DOT's
-	// REFRESH_TOKEN_EXPIRE_SECONDS). Zero means refresh tokens do not expire.
+	// RefreshTokenExpire is a refresh token's lifetime. Zero means refresh tokens do not expire.
 	RefreshTokenExpire time.Duration
 
-	// AuthorizationCodeExpire is an authorization code's lifetime (DOT's
-	// AUTHORIZATION_CODE_EXPIRE_SECONDS). Zero means 60 seconds.
+	// AuthorizationCodeExpire is an authorization code's lifetime. Zero means 60 seconds.
 	AuthorizationCodeExpire time.Duration
 
 	// Sessions tells the authorization endpoint who is logged in. Nil means
@@ -50,56 +45,50 @@ type Config struct {
 	Sessions SessionSource
 	// LoginURL is where the authorization endpoint sends a visitor who is
 	// not logged in, with the authorization request's URL in next=. Empty
-	// means "/accounts/login/", as Django's LOGIN_URL.
+	// means "/accounts/login/". A query is kept; next= is added to it.
 	LoginURL string
 	// CSRFCookieSecure marks the CSRF cookie Secure even on plain HTTP
-	// requests (Django's CSRF_COOKIE_SECURE), for a server behind a proxy
+	// requests, for a server behind a proxy
 	// that terminates TLS. It is Secure on TLS requests anyway.
 	CSRFCookieSecure bool
-	// RequestApprovalPrompt is DOT's REQUEST_APPROVAL_PROMPT: "force" (the
+	// RequestApprovalPrompt: "force" (the
 	// default) shows the consent page every time; "auto" skips it when the
 	// user already approved the client for the requested scopes and that
 	// grant is still live. A request's approval_prompt parameter overrides it.
 	RequestApprovalPrompt string
 	// InsecureAllowNoPKCE lets confidential clients use the code grant
-	// without PKCE (DOT's PKCE_REQUIRED=False). Public clients always need
+	// without PKCE. Public clients always need
 	// it. Off: RFC 9700 2.1.1 recommends PKCE for every client.
 	InsecureAllowNoPKCE bool
 	// InsecureAllowPlainPKCE accepts code_challenge_method=plain, which a
 	// client should use only when it cannot compute SHA-256 (RFC 7636 4.2).
 	InsecureAllowPlainPKCE bool
 	// ConsentTemplate replaces the consent page; it is executed with a
-	// ConsentData.
+	// ConsentData. Nil means the built-in page.
 	ConsentTemplate *template.Template
 	// ErrorTemplate replaces the page that shows authorization errors that
-	// are not redirected; it is executed with an ErrorPageData.
+	// are not redirected; it is executed with an ErrorPageData. Nil means
+	// the built-in page.
 	ErrorTemplate *template.Template
 
-	// PageTemplates replaces the templates of the application and
-	// authorized-token pages (see PageTemplates).
-	PageTemplates PageTemplates
-
-	// RefreshTokenGracePeriod is DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS:
-	// for this long after a refresh token was rotated, presenting it again
+	// RefreshTokenGracePeriod: for this long after a refresh token was rotated, presenting it again
 	// (a client that lost the answer) gets the same new pair again, kept
 	// encrypted under SecretKey meanwhile. Zero means no grace period.
 	RefreshTokenGracePeriod time.Duration
-	// DisableRefreshTokenReuseProtection turns off what DOT calls
-	// REFRESH_TOKEN_REUSE_PROTECTION, which is on here by default (RFC 9700
-	// 4.14.2): a rotated refresh token presented again after the grace
+	// DisableRefreshTokenReuseProtection turns off reuse protection, which
+	// is on by default (RFC 9700 section 4.14.2): a rotated refresh token presented again after the grace
 	// period revokes every token of its grant.
 	DisableRefreshTokenReuseProtection bool
 
-	// Grants adds grant types to the token endpoint (RFC 6749 4.5), such
-	// as token exchange or aws_identity; see Grant.
-	Grants []Grant
+	// GrantTypes adds grant types to the token endpoint (RFC 6749 section
+	// 4.5), such as token exchange or aws_identity; see GrantType.
+	GrantTypes []GrantType
 
 	// TokenRateLimit throttles the token endpoint per source address and
 	// per client (429 with Retry-After). The zero value does not throttle.
 	TokenRateLimit RateLimit
 
-	// PathPrefix is where Mount puts the endpoints. Empty means "/o", as
-	// DOT's usual include("oauth2_provider.urls") under "o/".
+	// PathPrefix is where Mount puts the endpoints. Empty means "/o".
 	PathPrefix string
 
 	// Issuer is the authorization server's issuer identifier (RFC 8414): an
@@ -117,7 +106,7 @@ type Config struct {
 	// always revokes its access token.
 	RevokeRefreshWithAccessToken bool
 	// IntrospectionScope is the scope a bearer token needs to call the
-	// introspection endpoint. Empty means "introspection", as DOT.
+	// introspection endpoint. Empty means "introspection".
 	IntrospectionScope string
 
 	// CORSAllowedOrigins are the origins browser clients may call the
@@ -125,28 +114,14 @@ type Config struct {
 	// preflight). Empty means none: no CORS headers are sent.
 	CORSAllowedOrigins []string
 
-	// Realm is the realm named in WWW-Authenticate challenges. Empty means
-	// "api", as DRF.
-	Realm string
-
-	// AllowAccessTokenInForm lets the middleware read an access_token form
-	// field of a form-encoded request body (RFC 6750 2.2). Off by default.
-	AllowAccessTokenInForm bool
-	// AllowAccessTokenInQuery lets the middleware read an access_token query
-	// parameter (RFC 6750 2.3, which advises against it: URLs end up in
-	// logs). Off by default.
-	AllowAccessTokenInQuery bool
-	// SkipPaths are request paths (exact match on the URL path) the
-	// middleware passes through without looking for a token.
-	SkipPaths []string
-
-	// UserLoader, if set, is called by the middleware for every valid token
-	// that has a user, and its result is put on the context for
-	// UserFromContext (DOT's OAuth2Backend). It costs whatever it costs
-	// per request; the token's UserID and Username are on TokenInfo without
-	// it. Returning an error wrapping store.ErrNotFound refuses the token
-	// (invalid_token); any other error answers 503.
-	UserLoader func(c *gin.Context, userID string) (any, error)
+	// Middleware configures the resource-server middleware that
+	// Provider.Middleware returns: the realm of its challenges (also the
+	// realm of the token endpoint's Basic challenge), where it looks for
+	// tokens, the paths it skips and the user loader. Its Logger and Now
+	// default to the Provider's. A UserLoader may return an error wrapping
+	// store.ErrNotFound for a user that no longer exists, as
+	// resource.ErrUserNotFound.
+	Middleware resource.Options
 
 	// Users authenticates resource owners for the password grant. Nil means
 	// the users of Store, with bcrypt password hashes.
@@ -160,18 +135,18 @@ type Config struct {
 	Now func() time.Time
 }
 
-// The defaults of Config, named after DOT's settings.
+// The defaults of Config.
 const (
-	// DefaultAccessTokenExpire is DOT's ACCESS_TOKEN_EXPIRE_SECONDS.
+	// DefaultAccessTokenExpire is Config.AccessTokenExpire's default.
 	DefaultAccessTokenExpire = 36000 * time.Second
-	// DefaultAuthorizationCodeExpire is DOT's
-	// AUTHORIZATION_CODE_EXPIRE_SECONDS.
+	// DefaultAuthorizationCodeExpire is Config.AuthorizationCodeExpire's
+	// default.
 	DefaultAuthorizationCodeExpire = 60 * time.Second
 	// DefaultPathPrefix is where Mount puts the endpoints.
 	DefaultPathPrefix = "/o"
 )
 
-// defaultScopes is DOT's default SCOPES.
+// defaultScopes is Config.Scopes's default.
 func defaultScopes() map[string]string {
 	return map[string]string{"read": "Reading scope", "write": "Writing scope"}
 }

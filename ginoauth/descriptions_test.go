@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 )
 
 // challengeDescription finds the error_description of a WWW-Authenticate
@@ -140,7 +142,7 @@ func TestCustomErrorDescription(t *testing.T) {
 	t.Parallel()
 	r := gin.New()
 	r.GET("/", func(c *gin.Context) {
-		ginoauth.AbortWithError(c, ginoauth.ErrInvalidToken.WithDescription("%s", c.Query("d")))
+		resource.AbortWithError(c, oautherr.ErrInvalidToken.WithDescription("%s", c.Query("d")))
 	})
 	for _, tc := range []struct{ in, want string }{
 		{`Plain 'text'.`, `Plain 'text'.`},

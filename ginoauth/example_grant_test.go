@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -24,16 +25,16 @@ func ExampleGrant() {
 	devices := map[string]string{"key-of-thermostat-42": "alice"} // the app's own records
 
 	p, err := ginoauth.New(ginoauth.Config{
-		Grants: []ginoauth.Grant{{
-			Type: grantType,
+		GrantTypes: []ginoauth.GrantType{{
+			Name: grantType,
 			Handle: func(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
 				key := r.Params["device_key"]
 				if key == "" {
-					return nil, ginoauth.ErrInvalidRequest.WithDescription("The device_key parameter is missing.")
+					return nil, oautherr.ErrInvalidRequest.WithDescription("The device_key parameter is missing.")
 				}
 				owner, ok := devices[key]
 				if !ok {
-					return nil, ginoauth.ErrInvalidGrant.WithDescription("Unknown device key.")
+					return nil, oautherr.ErrInvalidGrant.WithDescription("Unknown device key.")
 				}
 				scopes, err := p.GrantScopes(r.Params["scope"], r.Client)
 				if err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -34,9 +36,9 @@ func Example() {
 	p.Mount(r) // POST /o/token/
 	api := r.Group("/api", p.Middleware())
 	api.GET("/hello", func(c *gin.Context) {
-		tok, ok := ginoauth.TokenFromContext(c)
+		tok, ok := resource.TokenFromContext(c)
 		if !ok {
-			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 			return
 		}
 		c.String(http.StatusOK, "hello, client with scopes %v", tok.Scopes)

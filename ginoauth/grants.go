@@ -10,7 +10,7 @@ import (
 )
 
 // TokenRequest is a token request from an authenticated client, as a
-// GrantHandler sees it.
+// GrantTypeHandler sees it.
 type TokenRequest struct {
 	// GrantType is the request's grant_type.
 	GrantType string
@@ -22,23 +22,23 @@ type TokenRequest struct {
 	HTTP *http.Request
 }
 
-// GrantHandler answers a token request of one grant type: it checks the
+// GrantTypeHandler answers a token request of one grant type: it checks the
 // grant's own parameters, decides the user and the scopes, and issues
-// tokens, usually with Provider.IssueTokens. It returns an *Error (built
-// from ErrInvalidGrant, ErrInvalidRequest, ErrInvalidScope, ...) for the
+// tokens, usually with Provider.IssueTokens. It returns an *oautherr.Error (built
+// from oautherr.ErrInvalidGrant, oautherr.ErrInvalidRequest, oautherr.ErrInvalidScope, ...) for the
 // client's mistakes; any other error answers 503 when it wraps
 // store.ErrUnavailable, else 500.
-type GrantHandler func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error)
+type GrantTypeHandler func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error)
 
-// Grant registers a grant type at the token endpoint (Config.Grants): the
+// GrantType registers a grant type at the token endpoint (Config.GrantTypes): the
 // built-in ones (authorization_code, password, client_credentials,
 // refresh_token) are registered the same way.
-type Grant struct {
-	// Type is the grant_type value, such as "aws_identity" or an absolute
+type GrantType struct {
+	// Name is the grant_type value, such as "aws_identity" or an absolute
 	// URI (RFC 6749 4.5).
-	Type string
+	Name string
 	// Handle answers the requests.
-	Handle GrantHandler
+	Handle GrantTypeHandler
 	// PublicClients lets public clients (no secret) use the grant.
 	PublicClients bool
 	// AnyClient lets every client use the grant, whether or not it lists
@@ -47,37 +47,38 @@ type Grant struct {
 	AnyClient bool
 }
 
-// builtinGrants are the grants of RFC 6749.
-func builtinGrants() []Grant {
-	return []Grant{
-		{Type: store.GrantAuthorizationCode, PublicClients: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
+// builtinGrantTypes are the grants of RFC 6749.
+func builtinGrantTypes() []GrantType {
+	return []GrantType{
+		{Name: store.GrantAuthorizationCode, PublicClients: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
 			return p.codeGrant(ctx, r.Client, r.Params)
 		}},
-		{Type: store.GrantPassword, PublicClients: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
+		{Name: store.GrantPassword, PublicClients: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
 			return p.passwordGrant(ctx, r.Client, r.Params)
 		}},
-		{Type: store.GrantClientCredentials, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
+		{Name: store.GrantClientCredentials, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
 			return p.clientCredentialsGrant(ctx, r.Client, r.Params)
 		}},
-		{Type: store.GrantRefreshToken, PublicClients: true, AnyClient: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
+		{Name: store.GrantRefreshToken, PublicClients: true, AnyClient: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
 			return p.refreshGrant(ctx, r.Client, r.Params)
 		}},
 	}
 }
 
-// registerGrants builds the grant table from the built-ins and cfg.Grants.
-func (p *Provider) registerGrants(extra []Grant) error {
-	p.grants = map[string]Grant{}
-	for _, g := range append(builtinGrants(), extra...) {
-		if g.Type == "" || g.Handle == nil {
-			return fmt.Errorf("ginoauth: a grant needs a Type and a Handle")
+// grantTable builds the grant-type table from the built-ins and extra
+// (Config.GrantTypes).
+func grantTable(extra []GrantType) (map[string]GrantType, error) {
+	table := map[string]GrantType{}
+	for _, g := range append(builtinGrantTypes(), extra...) {
+		if g.Name == "" || g.Handle == nil {
+			return nil, fmt.Errorf("ginoauth: a grant type needs a Name and a Handle")
 		}
-		if _, dup := p.grants[g.Type]; dup {
-			return fmt.Errorf("ginoauth: grant type %q is registered twice", g.Type)
+		if _, dup := table[g.Name]; dup {
+			return nil, fmt.Errorf("ginoauth: grant type %q is registered twice", g.Name)
 		}
-		p.grants[g.Type] = g
+		table[g.Name] = g
 	}
-	return nil
+	return table, nil
 }
 
 // GrantTypes lists the grant types the token endpoint accepts.
@@ -102,16 +103,16 @@ type IssueRequest struct {
 }
 
 // IssueTokens mints and stores a new grant's tokens for client, for a
-// GrantHandler: an access token, and a refresh token if asked, in a new
+// GrantTypeHandler: an access token, and a refresh token if asked, in a new
 // family.
 func (p *Provider) IssueTokens(ctx context.Context, client *store.Application, r IssueRequest) (*TokenResponse, error) {
 	return p.issue(ctx, client, r.UserID, r.Username, r.Scopes, r.Refresh)
 }
 
 // GrantScopes decides the scopes of a token for client from a requested
-// scope parameter, for a GrantHandler: the requested ones, or
+// scope parameter, for a GrantTypeHandler: the requested ones, or
 // Config.DefaultScopes when none, within the configured scopes and the
-// client's ceiling; anything else is an *Error with Code invalid_scope.
+// client's ceiling; anything else is an *oautherr.Error with Code invalid_scope.
 func (p *Provider) GrantScopes(requested string, client *store.Application) ([]string, error) {
 	return p.grantScopes(requested, client.AllowedScopes)
 }

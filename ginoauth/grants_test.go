@@ -7,18 +7,19 @@ import (
 	"testing"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
-// TestCustomGrant: a grant type registered through Config.Grants works as
+// TestCustomGrant: a grant type registered through Config.GrantTypes works as
 // the built-in ones do: only for clients that list it, with its own
 // parameters, scopes decided by GrantScopes and tokens by IssueTokens.
 func TestCustomGrant(t *testing.T) {
 	t.Parallel()
 	const kind = "urn:example:params:oauth:grant-type:magic-word"
-	magic := ginoauth.Grant{Type: kind, Handle: func(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
+	magic := ginoauth.GrantType{Name: kind, Handle: func(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
 		if r.Params["word"] != "please" {
-			return nil, ginoauth.ErrInvalidGrant.WithDescription("Say the magic word.")
+			return nil, oautherr.ErrInvalidGrant.WithDescription("Say the magic word.")
 		}
 		scopes, err := p.GrantScopes(r.Params["scope"], r.Client)
 		if err != nil {
@@ -26,7 +27,7 @@ func TestCustomGrant(t *testing.T) {
 		}
 		return p.IssueTokens(ctx, r.Client, ginoauth.IssueRequest{UserID: "u1", Username: "alice", Scopes: scopes})
 	}}
-	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.Grants = []ginoauth.Grant{magic} })
+	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.GrantTypes = []ginoauth.GrantType{magic} })
 	app, secret, err := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{
 		ClientType: store.Confidential, GrantTypes: []string{kind},
 	})
@@ -74,13 +75,13 @@ func TestGrantRegistrationErrors(t *testing.T) {
 	h := func(context.Context, *ginoauth.Provider, *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
 		return nil, nil
 	}
-	for name, gs := range map[string][]ginoauth.Grant{
+	for name, gs := range map[string][]ginoauth.GrantType{
 		"no type":          {{Handle: h}},
-		"no handler":       {{Type: "x"}},
-		"twice":            {{Type: "x", Handle: h}, {Type: "x", Handle: h}},
-		"shadows built-in": {{Type: "password", Handle: h}},
+		"no handler":       {{Name: "x"}},
+		"twice":            {{Name: "x", Handle: h}, {Name: "x", Handle: h}},
+		"shadows built-in": {{Name: "password", Handle: h}},
 	} {
-		if _, err := ginoauth.New(ginoauth.Config{Grants: gs}); err == nil {
+		if _, err := ginoauth.New(ginoauth.Config{GrantTypes: gs}); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}

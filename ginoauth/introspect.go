@@ -8,6 +8,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -65,7 +68,7 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 	}
 	raw := params["token"]
 	if raw == "" {
-		return nil, ErrInvalidRequest.WithDescription("Missing token parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing token parameter.")
 	}
 	inactive := &IntrospectionResponse{}
 	iss := p.issuer(c)
@@ -73,14 +76,14 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 	switch {
 	case strings.HasPrefix(raw, opaque.AccessPrefix):
 		info, err := p.Validate(ctx, raw)
-		if errors.Is(err, ErrInvalidToken) {
+		if errors.Is(err, oautherr.ErrInvalidToken) {
 			return inactive, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		return &IntrospectionResponse{
-			Active: true, Scope: FormatScope(info.Scopes), ClientID: info.ClientID, Username: info.Username,
+			Active: true, Scope: scope.Format(info.Scopes), ClientID: info.ClientID, Username: info.Username,
 			TokenType: "Bearer", Exp: info.ExpiresAt.Unix(), Iat: info.IssuedAt.Unix(), Sub: info.UserID, Iss: iss,
 		}, nil
 	case strings.HasPrefix(raw, opaque.RefreshPrefix):
@@ -99,7 +102,7 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 			return inactive, nil
 		}
 		r := &IntrospectionResponse{
-			Active: true, Scope: FormatScope(rt.Scopes), ClientID: rt.ClientID, Username: rt.Username,
+			Active: true, Scope: scope.Format(rt.Scopes), ClientID: rt.ClientID, Username: rt.Username,
 			TokenType: "refresh_token", Iat: rt.IssuedAt.Unix(), Sub: rt.UserID, Iss: iss,
 		}
 		if !rt.ExpiresAt.IsZero() {
@@ -119,7 +122,7 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 // endpoint answers, invalid_client.
 func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]string) error {
 	if bearerCaller(c.Request) {
-		tok, err := ParseBearer(c.Request.Header.Get("Authorization"))
+		tok, err := resource.ParseBearer(c.Request.Header.Get("Authorization"))
 		if err != nil {
 			return err
 		}
@@ -127,9 +130,9 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 		if err != nil {
 			return err
 		}
-		if scope := p.introspectionScope(); !info.HasScope(scope) {
-			e := ErrInsufficientScope.WithDescription("The request requires higher privileges than provided by the access token.")
-			e.Scope = []string{scope}
+		if need := p.introspectionScope(); !info.HasScope(need) {
+			e := oautherr.ErrInsufficientScope.WithDescription("The request requires higher privileges than provided by the access token.")
+			e.Scope = []string{need}
 			return e
 		}
 		return nil
@@ -139,7 +142,7 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 		return err
 	}
 	if app.ClientType != store.Confidential {
-		return ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
+		return oautherr.ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
 	}
 	return nil
 }
@@ -151,8 +154,8 @@ func bearerCaller(r *http.Request) bool {
 	if len(h) != 1 {
 		return false
 	}
-	_, err := ParseBearer(h[0])
-	return !errors.Is(err, ErrNoBearer)
+	tok, err := resource.ParseBearer(h[0])
+	return tok != "" || err != nil
 }
 
 // bearerError answers an introspection request authenticated with a bearer
@@ -163,7 +166,7 @@ func (p *Provider) bearerError(c *gin.Context, err error) {
 		p.logError(c.Request.Context(), "ginoauth: introspection endpoint", err)
 	}
 	setRetryAfter(c, err)
-	writeBearerError(c, p.realm, e)
+	oautherr.WriteBearer(c, p.realm, e)
 }
 
 func (p *Provider) introspectionScope() string {

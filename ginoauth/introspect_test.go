@@ -21,7 +21,7 @@ func TestIntrospectCallerErrors(t *testing.T) {
 		e := newEnv(t, kind, func(c *ginoauth.Config) {
 			c.Scopes = map[string]string{"read": "", "write": "", "introspection": "Introspect tokens"}
 			c.DefaultScopes = []string{"read", "write"}
-			c.Realm = "auth"
+			c.Middleware.Realm = "auth"
 		})
 		conf := []string{e.confID, e.secret}
 		user := e.passwordToken("read")

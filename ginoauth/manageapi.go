@@ -82,7 +82,11 @@ func (p *Provider) UpdateApplication(ctx context.Context, clientID string, chang
 	app.GrantTypes = dedupe(app.GrantTypes)
 	app.RedirectURIs = dedupe(app.RedirectURIs)
 	app.AllowedScopes = dedupe(app.AllowedScopes)
-	problems := p.applicationProblems(app)
+	var problems []string
+	var invalid *InvalidApplicationError
+	if errors.As(p.CheckApplication(app), &invalid) {
+		problems = invalid.Problems
+	}
 	switch {
 	case app.ClientType == store.Public:
 		app.SecretHash = ""
@@ -155,54 +159,6 @@ func (p *Provider) RevokeGrants(ctx context.Context, f store.GrantFilter) (int, 
 		n++
 	}
 	return n, nil
-}
-
-// applicationProblems checks an application's settings as
-// CreateApplication does, returning one sentence per problem.
-func (p *Provider) applicationProblems(app *store.Application) []string {
-	var problems []string
-	if app.ClientType != store.Confidential && app.ClientType != store.Public {
-		problems = append(problems, "Choose a client type: confidential or public.")
-	}
-	if len(app.GrantTypes) == 0 {
-		problems = append(problems, "Choose at least one authorization grant type.")
-	}
-	for _, g := range app.GrantTypes {
-		if _, ok := p.grants[g]; !ok {
-			problems = append(problems, fmt.Sprintf("Unknown grant type %q.", g))
-		}
-	}
-	if app.ClientType == store.Public && app.AllowsGrant(store.GrantClientCredentials) {
-		problems = append(problems, "A public client cannot use the client_credentials grant (RFC 6749 4.4): it has no secret to authenticate with.")
-	}
-	if app.AllowsGrant(store.GrantAuthorizationCode) && len(app.RedirectURIs) == 0 {
-		problems = append(problems, "The authorization_code grant needs at least one redirect URI.")
-	}
-	for _, u := range app.RedirectURIs {
-		if err := ValidateRedirectURI(u); err != nil {
-			problems = append(problems, sentence(strings.TrimPrefix(err.Error(), "ginoauth: ")))
-		}
-	}
-	for _, s := range app.AllowedScopes {
-		if _, ok := p.scopes[s]; !ok {
-			problems = append(problems, fmt.Sprintf("Scope %q is not a configured scope.", s))
-		}
-	}
-	return problems
-}
-
-// sentence capitalises s and ends it with a full stop.
-func sentence(s string) string {
-	if s == "" {
-		return s
-	}
-	if c := s[0]; c >= 'a' && c <= 'z' {
-		s = string(c-'a'+'A') + s[1:]
-	}
-	if !strings.HasSuffix(s, ".") {
-		s += "."
-	}
-	return s
 }
 
 // dedupe drops repeated and empty strings, keeping the order.

@@ -2,9 +2,11 @@ package ginoauth
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 )
 
 // ServerMetadata is RFC 8414's authorization server metadata.
@@ -46,7 +48,8 @@ func (p *Provider) issuer(c *gin.Context) string {
 	return scheme + "://" + c.Request.Host
 }
 
-// Metadata returns the authorization server metadata for an issuer.
+// Metadata returns the authorization server metadata for an issuer (RFC
+// 8414 section 2). The slices are the caller's own.
 func (p *Provider) Metadata(issuer string) ServerMetadata {
 	base := issuer + p.prefix
 	m := ServerMetadata{
@@ -55,7 +58,7 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 		TokenEndpoint:                              base + "/token/",
 		RevocationEndpoint:                         base + "/revoke_token/",
 		IntrospectionEndpoint:                      base + "/introspect/",
-		ScopesSupported:                            p.scopeNames,
+		ScopesSupported:                            slices.Clone(p.scopeNames),
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        p.GrantTypes(),
@@ -88,26 +91,22 @@ func (p *Provider) MetadataHandler() gin.HandlerFunc {
 
 // ResourceMetadataHandler serves RFC 9728 metadata at
 // /.well-known/oauth-protected-resource, for the APIs behind Middleware.
+// bearer_methods_supported names the methods Config.Middleware's token
+// finders accept.
 func (p *Provider) ResourceMetadataHandler() gin.HandlerFunc {
+	methods := resource.BearerMethods(p.cfg.Middleware.TokenFinders)
 	return func(c *gin.Context) {
 		c.Header("Access-Control-Allow-Origin", "*")
 		iss := p.issuer(c)
-		methods := []string{"header"}
-		if p.cfg.AllowAccessTokenInForm {
-			methods = append(methods, "body")
-		}
-		if p.cfg.AllowAccessTokenInQuery {
-			methods = append(methods, "query")
-		}
-		resource := p.cfg.Resource
-		if resource == "" {
-			resource = iss
+		id := p.cfg.Resource
+		if id == "" {
+			id = iss
 		}
 		c.JSON(http.StatusOK, ResourceMetadata{
-			Resource:               resource,
+			Resource:               id,
 			AuthorizationServers:   []string{iss},
-			ScopesSupported:        p.scopeNames,
-			BearerMethodsSupported: methods,
+			ScopesSupported:        slices.Clone(p.scopeNames),
+			BearerMethodsSupported: slices.Clone(methods),
 		})
 	}
 }

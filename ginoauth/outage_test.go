@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 )
@@ -42,8 +44,8 @@ func TestRecoversWhenRedisReturns(t *testing.T) {
 	r := gin.New()
 	p.Mount(r)
 	r.GET("/api", p.Middleware(), func(c *gin.Context) {
-		if _, ok := ginoauth.TokenFromContext(c); !ok {
-			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+		if _, ok := resource.TokenFromContext(c); !ok {
+			resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 			return
 		}
 		c.String(200, "ok")

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/pages"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 	"github.com/ginoauth/toolkit/internal/redistest"
@@ -228,16 +229,16 @@ func TestRegisterApplicationValidation(t *testing.T) {
 		{"no client type", func(f url.Values) { f.Del("client_type") }, "Choose a client type"},
 		{"bad client type", func(f url.Values) { f.Set("client_type", "secret") }, "Choose a client type"},
 		{"no grant type", func(f url.Values) { f.Del("grant_type") }, "at least one authorization grant type"},
-		{"unknown grant type", func(f url.Values) { f["grant_type"] = []string{"password", "implicit"} }, `Unknown grant type &#34;implicit&#34;`},
+		{"unknown grant type", func(f url.Values) { f["grant_type"] = []string{"password", "implicit"} }, `This server does not offer the grant type &#34;implicit&#34;.`},
 		{"public client_credentials", func(f url.Values) {
 			f.Set("client_type", "public")
 			f["grant_type"] = []string{"client_credentials"}
 		}, "public client cannot use the client_credentials grant"},
 		{"code without redirect", func(f url.Values) { f.Set("redirect_uris", " \n ") }, "needs at least one redirect URI"},
 		{"http redirect", func(f url.Values) { f.Set("redirect_uris", "http://evil.example/cb") }, "must use https"},
-		{"fragment", func(f url.Values) { f.Set("redirect_uris", "https://a.example/cb#x") }, "must not have a fragment"},
+		{"fragment", func(f url.Values) { f.Set("redirect_uris", "https://a.example/cb#x") }, "may not have a fragment"},
 		{"relative redirect", func(f url.Values) { f.Set("redirect_uris", "/cb") }, "not an absolute URI"},
-		{"unknown scope", func(f url.Values) { f["scope"] = []string{"read", "root"} }, `Scope &#34;root&#34; is not a configured scope`},
+		{"unknown scope", func(f url.Values) { f["scope"] = []string{"read", "root"} }, `Scope &#34;root&#34; is not one this server offers.`},
 		{"long name", func(f url.Values) { f.Set("name", strings.Repeat("x", 256)) }, "The name is too long"},
 		{"control character", func(f url.Values) { f.Set("name", "a\nb") }, "plain text on one line"},
 	} {
@@ -386,13 +387,13 @@ func TestUpdateApplicationPage(t *testing.T) {
 			mod  func(url.Values)
 			want string
 		}{
-			{"bad redirect", func(f url.Values) { f.Set("redirect_uris", "ftp://x") }, "a custom scheme must be reverse-DNS"},
+			{"bad redirect", func(f url.Values) { f.Set("redirect_uris", "ftp://x") }, "has a custom scheme that is not reverse-DNS"},
 			{"public client_credentials", func(f url.Values) {
 				f.Set("client_type", "public")
 				f["grant_type"] = []string{"client_credentials"}
 			}, "public client cannot use"},
 			{"no grant", func(f url.Values) { f.Del("grant_type") }, "at least one authorization grant type"},
-			{"unknown scope", func(f url.Values) { f["scope"] = []string{"nope"} }, "not a configured scope"},
+			{"unknown scope", func(f url.Values) { f["scope"] = []string{"nope"} }, "is not one this server offers"},
 		} {
 			pg := ce.postForm(t, alice, edit, appForm(tc.mod))
 			if pg.status != 400 || !strings.Contains(pg.body, tc.want) || !strings.Contains(pg.body, `id="errors"`) || idText(pg.body, "client_id") != id {
@@ -594,6 +595,7 @@ func TestPagesStoreOutage(t *testing.T) {
 	}
 	r := gin.New()
 	p.Mount(r)
+	pages.Mount(r, p, pages.Config{})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	ce := &codeEnv{env: &env{t: t, srv: srv}}
@@ -625,6 +627,7 @@ func TestPagesStoreOutage(t *testing.T) {
 	})})
 	r2 := gin.New()
 	p2.Mount(r2)
+	pages.Mount(r2, p2, pages.Config{})
 	w := httptest.NewRecorder()
 	r2.ServeHTTP(w, httptest.NewRequest("GET", appsPath, nil))
 	if w.Code != 503 {
@@ -644,17 +647,13 @@ func TestPagesMountedOnGroup(t *testing.T) {
 	}
 	r := gin.New()
 	p.Mount(r.Group("/auth"))
+	pages.Mount(r.Group("/auth"), p, pages.Config{})
 	for _, path := range []string{"/auth/o/applications/", "/auth/o/applications", "/auth/o/authorized_tokens"} {
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 		if w.Code != 200 || !strings.Contains(w.Body.String(), `id="nav-applications" href="/auth/o/applications/"`) {
 			t.Errorf("GET %s: %d %s", path, w.Code, w.Body.String())
 		}
-	}
-	// Providers execute copies: the package's templates can still be
-	// cloned (html/template refuses once a template ran).
-	if _, err := ginoauth.ApplicationListTemplate.Clone(); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -673,6 +672,7 @@ func TestOwnerWithoutID(t *testing.T) {
 	}
 	r := gin.New()
 	p.Mount(r)
+	pages.Mount(r, p, pages.Config{})
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", appsPath, nil))
 	if w.Code != 403 || strings.Contains(w.Body.String(), "unowned") {
@@ -680,23 +680,23 @@ func TestOwnerWithoutID(t *testing.T) {
 	}
 }
 
-// TestReplacePageTemplate: Config.PageTemplates replaces a page, keeping
+// TestReplacePageTemplate: pages.Config.Templates replaces a page, keeping
 // the default's layout blocks it does not redefine.
 func TestReplacePageTemplate(t *testing.T) {
 	t.Parallel()
-	custom := template.Must(template.Must(ginoauth.ApplicationListTemplate.Clone()).Parse(
+	custom := template.Must(pages.DefaultTemplates().List.Parse(
 		`{{define "content"}}<p id="custom">{{len .Applications}} apps for {{.User.Username}}</p>{{end}}`))
 	p, err := ginoauth.New(ginoauth.Config{
 		Sessions: ginoauth.SessionFunc(func(*gin.Context) (*ginoauth.Owner, error) {
 			return &ginoauth.Owner{ID: "u1", Username: "<alice>"}, nil
 		}),
-		PageTemplates: ginoauth.PageTemplates{List: custom},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := gin.New()
 	p.Mount(r)
+	pages.Mount(r, p, pages.Config{Templates: pages.Templates{List: custom}})
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", appsPath, nil))
 	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `<p id="custom">0 apps for &lt;alice&gt;</p>`) || !strings.Contains(body, `id="nav"`) {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,149 +34,211 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 )
 
-// Provider is an OAuth2 authorization server and resource server: the
-// value every endpoint and the middleware hang off. Build it with New; it
-// is safe for concurrent use, and any number can live in one process.
+// Provider is an OAuth2 authorization server: the value every endpoint
+// hangs off, and a resource.TokenValidator for its own tokens. Build it
+// with New; it is safe for concurrent use, and any number can live in one
+// process.
 type Provider struct {
-	cfg           Config
-	store         store.Store
-	users         UserAuthenticator
-	codec         *opaque.Codec
-	scopes        map[string]string
-	scopeNames    []string // sorted
-	defaultScopes []string
-	accessTTL     time.Duration
-	refreshTTL    time.Duration
-	codeTTL       time.Duration
-	consentTpl    *template.Template
-	errorTpl      *template.Template
-	csrfKey       []byte
-	sealKey       []byte
-	grants        map[string]Grant
-	prefix        string
-	realm         string
-	skip          map[string]bool
-	cors          gin.HandlerFunc
-	log           *slog.Logger
-	now           func() time.Time
+	cfg            Config // with the defaults filled in
+	store          store.Store
+	users          UserAuthenticator
+	codec          *opaque.Codec
+	scopes         map[string]string
+	scopeNames     []string // sorted
+	defaultScopes  []string
+	accessTTL      time.Duration
+	refreshTTL     time.Duration
+	codeTTL        time.Duration
+	consentTpl     *template.Template
+	errorTpl       *template.Template
+	csrfKey        []byte
+	sealKey        []byte
+	grants         map[string]GrantType
+	prefix         string
+	realm          string
+	basicChallenge string // the token endpoint's WWW-Authenticate for invalid_client
+	cors           gin.HandlerFunc
+	loginURL       loginURL
+	log            *slog.Logger
+	now            func() time.Time
 }
 
-// New builds a Provider from cfg, filling in the documented defaults. It
-// fails on a configuration that cannot work (a short secret key, a default
-// scope that is not a scope).
+// New builds a Provider from cfg: it fills in the documented defaults,
+// then refuses a configuration that cannot work (a short secret key, a
+// default scope that is not a scope, an issuer that is not an http(s) URL).
 func New(cfg Config) (*Provider, error) {
-	p := &Provider{
-		cfg:        cfg,
-		store:      cfg.Store,
-		users:      cfg.Users,
-		scopes:     cfg.Scopes,
-		accessTTL:  cfg.AccessTokenExpire,
-		refreshTTL: cfg.RefreshTokenExpire,
-		prefix:     strings.TrimRight(cfg.PathPrefix, "/"),
-		realm:      cfg.Realm,
-		log:        cfg.Logger,
-		now:        cfg.Now,
+	key, err := secretKey(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if p.store == nil {
-		p.store = memstore.New()
-	}
-	if p.users == nil {
-		p.users = StoreUsers{Users: p.store}
-	}
-	if p.log == nil {
-		p.log = slog.Default()
-	}
-	if p.now == nil {
-		p.now = time.Now
-	}
-	if p.accessTTL == 0 {
-		p.accessTTL = DefaultAccessTokenExpire
-	}
-	p.codeTTL = cfg.AuthorizationCodeExpire
-	if p.codeTTL == 0 {
-		p.codeTTL = DefaultAuthorizationCodeExpire
-	}
-	p.consentTpl, p.errorTpl = cfg.ConsentTemplate, cfg.ErrorTemplate
-	if p.consentTpl == nil {
-		p.consentTpl = DefaultConsentTemplate
-	}
-	if p.errorTpl == nil {
-		p.errorTpl = DefaultErrorTemplate
-	}
-	switch cfg.RequestApprovalPrompt {
-	case "", "force", "auto":
-	default:
-		return nil, fmt.Errorf("ginoauth: RequestApprovalPrompt must be \"force\" or \"auto\", not %q", cfg.RequestApprovalPrompt)
-	}
-	if cfg.Issuer != "" {
-		if err := validIssuer(cfg.Issuer); err != nil {
-			return nil, err
-		}
-	}
-	if p.accessTTL < 0 || p.refreshTTL < 0 || p.codeTTL < 0 {
-		return nil, errors.New("ginoauth: token lifetimes must not be negative")
-	}
-	if cfg.PathPrefix == "" {
-		p.prefix = DefaultPathPrefix
-	}
-	if p.realm == "" {
-		p.realm = DefaultRealm
-	}
-	key := cfg.SecretKey
-	if key == nil {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if cfg.Store != nil {
-			p.log.Warn("ginoauth: no SecretKey configured; tokens will stop working when this process restarts")
-		}
+	cfg = withDefaults(cfg)
+	if err := validate(cfg); err != nil {
+		return nil, err
 	}
 	codec, err := opaque.New(key)
 	if err != nil {
 		return nil, fmt.Errorf("ginoauth: SecretKey: %w", err)
 	}
-	p.codec = codec
-	p.csrfKey = deriveKey(key, "ginoauth csrf")
-	p.sealKey = deriveKey(key, "ginoauth seal")
-	if p.scopes == nil {
-		p.scopes = defaultScopes()
+	p := &Provider{
+		cfg:            cfg,
+		store:          cfg.Store,
+		users:          cfg.Users,
+		codec:          codec,
+		scopes:         cfg.Scopes,
+		scopeNames:     slices.Sorted(maps.Keys(cfg.Scopes)),
+		defaultScopes:  cfg.DefaultScopes,
+		accessTTL:      cfg.AccessTokenExpire,
+		refreshTTL:     cfg.RefreshTokenExpire,
+		codeTTL:        cfg.AuthorizationCodeExpire,
+		consentTpl:     cfg.ConsentTemplate,
+		errorTpl:       cfg.ErrorTemplate,
+		csrfKey:        deriveKey(key, "ginoauth csrf"),
+		sealKey:        deriveKey(key, "ginoauth seal"),
+		prefix:         cfg.PathPrefix,
+		realm:          cfg.Middleware.Realm,
+		basicChallenge: `Basic realm="` + cfg.Middleware.Realm + `"`,
+		log:            cfg.Logger,
+		now:            cfg.Now,
 	}
-	for name := range p.scopes {
-		if s, err := ParseScope(name); err != nil || len(s) != 1 || s[0] != name {
-			return nil, fmt.Errorf("ginoauth: %q is not a valid scope name", name)
-		}
-		p.scopeNames = append(p.scopeNames, name)
+	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
+		return nil, err
 	}
-	slices.Sort(p.scopeNames)
-	p.defaultScopes = cfg.DefaultScopes
-	if p.defaultScopes == nil {
-		p.defaultScopes = p.scopeNames
-	}
-	for _, s := range p.defaultScopes {
-		if _, ok := p.scopes[s]; !ok {
-			return nil, fmt.Errorf("ginoauth: default scope %q is not in Scopes", s)
-		}
-	}
-	if err := p.registerGrants(cfg.Grants); err != nil {
+	if p.grants, err = grantTable(cfg.GrantTypes); err != nil {
 		return nil, err
 	}
 	if len(cfg.CORSAllowedOrigins) > 0 {
-		cc := corsConfig(cfg.CORSAllowedOrigins)
-		if err := cc.Validate(); err != nil {
-			return nil, fmt.Errorf("ginoauth: CORSAllowedOrigins: %w", err)
-		}
-		p.cors = cors.New(cc)
-	}
-	p.skip = make(map[string]bool, len(cfg.SkipPaths))
-	for _, path := range cfg.SkipPaths {
-		p.skip[path] = true
+		p.cors = cors.New(corsConfig(cfg.CORSAllowedOrigins))
 	}
 	return p, nil
+}
+
+// secretKey returns Config.SecretKey, or a random key when there is none.
+func secretKey(cfg Config) ([]byte, error) {
+	if cfg.SecretKey != nil {
+		return cfg.SecretKey, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if cfg.Store != nil {
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Warn("ginoauth: no SecretKey configured; tokens will stop working when this process restarts")
+	}
+	return key, nil
+}
+
+// withDefaults returns cfg with every documented default filled in: the
+// one place where they are.
+func withDefaults(cfg Config) Config {
+	if cfg.Store == nil {
+		cfg.Store = memstore.New()
+	}
+	if cfg.Users == nil {
+		cfg.Users = StoreUsers{Users: cfg.Store}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AccessTokenExpire == 0 {
+		cfg.AccessTokenExpire = DefaultAccessTokenExpire
+	}
+	if cfg.AuthorizationCodeExpire == 0 {
+		cfg.AuthorizationCodeExpire = DefaultAuthorizationCodeExpire
+	}
+	if cfg.LoginURL == "" {
+		cfg.LoginURL = DefaultLoginURL
+	}
+	if cfg.ConsentTemplate == nil {
+		cfg.ConsentTemplate = defaultConsentTemplate
+	}
+	if cfg.ErrorTemplate == nil {
+		cfg.ErrorTemplate = defaultErrorTemplate
+	}
+	cfg.PathPrefix = strings.TrimRight(cfg.PathPrefix, "/")
+	if cfg.PathPrefix == "" {
+		cfg.PathPrefix = DefaultPathPrefix
+	}
+	if cfg.Scopes == nil {
+		cfg.Scopes = defaultScopes()
+	} else {
+		cfg.Scopes = maps.Clone(cfg.Scopes)
+	}
+	if cfg.DefaultScopes == nil {
+		cfg.DefaultScopes = slices.Sorted(maps.Keys(cfg.Scopes))
+	} else {
+		cfg.DefaultScopes = slices.Clone(cfg.DefaultScopes)
+	}
+	if cfg.Middleware.Realm == "" {
+		cfg.Middleware.Realm = resource.DefaultRealm
+	}
+	if cfg.Middleware.Logger == nil {
+		cfg.Middleware.Logger = cfg.Logger
+	}
+	if cfg.Middleware.Now == nil {
+		cfg.Middleware.Now = cfg.Now
+	}
+	return cfg
+}
+
+// validate refuses a configuration (with its defaults) that cannot work.
+func validate(cfg Config) error {
+	switch cfg.RequestApprovalPrompt {
+	case "", "force", "auto":
+	default:
+		return fmt.Errorf("ginoauth: RequestApprovalPrompt must be \"force\" or \"auto\", not %q", cfg.RequestApprovalPrompt)
+	}
+	if cfg.Issuer != "" {
+		if err := validIssuer(cfg.Issuer); err != nil {
+			return err
+		}
+	}
+	if cfg.AccessTokenExpire < 0 || cfg.RefreshTokenExpire < 0 || cfg.AuthorizationCodeExpire < 0 {
+		return errors.New("ginoauth: token lifetimes must not be negative")
+	}
+	for name := range cfg.Scopes {
+		if !scope.Valid(name) {
+			return fmt.Errorf("ginoauth: %q is not a valid scope name", name)
+		}
+	}
+	for _, s := range cfg.DefaultScopes {
+		if _, ok := cfg.Scopes[s]; !ok {
+			return fmt.Errorf("ginoauth: default scope %q is not in Scopes", s)
+		}
+	}
+	if !validRealm(cfg.Middleware.Realm) {
+		return errors.New("ginoauth: Middleware.Realm may hold only printable ASCII without '\"' and '\\'")
+	}
+	if len(cfg.CORSAllowedOrigins) > 0 {
+		if err := corsConfig(cfg.CORSAllowedOrigins).Validate(); err != nil {
+			return fmt.Errorf("ginoauth: CORSAllowedOrigins: %w", err)
+		}
+	}
+	return nil
+}
+
+// validRealm reports whether realm fits in a quoted challenge attribute
+// as it is (RFC 9110 section 11.2 quoted-string, without escapes).
+func validRealm(realm string) bool {
+	for i := 0; i < len(realm); i++ {
+		if c := realm[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Store returns the store the provider keeps its data in.
@@ -197,13 +260,12 @@ func (p *Provider) Scopes() map[string]string {
 //	POST {prefix}/token/             token endpoint (RFC 6749 3.2)
 //	POST {prefix}/revoke_token/      revocation (RFC 7009)
 //	POST {prefix}/introspect/        introspection (RFC 7662)
-//	{prefix}/applications/...        the user's applications (HTML pages)
-//	{prefix}/authorized_tokens/...   what the user granted (HTML pages)
 //	GET  /.well-known/oauth-authorization-server  metadata (RFC 8414)
 //	GET  /.well-known/oauth-protected-resource    metadata (RFC 9728)
 //
 // With Config.CORSAllowedOrigins, the POST endpoints answer CORS preflight
-// requests from those origins.
+// requests from those origins. The HTML pages where users manage their
+// applications and authorized tokens are package pages, mounted apart.
 func (p *Provider) Mount(r gin.IRouter) {
 	var pre []gin.HandlerFunc
 	if p.cors != nil {
@@ -232,7 +294,6 @@ func (p *Provider) Mount(r gin.IRouter) {
 	}
 	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
 	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
-	p.mountPages(r)
 }
 
 // CORS returns the CORS middleware for Config.CORSAllowedOrigins (nil
@@ -261,9 +322,9 @@ func preflight(c *gin.Context) {
 func methodNotAllowed(allow string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Header("Allow", allow)
-		e := ErrInvalidRequest.WithDescription("Use %s.", allow)
+		e := oautherr.ErrInvalidRequest.WithDescription("Use %s.", allow)
 		e.Status = 405
-		writeJSONError(c, e)
+		oautherr.WriteJSON(c, e)
 	}
 }
 

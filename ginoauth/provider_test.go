@@ -19,6 +19,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/pages"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
@@ -119,21 +123,22 @@ func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
 
 	r := gin.New()
 	p.Mount(r)
+	pages.Mount(r, p, pages.Config{})
 	api := r.Group("/api", p.Middleware())
 	api.GET("/whoami", func(c *gin.Context) {
-		tok, ok := ginoauth.TokenFromContext(c)
+		tok, ok := resource.TokenFromContext(c)
 		if !ok {
-			if err := ginoauth.AuthErrorFromContext(c); err != nil {
-				ginoauth.AbortWithError(c, err)
+			if err := resource.AuthErrorFromContext(c); err != nil {
+				resource.AbortWithError(c, err)
 				return
 			}
-			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 			return
 		}
-		c.JSON(200, gin.H{"client": tok.ClientID, "user": tok.Username, "scope": ginoauth.FormatScope(tok.Scopes)})
+		c.JSON(200, gin.H{"client": tok.ClientID, "user": tok.Username, "scope": scope.Format(tok.Scopes)})
 	})
 	api.POST("/whoami", func(c *gin.Context) {
-		_, ok := ginoauth.TokenFromContext(c)
+		_, ok := resource.TokenFromContext(c)
 		c.JSON(200, gin.H{"ok": ok})
 	})
 	e.srv = httptest.NewServer(r)
@@ -606,9 +611,8 @@ func TestMiddlewareStoreOutage(t *testing.T) {
 func TestMiddlewareOptions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", func(c *ginoauth.Config) {
-		c.AllowAccessTokenInQuery = true
-		c.AllowAccessTokenInForm = true
-		c.SkipPaths = []string{"/api/skipped"}
+		c.Middleware.TokenFinders = []resource.TokenFinder{resource.TokenFromHeader, resource.TokenFromQuery, resource.TokenFromForm}
+		c.Middleware.SkipPaths = []string{"/api/skipped"}
 	})
 	good := e.passwordToken("").str("access_token")
 	if r := e.get("/api/whoami?access_token="+good, ""); r.status != 200 {

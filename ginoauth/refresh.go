@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -30,9 +32,9 @@ const DefaultRetiredRefreshTokenRetention = 30 * 24 * time.Hour
 func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
 	raw := params["refresh_token"]
 	if raw == "" {
-		return nil, ErrInvalidRequest.WithDescription("Missing refresh_token parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing refresh_token parameter.")
 	}
-	invalid := ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
+	invalid := oautherr.ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
 	family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
 	if err != nil {
 		return nil, invalid
@@ -55,12 +57,12 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	scopes := old.Scopes
 	asked := false
 	if s := params["scope"]; s != "" {
-		req, err := ParseScope(s)
+		req, err := scope.Parse(s)
 		if err != nil {
-			return nil, ErrInvalidScope.WithDescription("The scope parameter is malformed.")
+			return nil, oautherr.ErrInvalidScope.WithDescription("The scope parameter is malformed.")
 		}
 		if !subset(req, old.Scopes) {
-			return nil, ErrInvalidScope.WithDescription("A refreshed token may not gain scopes.")
+			return nil, oautherr.ErrInvalidScope.WithDescription("A refreshed token may not gain scopes.")
 		}
 		scopes, asked = req, len(req) > 0
 	}
@@ -74,11 +76,11 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 			case slices.Contains(ceiling, s):
 				allowed = append(allowed, s)
 			case asked:
-				return nil, ErrInvalidScope.WithDescription("The client may not request scope %s.", echo(s))
+				return nil, oautherr.ErrInvalidScope.WithDescription("The client may not request scope %s.", oautherr.Quote(s))
 			}
 		}
 		if len(scopes) > 0 && len(allowed) == 0 {
-			return nil, ErrInvalidScope.WithDescription("The client may no longer use any of this grant's scopes.")
+			return nil, oautherr.ErrInvalidScope.WithDescription("The client may no longer use any of this grant's scopes.")
 		}
 		scopes = allowed
 	}
@@ -136,7 +138,7 @@ func (p *Provider) retire(old *store.RefreshToken, resp *TokenResponse, now time
 // new pair again within the grace period, else invalid_grant, revoking the
 // token's whole grant when it was rotated (a reuse: the token leaked, or
 // the client misbehaves).
-func (p *Provider) rotatedRefresh(ctx context.Context, app *store.Application, k store.Key, invalid *Error) (*TokenResponse, error) {
+func (p *Provider) rotatedRefresh(ctx context.Context, app *store.Application, k store.Key, invalid *oautherr.Error) (*TokenResponse, error) {
 	retired, err := p.store.GetRetiredRefreshToken(ctx, k)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid

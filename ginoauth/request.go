@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 )
 
 // maxRequestBody bounds a token, revocation or introspection request body.
@@ -19,7 +21,7 @@ const maxRequestBody = 64 << 10
 // sent twice (a repeated form field or JSON member) is refused (RFC 6749
 // section 3.2), as are bodies over 64 KiB, other content types and JSON
 // that is not exactly one object of strings (or nulls, taken as absent).
-// Every error is an *Error with Code invalid_request.
+// Every error is an *oautherr.Error with Code invalid_request.
 func ParseParams(r *http.Request) (map[string]string, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Body == nil {
@@ -27,10 +29,10 @@ func ParseParams(r *http.Request) (map[string]string, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	if err != nil {
-		return nil, ErrInvalidRequest.WithDescription("The request body could not be read.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("The request body could not be read.")
 	}
 	if len(body) > maxRequestBody {
-		return nil, ErrInvalidRequest.WithDescription("The request body is too large.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("The request body is too large.")
 	}
 	return parseBody(ct, body)
 }
@@ -39,16 +41,16 @@ func parseBody(contentType string, body []byte) (map[string]string, error) {
 	switch contentType {
 	case "application/x-www-form-urlencoded", "":
 		if contentType == "" && len(bytes.TrimSpace(body)) > 0 {
-			return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
+			return nil, oautherr.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
 		}
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, ErrInvalidRequest.WithDescription("The request body is not valid form encoding.")
+			return nil, oautherr.ErrInvalidRequest.WithDescription("The request body is not valid form encoding.")
 		}
 		out := make(map[string]string, len(vals))
 		for k, v := range vals {
 			if len(v) != 1 {
-				return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
+				return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(k))
 			}
 			out[k] = v[0]
 		}
@@ -56,7 +58,7 @@ func parseBody(contentType string, body []byte) (map[string]string, error) {
 	case "application/json":
 		return parseJSONObject(body)
 	default:
-		return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
 	}
 }
 
@@ -84,7 +86,7 @@ func parseJSONObject(body []byte) (map[string]string, error) {
 			return nil, errNotJSONObject
 		}
 		if _, dup := out[k]; dup || nulls[k] {
-			return nil, ErrInvalidRequest.WithDescription("Parameter %s is repeated.", echo(k))
+			return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(k))
 		}
 		if tok, err = dec.Token(); err != nil {
 			return nil, errNotJSONObject
@@ -98,16 +100,16 @@ func parseJSONObject(body []byte) (map[string]string, error) {
 			}
 			nulls[k] = true
 		default:
-			return nil, ErrInvalidRequest.WithDescription("Parameter %s must be a string.", echo(k))
+			return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s must be a string.", oautherr.Quote(k))
 		}
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
 		return nil, errNotJSONObject
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, ErrInvalidRequest.WithDescription("The request body has data after the JSON object.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("The request body has data after the JSON object.")
 	}
 	return out, nil
 }
 
-var errNotJSONObject = ErrInvalidRequest.WithDescription("The request body is not a JSON object.")
+var errNotJSONObject = oautherr.ErrInvalidRequest.WithDescription("The request body is not a JSON object.")

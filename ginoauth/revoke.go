@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -42,7 +43,7 @@ func (p *Provider) revoke(c *gin.Context) error {
 	}
 	raw := params["token"]
 	if raw == "" {
-		return ErrInvalidRequest.WithDescription("Missing token parameter.")
+		return oautherr.ErrInvalidRequest.WithDescription("Missing token parameter.")
 	}
 	ctx := c.Request.Context()
 	// The prefix tells the token's type, so token_type_hint (section 2.1)

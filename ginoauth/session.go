@@ -1,6 +1,10 @@
 package ginoauth
 
 import (
+	"fmt"
+	"net/http"
+	"net/url"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -25,3 +29,52 @@ type SessionFunc func(c *gin.Context) (*Owner, error)
 
 // SessionOwner implements SessionSource.
 func (f SessionFunc) SessionOwner(c *gin.Context) (*Owner, error) { return f(c) }
+
+// DefaultLoginURL is Config.LoginURL's default, as Django's LOGIN_URL.
+const DefaultLoginURL = "/accounts/login/"
+
+// SessionOwner returns the request's logged-in user as Config.Sessions
+// tells, or nil when nobody is logged in (always, without Sessions).
+func (p *Provider) SessionOwner(c *gin.Context) (*Owner, error) {
+	if p.cfg.Sessions == nil {
+		return nil, nil
+	}
+	return p.cfg.Sessions.SessionOwner(c)
+}
+
+// RedirectToLogin sends the visitor to Config.LoginURL with next= set to
+// next, the local URL to come back to after logging in. A query that
+// LoginURL already has is kept.
+func (p *Provider) RedirectToLogin(c *gin.Context, next string) {
+	c.Redirect(http.StatusFound, p.loginURL.withNext(next))
+}
+
+// loginURL is Config.LoginURL, parsed once.
+type loginURL struct {
+	base  string // without its query
+	query url.Values
+}
+
+func parseLoginURL(raw string) (loginURL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return loginURL{}, fmt.Errorf("ginoauth: LoginURL: %w", err)
+	}
+	q := u.Query()
+	u.RawQuery, u.ForceQuery = "", false
+	return loginURL{base: u.String(), query: q}, nil
+}
+
+func (l loginURL) withNext(next string) string {
+	q := url.Values{}
+	for k, v := range l.query {
+		if k != "next" {
+			q[k] = v
+		}
+	}
+	q.Set("next", next)
+	return l.base + "?" + q.Encode()
+}
+
+// PathPrefix is Config.PathPrefix: where Mount puts the endpoints.
+func (p *Provider) PathPrefix() string { return p.prefix }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 )
 
 // RateLimit throttles the token endpoint, counted in the store so the
@@ -28,11 +29,11 @@ type RateLimit struct {
 
 // ErrTooManyRequests is the answer to a throttled request: 429 with
 // Retry-After.
-var ErrTooManyRequests = &Error{Code: "too_many_requests", Status: http.StatusTooManyRequests}
+var ErrTooManyRequests = &oautherr.Error{Code: "too_many_requests", Status: http.StatusTooManyRequests}
 
 // throttled is returned by allow for a request over its limit.
 type throttled struct {
-	err        *Error
+	err        *oautherr.Error
 	retryAfter time.Duration
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -24,7 +26,7 @@ type TokenResponse struct {
 
 // TokenHandler is the token endpoint (RFC 6749 section 3.2) for the
 // authorization_code, password, client_credentials and refresh_token
-// grants and those of Config.Grants. Mount registers it; use it directly
+// grants and those of Config.GrantTypes. Mount registers it; use it directly
 // to put the endpoint elsewhere.
 func (p *Provider) TokenHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -48,10 +50,10 @@ func (p *Provider) tokenError(c *gin.Context, err error) {
 		p.logError(c.Request.Context(), "ginoauth: token endpoint", err)
 	}
 	setRetryAfter(c, err)
-	if e.Code == ErrInvalidClient.Code {
-		c.Header("WWW-Authenticate", `Basic realm="`+quotable(p.realm)+`"`)
+	if e.Code == oautherr.ErrInvalidClient.Code {
+		c.Header("WWW-Authenticate", p.basicChallenge)
 	}
-	writeJSONError(c, e)
+	oautherr.WriteJSON(c, e)
 }
 
 func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
@@ -61,11 +63,11 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	}
 	grant := params["grant_type"]
 	if grant == "" {
-		return nil, ErrInvalidRequest.WithDescription("Missing grant_type parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing grant_type parameter.")
 	}
 	g, ok := p.grants[grant]
 	if !ok {
-		return nil, ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", echo(grant))
+		return nil, oautherr.ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", oautherr.Quote(grant))
 	}
 	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
 		return nil, err
@@ -78,7 +80,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		return nil, err
 	}
 	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
-		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
+		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
 	return g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request})
 }
@@ -86,11 +88,11 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 // passwordGrant is RFC 6749 section 4.3.
 func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
 	if !app.AllowsGrant(store.GrantPassword) {
-		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the password grant.")
+		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the password grant.")
 	}
 	username, password := params["username"], params["password"]
 	if username == "" || password == "" {
-		return nil, ErrInvalidRequest.WithDescription("The password grant needs username and password.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("The password grant needs username and password.")
 	}
 	scopes, err := p.grantScopes(params["scope"], app.AllowedScopes)
 	if err != nil {
@@ -98,7 +100,7 @@ func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, pa
 	}
 	u, err := p.users.Authenticate(ctx, username, password)
 	if errors.Is(err, ErrBadCredentials) {
-		return nil, ErrInvalidGrant.WithDescription("Invalid credentials given.")
+		return nil, oautherr.ErrInvalidGrant.WithDescription("Invalid credentials given.")
 	}
 	if err != nil {
 		return nil, err
@@ -110,7 +112,7 @@ func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, pa
 // and no refresh token (section 4.4.3).
 func (p *Provider) clientCredentialsGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
 	if app.ClientType != store.Confidential || !app.AllowsGrant(store.GrantClientCredentials) {
-		return nil, ErrUnauthorizedClient.WithDescription("The client may not use the client_credentials grant.")
+		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the client_credentials grant.")
 	}
 	scopes, err := p.grantScopes(params["scope"], app.AllowedScopes)
 	if err != nil {
@@ -162,7 +164,7 @@ func (p *Provider) mint(family, clientID, userID, username string, scopes []stri
 		AccessToken: access,
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(p.accessTTL.Seconds()),
-		Scope:       FormatScope(scopes),
+		Scope:       scope.Format(scopes),
 	}
 	if !withRefresh {
 		return at, nil, resp, nil

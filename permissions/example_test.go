@@ -8,7 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/permissions"
 )
 
@@ -23,9 +24,9 @@ func exampleAuth(c *gin.Context) {
 	}
 	h := c.GetHeader("Authorization")
 	if s, ok := scopes[h]; ok {
-		ginoauth.SetToken(c, &ginoauth.TokenInfo{ClientID: "app", UserID: "42", Scopes: s})
+		resource.SetToken(c, &resource.TokenInfo{ClientID: "app", UserID: "42", Scopes: s})
 	} else if h != "" {
-		ginoauth.SetAuthError(c, ginoauth.ErrInvalidToken.WithDescription("The access token is invalid."))
+		resource.SetAuthError(c, oautherr.ErrInvalidToken.WithDescription("The access token is invalid."))
 	}
 }
 

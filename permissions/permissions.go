@@ -5,22 +5,22 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 )
 
 // Permission is a guard: it decides whether a request may proceed. It
 // mirrors DRF's rest_framework.permissions.BasePermission (has_permission).
 //
 // Check returns nil to allow the request, or an error to refuse it:
-// normally a *ginoauth.Error built from ginoauth.ErrNotAuthenticated,
+// normally a *oautherr.Error built from oautherr.ErrNotAuthenticated,
 // ErrInvalidToken, ErrInsufficientScope or ErrPermissionDenied (with
-// WithDescription), which [Require] answers with ginoauth.AbortWithError.
-// Any other error (a store outage, say) is not a refusal: it is answered as
-// such (503, 500) and is never turned into "allow" by [Not] or [Or].
+// WithDescription), which [Require] answers with resource.AbortWithError.
+// Any other error means the guard could not tell (a store outage, say): it
+// is not a refusal, [Require] answers it 503 temporarily_unavailable, and
+// [Not] and [Or] never turn it into "allow".
 // Errors returned by the guards of this package may be shared between
 // requests and must not be modified.
 //
@@ -37,7 +37,7 @@ type Permission interface {
 // Require returns a handler that lets the request through when every one of
 // perms allows it (DRF's APIView.check_permissions, which evaluates
 // permission_classes in order and stops at the first refusal). On refusal it
-// calls ginoauth.AbortWithError.
+// calls resource.AbortWithError.
 //
 // Use it on a group or on a single endpoint:
 //
@@ -46,8 +46,8 @@ type Permission interface {
 //
 // As in DRF (APIView.permission_denied), a refusal of a request that is not
 // authenticated (no valid token and no user) is answered 401: with the error
-// the middleware recorded for a refused token (ginoauth.AuthErrorFromContext,
-// typically invalid_token), or else with ginoauth.ErrNotAuthenticated and a
+// the middleware recorded for a refused token (resource.AuthErrorFromContext,
+// typically invalid_token), or else with oautherr.ErrNotAuthenticated and a
 // bare Bearer challenge. This holds for custom Permissions too.
 //
 // Require with no perms allows every request, as DRF's empty
@@ -62,10 +62,13 @@ func Require(perms ...Permission) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		for _, p := range perms {
 			if err := p.Check(c); err != nil {
-				if isRefusal(err) && !authenticated(c) {
+				switch {
+				case !isOAuthError(err):
+					err = oautherr.ErrTemporarilyUnavailable.WithCause(err)
+				case isRefusal(err) && !authenticated(c):
 					err = unauthenticated(c)
 				}
-				ginoauth.AbortWithError(c, err)
+				resource.AbortWithError(c, err)
 				return
 			}
 		}
@@ -77,15 +80,15 @@ func Require(perms ...Permission) gin.HandlerFunc {
 var (
 	// errTokenExpired answers a token whose ExpiresAt has passed (DOT's
 	// AccessToken.is_valid checks expiry as well as scope).
-	errTokenExpired = ginoauth.ErrInvalidToken.WithDescription("The access token expired.")
+	errTokenExpired = oautherr.ErrInvalidToken.WithDescription("The access token expired.")
 	// errTokenRequired answers a user authenticated by other means (a
 	// session) on a guard that needs an OAuth2 token; DOT raises
 	// ImproperlyConfigured there, we refuse.
-	errTokenRequired = ginoauth.ErrPermissionDenied.WithDescription(
+	errTokenRequired = oautherr.ErrPermissionDenied.WithDescription(
 		"This resource requires an OAuth2 access token.")
 	// errNoResourceOwner answers a token with no resource owner (issued by
 	// the client_credentials grant) on a guard that needs a user.
-	errNoResourceOwner = ginoauth.ErrPermissionDenied.WithDescription(
+	errNoResourceOwner = oautherr.ErrPermissionDenied.WithDescription(
 		"This resource requires a token issued on behalf of a user.")
 )
 
@@ -94,23 +97,17 @@ var (
 const insufficientDescription = "The request requires higher privileges than provided by the access token."
 
 // insufficient builds the 403 insufficient_scope answer naming scopes.
-func insufficient(scopes []string) *ginoauth.Error {
-	e := ginoauth.ErrInsufficientScope.WithDescription(insufficientDescription)
+func insufficient(scopes []string) *oautherr.Error {
+	e := oautherr.ErrInsufficientScope.WithDescription(insufficientDescription)
 	e.Scope = scopes[:len(scopes):len(scopes)]
 	return e
 }
 
-// validToken returns the request's token if there is one and it has not
-// expired (a zero ExpiresAt never expires).
-func validToken(c *gin.Context) (*ginoauth.TokenInfo, bool) {
-	t, ok := ginoauth.TokenFromContext(c)
-	if !ok {
-		return nil, false
-	}
-	if !t.ExpiresAt.IsZero() && !time.Now().Before(t.ExpiresAt) {
-		return nil, false
-	}
-	return t, true
+// validToken returns the request's token if there is one. The middleware
+// put it there only if it was valid by the validator's clock (resource
+// Options.Now, the provider's clock), so no second clock is read here.
+func validToken(c *gin.Context) (*resource.TokenInfo, bool) {
+	return resource.TokenFromContext(c)
 }
 
 // authenticated mirrors DRF's request.successful_authenticator: a valid
@@ -119,48 +116,48 @@ func authenticated(c *gin.Context) bool {
 	if _, ok := validToken(c); ok {
 		return true
 	}
-	_, ok := ginoauth.UserFromContext(c)
+	_, ok := resource.UserFromContext(c)
 	return ok
 }
 
 // unauthenticated is the answer to an unauthenticated request: why its
 // token was refused, if one was presented, else not_authenticated.
 func unauthenticated(c *gin.Context) error {
-	if err := ginoauth.AuthErrorFromContext(c); err != nil {
+	if err := resource.AuthErrorFromContext(c); err != nil {
 		return err
 	}
-	if _, ok := ginoauth.TokenFromContext(c); ok {
+	if _, ok := resource.TokenFromContext(c); ok {
 		return errTokenExpired
 	}
-	return ginoauth.ErrNotAuthenticated
+	return oautherr.ErrNotAuthenticated
 }
 
 // needToken is the answer of a token guard to a request without a valid
 // token.
 func needToken(c *gin.Context) error {
-	if _, ok := ginoauth.TokenFromContext(c); ok {
+	if _, ok := resource.TokenFromContext(c); ok {
 		return errTokenExpired // present, so validToken refused it as expired
 	}
-	if _, ok := ginoauth.UserFromContext(c); ok {
+	if _, ok := resource.UserFromContext(c); ok {
 		return errTokenRequired
 	}
 	return unauthenticated(c)
 }
 
-// isRefusal reports whether err is a 401/403 *ginoauth.Error, as opposed to
+// isRefusal reports whether err is a 401/403 *oautherr.Error, as opposed to
 // a failure (store outage, bug) that must never be read as a decision.
 func isRefusal(err error) bool {
 	e, ok := asError(err)
 	return ok && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 }
 
-// asError is errors.As for *ginoauth.Error, without allocating for an
+// asError is errors.As for *oautherr.Error, without allocating for an
 // unwrapped one.
-func asError(err error) (*ginoauth.Error, bool) {
-	if e, ok := err.(*ginoauth.Error); ok {
+func asError(err error) (*oautherr.Error, bool) {
+	if e, ok := err.(*oautherr.Error); ok {
 		return e, e != nil
 	}
-	var e *ginoauth.Error
+	var e *oautherr.Error
 	if errors.As(err, &e) {
 		return e, e != nil
 	}
@@ -196,7 +193,7 @@ func (allowAny) String() string           { return "AllowAny" }
 type isAuthenticated struct{}
 
 // IsAuthenticated allows a request that has a user: one set with
-// ginoauth.SetUser (a session, or loaded for the token), or a valid token
+// resource.SetUser (a session, or loaded for the token), or a valid token
 // issued on behalf of a user (TokenInfo.UserID set). It mirrors DRF's
 // rest_framework.permissions.IsAuthenticated.
 //
@@ -206,7 +203,7 @@ type isAuthenticated struct{}
 func IsAuthenticated() Permission { return isAuthenticated{} }
 
 func (isAuthenticated) Check(c *gin.Context) error {
-	if _, ok := ginoauth.UserFromContext(c); ok {
+	if _, ok := resource.UserFromContext(c); ok {
 		return nil
 	}
 	t, ok := validToken(c)
@@ -255,7 +252,7 @@ type or []Permission
 // refused token's error, or not_authenticated) if the request is not
 // authenticated; else the first insufficient_scope refusal, which names the
 // scopes of that alternative; else the first refusal if it is a 403, or
-// ginoauth.ErrPermissionDenied. An error that is not a refusal (a store
+// oautherr.ErrPermissionDenied. An error that is not a refusal (a store
 // outage) is returned at once, as DRF propagates an exception raised by an
 // operand.
 //
@@ -277,7 +274,7 @@ func (o or) Check(c *gin.Context) error {
 		if first == nil {
 			first = err
 		}
-		if scope == nil && errors.Is(err, ginoauth.ErrInsufficientScope) {
+		if scope == nil && errors.Is(err, oautherr.ErrInsufficientScope) {
 			scope = err
 		}
 	}
@@ -290,7 +287,7 @@ func (o or) Check(c *gin.Context) error {
 	if e, ok := asError(first); ok && e.Status == http.StatusForbidden {
 		return first
 	}
-	return ginoauth.ErrPermissionDenied
+	return oautherr.ErrPermissionDenied
 }
 
 func (o or) String() string { return join(o, " | ") }
@@ -320,7 +317,7 @@ func (n not) Check(c *gin.Context) error {
 		if !authenticated(c) {
 			return unauthenticated(c)
 		}
-		return ginoauth.ErrPermissionDenied
+		return oautherr.ErrPermissionDenied
 	}
 	if isRefusal(err) {
 		return nil
@@ -356,4 +353,11 @@ func join(ps []Permission, sep string) string {
 	}
 	b.WriteByte(')')
 	return b.String()
+}
+
+// isOAuthError reports whether err is (or wraps) an *oautherr.Error: a
+// guard's answer, rather than a failure to tell.
+func isOAuthError(err error) bool {
+	_, ok := asError(err)
+	return ok
 }

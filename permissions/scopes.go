@@ -5,8 +5,9 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 )
 
 // Scope lists given to the constructors below are normalised once, when the
@@ -29,7 +30,7 @@ func normalizeScopes(fn string, scopes []string) []string {
 			panic("permissions: " + fn + ": blank scope name in " + quote(entry))
 		}
 		for _, s := range fields {
-			if !validScopeToken(s) {
+			if !scope.Valid(s) {
 				panic("permissions: " + fn + ": scope " + quote(s) +
 					" has a character RFC 6749 section 3.3 does not allow")
 			}
@@ -40,21 +41,6 @@ func normalizeScopes(fn string, scopes []string) []string {
 		}
 	}
 	return slices.Clip(out)
-}
-
-// validScopeToken reports whether s is an RFC 6749 scope-token:
-// 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 func quote(s string) string {
@@ -279,7 +265,7 @@ type oasRequirements struct {
 // errMethodNotCovered answers a method TokenMatchesOASRequirements lists no
 // alternative for: no scope would help, so it is permission_denied rather
 // than insufficient_scope.
-var errMethodNotCovered = ginoauth.ErrPermissionDenied.WithDescription(
+var errMethodNotCovered = oautherr.ErrPermissionDenied.WithDescription(
 	"No scope grants access to this resource with this request method.")
 
 // TokenMatchesOASRequirements allows a request whose valid token satisfies
@@ -332,7 +318,7 @@ func TokenMatchesOASRequirements(alternatives map[string][][]string) Permission 
 		if len(alts[0]) > 0 {
 			p.refusals[m] = insufficient(alts[0])
 		} else {
-			p.refusals[m] = ginoauth.ErrPermissionDenied
+			p.refusals[m] = oautherr.ErrPermissionDenied
 		}
 	}
 	slices.Sort(methods)
@@ -404,7 +390,7 @@ func (p *oasRequirements) String() string { return p.str }
 type isAuthenticatedOrTokenHasScope struct{ scope *tokenHasScope }
 
 // IsAuthenticatedOrTokenHasScope allows a request whose user was
-// authenticated by something other than a token (ginoauth.UserFromContext
+// authenticated by something other than a token (resource.UserFromContext
 // has a user and there is no token: a session), and otherwise acts as
 // [TokenHasScope](required...). It mirrors DOT's
 // oauth2_provider.contrib.rest_framework.IsAuthenticatedOrTokenHasScope.
@@ -416,8 +402,8 @@ func IsAuthenticatedOrTokenHasScope(required ...string) Permission {
 }
 
 func (p isAuthenticatedOrTokenHasScope) Check(c *gin.Context) error {
-	if _, tok := ginoauth.TokenFromContext(c); !tok {
-		if _, user := ginoauth.UserFromContext(c); user {
+	if _, tok := resource.TokenFromContext(c); !tok {
+		if _, user := resource.UserFromContext(c); user {
 			return nil
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -129,35 +130,35 @@ type grant struct {
 }
 
 // New checks cfg and returns the aws_identity grant, to list in
-// ginoauth.Config.Grants. Only confidential clients that list
+// ginoauth.Config.GrantTypes. Only confidential clients that list
 // "aws_identity" among their grant types may use it: the AWS signature
 // proves who the caller is on AWS, and the client secret which client
 // software asks.
-func New(cfg Config) (ginoauth.Grant, error) {
+func New(cfg Config) (ginoauth.GrantType, error) {
 	g := &grant{cfg: cfg, timeout: cfg.Timeout, skew: cfg.MaxClockSkew, log: cfg.Logger, now: cfg.Now}
 	if !validHeaderName(cfg.ServerIDHeader) {
-		return ginoauth.Grant{}, errors.New("awsidentity: ServerIDHeader must be a header name")
+		return ginoauth.GrantType{}, errors.New("awsidentity: ServerIDHeader must be a header name")
 	}
 	g.serverIDLower = strings.ToLower(cfg.ServerIDHeader)
 	if g.serverIDLower == "host" || strings.HasPrefix(g.serverIDLower, "x-amz-") || g.serverIDLower == "authorization" || hopByHop[g.serverIDLower] {
-		return ginoauth.Grant{}, fmt.Errorf("awsidentity: ServerIDHeader %q is reserved", cfg.ServerIDHeader)
+		return ginoauth.GrantType{}, fmt.Errorf("awsidentity: ServerIDHeader %q is reserved", cfg.ServerIDHeader)
 	}
 	if cfg.ServerID == "" || !validHeaderValue(cfg.ServerID) || strings.TrimSpace(cfg.ServerID) != cfg.ServerID {
-		return ginoauth.Grant{}, errors.New("awsidentity: ServerID must be a non-empty header value without surrounding spaces")
+		return ginoauth.GrantType{}, errors.New("awsidentity: ServerID must be a non-empty header value without surrounding spaces")
 	}
 	if len(cfg.Mappings) == 0 {
-		return ginoauth.Grant{}, errors.New("awsidentity: at least one Mapping is required")
+		return ginoauth.GrantType{}, errors.New("awsidentity: at least one Mapping is required")
 	}
 	for i, m := range cfg.Mappings {
 		if err := m.check(); err != nil {
-			return ginoauth.Grant{}, fmt.Errorf("awsidentity: Mappings[%d]: %w", i, err)
+			return ginoauth.GrantType{}, fmt.Errorf("awsidentity: Mappings[%d]: %w", i, err)
 		}
 	}
 	if len(cfg.AllowedRegions) > 0 {
 		g.regions = map[string]bool{}
 		for _, r := range cfg.AllowedRegions {
 			if !ValidRegion(r) {
-				return ginoauth.Grant{}, fmt.Errorf("awsidentity: AllowedRegions: %q is not a region", r)
+				return ginoauth.GrantType{}, fmt.Errorf("awsidentity: AllowedRegions: %q is not a region", r)
 			}
 			g.regions[r] = true
 		}
@@ -169,7 +170,7 @@ func New(cfg Config) (ginoauth.Grant, error) {
 		g.skew = DefaultMaxClockSkew
 	}
 	if g.timeout < 0 || g.skew < 0 {
-		return ginoauth.Grant{}, errors.New("awsidentity: Timeout and MaxClockSkew must not be negative")
+		return ginoauth.GrantType{}, errors.New("awsidentity: Timeout and MaxClockSkew must not be negative")
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -183,7 +184,7 @@ func New(cfg Config) (ginoauth.Grant, error) {
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	g.client = &c
-	return ginoauth.Grant{Type: GrantType, Handle: g.handle}, nil
+	return ginoauth.GrantType{Name: GrantType, Handle: g.handle}, nil
 }
 
 // handle answers an aws_identity token request.
@@ -240,7 +241,7 @@ func (g *grant) scopes(p *ginoauth.Provider, r *ginoauth.TokenRequest, m *Mappin
 	if strings.TrimSpace(requested) != "" {
 		for _, s := range scopes {
 			if !slices.Contains(m.Scopes, s) {
-				return nil, ginoauth.ErrInvalidScope.WithDescription("This AWS identity may not request scope '%s'.", s)
+				return nil, oautherr.ErrInvalidScope.WithDescription("This AWS identity may not request scope '%s'.", s)
 			}
 		}
 		return scopes, nil
@@ -252,14 +253,14 @@ func (g *grant) scopes(p *ginoauth.Provider, r *ginoauth.TokenRequest, m *Mappin
 		}
 	}
 	if len(out) == 0 {
-		return nil, ginoauth.ErrInvalidScope.WithDescription("No default scope is allowed to this AWS identity; request one.")
+		return nil, oautherr.ErrInvalidScope.WithDescription("No default scope is allowed to this AWS identity; request one.")
 	}
 	return out, nil
 }
 
 // refused logs a refused request: the reason, never the request's headers.
 func (g *grant) refused(ctx context.Context, r *ginoauth.TokenRequest, err error, attrs ...any) {
-	var e *ginoauth.Error
+	var e *oautherr.Error
 	if errors.As(err, &e) && e.Status >= 500 {
 		return // the token endpoint logs 5xx answers with their cause
 	}
@@ -271,9 +272,9 @@ func (g *grant) refused(ctx context.Context, r *ginoauth.TokenRequest, err error
 }
 
 func invalidGrant(format string, args ...any) error {
-	return ginoauth.ErrInvalidGrant.WithDescription(format, args...)
+	return oautherr.ErrInvalidGrant.WithDescription(format, args...)
 }
 
 func invalidRequest(format string, args ...any) error {
-	return ginoauth.ErrInvalidRequest.WithDescription(format, args...)
+	return oautherr.ErrInvalidRequest.WithDescription(format, args...)
 }

@@ -26,6 +26,9 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/awsidentity"
 	"github.com/ginoauth/toolkit/ginoauth/awsidentity/awsidentitytest"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
@@ -244,7 +247,7 @@ func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Confi
 		SecretKey:     []byte("0123456789abcdef0123456789abcdef"),
 		Scopes:        map[string]string{"read": "Read", "write": "Write", "admin": "Admin"},
 		DefaultScopes: []string{"read", "write"},
-		Grants:        []ginoauth.Grant{g},
+		GrantTypes:    []ginoauth.GrantType{g},
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -273,12 +276,12 @@ func newEnv(t *testing.T, kind string, sts *fakeSTS, mod func(*awsidentity.Confi
 	r := gin.New()
 	p.Mount(r)
 	r.GET("/api/whoami", p.Middleware(), func(c *gin.Context) {
-		tok, ok := ginoauth.TokenFromContext(c)
+		tok, ok := resource.TokenFromContext(c)
 		if !ok {
-			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 			return
 		}
-		c.JSON(200, gin.H{"user": tok.Username, "scope": ginoauth.FormatScope(tok.Scopes)})
+		c.JSON(200, gin.H{"user": tok.Username, "scope": scope.Format(tok.Scopes)})
 	})
 	e.srv = httptest.NewServer(r)
 	t.Cleanup(e.srv.Close)
@@ -531,7 +534,7 @@ func TestAllowedRegions(t *testing.T) {
 func TestNewRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	ok := awsidentity.Config{ServerIDHeader: serverIDHeader, ServerID: serverID, Mappings: mappings}
-	if g, err := awsidentity.New(ok); err != nil || g.Type != "aws_identity" || g.PublicClients || g.AnyClient {
+	if g, err := awsidentity.New(ok); err != nil || g.Name != "aws_identity" || g.PublicClients || g.AnyClient {
 		t.Fatalf("New(ok) = %+v, %v", g, err)
 	}
 	for name, mod := range map[string]func(*awsidentity.Config){

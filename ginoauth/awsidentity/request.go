@@ -247,7 +247,7 @@ type signedRequest struct {
 }
 
 // checkRequest validates the grant's parameters, before any network call.
-// Errors are *ginoauth.Error values.
+// Errors are *oautherr.Error values.
 func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRequest, error) {
 	region, body, rawHeaders := params["region"], params["post_body"], params["headers_json"]
 	if region == "" || body == "" || rawHeaders == "" {

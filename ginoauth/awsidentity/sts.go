@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -37,7 +37,7 @@ type getCallerIdentityResponse struct {
 // unavailable is the answer when STS cannot tell: 503, wrapping
 // store.ErrUnavailable. cause is for logs and never holds upstream content.
 func unavailable(cause error) error {
-	return ginoauth.ErrTemporarilyUnavailable.
+	return oautherr.ErrTemporarilyUnavailable.
 		WithDescription("AWS STS could not verify the identity; try again later.").
 		WithCause(fmt.Errorf("awsidentity: %w: %w", store.ErrUnavailable, cause))
 }

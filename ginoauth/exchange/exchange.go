@@ -30,12 +30,12 @@
 //
 // Register the grants with the provider and allow them to an application:
 //
-//	grants, err := exchange.Grants(exchange.Config{Backends: []exchange.Backend{{
+//	grants, err := exchange.GrantTypes(exchange.Config{Backends: []exchange.Backend{{
 //		Name:           "github",
 //		UserDetailsURL: "https://api.github.com/user",
 //		UsernameField:  "login",
 //	}}})
-//	p, err := ginoauth.New(ginoauth.Config{..., Grants: grants})
+//	p, err := ginoauth.New(ginoauth.Config{..., GrantTypes: grants})
 //	p.CreateApplication(ctx, ginoauth.NewApplication{ClientType: store.Confidential,
 //		GrantTypes: []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}})
 //
@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -179,19 +180,19 @@ type exchanger struct {
 	links    store.SocialLinks
 }
 
-// Grants returns the convert_token and RFC 8693 grants for
-// ginoauth.Config.Grants. It fails on a Config it cannot use: no backend,
+// GrantTypes returns the convert_token and RFC 8693 grants for
+// ginoauth.Config.GrantTypes. It fails on a Config it cannot use: no backend,
 // two with one Name, a Name empty or holding ':', a URL that is not
 // absolute http or https, a DefaultBackend that is not a backend, a
 // negative Timeout.
-func Grants(cfg Config) ([]ginoauth.Grant, error) {
+func GrantTypes(cfg Config) ([]ginoauth.GrantType, error) {
 	x, err := newExchanger(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return []ginoauth.Grant{
-		{Type: GrantConvertToken, Handle: x.convertToken, PublicClients: cfg.PublicClients},
-		{Type: GrantTokenExchange, Handle: x.tokenExchange, PublicClients: cfg.PublicClients},
+	return []ginoauth.GrantType{
+		{Name: GrantConvertToken, Handle: x.convertToken, PublicClients: cfg.PublicClients},
+		{Name: GrantTokenExchange, Handle: x.tokenExchange, PublicClients: cfg.PublicClients},
 	}, nil
 }
 
@@ -262,37 +263,37 @@ func checkURL(what, raw string) error {
 func (x *exchanger) convertToken(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
 	name := r.Params["backend"]
 	if name == "" {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Missing backend parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing backend parameter.")
 	}
 	b := x.backends[name]
 	if b == nil {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Unknown backend '%s'.", name)
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Unknown backend '%s'.", name)
 	}
 	token := r.Params["token"]
 	if token == "" {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Missing token parameter.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing token parameter.")
 	}
 	return x.exchange(ctx, p, r, b, token)
 }
 
 // ErrInvalidTarget is RFC 8693's invalid_target (section 2.2.2): the
 // audience or resource of a token exchange names no backend.
-var ErrInvalidTarget = &ginoauth.Error{Code: "invalid_target", Status: http.StatusBadRequest}
+var ErrInvalidTarget = &oautherr.Error{Code: "invalid_target", Status: http.StatusBadRequest}
 
 // tokenExchange is RFC 8693 section 2.1.
 func (x *exchanger) tokenExchange(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
 	token, typ := r.Params["subject_token"], r.Params["subject_token_type"]
 	if token == "" || typ == "" {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Token exchange needs subject_token and subject_token_type.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Token exchange needs subject_token and subject_token_type.")
 	}
 	if typ != TokenTypeAccessToken {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Unsupported subject_token_type; only %s is accepted.", TokenTypeAccessToken)
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Unsupported subject_token_type; only %s is accepted.", TokenTypeAccessToken)
 	}
 	if rt := r.Params["requested_token_type"]; rt != "" && rt != TokenTypeAccessToken {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Unsupported requested_token_type; only %s is issued.", TokenTypeAccessToken)
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Unsupported requested_token_type; only %s is issued.", TokenTypeAccessToken)
 	}
 	if r.Params["actor_token"] != "" || r.Params["actor_token_type"] != "" {
-		return nil, ginoauth.ErrInvalidRequest.WithDescription("Delegation (actor_token) is not supported.")
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Delegation (actor_token) is not supported.")
 	}
 	aud, res := r.Params["audience"], r.Params["resource"]
 	if aud != "" && res != "" && aud != res {
@@ -304,7 +305,7 @@ func (x *exchanger) tokenExchange(ctx context.Context, p *ginoauth.Provider, r *
 	}
 	if name == "" {
 		if x.def == "" {
-			return nil, ginoauth.ErrInvalidRequest.WithDescription("Name the backend in the audience parameter.")
+			return nil, oautherr.ErrInvalidRequest.WithDescription("Name the backend in the audience parameter.")
 		}
 		name = x.def
 	}
@@ -330,7 +331,7 @@ func (x *exchanger) exchange(ctx context.Context, p *ginoauth.Provider, r *ginoa
 	if links == nil {
 		l, ok := p.Store().(store.SocialLinks)
 		if !ok {
-			return nil, ginoauth.ErrServerError.WithCause(errors.New("exchange: the provider's store does not implement store.SocialLinks; set Config.Links"))
+			return nil, oautherr.ErrServerError.WithCause(errors.New("exchange: the provider's store does not implement store.SocialLinks; set Config.Links"))
 		}
 		links = l
 	}
@@ -347,7 +348,7 @@ func (x *exchanger) exchange(ctx context.Context, p *ginoauth.Provider, r *ginoa
 		return nil, err
 	}
 	if !u.IsActive {
-		return nil, ginoauth.ErrInvalidGrant.WithDescription("The user is inactive.")
+		return nil, oautherr.ErrInvalidGrant.WithDescription("The user is inactive.")
 	}
 	if x.revoke {
 		if _, err := p.RevokeGrants(ctx, store.GrantFilter{UserID: u.ID, ClientID: r.Client.ClientID}); err != nil {
@@ -378,7 +379,7 @@ func validToken(token string) bool {
 }
 
 // errRejected is the answer to a token the upstream refused.
-var errRejected = ginoauth.ErrInvalidGrant.WithDescription("The upstream provider rejected the token.")
+var errRejected = oautherr.ErrInvalidGrant.WithDescription("The upstream provider rejected the token.")
 
 // ErrUpstreamUnavailable is wrapped by the cause of every 503 the grants
 // answer because an upstream failed: unreachable, slow (Config.Timeout),
@@ -398,7 +399,7 @@ func (upstreamError) Unwrap() error        { return store.ErrUnavailable }
 // the log only.
 func unavailable(b *backend, format string, a ...any) error {
 	cause := fmt.Errorf("%w: backend %s: "+format, append([]any{ErrUpstreamUnavailable, b.Name}, a...)...)
-	return ginoauth.ErrTemporarilyUnavailable.
+	return oautherr.ErrTemporarilyUnavailable.
 		WithDescription("The upstream provider is unavailable; try again later.").
 		WithCause(cause)
 }

@@ -20,6 +20,9 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
@@ -225,7 +228,7 @@ func newEnv(t *testing.T, kind string, mod func(*exchange.Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	grants, err := exchange.Grants(cfg)
+	grants, err := exchange.GrantTypes(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +237,7 @@ func newEnv(t *testing.T, kind string, mod func(*exchange.Config)) *env {
 		SecretKey:     []byte("0123456789abcdef0123456789abcdef"),
 		Scopes:        map[string]string{"read": "Read", "write": "Write"},
 		DefaultScopes: []string{"read", "write"},
-		Grants:        grants,
+		GrantTypes:    grants,
 		Logger:        slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, nil)),
 	})
 	if err != nil {
@@ -256,12 +259,12 @@ func newEnv(t *testing.T, kind string, mod func(*exchange.Config)) *env {
 	r := gin.New()
 	p.Mount(r)
 	r.GET("/api/whoami", p.Middleware(), func(c *gin.Context) {
-		tok, ok := ginoauth.TokenFromContext(c)
+		tok, ok := resource.TokenFromContext(c)
 		if !ok {
-			ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+			resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 			return
 		}
-		c.JSON(200, gin.H{"user": tok.Username, "user_id": tok.UserID, "scope": ginoauth.FormatScope(tok.Scopes)})
+		c.JSON(200, gin.H{"user": tok.Username, "user_id": tok.UserID, "scope": scope.Format(tok.Scopes)})
 	})
 	e.srv = httptest.NewServer(r)
 	t.Cleanup(e.srv.Close)
@@ -819,12 +822,12 @@ func TestGrantsConfigErrors(t *testing.T) {
 		"half introspection credentials": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
 			IntrospectionURL: "https://up.example/introspect", IntrospectionClientID: "id"}}},
 	} {
-		if _, err := exchange.Grants(cfg); err == nil {
+		if _, err := exchange.GrantTypes(cfg); err == nil {
 			t.Errorf("%s: Grants accepted it", name)
 		}
 	}
-	gs, err := exchange.Grants(exchange.Config{Backends: []exchange.Backend{ok}})
-	if err != nil || len(gs) != 2 || gs[0].Type != exchange.GrantConvertToken || gs[1].Type != exchange.GrantTokenExchange || gs[0].PublicClients {
+	gs, err := exchange.GrantTypes(exchange.Config{Backends: []exchange.Backend{ok}})
+	if err != nil || len(gs) != 2 || gs[0].Name != exchange.GrantConvertToken || gs[1].Name != exchange.GrantTokenExchange || gs[0].PublicClients {
 		t.Fatalf("Grants = %+v, %v", gs, err)
 	}
 }
@@ -835,12 +838,12 @@ type linkless struct{ store.Store }
 func TestStoreWithoutLinks(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
-	grants, err := exchange.Grants(exchange.Config{Backends: up.backends()[:1], Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	grants, err := exchange.GrantTypes(exchange.Config{Backends: up.backends()[:1], Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := ginoauth.New(ginoauth.Config{Store: linkless{memstore.New()}, SecretKey: []byte("0123456789abcdef0123456789abcdef"),
-		Grants: grants, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		GrantTypes: grants, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -859,8 +862,8 @@ func TestStoreWithoutLinks(t *testing.T) {
 		t.Fatalf("store without SocialLinks: %d %s", w.Code, w.Body)
 	}
 	// With Config.Links it works.
-	grants, _ = exchange.Grants(exchange.Config{Backends: up.backends()[:1], Links: memstore.New()})
-	p2, _ := ginoauth.New(ginoauth.Config{Store: linkless{memstore.New()}, SecretKey: []byte("0123456789abcdef0123456789abcdef"), Grants: grants})
+	grants, _ = exchange.GrantTypes(exchange.Config{Backends: up.backends()[:1], Links: memstore.New()})
+	p2, _ := ginoauth.New(ginoauth.Config{Store: linkless{memstore.New()}, SecretKey: []byte("0123456789abcdef0123456789abcdef"), GrantTypes: grants})
 	app, secret, _ = p2.CreateApplication(context.Background(), ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{exchange.GrantConvertToken}})
 	r = gin.New()
 	p2.Mount(r)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 )
 
 // maxBody is the largest upstream answer read; a bigger one is a failure.
@@ -90,7 +90,7 @@ func newBackend(b Backend) (*backend, error) {
 
 // errBadUsername is the answer to a {username} that cannot be put in a
 // URL path segment.
-var errBadUsername = ginoauth.ErrInvalidRequest.WithDescription(
+var errBadUsername = oautherr.ErrInvalidRequest.WithDescription(
 	"The username parameter must be 1 to 150 letters, digits or @.+-_ (and not . or ..).")
 
 // userURL returns UserDetailsURL with {username} replaced by username,
@@ -102,7 +102,7 @@ func (b *backend) userURL(username string) (string, error) {
 		return b.UserDetailsURL, nil
 	}
 	if username == "" {
-		return "", ginoauth.ErrInvalidRequest.WithDescription("Backend '%s' needs the %s parameter.", b.Name, b.usernameParam)
+		return "", oautherr.ErrInvalidRequest.WithDescription("Backend '%s' needs the %s parameter.", b.Name, b.usernameParam)
 	}
 	if len(username) > maxUsername || username == "." || username == ".." {
 		return "", errBadUsername
@@ -167,10 +167,10 @@ func (x *exchanger) fetch(ctx context.Context, b *backend, token, username strin
 
 // errOtherUser is the answer when a {username} backend's answer names
 // another user than the request's username.
-var errOtherUser = ginoauth.ErrInvalidGrant.WithDescription("The upstream provider did not answer for the requested user.")
+var errOtherUser = oautherr.ErrInvalidGrant.WithDescription("The upstream provider did not answer for the requested user.")
 
 func (x *exchanger) logFailure(ctx context.Context, b *backend, where string, status int, start time.Time, err error) {
-	var e *ginoauth.Error
+	var e *oautherr.Error
 	if errors.As(err, &e) && e.Status < 500 {
 		return // the token's fault, not the upstream's
 	}
@@ -203,7 +203,7 @@ func (x *exchanger) get(ctx context.Context, b *backend, target, token string) (
 		return nil, res.StatusCode, errRejected
 	case res.StatusCode == http.StatusNotFound && b.templated:
 		drain(res.Body)
-		return nil, res.StatusCode, ginoauth.ErrInvalidGrant.WithDescription("The upstream provider knows no such user.")
+		return nil, res.StatusCode, oautherr.ErrInvalidGrant.WithDescription("The upstream provider knows no such user.")
 	case res.StatusCode < 200 || res.StatusCode > 299:
 		drain(res.Body)
 		return nil, res.StatusCode, unavailable(b, "the user details answered %d", res.StatusCode)

@@ -12,10 +12,10 @@
 //     With WithLegacyNamespace the TokenStore also reads the tokens
 //     go-oauth2/redis v4 already stored.
 //   - NewLegacyValidator reads access tokens that go-oauth2/redis v4 wrote,
-//     in its own key layout, as a ginoauth.TokenValidator; a TokenStore is
+//     in its own key layout, as a resource.TokenValidator; a TokenStore is
 //     one too (TokenStore.Validate).
 //   - Chain puts a ginoauth.Provider and one of those behind one
-//     ginoauth.Authenticate middleware for the migration window: tokens of
+//     resource.Authenticate middleware for the migration window: tokens of
 //     both servers are accepted until the old ones expire.
 //
 // docs/migrating-from-go-oauth2.md walks through the steps.

@@ -10,7 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 )
 
 // LegacyValidator validates access tokens that go-oauth2/redis v4 wrote, in
@@ -37,7 +38,7 @@ type LegacyValidator struct {
 	now func() time.Time
 }
 
-var _ ginoauth.TokenValidator = (*LegacyValidator)(nil)
+var _ resource.TokenValidator = (*LegacyValidator)(nil)
 
 // NewLegacyValidator returns a validator of go-oauth2/redis v4 access
 // tokens stored on client under keyNamespace (the namespace given to
@@ -72,16 +73,16 @@ if not id then return false end
 return redis.call('GET', ARGV[1] .. id)
 `)
 
-var errLegacyInvalid = ginoauth.ErrInvalidToken.WithDescription("The access token is invalid, expired or revoked.")
+var errLegacyInvalid = oautherr.ErrInvalidToken.WithDescription("The access token is invalid, expired or revoked.")
 
 // Validate checks an access token issued by a go-oauth2 server. An unknown,
 // expired or removed token (or a refresh token or code presented as an
-// access token) is ginoauth.ErrInvalidToken; a Redis failure is an error
+// access token) is oautherr.ErrInvalidToken; a Redis failure is an error
 // wrapping store.ErrUnavailable (503). Tokens with ginoauth's prefixes are
 // refused without a lookup. Scopes are the stored scope string split on
 // spaces; IssuedAt and ExpiresAt come from the stored creation time and
 // lifetime (ExpiresAt is zero for a token go-oauth2 made to never expire).
-func (v *LegacyValidator) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
+func (v *LegacyValidator) Validate(ctx context.Context, token string) (*resource.TokenInfo, error) {
 	if token == "" || isOurs(token) {
 		return nil, errLegacyInvalid
 	}
@@ -121,13 +122,13 @@ func (v *LegacyValidator) Validate(ctx context.Context, token string) (*ginoauth
 
 // info checks a go-oauth2 token's expiries as go-oauth2's Manager does
 // (LoadAccessToken) and returns what it grants.
-func (t *legacyToken) info(now time.Time) (*ginoauth.TokenInfo, error) {
+func (t *legacyToken) info(now time.Time) (*resource.TokenInfo, error) {
 	// go-oauth2's Manager refuses an access token whose refresh token
 	// expired, and one past its own lifetime; zero lifetimes never expire.
 	if t.Refresh != "" && t.RefreshExpiresIn != 0 && !now.Before(t.RefreshCreateAt.Add(t.RefreshExpiresIn)) {
 		return nil, errLegacyInvalid
 	}
-	info := &ginoauth.TokenInfo{
+	info := &resource.TokenInfo{
 		ClientID: t.ClientID,
 		UserID:   t.UserID,
 		Scopes:   strings.Fields(t.Scope),
@@ -159,17 +160,17 @@ func isOurs(token string) bool {
 // migration window: pass the ginoauth.Provider (or Introspector) first and
 // the LegacyValidator after it, as in
 //
-//	r.Use(ginoauth.Authenticate(gooauth2.Chain(provider, legacy), opts))
+//	r.Use(resource.Authenticate(gooauth2.Chain(provider, legacy), opts))
 //
 // The first validator that accepts the token wins. A validator that
-// refuses it (ginoauth.ErrInvalidToken) hands it to the next, except that a
+// refuses it (oautherr.ErrInvalidToken) hands it to the next, except that a
 // token with ginoauth's prefix ("goat_", ...) refused by a validator is
 // refused outright: it never falls through to the legacy lookup. A
 // validator that cannot tell (any other error, such as store.ErrUnavailable)
 // stops the chain with its error, which Authenticate answers with 503.
 // When every validator refuses, the last refusal is returned.
-func Chain(validators ...ginoauth.TokenValidator) ginoauth.TokenValidator {
-	vs := make([]ginoauth.TokenValidator, 0, len(validators))
+func Chain(validators ...resource.TokenValidator) resource.TokenValidator {
+	vs := make([]resource.TokenValidator, 0, len(validators))
 	for _, v := range validators {
 		if v != nil {
 			vs = append(vs, v)
@@ -181,18 +182,18 @@ func Chain(validators ...ginoauth.TokenValidator) ginoauth.TokenValidator {
 	return chain(vs)
 }
 
-type chain []ginoauth.TokenValidator
+type chain []resource.TokenValidator
 
-func (c chain) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
+func (c chain) Validate(ctx context.Context, token string) (*resource.TokenInfo, error) {
 	ours := isOurs(token)
 	var err error
 	for _, v := range c {
-		var info *ginoauth.TokenInfo
+		var info *resource.TokenInfo
 		info, err = v.Validate(ctx, token)
 		if err == nil && info != nil {
 			return info, nil
 		}
-		if err == nil || !errors.Is(err, ginoauth.ErrInvalidToken) || ours {
+		if err == nil || !errors.Is(err, oautherr.ErrInvalidToken) || ours {
 			break
 		}
 	}

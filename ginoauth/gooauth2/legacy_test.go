@@ -20,6 +20,9 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/gooauth2"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 	"github.com/ginoauth/toolkit/internal/redistest"
@@ -94,11 +97,11 @@ func legacyToken(access, refresh, scope string, created time.Time) *models.Token
 
 // countingValidator counts the tokens that reach the legacy lookup.
 type countingValidator struct {
-	ginoauth.TokenValidator
+	resource.TokenValidator
 	calls atomic.Int64
 }
 
-func (c *countingValidator) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
+func (c *countingValidator) Validate(ctx context.Context, token string) (*resource.TokenInfo, error) {
 	c.calls.Add(1)
 	return c.TokenValidator.Validate(ctx, token)
 }
@@ -141,11 +144,11 @@ func newMigrationEnv(t *testing.T, legacyClient, providerClient redis.UniversalC
 
 	r := gin.New()
 	e.provider.Mount(r)
-	api := r.Group("/api", ginoauth.Authenticate(gooauth2.Chain(e.provider, e.legacy), ginoauth.MiddlewareOptions{}))
+	api := r.Group("/api", resource.Authenticate(gooauth2.Chain(e.provider, e.legacy), resource.Options{}))
 	api.GET("/read", permissions.Require(permissions.TokenHasScope("read")), func(c *gin.Context) {
-		tok, _ := ginoauth.TokenFromContext(c)
+		tok, _ := resource.TokenFromContext(c)
 		c.JSON(http.StatusOK, gin.H{
-			"client": tok.ClientID, "user": tok.UserID, "scope": ginoauth.FormatScope(tok.Scopes),
+			"client": tok.ClientID, "user": tok.UserID, "scope": scope.Format(tok.Scopes),
 			"iat": tok.IssuedAt.Unix(), "exp": tok.ExpiresAt.Unix(),
 		})
 	})
@@ -293,32 +296,32 @@ func TestLegacyValidatorOutage(t *testing.T) {
 func TestChain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ok := validatorFunc(func(context.Context, string) (*ginoauth.TokenInfo, error) {
-		return &ginoauth.TokenInfo{ClientID: "second"}, nil
+	ok := validatorFunc(func(context.Context, string) (*resource.TokenInfo, error) {
+		return &resource.TokenInfo{ClientID: "second"}, nil
 	})
-	refuse := validatorFunc(func(context.Context, string) (*ginoauth.TokenInfo, error) {
-		return nil, ginoauth.ErrInvalidToken
+	refuse := validatorFunc(func(context.Context, string) (*resource.TokenInfo, error) {
+		return nil, oautherr.ErrInvalidToken
 	})
-	down := validatorFunc(func(context.Context, string) (*ginoauth.TokenInfo, error) {
+	down := validatorFunc(func(context.Context, string) (*resource.TokenInfo, error) {
 		return nil, store.ErrUnavailable
 	})
 	if info, err := gooauth2.Chain(refuse, ok).Validate(ctx, "legacy"); err != nil || info.ClientID != "second" {
 		t.Errorf("refused then accepted: %v %v", info, err)
 	}
-	if _, err := gooauth2.Chain(refuse, ok).Validate(ctx, "goat_x"); !errors.Is(err, ginoauth.ErrInvalidToken) {
+	if _, err := gooauth2.Chain(refuse, ok).Validate(ctx, "goat_x"); !errors.Is(err, oautherr.ErrInvalidToken) {
 		t.Errorf("ginoauth-prefixed token fell through: %v", err)
 	}
 	if _, err := gooauth2.Chain(down, ok).Validate(ctx, "legacy"); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("outage did not stop the chain: %v", err)
 	}
-	if _, err := gooauth2.Chain(refuse, refuse).Validate(ctx, "legacy"); !errors.Is(err, ginoauth.ErrInvalidToken) {
+	if _, err := gooauth2.Chain(refuse, refuse).Validate(ctx, "legacy"); !errors.Is(err, oautherr.ErrInvalidToken) {
 		t.Errorf("all refused: %v", err)
 	}
 }
 
-type validatorFunc func(context.Context, string) (*ginoauth.TokenInfo, error)
+type validatorFunc func(context.Context, string) (*resource.TokenInfo, error)
 
-func (f validatorFunc) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
+func (f validatorFunc) Validate(ctx context.Context, token string) (*resource.TokenInfo, error) {
 	return f(ctx, token)
 }
 
@@ -344,11 +347,11 @@ func TestChainWithTokenStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve := func(v ginoauth.TokenValidator) *httptest.Server {
+	serve := func(v resource.TokenValidator) *httptest.Server {
 		r := gin.New()
-		r.GET("/read", ginoauth.Authenticate(gooauth2.Chain(p, v), ginoauth.MiddlewareOptions{}),
+		r.GET("/read", resource.Authenticate(gooauth2.Chain(p, v), resource.Options{}),
 			permissions.Require(permissions.TokenHasScope("read")), func(c *gin.Context) {
-				tok, _ := ginoauth.TokenFromContext(c)
+				tok, _ := resource.TokenFromContext(c)
 				c.JSON(http.StatusOK, gin.H{"client": tok.ClientID, "user": tok.UserID})
 			})
 		srv := httptest.NewServer(r)

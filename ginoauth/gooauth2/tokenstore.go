@@ -14,7 +14,7 @@ import (
 	"github.com/go-oauth2/oauth2/v4/models"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -65,7 +65,7 @@ type TokenStore struct {
 
 var (
 	_ oauth2.TokenStore       = (*TokenStore)(nil)
-	_ ginoauth.TokenValidator = (*TokenStore)(nil)
+	_ resource.TokenValidator = (*TokenStore)(nil)
 )
 
 // NewTokenStore returns a TokenStore on client. Options: WithPrefix,
@@ -486,14 +486,14 @@ func (s *TokenStore) RemoveByRefresh(ctx context.Context, refresh string) error 
 // Validate checks an access token the go-oauth2 server issued through this
 // TokenStore (and, with WithLegacyNamespace, one go-oauth2/redis stored),
 // with one round trip, and returns what it grants; it implements
-// ginoauth.TokenValidator, so that during step 2 of the migration
-// ginoauth.Authenticate(Chain(provider, tokenStore), opts) accepts the
+// resource.TokenValidator, so that during step 2 of the migration
+// resource.Authenticate(Chain(provider, tokenStore), opts) accepts the
 // tokens of both servers. Expiries are checked as go-oauth2's Manager
 // checks them; an unknown, removed or expired token is
-// ginoauth.ErrInvalidToken, a Redis failure an error wrapping
+// oautherr.ErrInvalidToken, a Redis failure an error wrapping
 // store.ErrUnavailable. Tokens with ginoauth's prefixes are refused without
 // a lookup.
-func (s *TokenStore) Validate(ctx context.Context, token string) (*ginoauth.TokenInfo, error) {
+func (s *TokenStore) Validate(ctx context.Context, token string) (*resource.TokenInfo, error) {
 	if token == "" || isOurs(token) {
 		return nil, errLegacyInvalid
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -170,7 +171,7 @@ func (cli *CLI) createUser(ctx context.Context, args []string) error {
 // grantTypes maps createapplication's grant_type argument (DOT's choices,
 // and the same spelling for package exchange's grants) to grant_type
 // values. The provider must know the grant type: convert-token and
-// token-exchange need exchange.Grants in its Config.Grants.
+// token-exchange need exchange.GrantTypes in its Config.GrantTypes.
 var grantTypes = map[string]string{
 	"authorization-code": store.GrantAuthorizationCode,
 	"password":           store.GrantPassword,
@@ -217,7 +218,7 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 			grants = append(grants, v)
 		}
 	}
-	allowed, err := ginoauth.ParseScope(*scopes)
+	allowed, err := scope.Parse(*scopes)
 	if err != nil {
 		fmt.Fprintf(cli.stderr(), "--scopes %q is not a valid scope list\n", *scopes)
 		return ErrUsage

@@ -19,6 +19,7 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
 	"github.com/ginoauth/toolkit/ginoauth/manage"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -67,11 +68,11 @@ func TestCreateApplicationJSON(t *testing.T) {
 // name package exchange's grant types, for a provider that has them.
 func TestCreateApplicationExchangeGrants(t *testing.T) {
 	t.Parallel()
-	grants, err := exchange.Grants(exchange.Config{Backends: []exchange.Backend{{Name: "up", UserDetailsURL: "https://up.example/me"}}})
+	grants, err := exchange.GrantTypes(exchange.Config{Backends: []exchange.Backend{{Name: "up", UserDetailsURL: "https://up.example/me"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ginoauth.New(ginoauth.Config{Grants: grants})
+	p, err := ginoauth.New(ginoauth.Config{GrantTypes: grants})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestDeleteApplication(t *testing.T) {
 		t.Fatalf("still stored: %v", err)
 	}
 	for _, tok := range doomed {
-		if _, err := p.Validate(ctx, tok); !errors.Is(err, ginoauth.ErrInvalidToken) {
+		if _, err := p.Validate(ctx, tok); !errors.Is(err, oautherr.ErrInvalidToken) {
 			t.Errorf("a token of the deleted application: %v", err)
 		}
 	}
@@ -348,7 +349,7 @@ func TestRevokeTokens(t *testing.T) {
 			t.Fatalf("%q: %v %q; want %q", tc.args, err, out.String(), tc.out)
 		}
 		for _, name := range tc.revoked {
-			if _, err := p.Validate(ctx, toks[name]); !errors.Is(err, ginoauth.ErrInvalidToken) {
+			if _, err := p.Validate(ctx, toks[name]); !errors.Is(err, oautherr.ErrInvalidToken) {
 				t.Errorf("%q: %s still works (%v)", tc.args, name, err)
 			}
 			delete(toks, name)

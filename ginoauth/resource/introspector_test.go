@@ -1,4 +1,4 @@
-package ginoauth_test
+package resource_test
 
 import (
 	"bytes"
@@ -19,10 +19,26 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
+
+// testKey is a SecretKey for the tests' providers.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// cheapHash is a bcrypt hash of "wonderland" at the lowest cost.
+var cheapHash = func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+}()
 
 // remoteAS is the remote authorization server of the resource-server
 // tests: a real Provider on the in-process store, mounted on an httptest
@@ -168,28 +184,28 @@ type rs struct {
 	r *gin.Engine
 }
 
-func newRS(t *testing.T, v ginoauth.TokenValidator, opts ginoauth.MiddlewareOptions) *rs {
+func newRS(t *testing.T, v resource.TokenValidator, opts resource.Options) *rs {
 	t.Helper()
 	r := gin.New()
-	api := r.Group("/api", ginoauth.Authenticate(v, opts))
+	api := r.Group("/api", resource.Authenticate(v, opts))
 	api.GET("/whoami", whoami)
 	api.GET("/open", func(c *gin.Context) { c.String(200, "let through") })
 	return &rs{t: t, r: r}
 }
 
 func whoami(c *gin.Context) {
-	tok, ok := ginoauth.TokenFromContext(c)
+	tok, ok := resource.TokenFromContext(c)
 	if !ok {
-		if err := ginoauth.AuthErrorFromContext(c); err != nil {
-			ginoauth.AbortWithError(c, err)
+		if err := resource.AuthErrorFromContext(c); err != nil {
+			resource.AbortWithError(c, err)
 			return
 		}
-		ginoauth.AbortWithError(c, ginoauth.ErrNotAuthenticated)
+		resource.AbortWithError(c, oautherr.ErrNotAuthenticated)
 		return
 	}
 	out := gin.H{"client": tok.ClientID, "user": tok.Username, "sub": tok.UserID,
-		"scope": ginoauth.FormatScope(tok.Scopes), "exp": tok.ExpiresAt.Unix()}
-	if u, ok := ginoauth.UserFromContext(c); ok {
+		"scope": scope.Format(tok.Scopes), "exp": tok.ExpiresAt.Unix()}
+	if u, ok := resource.UserFromContext(c); ok {
 		out["loaded"] = u
 	}
 	c.JSON(200, out)
@@ -217,9 +233,9 @@ func (s *rs) get(path, token string) rsResp {
 	return out
 }
 
-func newIntrospector(t *testing.T, cfg ginoauth.IntrospectionConfig) *ginoauth.Introspector {
+func newIntrospector(t *testing.T, cfg resource.IntrospectionConfig) *resource.Introspector {
 	t.Helper()
-	in, err := ginoauth.NewIntrospector(cfg)
+	in, err := resource.NewIntrospector(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,16 +257,16 @@ func TestIntrospectorValidToken(t *testing.T) {
 	bearer := as.clientToken("introspection")
 	for _, tc := range []struct {
 		name string
-		cfg  ginoauth.IntrospectionConfig
+		cfg  resource.IntrospectionConfig
 	}{
-		{"client credentials", ginoauth.IntrospectionConfig{ClientID: as.clientID, ClientSecret: as.secret}},
-		{"bearer token", ginoauth.IntrospectionConfig{BearerToken: bearer}},
-		{"client credentials, cached", ginoauth.IntrospectionConfig{ClientID: as.clientID, ClientSecret: as.secret, CacheTTL: time.Minute}},
+		{"client credentials", resource.IntrospectionConfig{ClientID: as.clientID, ClientSecret: as.secret}},
+		{"bearer token", resource.IntrospectionConfig{BearerToken: bearer}},
+		{"client credentials, cached", resource.IntrospectionConfig{ClientID: as.clientID, ClientSecret: as.secret, CacheTTL: time.Minute}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.cfg.URL = as.introspectURL()
-			s := newRS(t, newIntrospector(t, tc.cfg), ginoauth.MiddlewareOptions{})
+			s := newRS(t, newIntrospector(t, tc.cfg), resource.Options{})
 			at, _ := as.passwordToken("read write")
 			r := s.get("/api/whoami", at)
 			if r.status != 200 || r.str("user") != "alice" || r.str("sub") != "u1" || r.str("client") != as.clientID || r.str("scope") != "read write" {
@@ -279,9 +295,9 @@ func TestIntrospectorRefusesRefreshToken(t *testing.T) {
 	t.Parallel()
 	as := newRemoteAS(t, nil)
 	_, rt := as.passwordToken("")
-	s := newRS(t, newIntrospector(t, ginoauth.IntrospectionConfig{
+	s := newRS(t, newIntrospector(t, resource.IntrospectionConfig{
 		URL: as.introspectURL(), ClientID: as.clientID, ClientSecret: as.secret, CacheTTL: time.Minute,
-	}), ginoauth.MiddlewareOptions{})
+	}), resource.Options{})
 	for range 2 { // the second answer comes from the negative cache
 		if r := s.get("/api/whoami", rt); r.status != 401 || r.str("error") != "invalid_token" {
 			t.Fatalf("refresh token as bearer: %d %s", r.status, r.raw)
@@ -302,10 +318,10 @@ func TestIntrospectorRevocation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := newTestClock()
-			s := newRS(t, newIntrospector(t, ginoauth.IntrospectionConfig{
+			s := newRS(t, newIntrospector(t, resource.IntrospectionConfig{
 				URL: as.introspectURL(), ClientID: as.clientID, ClientSecret: as.secret,
 				CacheTTL: tc.ttl, Now: clock.Now(),
-			}), ginoauth.MiddlewareOptions{})
+			}), resource.Options{})
 			at, _ := as.passwordToken("")
 			if r := s.get("/api/whoami", at); r.status != 200 {
 				t.Fatalf("before revocation: %d %s", r.status, r.raw)
@@ -332,10 +348,10 @@ func TestIntrospectorCaching(t *testing.T) {
 	as := newRemoteAS(t, nil)
 	clock := newTestClock()
 	client, tr := counted(as.srv.Client(), 0)
-	s := newRS(t, newIntrospector(t, ginoauth.IntrospectionConfig{
+	s := newRS(t, newIntrospector(t, resource.IntrospectionConfig{
 		URL: as.introspectURL(), ClientID: as.clientID, ClientSecret: as.secret,
 		CacheTTL: time.Minute, HTTPClient: client, Now: clock.Now(),
-	}), ginoauth.MiddlewareOptions{})
+	}), resource.Options{})
 	at, _ := as.passwordToken("")
 	for i := range 10 {
 		if r := s.get("/api/whoami", at); r.status != 200 {
@@ -372,10 +388,10 @@ func TestIntrospectorConcurrentMisses(t *testing.T) {
 	// Each call takes 200ms, so the 20 requests all miss the cache while
 	// the first call is in flight; they must share it.
 	client, tr := counted(as.srv.Client(), 200*time.Millisecond)
-	s := newRS(t, newIntrospector(t, ginoauth.IntrospectionConfig{
+	s := newRS(t, newIntrospector(t, resource.IntrospectionConfig{
 		URL: as.introspectURL(), ClientID: as.clientID, ClientSecret: as.secret,
 		CacheTTL: time.Minute, HTTPClient: client,
-	}), ginoauth.MiddlewareOptions{})
+	}), resource.Options{})
 	at, _ := as.passwordToken("read")
 	var wg sync.WaitGroup
 	var ok atomic.Int64
@@ -400,10 +416,10 @@ func TestIntrospectorCacheNeverOutlivesExp(t *testing.T) {
 	as := newRemoteAS(t, func(c *ginoauth.Config) { c.AccessTokenExpire = time.Minute })
 	clock := newTestClock()
 	client, tr := counted(as.srv.Client(), 0)
-	s := newRS(t, newIntrospector(t, ginoauth.IntrospectionConfig{
+	s := newRS(t, newIntrospector(t, resource.IntrospectionConfig{
 		URL: as.introspectURL(), ClientID: as.clientID, ClientSecret: as.secret,
 		CacheTTL: time.Hour, HTTPClient: client, Now: clock.Now(),
-	}), ginoauth.MiddlewareOptions{})
+	}), resource.Options{})
 	at, _ := as.passwordToken("")
 	r := s.get("/api/whoami", at)
 	if r.status != 200 {
@@ -434,7 +450,7 @@ func TestIntrospectorMaxCacheEntries(t *testing.T) {
 		fmt.Fprint(w, `{"active": true, "scope": "read"}`)
 	}))
 	t.Cleanup(up.Close)
-	in := newIntrospector(t, ginoauth.IntrospectionConfig{
+	in := newIntrospector(t, resource.IntrospectionConfig{
 		URL: up.URL, ClientID: "rs", ClientSecret: "s", CacheTTL: time.Hour, MaxCacheEntries: 1,
 	})
 	for i, tc := range []struct {
@@ -476,12 +492,12 @@ func TestIntrospectorRequest(t *testing.T) {
 		}
 	}))
 	t.Cleanup(up.Close)
-	in := newIntrospector(t, ginoauth.IntrospectionConfig{URL: up.URL + "/introspect?realm=x", ClientID: "my client", ClientSecret: "p@ss:w/o+rd"})
+	in := newIntrospector(t, resource.IntrospectionConfig{URL: up.URL + "/introspect?realm=x", ClientID: "my client", ClientSecret: "p@ss:w/o+rd"})
 	info, err := in.Validate(t.Context(), "tok+en/=")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.ClientID != "c" || info.Username != "bob" || info.UserID != "42" || ginoauth.FormatScope(info.Scopes) != "read write" ||
+	if info.ClientID != "c" || info.Username != "bob" || info.UserID != "42" || scope.Format(info.Scopes) != "read write" ||
 		info.ExpiresAt.Unix() != 4102444800 || info.IssuedAt.Unix() != 1700000000 {
 		t.Fatalf("info %+v", info)
 	}
@@ -493,13 +509,13 @@ func TestIntrospectorRequest(t *testing.T) {
 	}
 	got.Unlock()
 	for _, tok := range []string{"dpop", "inactive", "", strings.Repeat("a", 17<<10)} {
-		if _, err := in.Validate(t.Context(), tok); !errors.Is(err, ginoauth.ErrInvalidToken) {
+		if _, err := in.Validate(t.Context(), tok); !errors.Is(err, oautherr.ErrInvalidToken) {
 			t.Fatalf("token %.10q: %v; want invalid_token", tok, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := in.Validate(ctx, "whatever"); !errors.Is(err, ginoauth.ErrUpstreamUnavailable) {
+	if _, err := in.Validate(ctx, "whatever"); !errors.Is(err, resource.ErrUpstreamUnavailable) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
@@ -554,10 +570,10 @@ func TestIntrospectorUpstreamFailures(t *testing.T) {
 			t.Parallel()
 			var logs logBuffer
 			logger := slog.New(slog.NewTextHandler(&logs, nil))
-			s := newRS(t, newIntrospector(t, ginoauth.IntrospectionConfig{
+			s := newRS(t, newIntrospector(t, resource.IntrospectionConfig{
 				URL: tc.url, ClientID: as.clientID, ClientSecret: tc.secret,
 				CacheTTL: time.Minute, Timeout: 200 * time.Millisecond, Logger: logger,
-			}), ginoauth.MiddlewareOptions{Logger: logger})
+			}), resource.Options{Logger: logger})
 			for _, path := range []string{"/api/whoami", "/api/open", "/api/open"} { // twice: failures are not cached
 				began := time.Now()
 				r := s.get(path, at)
@@ -587,51 +603,49 @@ func TestIntrospectorUpstreamFailures(t *testing.T) {
 
 func TestErrUpstreamUnavailable(t *testing.T) {
 	t.Parallel()
-	wrapped := fmt.Errorf("introspecting: %w", ginoauth.ErrUpstreamUnavailable)
-	if !errors.Is(wrapped, ginoauth.ErrUpstreamUnavailable) || !errors.Is(wrapped, store.ErrUnavailable) || errors.Is(wrapped, ginoauth.ErrInvalidToken) {
-		t.Fatal("ErrUpstreamUnavailable must match itself and store.ErrUnavailable, and not ErrInvalidToken")
+	wrapped := fmt.Errorf("introspecting: %w", resource.ErrUpstreamUnavailable)
+	if !errors.Is(wrapped, resource.ErrUpstreamUnavailable) || errors.Is(wrapped, oautherr.ErrInvalidToken) {
+		t.Fatal("ErrUpstreamUnavailable must match itself, and not ErrInvalidToken")
 	}
-	w := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(w)
-	c.Request = httptest.NewRequest("GET", "/", nil)
-	ginoauth.AbortWithError(c, wrapped)
-	if w.Code != 503 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "temporarily_unavailable") {
-		t.Fatalf("AbortWithError: %d %v %s", w.Code, w.Header(), w.Body)
+	s := newRS(t, stubValidator{err: wrapped}, resource.Options{Logger: slog.New(slog.DiscardHandler)})
+	got := s.get("/api/whoami", "sometoken")
+	if got.status != 503 || got.header.Get("Retry-After") == "" || !strings.Contains(got.raw, "temporarily_unavailable") {
+		t.Fatalf("an upstream outage: got %d %v %s, want 503 temporarily_unavailable with Retry-After", got.status, got.header, got.raw)
 	}
 }
 
 func TestNewIntrospectorRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	good := ginoauth.IntrospectionConfig{URL: "https://auth.example.com/o/introspect/", ClientID: "rs", ClientSecret: "s"}
-	if _, err := ginoauth.NewIntrospector(good); err != nil {
+	good := resource.IntrospectionConfig{URL: "https://auth.example.com/o/introspect/", ClientID: "rs", ClientSecret: "s"}
+	if _, err := resource.NewIntrospector(good); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
 	for _, tc := range []struct {
 		name string
-		mod  func(*ginoauth.IntrospectionConfig)
+		mod  func(*resource.IntrospectionConfig)
 	}{
-		{"empty URL", func(c *ginoauth.IntrospectionConfig) { c.URL = "" }},
-		{"relative URL", func(c *ginoauth.IntrospectionConfig) { c.URL = "/o/introspect/" }},
-		{"no host", func(c *ginoauth.IntrospectionConfig) { c.URL = "https:///o/introspect/" }},
-		{"other scheme", func(c *ginoauth.IntrospectionConfig) { c.URL = "ftp://auth.example.com/" }},
-		{"opaque", func(c *ginoauth.IntrospectionConfig) { c.URL = "https:auth.example.com" }},
-		{"credentials in URL", func(c *ginoauth.IntrospectionConfig) { c.URL = "https://rs:s@auth.example.com/" }},
-		{"fragment", func(c *ginoauth.IntrospectionConfig) { c.URL = "https://auth.example.com/#x" }},
-		{"unparsable", func(c *ginoauth.IntrospectionConfig) { c.URL = "https://auth example.com/%zz" }},
-		{"no credentials", func(c *ginoauth.IntrospectionConfig) { c.ClientID, c.ClientSecret = "", "" }},
-		{"no secret", func(c *ginoauth.IntrospectionConfig) { c.ClientSecret = "" }},
-		{"secret alone", func(c *ginoauth.IntrospectionConfig) { c.ClientID = "" }},
-		{"both ways", func(c *ginoauth.IntrospectionConfig) { c.BearerToken = "tok" }},
-		{"bad bearer", func(c *ginoauth.IntrospectionConfig) {
+		{"empty URL", func(c *resource.IntrospectionConfig) { c.URL = "" }},
+		{"relative URL", func(c *resource.IntrospectionConfig) { c.URL = "/o/introspect/" }},
+		{"no host", func(c *resource.IntrospectionConfig) { c.URL = "https:///o/introspect/" }},
+		{"other scheme", func(c *resource.IntrospectionConfig) { c.URL = "ftp://auth.example.com/" }},
+		{"opaque", func(c *resource.IntrospectionConfig) { c.URL = "https:auth.example.com" }},
+		{"credentials in URL", func(c *resource.IntrospectionConfig) { c.URL = "https://rs:s@auth.example.com/" }},
+		{"fragment", func(c *resource.IntrospectionConfig) { c.URL = "https://auth.example.com/#x" }},
+		{"unparsable", func(c *resource.IntrospectionConfig) { c.URL = "https://auth example.com/%zz" }},
+		{"no credentials", func(c *resource.IntrospectionConfig) { c.ClientID, c.ClientSecret = "", "" }},
+		{"no secret", func(c *resource.IntrospectionConfig) { c.ClientSecret = "" }},
+		{"secret alone", func(c *resource.IntrospectionConfig) { c.ClientID = "" }},
+		{"both ways", func(c *resource.IntrospectionConfig) { c.BearerToken = "tok" }},
+		{"bad bearer", func(c *resource.IntrospectionConfig) {
 			c.ClientID, c.ClientSecret, c.BearerToken = "", "", "tok\r\nX-Evil: 1"
 		}},
-		{"negative TTL", func(c *ginoauth.IntrospectionConfig) { c.CacheTTL = -time.Second }},
-		{"negative timeout", func(c *ginoauth.IntrospectionConfig) { c.Timeout = -time.Second }},
-		{"negative size", func(c *ginoauth.IntrospectionConfig) { c.MaxCacheEntries = -1 }},
+		{"negative TTL", func(c *resource.IntrospectionConfig) { c.CacheTTL = -time.Second }},
+		{"negative timeout", func(c *resource.IntrospectionConfig) { c.Timeout = -time.Second }},
+		{"negative size", func(c *resource.IntrospectionConfig) { c.MaxCacheEntries = -1 }},
 	} {
 		cfg := good
 		tc.mod(&cfg)
-		if _, err := ginoauth.NewIntrospector(cfg); err == nil {
+		if _, err := resource.NewIntrospector(cfg); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
@@ -639,25 +653,25 @@ func TestNewIntrospectorRejectsBadConfig(t *testing.T) {
 
 // stubValidator answers every token with info or err.
 type stubValidator struct {
-	info *ginoauth.TokenInfo
+	info *resource.TokenInfo
 	err  error
 }
 
-func (s stubValidator) Validate(context.Context, string) (*ginoauth.TokenInfo, error) {
+func (s stubValidator) Validate(context.Context, string) (*resource.TokenInfo, error) {
 	return s.info, s.err
 }
 
 // TestAuthenticateContract: TokenValidator's error contract, and the
-// options of MiddlewareOptions.
+// Options.
 func TestAuthenticateContract(t *testing.T) {
 	t.Parallel()
-	valid := &ginoauth.TokenInfo{ClientID: "c", UserID: "u1", Username: "alice", Scopes: []string{"read"}, ExpiresAt: time.Now().Add(time.Hour)}
+	valid := &resource.TokenInfo{ClientID: "c", UserID: "u1", Username: "alice", Scopes: []string{"read"}, ExpiresAt: time.Now().Add(time.Hour)}
 	loader := func(c *gin.Context, id string) (any, error) {
 		switch id {
 		case "u1":
 			return "user one", nil
 		case "gone":
-			return nil, fmt.Errorf("loading: %w", store.ErrNotFound)
+			return nil, fmt.Errorf("loading: %w", resource.ErrUserNotFound)
 		}
 		return nil, errors.New("users database down")
 	}
@@ -668,16 +682,16 @@ func TestAuthenticateContract(t *testing.T) {
 		want   string // in the body
 	}{
 		{"valid", stubValidator{info: valid}, 200, `"loaded":"user one"`},
-		{"invalid", stubValidator{err: ginoauth.ErrInvalidToken.WithDescription("nope")}, 401, "invalid_token"},
+		{"invalid", stubValidator{err: oautherr.ErrInvalidToken.WithDescription("nope")}, 401, "invalid_token"},
 		{"store outage", stubValidator{err: fmt.Errorf("x: %w", store.ErrUnavailable)}, 503, "temporarily_unavailable"},
-		{"upstream outage", stubValidator{err: fmt.Errorf("x: %w", ginoauth.ErrUpstreamUnavailable)}, 503, "The authorization server is unavailable"},
+		{"upstream outage", stubValidator{err: fmt.Errorf("x: %w", resource.ErrUpstreamUnavailable)}, 503, "The authorization server is unavailable"},
 		{"any other error", stubValidator{err: errors.New("boom")}, 503, "temporarily_unavailable"},
-		{"another OAuth error", stubValidator{err: ginoauth.ErrInvalidRequest}, 503, "temporarily_unavailable"},
+		{"another OAuth error", stubValidator{err: oautherr.ErrInvalidRequest}, 503, "temporarily_unavailable"},
 		{"neither token nor error", stubValidator{}, 503, "temporarily_unavailable"},
-		{"user gone", stubValidator{info: &ginoauth.TokenInfo{UserID: "gone"}}, 401, "invalid_token"},
-		{"user loader down", stubValidator{info: &ginoauth.TokenInfo{UserID: "other"}}, 503, "temporarily_unavailable"},
+		{"user gone", stubValidator{info: &resource.TokenInfo{UserID: "gone"}}, 401, "invalid_token"},
+		{"user loader down", stubValidator{info: &resource.TokenInfo{UserID: "other"}}, 503, "temporarily_unavailable"},
 	} {
-		s := newRS(t, tc.v, ginoauth.MiddlewareOptions{UserLoader: loader, Logger: slog.New(slog.DiscardHandler)})
+		s := newRS(t, tc.v, resource.Options{UserLoader: loader, Logger: slog.New(slog.DiscardHandler)})
 		if r := s.get("/api/whoami", "sometoken"); r.status != tc.status || !strings.Contains(r.raw, tc.want) {
 			t.Errorf("%s: %d %s; want %d with %q", tc.name, r.status, r.raw, tc.status, tc.want)
 		}
@@ -690,8 +704,9 @@ func TestAuthenticateContract(t *testing.T) {
 
 	// Options: realm, skipped paths, the query parameter.
 	r := gin.New()
-	mw := ginoauth.Authenticate(stubValidator{info: valid}, ginoauth.MiddlewareOptions{
-		Realm: "shop", SkipPaths: []string{"/skipped"}, AllowAccessTokenInQuery: true,
+	mw := resource.Authenticate(stubValidator{info: valid}, resource.Options{
+		Realm: "shop", SkipPaths: []string{"/skipped"},
+		TokenFinders: []resource.TokenFinder{resource.TokenFromHeader, resource.TokenFromQuery},
 	})
 	r.GET("/whoami", mw, whoami)
 	r.GET("/skipped", mw, whoami)
@@ -713,17 +728,17 @@ func TestAuthenticateContract(t *testing.T) {
 // further).
 func TestAuthenticateWithProvider(t *testing.T) {
 	t.Parallel()
-	as := newRemoteAS(t, func(c *ginoauth.Config) {
-		c.Realm = "shop"
-		c.AllowAccessTokenInQuery = true
-		c.SkipPaths = []string{"/skipped"}
-	})
-	opts := ginoauth.MiddlewareOptions{Realm: "shop", AllowAccessTokenInQuery: true, SkipPaths: []string{"/skipped"}}
+	opts := resource.Options{
+		Realm:        "shop",
+		TokenFinders: []resource.TokenFinder{resource.TokenFromHeader, resource.TokenFromQuery},
+		SkipPaths:    []string{"/skipped"},
+	}
+	as := newRemoteAS(t, func(c *ginoauth.Config) { c.Middleware = opts })
 	viaProvider, viaAuthenticate := gin.New(), gin.New()
 	for _, e := range []struct {
 		r  *gin.Engine
 		mw gin.HandlerFunc
-	}{{viaProvider, as.p.Middleware()}, {viaAuthenticate, ginoauth.Authenticate(as.p, opts)}} {
+	}{{viaProvider, as.p.Middleware()}, {viaAuthenticate, resource.Authenticate(as.p, opts)}} {
 		e.r.GET("/whoami", e.mw, whoami)
 		e.r.GET("/skipped", e.mw, whoami)
 	}

@@ -1,4 +1,4 @@
-package ginoauth
+package resource
 
 import (
 	"bytes"
@@ -19,7 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/scope"
 )
 
 // IntrospectionConfig configures an Introspector: the resource-server mode
@@ -95,18 +96,13 @@ const (
 // when it cannot tell whether a token is valid: the introspection endpoint
 // is unreachable, slow (Timeout), refuses this server's credentials, or
 // answers anything other than a 200 carrying an RFC 7662 section 2.2 JSON
-// object of at most 64 KiB. It matches store.ErrUnavailable too (errors.Is), so
-// AbortWithError and the middleware answer it 503 temporarily_unavailable
-// with Retry-After, and never let the request through.
-var ErrUpstreamUnavailable error = &upstreamError{}
+// object of at most 64 KiB. The middleware answers it 503
+// temporarily_unavailable with Retry-After, and never lets the request
+// through.
+var ErrUpstreamUnavailable = errors.New("resource: the introspection endpoint is unavailable")
 
-// upstreamError is ErrUpstreamUnavailable's type: it unwraps to
-// store.ErrUnavailable, so the mapping of store outages to 503 covers it.
-type upstreamError struct{}
-
-func (*upstreamError) Error() string        { return "ginoauth: the introspection endpoint is unavailable" }
-func (*upstreamError) Is(target error) bool { return target == store.ErrUnavailable }
-func (*upstreamError) Unwrap() error        { return store.ErrUnavailable }
+// errTokenInvalid answers a token the endpoint does not vouch for.
+var errTokenInvalid = oautherr.ErrInvalidToken.WithDescription("The access token is invalid, expired or revoked.")
 
 // upstreamf returns an error wrapping ErrUpstreamUnavailable.
 func upstreamf(format string, a ...any) error {
@@ -161,16 +157,16 @@ type introspection struct {
 func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, errors.New("ginoauth: IntrospectionConfig.URL is not a URL")
+		return nil, errors.New("resource: IntrospectionConfig.URL is not a URL")
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
-		return nil, fmt.Errorf("ginoauth: IntrospectionConfig.URL must be an absolute http or https URL, not %q", u.Redacted())
+		return nil, fmt.Errorf("resource: IntrospectionConfig.URL must be an absolute http or https URL, not %q", u.Redacted())
 	}
 	if u.User != nil {
-		return nil, errors.New("ginoauth: IntrospectionConfig.URL may not carry credentials; use ClientID and ClientSecret")
+		return nil, errors.New("resource: IntrospectionConfig.URL may not carry credentials; use ClientID and ClientSecret")
 	}
 	if u.Fragment != "" {
-		return nil, errors.New("ginoauth: IntrospectionConfig.URL may not have a fragment")
+		return nil, errors.New("resource: IntrospectionConfig.URL may not have a fragment")
 	}
 	in := &Introspector{
 		endpoint:   u.String(),
@@ -186,23 +182,23 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	basic := cfg.ClientID != "" || cfg.ClientSecret != ""
 	switch {
 	case basic && cfg.BearerToken != "":
-		return nil, errors.New("ginoauth: IntrospectionConfig: set ClientID and ClientSecret, or BearerToken, not both")
+		return nil, errors.New("resource: IntrospectionConfig: set ClientID and ClientSecret, or BearerToken, not both")
 	case basic && (cfg.ClientID == "" || cfg.ClientSecret == ""):
-		return nil, errors.New("ginoauth: IntrospectionConfig: ClientID and ClientSecret go together")
+		return nil, errors.New("resource: IntrospectionConfig: ClientID and ClientSecret go together")
 	case basic:
 		// RFC 6749 2.3.1: form-encode each, then Basic (RFC 7617).
 		in.authHeader = "Basic " + base64.StdEncoding.EncodeToString(
 			[]byte(url.QueryEscape(cfg.ClientID)+":"+url.QueryEscape(cfg.ClientSecret)))
 	case cfg.BearerToken != "":
 		if !isB64Token(cfg.BearerToken) {
-			return nil, errors.New("ginoauth: IntrospectionConfig.BearerToken is not an RFC 6750 b64token")
+			return nil, errors.New("resource: IntrospectionConfig.BearerToken is not an RFC 6750 b64token")
 		}
 		in.authHeader = "Bearer " + cfg.BearerToken
 	default:
-		return nil, errors.New("ginoauth: IntrospectionConfig needs ClientID and ClientSecret, or BearerToken (RFC 7662 2.1)")
+		return nil, errors.New("resource: IntrospectionConfig needs ClientID and ClientSecret, or BearerToken (RFC 7662 2.1)")
 	}
 	if in.ttl < 0 || in.timeout < 0 || in.maxEntries < 0 {
-		return nil, errors.New("ginoauth: IntrospectionConfig: CacheTTL, Timeout and MaxCacheEntries must not be negative")
+		return nil, errors.New("resource: IntrospectionConfig: CacheTTL, Timeout and MaxCacheEntries must not be negative")
 	}
 	if in.timeout == 0 {
 		in.timeout = DefaultIntrospectionTimeout
@@ -226,7 +222,7 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 		in.now = time.Now
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		in.log.Warn("ginoauth: the introspection endpoint is plain http; tokens and credentials cross the network in clear",
+		in.log.Warn("resource: the introspection endpoint is plain http; tokens and credentials cross the network in clear",
 			"endpoint", in.logURL)
 	}
 	return in, nil
@@ -247,8 +243,8 @@ func isLoopback(host string) bool {
 // 2.2), one whose token_type is not an access token's (a refresh token
 // presented as a bearer token), one whose exp has passed by this server's
 // clock, an empty one and one over 16 KiB give an error matching
-// ErrInvalidToken. Any failure to get a usable answer gives an error
-// wrapping ErrUpstreamUnavailable (and store.ErrUnavailable), as does ctx
+// oautherr.ErrInvalidToken. Any failure to get a usable answer gives an error
+// wrapping ErrUpstreamUnavailable, as does ctx
 // ending while it waits.
 func (in *Introspector) Validate(ctx context.Context, token string) (*TokenInfo, error) {
 	if token == "" || len(token) > maxRemoteToken {
@@ -371,7 +367,7 @@ func (in *Introspector) introspect(ctx context.Context, token string) (*TokenInf
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			attrs = append(attrs, "hint", "the endpoint refused this resource server's credentials (ClientID and ClientSecret, or BearerToken)")
 		}
-		in.log.WarnContext(ctx, "ginoauth: token introspection failed", attrs...)
+		in.log.WarnContext(ctx, "resource: token introspection failed", attrs...)
 	}
 	return info, err
 }
@@ -426,7 +422,7 @@ func (a *introspectionAnswer) tokenInfo() (*TokenInfo, error) {
 	if !*a.Active || !isAccessTokenType(a.TokenType) {
 		return nil, nil
 	}
-	scopes, err := ParseScope(a.Scope)
+	scopes, err := scope.Parse(a.Scope)
 	if err != nil {
 		return nil, upstreamf("the answer's scope is malformed")
 	}

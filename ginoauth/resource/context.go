@@ -1,4 +1,21 @@
-package ginoauth
+// Package resource is the resource-server side of OAuth 2.0: the
+// middleware that authenticates bearer tokens (RFC 6750), what it learned
+// (TokenInfo, on the request's context), and the validators it asks. An API
+// that only protects its routes needs this package and package permissions,
+// nothing of the authorization server:
+//
+//	introspector, err := resource.NewIntrospector(resource.IntrospectionConfig{...})
+//	api := r.Group("/api", resource.Authenticate(introspector, resource.Options{}),
+//		permissions.Require(permissions.TokenHasReadWriteScope()))
+//
+// The authorization server of package ginoauth is a TokenValidator too
+// (Provider.Middleware), validating tokens against its own store.
+//
+// Verifying is kept apart from enforcing, as go-chi/jwtauth does: the
+// middleware records a valid token, or why a presented one was refused,
+// and always calls the next handler (but for a 503 when it cannot tell);
+// the guards of package permissions decide, answering with AbortWithError.
+package resource
 
 import (
 	"slices"
@@ -64,7 +81,7 @@ func TokenFromContext(c *gin.Context) (*TokenInfo, bool) {
 
 // UserFromContext returns the request's user: the one set by SetUser (a
 // session middleware, for example) or loaded for the token by
-// Config.UserLoader.
+// Options.UserLoader.
 func UserFromContext(c *gin.Context) (any, bool) {
 	v, ok := c.Get(userKey)
 	return v, ok && v != nil
@@ -80,7 +97,7 @@ func SetUser(c *gin.Context, user any) {
 }
 
 // AuthErrorFromContext returns why a bearer token presented with the
-// request was refused (an *Error with Code "invalid_token" or
+// request was refused (an *oautherr.Error with Code "invalid_token" or
 // "invalid_request"), or nil when no token was presented or it was valid.
 // The middleware never rejects a request itself: guards in package
 // permissions decide, and use this to answer RFC 6750's error attribute.

@@ -1,0 +1,234 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+)
+
+// TokenValidator checks a bearer access token (RFC 6750) and returns what
+// it grants. The authorization server of package ginoauth validates
+// against its own store; an *Introspector asks a remote authorization
+// server (RFC 7662); Authenticate turns either into the middleware.
+//
+// The error contract, which Authenticate relies on:
+//
+//   - nil error: the token is valid and the *TokenInfo is not nil;
+//   - an error matching oautherr.ErrInvalidToken (errors.Is): the token is
+//     bad (malformed, unknown, revoked, expired, or not an access token).
+//     The middleware records it with SetAuthError, and the guards of
+//     package permissions answer 401 invalid_token (RFC 6750 section 3.1);
+//   - any other error: the validator could not tell (its store or the
+//     remote provider is unreachable). The middleware answers 503
+//     temporarily_unavailable itself and never lets the request through.
+//     Such errors must not contain the token.
+//
+// Validate is called once per request that carries a token, concurrently.
+type TokenValidator interface {
+	Validate(ctx context.Context, token string) (*TokenInfo, error)
+}
+
+// Options configures the middleware Authenticate returns. The zero value
+// reads the token from the Authorization header only (RFC 6750 section
+// 2.1) and announces the realm "api".
+type Options struct {
+	// Realm is the realm named in WWW-Authenticate challenges (RFC 6750
+	// section 3). Empty means DefaultRealm, as DRF.
+	Realm string
+	// TokenFinders are where the middleware looks for the token; a request
+	// that carries one by more than one of them is invalid_request (RFC
+	// 6750 section 2). Nil means TokenFromHeader alone. TokenFromForm
+	// (section 2.2) and TokenFromQuery (2.3) add the other two methods.
+	TokenFinders []TokenFinder
+	// SkipPaths are request paths (exact match on the URL path) the
+	// middleware passes through without looking for a token.
+	SkipPaths []string
+	// UserLoader, if set, is called for every valid token that has a user
+	// (TokenInfo.UserID: the introspection answer's "sub" for an
+	// Introspector), and its result is put on the context for
+	// UserFromContext (DOT's OAuth2Backend). It costs whatever it costs
+	// per request; the token's UserID and Username are on TokenInfo
+	// without it. An error matching ErrUserNotFound refuses the token
+	// (invalid_token); any other error answers 503.
+	UserLoader func(c *gin.Context, userID string) (any, error)
+	// Logger receives a line for every request answered 503 (never the
+	// token). Nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock a token's ExpiresAt is checked against, so a
+	// validator's answer is never used past it. Nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrUserNotFound is what an Options.UserLoader returns (or wraps) when
+// the token's user no longer exists: the token is then refused.
+var ErrUserNotFound = errors.New("resource: the token's user does not exist")
+
+// Authenticate returns resource-server middleware that validates bearer
+// tokens (RFC 6750 section 2) with v. It never refuses a request for lack
+// of a token, as DRF's authentication classes do not: a request with no
+// token goes on as anonymous; one with a token v refuses goes on with
+// AuthErrorFromContext set (the guards of package permissions answer 401);
+// a valid token is put on the context (TokenFromContext), with its user
+// when opts.UserLoader is set. When v cannot tell (an error that does not
+// match oautherr.ErrInvalidToken) the middleware answers 503
+// temporarily_unavailable with Retry-After (RFC 6749 section 4.1.2.1's
+// error code) and stops the chain, so an outage never lets a request
+// through.
+//
+// Requests on opts.SkipPaths, and requests an earlier middleware
+// authenticated with SetUser (a session), pass through untouched.
+//
+// To trust a remote provider, as DOT's RESOURCE_SERVER_INTROSPECTION_URL
+// does, pass an *Introspector (NewIntrospector).
+func Authenticate(v TokenValidator, opts Options) gin.HandlerFunc {
+	if v == nil {
+		panic("resource: Authenticate needs a TokenValidator")
+	}
+	return newAuthenticator(v, opts).serve
+}
+
+// authenticator is the middleware. Everything is resolved when it is
+// built, so serve does no more work per request than validating the token.
+type authenticator struct {
+	v          TokenValidator
+	realm      string // "" when it is DefaultRealm: nothing to set
+	skip       map[string]bool
+	finders    []TokenFinder
+	userLoader func(c *gin.Context, userID string) (any, error)
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+func newAuthenticator(v TokenValidator, opts Options) *authenticator {
+	a := &authenticator{
+		v:          v,
+		finders:    opts.TokenFinders,
+		userLoader: opts.UserLoader,
+		log:        opts.Logger,
+		now:        opts.Now,
+	}
+	if opts.Realm != "" && opts.Realm != DefaultRealm {
+		a.realm = opts.Realm
+	}
+	if len(opts.SkipPaths) > 0 {
+		a.skip = make(map[string]bool, len(opts.SkipPaths))
+		for _, path := range opts.SkipPaths {
+			a.skip[path] = true
+		}
+	}
+	if a.finders == nil {
+		a.finders = []TokenFinder{TokenFromHeader}
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a
+}
+
+func (a *authenticator) serve(c *gin.Context) {
+	if a.realm != "" {
+		SetRealm(c, a.realm)
+	}
+	if a.skip != nil && a.skip[c.Request.URL.Path] {
+		c.Next()
+		return
+	}
+	if _, ok := UserFromContext(c); ok {
+		c.Next()
+		return
+	}
+	raw, err := findToken(c.Request, a.finders)
+	if err != nil {
+		SetAuthError(c, err)
+		c.Next()
+		return
+	}
+	if raw == "" {
+		c.Next()
+		return
+	}
+	info, user, err := a.validate(c, raw)
+	switch {
+	case err == nil:
+		SetToken(c, info)
+		if user != nil {
+			SetUser(c, user)
+		}
+	case errors.Is(err, oautherr.ErrInvalidToken):
+		SetAuthError(c, err)
+	default:
+		a.log.ErrorContext(c.Request.Context(), "resource: validating a bearer token", "err", err)
+		AbortWithError(c, unavailable(err))
+		return
+	}
+	c.Next()
+}
+
+// validate asks the validator about raw, checks the answer's expiry
+// against the middleware's clock, and loads the token's user.
+func (a *authenticator) validate(c *gin.Context, raw string) (*TokenInfo, any, error) {
+	info, err := a.v.Validate(c.Request.Context(), raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if info == nil {
+		return nil, nil, errNoTokenInfo
+	}
+	if !info.ExpiresAt.IsZero() && !a.now().Before(info.ExpiresAt) {
+		return nil, nil, errExpired
+	}
+	if a.userLoader == nil || info.UserID == "" {
+		return info, nil, nil
+	}
+	user, err := a.userLoader(c, info.UserID)
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		return nil, nil, errNoUser
+	case err != nil:
+		return nil, nil, oautherr.ErrTemporarilyUnavailable.WithCause(err)
+	}
+	return info, user, nil
+}
+
+var (
+	// errNoTokenInfo stands for a TokenValidator that broke its contract.
+	errNoTokenInfo  = errors.New("resource: TokenValidator returned neither a token nor an error")
+	errExpired      = oautherr.ErrInvalidToken.WithDescription("The access token expired.")
+	errNoUser       = oautherr.ErrInvalidToken.WithDescription("The token's user no longer exists.")
+	errUpstreamDown = oautherr.ErrTemporarilyUnavailable.WithDescription("The authorization server is unavailable; try again later.")
+)
+
+// unavailable makes sure a validator's failure answers 503, whatever the
+// error (TokenValidator's contract), keeping the cause for logs.
+func unavailable(err error) error {
+	if errors.Is(err, ErrUpstreamUnavailable) {
+		return errUpstreamDown.WithCause(err)
+	}
+	var e *oautherr.Error
+	if errors.As(err, &e) && e.Status == http.StatusServiceUnavailable {
+		return e
+	}
+	return oautherr.ErrTemporarilyUnavailable.WithCause(err)
+}
+
+// AbortWithError answers a protected-resource request with err as RFC 6750
+// section 3 says, and aborts the handler chain: a 401, a 400
+// invalid_request (a malformed Authorization header, say) and a 403
+// insufficient_scope carry a WWW-Authenticate: Bearer challenge with the
+// request's realm (and, for an error other than a missing credential, its
+// error, error_description and scope); an *oautherr.Error with status 503
+// answers 503 with Retry-After; an error that is not an *oautherr.Error
+// answers 500, without detail. The body is always {"error": ...,
+// "error_description": ...}.
+func AbortWithError(c *gin.Context, err error) {
+	oautherr.WriteBearer(c, RealmFromContext(c), oautherr.As(err))
+}
