@@ -11,7 +11,7 @@ import (
 )
 
 // This file holds the provider's management operations on applications
-// and grants, used by the management pages (pages.go) and commands
+// and grants, used by the management pages (package pages) and commands
 // (package manage), as DOT's application and authorized-token views use
 // its models. Store errors propagate wrapped: errors.Is(err,
 // store.ErrNotFound) and errors.Is(err, store.ErrUnavailable) keep working.

@@ -1,11 +1,19 @@
-// Package ginoauth is an OAuth2 authorization server and resource-server
-// middleware for Gin, modelled on Django OAuth Toolkit.
+// Package ginoauth is an OAuth 2.0 authorization server for Gin, modelled
+// on Django OAuth Toolkit.
 //
-// A Provider, built by New from a Config, mounts the token endpoint on any
-// gin.IRouter (Mount) and gives the middleware that authenticates
-// "Authorization: Bearer" tokens (Middleware). Guards in package
+// A Provider, built by New from a Config, mounts its endpoints (authorize,
+// token, revoke, introspect and metadata) on any gin.IRouter (Mount), and
+// gives the resource-server middleware for its own tokens (Middleware:
+// resource.Authenticate with the Provider as validator, configured by
+// Config.Middleware). Guards in package
 // github.com/ginoauth/toolkit/permissions then decide, per route group or
 // endpoint, which scopes a request needs, answering RFC 6750's 401 and 403.
+//
+// The other jobs live in their own packages: resource (the middleware,
+// TokenInfo, and an Introspector for an API that trusts a remote server),
+// oautherr (the RFC 6749 section 5.2 error and its HTTP answers), scope
+// (RFC 6749 section 3.3 scope syntax) and pages (the management pages,
+// mounted by pages.Mount).
 //
 // Tokens are opaque: a recognisable prefix ("goat_" for access tokens,
 // "gort_" for refresh tokens), 256 random bits and a keyed checksum, so a

@@ -2,8 +2,8 @@
 // permission classes (and Django OAuth Toolkit's token-scope permissions)
 // guard DRF views.
 //
-// The resource-server middleware of package ginoauth never rejects a request
-// itself: it records on the gin.Context what it learned (the validated token,
+// The resource-server middleware (resource.Authenticate, or a ginoauth
+// Provider's Middleware) never rejects a request itself: it records on the gin.Context what it learned (the validated token,
 // the user, or why a presented token was refused), and the guards of this
 // package decide. A guard is a [Permission]; [Require] turns one or more of
 // them into a gin.HandlerFunc for a group or for a single endpoint:
@@ -30,8 +30,10 @@
 //   - an authenticated request refused for another reason is answered 403
 //     permission_denied.
 //
-// Like DOT's AccessToken.is_valid, the token guards also treat a token whose
-// ExpiresAt has passed as refused (401 invalid_token), whoever recorded it.
+// The guards read no clock: resource.Authenticate records a token only if
+// its ExpiresAt has not passed by the middleware's clock (resource
+// Options.Now), as DOT's AccessToken.is_valid checks expiry. Code that
+// records tokens itself with resource.SetToken must check expiry first.
 //
 // A [Registry] registers routes on gin and remembers which guards each one
 // requires, for documentation and audits ([Registry.Routes],

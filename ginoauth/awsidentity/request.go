@@ -246,78 +246,134 @@ type signedRequest struct {
 	header http.Header // what is forwarded: Authorization and the signed headers
 }
 
-// checkRequest validates the grant's parameters, before any network call.
-// Errors are *oautherr.Error values.
+// checkRequest validates the grant's parameters, before any network call:
+// the parameters themselves, then the signed request's Host, Authorization
+// and X-Amz-Date headers, then the server ID header, then the headers to
+// forward. Errors are *oautherr.Error values.
 func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRequest, error) {
-	region, body, rawHeaders := params["region"], params["post_body"], params["headers_json"]
-	if region == "" || body == "" || rawHeaders == "" {
-		return nil, invalidRequest("The aws_identity grant needs region, post_body and headers_json.")
-	}
-	if !ValidRegion(region) {
-		return nil, invalidRequest("The region parameter is not a valid AWS region name.")
-	}
-	if len(g.regions) > 0 && !g.regions[region] {
-		return nil, invalidGrant("The region '%s' is not allowed.", region)
-	}
-	if !validPostBody(body) {
-		return nil, invalidGrant("post_body must be exactly '%s'.", postBody)
-	}
-	h, err := ParseHeadersJSON(rawHeaders)
+	region, body, h, err := g.checkParams(params)
 	if err != nil {
-		return nil, invalidRequest("headers_json: %s.", err)
+		return nil, err
 	}
 	host := stsHost(region)
-	single := func(name string) (string, error) {
-		v := h.Values(name)
-		if len(v) == 0 {
-			return "", invalidGrant("The signed request has no %s header.", name)
-		}
-		if len(v) > 1 {
-			return "", invalidGrant("The signed request has more than one %s header.", name)
-		}
-		return v[0], nil
+	if err := checkHost(h, host); err != nil {
+		return nil, err
 	}
-	gotHost, err := single("Host")
+	authz, auth, err := checkAuthorization(h, region)
 	if err != nil {
 		return nil, err
 	}
-	if gotHost != host {
-		return nil, invalidGrant("The signed request's Host header must be '%s'.", host)
+	if err := g.checkDate(h, auth, now); err != nil {
+		return nil, err
 	}
-	authz, err := single("Authorization")
+	if err := g.checkServerID(h, auth); err != nil {
+		return nil, err
+	}
+	out, err := forwardedHeaders(h, auth, authz, body)
 	if err != nil {
 		return nil, err
+	}
+	return &signedRequest{region: region, host: host, body: body, header: out}, nil
+}
+
+// checkParams checks the region, post_body and headers_json parameters and
+// returns the region, the body and the parsed headers.
+func (g *grant) checkParams(params map[string]string) (region, body string, h http.Header, err error) {
+	region, body, rawHeaders := params["region"], params["post_body"], params["headers_json"]
+	if region == "" || body == "" || rawHeaders == "" {
+		return "", "", nil, invalidRequest("The aws_identity grant needs region, post_body and headers_json.")
+	}
+	if !ValidRegion(region) {
+		return "", "", nil, invalidRequest("The region parameter is not a valid AWS region name.")
+	}
+	if len(g.regions) > 0 && !g.regions[region] {
+		return "", "", nil, invalidGrant("The region '%s' is not allowed.", region)
+	}
+	if !validPostBody(body) {
+		return "", "", nil, invalidGrant("post_body must be exactly '%s'.", postBody)
+	}
+	h, err = ParseHeadersJSON(rawHeaders)
+	if err != nil {
+		return "", "", nil, invalidRequest("headers_json: %s.", err)
+	}
+	return region, body, h, nil
+}
+
+// singleHeader is the one value of the header name in h; none, or more
+// than one, is an invalid_grant error.
+func singleHeader(h http.Header, name string) (string, error) {
+	v := h.Values(name)
+	if len(v) == 0 {
+		return "", invalidGrant("The signed request has no %s header.", name)
+	}
+	if len(v) > 1 {
+		return "", invalidGrant("The signed request has more than one %s header.", name)
+	}
+	return v[0], nil
+}
+
+// checkHost checks that the signed request is addressed to host, the
+// region's STS host.
+func checkHost(h http.Header, host string) error {
+	got, err := singleHeader(h, "Host")
+	if err != nil {
+		return err
+	}
+	if got != host {
+		return invalidGrant("The signed request's Host header must be '%s'.", host)
+	}
+	return nil
+}
+
+// checkAuthorization parses the SigV4 Authorization header and checks that
+// it signs for STS in region. It returns the header's value and its parts.
+func checkAuthorization(h http.Header, region string) (string, *sigV4Auth, error) {
+	authz, err := singleHeader(h, "Authorization")
+	if err != nil {
+		return "", nil, err
 	}
 	auth, err := parseAuthorization(authz)
 	if err != nil {
-		return nil, invalidGrant("%s.", capitalise(err.Error()))
+		return "", nil, invalidGrant("%s.", capitalise(err.Error()))
 	}
 	if auth.service != "sts" {
-		return nil, invalidGrant("The request is signed for service '%s', not sts.", auth.service)
+		return "", nil, invalidGrant("The request is signed for service '%s', not sts.", auth.service)
 	}
 	if auth.region != region {
-		return nil, invalidGrant("The request is signed for region '%s', not '%s'.", auth.region, region)
+		return "", nil, invalidGrant("The request is signed for region '%s', not '%s'.", auth.region, region)
 	}
-	amzDate, err := single("X-Amz-Date")
+	return authz, auth, nil
+}
+
+// checkDate checks X-Amz-Date: well formed, the day of the credential
+// scope, and within the allowed clock skew of now.
+func (g *grant) checkDate(h http.Header, auth *sigV4Auth, now time.Time) error {
+	amzDate, err := singleHeader(h, "X-Amz-Date")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	signedAt, err := time.Parse(amzDateLayout, amzDate)
 	if err != nil {
-		return nil, invalidGrant("The X-Amz-Date header is malformed.")
+		return invalidGrant("The X-Amz-Date header is malformed.")
 	}
 	if auth.date != amzDate[:8] {
-		return nil, invalidGrant("The credential scope's date does not match X-Amz-Date.")
+		return invalidGrant("The credential scope's date does not match X-Amz-Date.")
 	}
 	if d := now.Sub(signedAt); d > g.skew || d < -g.skew {
-		return nil, invalidGrant("The request was signed too long ago (or in the future); sign a new one.")
+		return invalidGrant("The request was signed too long ago (or in the future); sign a new one.")
 	}
-	serverID, err := single(g.cfg.ServerIDHeader)
+	return nil
+}
+
+// checkServerID checks that the server ID header names this server, and
+// that it, Host and X-Amz-Date are all signed.
+func (g *grant) checkServerID(h http.Header, auth *sigV4Auth) error {
+	serverID, err := singleHeader(h, g.cfg.ServerIDHeader)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if serverID != g.cfg.ServerID {
-		return nil, invalidGrant("The %s header does not name this server.", g.cfg.ServerIDHeader)
+		return invalidGrant("The %s header does not name this server.", g.cfg.ServerIDHeader)
 	}
 	signed := map[string]bool{}
 	for _, name := range auth.signedHeaders {
@@ -325,9 +381,17 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 	}
 	for _, name := range []string{"host", "x-amz-date", g.serverIDLower} {
 		if !signed[name] {
-			return nil, invalidGrant("The %s header must be signed (listed in SignedHeaders).", name)
+			return invalidGrant("The %s header must be signed (listed in SignedHeaders).", name)
 		}
 	}
+	return nil
+}
+
+// forwardedHeaders is what is sent to STS: Authorization and each signed
+// header but Host and Content-Length, which the transport sets (a signed
+// Content-Length must match body). A signed hop-by-hop header, or one
+// missing from h, is an error.
+func forwardedHeaders(h http.Header, auth *sigV4Auth, authz, body string) (http.Header, error) {
 	out := http.Header{"Authorization": {authz}}
 	for _, name := range auth.signedHeaders {
 		switch {
@@ -348,7 +412,7 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 		}
 		out[http.CanonicalHeaderKey(name)] = v
 	}
-	return &signedRequest{region: region, host: host, body: body, header: out}, nil
+	return out, nil
 }
 
 func capitalise(s string) string {

@@ -183,6 +183,8 @@ var grantTypes = map[string]string{
 // grantTypeNames lists grantTypes' keys for messages.
 const grantTypeNames = "authorization-code, password, client-credentials, convert-token or token-exchange"
 
+// createApplication is DOT's createapplication: it registers an
+// application and prints its client_id and (once) its client_secret.
 func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 	const posUsage = "<confidential|public> <authorization-code|password|client-credentials|convert-token|token-exchange>[,...]"
 	fs := cli.newFlagSet("createapplication", posUsage)
@@ -202,21 +204,9 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 		fs.Usage()
 		return ErrUsage
 	}
-	ct := store.ClientType(pos[0])
-	if ct != store.Confidential && ct != store.Public {
-		fmt.Fprintf(cli.stderr(), "client type %q: want confidential or public\n", pos[0])
-		return ErrUsage
-	}
-	var grants []string
-	for g := range strings.SplitSeq(pos[1], ",") {
-		v, ok := grantTypes[g]
-		if !ok {
-			fmt.Fprintf(cli.stderr(), "grant type %q: want %s\n", g, grantTypeNames)
-			return ErrUsage
-		}
-		if !slices.Contains(grants, v) {
-			grants = append(grants, v)
-		}
+	ct, grants, err := cli.parseClientKind(pos[0], pos[1])
+	if err != nil {
+		return err
 	}
 	allowed, err := scope.Parse(*scopes)
 	if err != nil {
@@ -227,24 +217,17 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, g := range grants {
-		if !slices.Contains(p.GrantTypes(), g) {
-			return fmt.Errorf("grant type %s is not enabled on this server", g)
-		}
+	if err := checkGrantTypesEnabled(p, grants); err != nil {
+		return err
 	}
 	na := ginoauth.NewApplication{
 		Name: *name, ClientType: ct, GrantTypes: grants, RedirectURIs: strings.Fields(*redirects),
 		SkipAuthorization: *skip, ClientID: *clientID, AllowedScopes: allowed,
 	}
 	if *owner != "" {
-		u, err := p.Store().GetUserByUsername(ctx, *owner)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no user %q", *owner)
-		}
-		if err != nil {
+		if na.UserID, err = userID(ctx, p, *owner); err != nil {
 			return err
 		}
-		na.UserID = u.ID
 	}
 	app, secret, err := p.CreateApplication(ctx, na)
 	if errors.Is(err, store.ErrDuplicate) {
@@ -253,10 +236,51 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(cli.stdout()).Encode(map[string]string{"client_id": app.ClientID, "client_secret": secret})
+	return cli.printNewApplication(app, secret, *asJSON)
+}
+
+// parseClientKind parses createapplication's two arguments: the client
+// type, and a comma-separated list of grantTypes keys, returned as
+// grant_type values without repeats. A bad argument is reported on stderr
+// and is ErrUsage.
+func (cli *CLI) parseClientKind(clientType, grantList string) (store.ClientType, []string, error) {
+	ct := store.ClientType(clientType)
+	if ct != store.Confidential && ct != store.Public {
+		fmt.Fprintf(cli.stderr(), "client type %q: want confidential or public\n", clientType)
+		return "", nil, ErrUsage
 	}
+	var grants []string
+	for g := range strings.SplitSeq(grantList, ",") {
+		v, ok := grantTypes[g]
+		if !ok {
+			fmt.Fprintf(cli.stderr(), "grant type %q: want %s\n", g, grantTypeNames)
+			return "", nil, ErrUsage
+		}
+		if !slices.Contains(grants, v) {
+			grants = append(grants, v)
+		}
+	}
+	return ct, grants, nil
+}
+
+// checkGrantTypesEnabled returns an error naming the first of grants the
+// provider does not know.
+func checkGrantTypesEnabled(p *ginoauth.Provider, grants []string) error {
+	for _, g := range grants {
+		if !slices.Contains(p.GrantTypes(), g) {
+			return fmt.Errorf("grant type %s is not enabled on this server", g)
+		}
+	}
+	return nil
+}
+
+// printNewApplication prints a new application's credentials, as one JSON
+// line or as text; the secret is shown only here.
+func (cli *CLI) printNewApplication(app *store.Application, secret string, asJSON bool) error {
 	out := cli.stdout()
+	if asJSON {
+		return json.NewEncoder(out).Encode(map[string]string{"client_id": app.ClientID, "client_secret": secret})
+	}
 	fmt.Fprintf(out, "New application %q created.\n", app.Name)
 	fmt.Fprintf(out, "client_id:     %s\n", app.ClientID)
 	if secret != "" {

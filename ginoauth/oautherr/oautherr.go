@@ -146,9 +146,12 @@ func WriteJSON(c *gin.Context, e *Error) {
 }
 
 // WriteBearer answers e to a request authenticated (or meant to be) with a
-// bearer token, naming realm in the challenge, and aborts the chain. RFC 6750 3.1 defines the challenge for its three
-// error codes, invalid_request, invalid_token and insufficient_scope, and
-// section 3 for any 401; a 403 for another reason carries none, as DRF's.
+// bearer token, as WriteJSON does, and adds a WWW-Authenticate: Bearer
+// challenge naming realm (RFC 6750 section 3) to any 401 and to RFC 6750
+// section 3.1's invalid_request and insufficient_scope. The challenge
+// names e's code, description and scope, but for ErrNotAuthenticated (no
+// credentials), which gets the realm alone (section 3.1). A 403 for
+// another reason carries no challenge, as DRF's.
 func WriteBearer(c *gin.Context, realm string, e *Error) {
 	if e.Status == http.StatusUnauthorized || e.Code == ErrInsufficientScope.Code || e.Code == ErrInvalidRequest.Code {
 		c.Header("WWW-Authenticate", bearerChallenge(realm, e))

@@ -2,7 +2,8 @@
 // authorization server of package ginoauth: Django OAuth Toolkit's
 // /o/applications/ and /o/authorized_tokens/ views. An API that wants only
 // the token endpoint does not mount them. Mount registers them under the
-// provider's PathPrefix, for the user its Config.Sessions says is logged in:
+// provider's PathPrefix (below the router's base path), for the user the
+// provider's ginoauth.Config.Sessions says is logged in:
 //
 //	GET       {prefix}/applications/                      the user's applications
 //	GET, POST {prefix}/applications/register/             register one
@@ -12,8 +13,8 @@
 //	GET       {prefix}/authorized_tokens/                 the grants the user gave
 //	POST      {prefix}/authorized_tokens/{family}/delete/ revoke one
 //
-// A visitor who is not logged in is sent to the provider's login URL with
-// next=. A user sees and changes only their own applications and grants;
+// A visitor who is not logged in is sent to the provider's login URL
+// (ginoauth.Config.LoginURL) with next= set to the page asked for. A user sees and changes only their own applications and grants;
 // anybody else's answers 404, as a missing one does. Every POST must carry
 // the CSRF token (ginoauth.CSRFField) or is refused with 403.
 //
@@ -92,7 +93,7 @@ type ApplicationView struct {
 	URL, UpdateURL, DeleteURL string
 }
 
-// ApplicationListData is what ApplicationListTemplate is executed with.
+// ApplicationListData is what Templates.List is executed with.
 type ApplicationListData struct {
 	PageData
 	// Applications are the user's, oldest first.
@@ -105,8 +106,8 @@ type Choice struct {
 	Checked                   bool
 }
 
-// ApplicationFormData is what ApplicationFormTemplate is executed with,
-// for the registration and the update form.
+// ApplicationFormData is what Templates.Form is executed with, for the
+// registration and the update form.
 type ApplicationFormData struct {
 	PageData
 	// Title and Submit label the page and its button; the form posts to
@@ -130,8 +131,7 @@ type ApplicationFormData struct {
 	Errors []string
 }
 
-// ApplicationDetailData is what ApplicationDetailTemplate is executed
-// with.
+// ApplicationDetailData is what Templates.Detail is executed with.
 type ApplicationDetailData struct {
 	PageData
 	Application ApplicationView
@@ -144,8 +144,7 @@ type ApplicationDetailData struct {
 	Notice string
 }
 
-// ApplicationDeleteData is what ApplicationDeleteTemplate is executed
-// with.
+// ApplicationDeleteData is what Templates.Delete is executed with.
 type ApplicationDeleteData struct {
 	PageData
 	Application ApplicationView
@@ -168,14 +167,14 @@ type GrantView struct {
 	RevokeURL string
 }
 
-// AuthorizedTokensData is what AuthorizedTokensTemplate is executed with.
+// AuthorizedTokensData is what Templates.AuthorizedTokens is executed with.
 type AuthorizedTokensData struct {
 	PageData
 	// Grants are the user's live grants, newest first.
 	Grants []GrantView
 }
 
-// PageErrorData is what PageErrorTemplate is executed with.
+// PageErrorData is what Templates.Error is executed with.
 type PageErrorData struct {
 	PageData
 	Status         int
@@ -262,7 +261,9 @@ type pages struct {
 }
 
 // Mount registers the management pages of p on r, under p's PathPrefix,
-// each with and without its trailing slash.
+// each with and without its trailing slash. When r is a group (anything
+// with a BasePath method, such as *gin.RouterGroup), the pages' links and
+// redirects start with its base path.
 func Mount(r gin.IRouter, p *ginoauth.Provider, cfg Config) {
 	pg := newPages(r, p, cfg)
 	apps := p.PathPrefix() + "/applications"
@@ -531,7 +532,7 @@ func appFormOf(a *store.Application) appForm {
 	}
 }
 
-// problems checks what applicationProblems does not: the name.
+// problems checks what Provider.CheckApplication does not: the name.
 func (f appForm) problems() []string {
 	var out []string
 	if utf8.RuneCountInString(f.name) > maxApplicationName {
@@ -767,5 +768,3 @@ func (pg *pages) revoke(c *gin.Context, owner *ginoauth.Owner) {
 	}
 	c.Redirect(http.StatusSeeOther, pg.tokensURL)
 }
-
-// --- templates ---

@@ -8,8 +8,9 @@
 //	api := r.Group("/api", resource.Authenticate(introspector, resource.Options{}),
 //		permissions.Require(permissions.TokenHasReadWriteScope()))
 //
-// The authorization server of package ginoauth is a TokenValidator too
-// (Provider.Middleware), validating tokens against its own store.
+// The authorization server of package ginoauth is a TokenValidator too,
+// validating its own tokens against its store; Provider.Middleware is
+// Authenticate with the provider as validator.
 //
 // Verifying is kept apart from enforcing, as go-chi/jwtauth does: the
 // middleware records a valid token, or why a presented one was refused,
@@ -90,7 +91,7 @@ func UserFromContext(c *gin.Context) (any, bool) {
 // SetUser marks the request as authenticated by something other than a
 // bearer token, such as a session cookie. The token middleware then leaves
 // the request alone (as DOT's middleware does after Django's
-// AuthenticationMiddleware), and IsAuthenticated passes. Call it from a
+// AuthenticationMiddleware), and permissions.IsAuthenticated passes. Call it from a
 // middleware that runs before the token middleware.
 func SetUser(c *gin.Context, user any) {
 	c.Set(userKey, user)
