@@ -92,7 +92,7 @@ type ApplicationView struct {
 	URL, UpdateURL, DeleteURL string
 }
 
-// ApplicationListData is what ApplicationListTemplate is executed with.
+// ApplicationListData is what Templates.List is executed with.
 type ApplicationListData struct {
 	PageData
 	// Applications are the user's, oldest first.
@@ -105,7 +105,7 @@ type Choice struct {
 	Checked                   bool
 }
 
-// ApplicationFormData is what ApplicationFormTemplate is executed with,
+// ApplicationFormData is what Templates.Form is executed with,
 // for the registration and the update form.
 type ApplicationFormData struct {
 	PageData
@@ -130,7 +130,7 @@ type ApplicationFormData struct {
 	Errors []string
 }
 
-// ApplicationDetailData is what ApplicationDetailTemplate is executed
+// ApplicationDetailData is what Templates.Detail is executed
 // with.
 type ApplicationDetailData struct {
 	PageData
@@ -144,7 +144,7 @@ type ApplicationDetailData struct {
 	Notice string
 }
 
-// ApplicationDeleteData is what ApplicationDeleteTemplate is executed
+// ApplicationDeleteData is what Templates.Delete is executed
 // with.
 type ApplicationDeleteData struct {
 	PageData
@@ -168,14 +168,14 @@ type GrantView struct {
 	RevokeURL string
 }
 
-// AuthorizedTokensData is what AuthorizedTokensTemplate is executed with.
+// AuthorizedTokensData is what Templates.AuthorizedTokens is executed with.
 type AuthorizedTokensData struct {
 	PageData
 	// Grants are the user's live grants, newest first.
 	Grants []GrantView
 }
 
-// PageErrorData is what PageErrorTemplate is executed with.
+// PageErrorData is what Templates.Error is executed with.
 type PageErrorData struct {
 	PageData
 	Status         int
