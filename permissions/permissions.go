@@ -78,9 +78,6 @@ func Require(perms ...Permission) gin.HandlerFunc {
 // --- request state shared by the guards ---
 
 var (
-	// errTokenExpired answers a token whose ExpiresAt has passed (DOT's
-	// AccessToken.is_valid checks expiry as well as scope).
-	errTokenExpired = oautherr.ErrInvalidToken.WithDescription("The access token expired.")
 	// errTokenRequired answers a user authenticated by other means (a
 	// session) on a guard that needs an OAuth2 token; DOT raises
 	// ImproperlyConfigured there, we refuse.
@@ -126,18 +123,12 @@ func unauthenticated(c *gin.Context) error {
 	if err := resource.AuthErrorFromContext(c); err != nil {
 		return err
 	}
-	if _, ok := resource.TokenFromContext(c); ok {
-		return errTokenExpired
-	}
 	return oautherr.ErrNotAuthenticated
 }
 
 // needToken is the answer of a token guard to a request without a valid
 // token.
 func needToken(c *gin.Context) error {
-	if _, ok := resource.TokenFromContext(c); ok {
-		return errTokenExpired // present, so validToken refused it as expired
-	}
 	if _, ok := resource.UserFromContext(c); ok {
 		return errTokenRequired
 	}
