@@ -230,10 +230,13 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 		}
 	}
 	app, secret, err := p.CreateApplication(ctx, na)
-	if errors.Is(err, store.ErrDuplicate) {
+	var invalid *ginoauth.InvalidApplicationError
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
 		return fmt.Errorf("an application with client id %q already exists", *clientID)
-	}
-	if err != nil {
+	case errors.As(err, &invalid):
+		return fmt.Errorf("the application was not created:\n  %s", strings.Join(invalid.Problems, "\n  "))
+	case err != nil:
 		return err
 	}
 	return cli.printNewApplication(app, secret, *asJSON)

@@ -361,3 +361,31 @@ func TestRevokeTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateApplicationProblems: the command says what is wrong in the
+// application validator's sentences, one a line, not an error chain.
+func TestCreateApplicationProblems(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"createapplication", "public", "client-credentials"}, "A public client cannot use the client_credentials grant"},
+		{[]string{"createapplication", "public", "authorization-code"}, "The authorization_code grant needs at least one redirect URI."},
+		{[]string{"createapplication", "--redirect-uris", "http://evil.example/cb", "public", "authorization-code"},
+			`The redirect URI "http://evil.example/cb" must use https`},
+	} {
+		cli, _, _, _ := newCLI(t)
+		err := cli.Run(context.Background(), tc.args)
+		if err == nil {
+			t.Errorf("%q: got no error, want one saying %q", tc.args, tc.want)
+			continue
+		}
+		if got := err.Error(); !strings.Contains(got, tc.want) {
+			t.Errorf("%q: got %q, want it to contain %q", tc.args, got, tc.want)
+		}
+		if got := err.Error(); strings.Contains(got, "ginoauth:") {
+			t.Errorf("%q: got %q, want no package prefix", tc.args, got)
+		}
+	}
+}
