@@ -41,16 +41,24 @@ func main() {
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	redis.SetLogger(redisLogger{log})
-	env := &runEnv{
-		stdout: os.Stdout,
-		stderr: os.Stderr,
-		getenv: os.Getenv,
-		prefix: defaultPrefix,
-		logger: log,
-	}
+	env := newProcessEnv(os.Stdout, os.Stderr, os.Getenv)
+	redis.SetLogger(redisLogger{env.logger})
 	os.Exit(run(context.Background(), os.Args[1:], env))
+}
+
+// newProcessEnv is the environment main runs commands with: the process's
+// streams and environment, and a text logger on stderr at the level of
+// logLevel, which serve sets from --log-level (info until then).
+func newProcessEnv(stdout, stderr io.Writer, getenv func(string) string) *runEnv {
+	level := new(slog.LevelVar)
+	return &runEnv{
+		stdout:   stdout,
+		stderr:   stderr,
+		getenv:   getenv,
+		prefix:   defaultPrefix,
+		logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		logLevel: level,
+	}
 }
 
 // redisLogger sends go-redis's own messages (connection pool failures) to
@@ -74,6 +82,10 @@ type runEnv struct {
 	dial func(url string) (redis.UniversalClient, error)
 	// logger, if set, replaces the text logger on stderr.
 	logger *slog.Logger
+	// logLevel, if set, is the level logger logs at, which serve's
+	// --log-level sets (newProcessEnv). Without it, serve leaves the level
+	// of a logger it was given alone (a test's).
+	logLevel *slog.LevelVar
 	// storeOpts are extra options for the Redis store (serve's
 	// --redis-pipelines).
 	storeOpts []redisstore.Option
@@ -81,11 +93,30 @@ type runEnv struct {
 	serving func(baseURL string)
 }
 
+// log is the logger of commands: logger, or else a text logger on stderr
+// at the level of logLevel (info without it).
 func (e *runEnv) log() *slog.Logger {
 	if e.logger != nil {
 		return e.logger
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, nil))
+	opts := &slog.HandlerOptions{}
+	if e.logLevel != nil {
+		opts.Level = e.logLevel
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// setLogLevel makes the logger of commands log at level from now on: it
+// sets logLevel, or gives the environment one if it has no logger of its
+// own. A logger it was given without logLevel (a test's) keeps its level.
+func (e *runEnv) setLogLevel(level slog.Level) {
+	if e.logLevel == nil {
+		if e.logger != nil {
+			return
+		}
+		e.logLevel = new(slog.LevelVar)
+	}
+	e.logLevel.Set(level)
 }
 
 // Exit codes.

@@ -103,10 +103,8 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
 	}
+	e.setLogLevel(level)
 	log := e.log()
-	if e.logger == nil {
-		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
