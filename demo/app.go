@@ -132,6 +132,41 @@ const maxBodyBytes = 1 << 20
 // the guards of package permissions, registered in a route registry.
 func newApp(o options) (*app, error) {
 	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now, secureCookies: o.SecureCookies, loginLimit: o.LoginLimit}
+	a.setDefaults()
+	secret, err := secretKeyOrRandom(o.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	a.socialURL = o.SocialURL
+	a.issuer = strings.TrimRight(o.Issuer, "/")
+	if a.provider, err = a.newProvider(o, secret); err != nil {
+		return nil, err
+	}
+	sessionStore, err := newSessionStore(secret)
+	if err != nil {
+		return nil, err
+	}
+	a.sessionHashKey = deriveKey(secret, "demo session auth hash")
+	// Both cookies, read lazily: a route pays for a cookie only if it
+	// looks at it.
+	withSessions := sessions.SessionsMany([]string{sessionCookie, clientCookie}, sessionStore)
+
+	r, err := a.newEngine()
+	if err != nil {
+		return nil, err
+	}
+	// The token endpoint authenticates clients, not bearer tokens; the
+	// authorization endpoint needs the login session.
+	a.provider.Mount(r.Group("", withSessions))
+	a.mountPages(r.Group("", withSessions))
+	a.mountAPI(r, withSessions, o)
+	a.engine, a.handler = r, r
+	return a, nil
+}
+
+// setDefaults fills in what options left zero: the login limit, the
+// snippet store, the logger and the clock.
+func (a *app) setDefaults() {
 	if a.loginLimit == 0 {
 		a.loginLimit = defaultLoginLimit
 	}
@@ -144,28 +179,29 @@ func newApp(o options) (*app, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	secret := o.SecretKey
-	if secret == nil {
-		secret = make([]byte, minSecretKey)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, err
-		}
+}
+
+// secretKeyOrRandom is key, or a random key when it is nil.
+func secretKeyOrRandom(key []byte) ([]byte, error) {
+	if key != nil {
+		return key, nil
 	}
+	key = make([]byte, minSecretKey)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// newProvider is the ginoauth provider of the demo: its stores and key,
+// the exchange grants of a social site it trusts, the login session as
+// the owner of authorization requests, CORS and the token rate limits.
+func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) {
 	grants, err := socialGrants(o.SocialURL, a.log)
 	if err != nil {
 		return nil, err
 	}
-	a.socialURL = o.SocialURL
-	a.issuer = strings.TrimRight(o.Issuer, "/")
-	tokenLimit := o.TokenRateLimit
-	if tokenLimit == 0 {
-		tokenLimit = defaultTokenRateLimit
-	}
-	var throttle ginoauth.RateLimit // negative: the zero value, no limit
-	if tokenLimit > 0 {
-		throttle = ginoauth.RateLimit{PerClient: tokenLimit, PerAddress: tokenLimit, Window: time.Minute}
-	}
-	p, err := ginoauth.New(ginoauth.Config{
+	return ginoauth.New(ginoauth.Config{
 		Grants:             grants,
 		Store:              o.Store,
 		SecretKey:          secret,
@@ -175,22 +211,26 @@ func newApp(o options) (*app, error) {
 		Sessions:           a, // SessionOwner: the demo's login session
 		CORSAllowedOrigins: o.CORSOrigins,
 		CSRFCookieSecure:   o.SecureCookies,
-		TokenRateLimit:     throttle,
+		TokenRateLimit:     tokenThrottle(o.TokenRateLimit),
 		Issuer:             a.issuer,
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.provider = p
-	sessionStore, err := newSessionStore(secret)
-	if err != nil {
-		return nil, err
-	}
-	a.sessionHashKey = deriveKey(secret, "demo session auth hash")
-	// Both cookies, read lazily: a route pays for a cookie only if it
-	// looks at it.
-	withSessions := sessions.SessionsMany([]string{sessionCookie, clientCookie}, sessionStore)
+}
 
+// tokenThrottle is the token rate limit of options.TokenRateLimit: per
+// client and per address, a minute.
+func tokenThrottle(perMinute int) ginoauth.RateLimit {
+	if perMinute == 0 {
+		perMinute = defaultTokenRateLimit
+	}
+	if perMinute < 0 {
+		return ginoauth.RateLimit{} // no limit
+	}
+	return ginoauth.RateLimit{PerClient: perMinute, PerAddress: perMinute, Window: time.Minute}
+}
+
+// newEngine is the demo's gin engine: panics recovered, every request
+// logged, and JSON answers for unknown routes and methods.
+func (a *app) newEngine() (*gin.Engine, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// The demo is not behind a proxy: the client IP it logs is the peer's,
@@ -206,47 +246,50 @@ func newApp(o options) (*app, error) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed",
 			fmt.Sprintf("Method %q is not allowed on this endpoint.", c.Request.Method), nil)
 	})
+	return r, nil
+}
 
-	// The token endpoint authenticates clients, not bearer tokens; the
-	// authorization endpoint needs the login session.
-	p.Mount(r.Group("", withSessions))
+// mountPages adds the HTML pages, on a group with the sessions: the login
+// pages, as Django's auth views, and the demo client's.
+func (a *app) mountPages(r gin.IRouter) {
+	r.GET(loginPath, a.loginPage)
+	r.POST(loginPath, a.login)
+	r.GET(logoutPath, a.logoutPage)
+	r.POST(logoutPath, a.logout)
+	r.GET(csrfPath, a.csrfToken)
 
-	// The login pages, as Django's auth views.
-	acc := r.Group("", withSessions)
-	acc.GET(loginPath, a.loginPage)
-	acc.POST(loginPath, a.login)
-	acc.GET(logoutPath, a.logoutPage)
-	acc.POST(logoutPath, a.logout)
-	acc.GET(csrfPath, a.csrfToken)
+	r.GET(clientPath, a.clientHome)
+	r.GET(clientStartPath, a.clientStart)
+	r.GET(clientCallbackPath, a.clientCallback)
+	r.GET(clientMePath, a.clientMe)
+}
 
-	// The demo client's pages.
-	cl := r.Group("", withSessions)
-	cl.GET(clientPath, a.clientHome)
-	cl.GET(clientStartPath, a.clientStart)
-	cl.GET(clientCallbackPath, a.clientCallback)
-	cl.GET(clientMePath, a.clientMe)
+// apiMethods are the methods of each API path, for OPTIONS requests.
+var apiMethods = map[string]string{
+	"/":              "GET, HEAD, OPTIONS",
+	snippetsPath:     "GET, POST, HEAD, OPTIONS",
+	"/snippets/:id/": "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+	userDetailsPath:  "GET, HEAD, OPTIONS",
+	secretPath:       "GET, HEAD, OPTIONS",
+}
 
-	// The API: CORS first (a preflight is answered before anything
-	// else), then, on routes where a login session counts as DRF's
-	// SessionAuthentication, the session, then the token middleware.
+// mountAPI adds the API, its routes registered in a.routes with their
+// guards: CORS first (a preflight is answered before anything else),
+// then, on routes where a login session counts as DRF's
+// SessionAuthentication, the session, then the token middleware.
+func (a *app) mountAPI(r *gin.Engine, withSessions gin.HandlerFunc, o options) {
 	var pre []gin.HandlerFunc
-	if cors := p.CORS(); cors != nil {
+	if cors := a.provider.CORS(); cors != nil {
 		pre = append(pre, cors)
 		// Preflight requests reach the CORS middleware only on a route
 		// with an OPTIONS handler.
 		opts := r.Group("", cors)
-		for path, allow := range map[string]string{
-			"/":              "GET, HEAD, OPTIONS",
-			snippetsPath:     "GET, POST, HEAD, OPTIONS",
-			"/snippets/:id/": "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-			userDetailsPath:  "GET, HEAD, OPTIONS",
-			secretPath:       "GET, HEAD, OPTIONS",
-		} {
+		for path, allow := range apiMethods {
 			opts.OPTIONS(path, allowOptions(allow))
 		}
 	}
-	api := r.Group("", append(pre, p.Middleware())...)
-	withSession := r.Group("", append(pre, withSessions, a.sessionAuth(), p.Middleware())...)
+	api := r.Group("", append(pre, a.provider.Middleware())...)
+	withSession := r.Group("", append(pre, withSessions, a.sessionAuth(), a.provider.Middleware())...)
 	reg := permissions.NewRegistry()
 	a.routes = reg
 
@@ -267,16 +310,19 @@ func newApp(o options) (*app, error) {
 	if o.Site == siteSocial {
 		a.mountSocialSite(withSession)
 	}
-
 	if o.BenchRoutes {
-		hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
-		r.GET("/bench/open", hello)
-		r.GET("/bench/snippets/", a.listSnippets)
-		reg.Group(api, "/bench", permissions.TokenHasReadWriteScope()).GET("/protected", hello)
+		a.mountBench(r, api)
 	}
+}
 
-	a.engine, a.handler = r, r
-	return a, nil
+// mountBench adds the routes the load runs of docs/benchmarks.md compare:
+// /bench/open and /bench/snippets/ with no authentication, and
+// /bench/protected behind the token middleware (api) and a guard.
+func (a *app) mountBench(r gin.IRouter, api gin.IRouter) {
+	hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
+	r.GET("/bench/open", hello)
+	r.GET("/bench/snippets/", a.listSnippets)
+	a.routes.Group(api, "/bench", permissions.TokenHasReadWriteScope()).GET("/protected", hello)
 }
 
 // isAuthenticatedOrReadOnly is DRF's IsAuthenticatedOrReadOnly on top of a
