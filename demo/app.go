@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,9 +59,6 @@ type options struct {
 	// the demo client expects there; empty means the scheme and host each
 	// request came to.
 	Issuer string
-	// Site "social" makes this server the fake social site of
-	// docs/social-login.md (adds /user_details_by_username/:username/).
-	Site string
 	// SocialURL, if set, is the social site's base URL: the API accepts
 	// its tokens through the exchange grants (social.go).
 	SocialURL string
@@ -96,6 +94,13 @@ const (
 	snippetsPath    = "/snippets/"
 	userDetailsPath = "/user_details/"
 	secretPath      = "/secret"
+	// userByUsernamePath is the user lookup of the Machinalis tutorial,
+	// which the fake social site's "with params" backend calls too.
+	userByUsernamePath = "/user_details_by_username/:username/"
+	// legacyTokenPath is django-oauth2's token endpoint, where its
+	// tutorials post with the client credentials in the body: the demo
+	// serves the provider's token endpoint there too.
+	legacyTokenPath = "/oauth2/access_token/"
 )
 
 // providerEndpoint is an endpoint Provider.Mount registers. They are not
@@ -115,6 +120,13 @@ var providerEndpoints = []providerEndpoint{
 	{"introspect", "POST", "/o/introspect/", "token introspection (RFC 7662), for confidential clients"},
 	{"authorization_server_metadata", "GET", "/.well-known/oauth-authorization-server", "authorization server metadata (RFC 8414)"},
 	{"protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource", "protected resource metadata (RFC 9728)"},
+}
+
+// tokenAliases are the paths where the demo serves the provider's token
+// endpoint besides /o/token/, for the tutorials its users come from (also
+// without the trailing slash), for GET / and `demo routes`.
+var tokenAliases = []providerEndpoint{
+	{"oauth2_access_token", "POST", legacyTokenPath, "the token endpoint /o/token/ at django-oauth2's path (client_id and client_secret in the body, or HTTP Basic)"},
 }
 
 // defaultTokenRateLimit is the token requests per minute allowed to one
@@ -266,11 +278,12 @@ func (a *app) mountPages(r gin.IRouter) {
 
 // apiMethods are the methods of each API path, for OPTIONS requests.
 var apiMethods = map[string]string{
-	"/":              "GET, HEAD, OPTIONS",
-	snippetsPath:     "GET, POST, HEAD, OPTIONS",
-	"/snippets/:id/": "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-	userDetailsPath:  "GET, HEAD, OPTIONS",
-	secretPath:       "GET, HEAD, OPTIONS",
+	"/":                "GET, HEAD, OPTIONS",
+	snippetsPath:       "GET, POST, HEAD, OPTIONS",
+	"/snippets/:id/":   "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+	userDetailsPath:    "GET, HEAD, OPTIONS",
+	userByUsernamePath: "GET, HEAD, OPTIONS",
+	secretPath:         "GET, HEAD, OPTIONS",
 }
 
 // mountAPI adds the API, its routes registered in a.routes with their
@@ -306,12 +319,26 @@ func (a *app) mountAPI(r *gin.Engine, withSessions gin.HandlerFunc, o options) {
 
 	reg.Group(withSession, "/user_details", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
 		GET("/", a.userDetails)
+	// The Machinalis tutorial's lookup: the token's own user only.
+	reg.Group(withSession, "", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
+		GET(userByUsernamePath, a.userDetailsByUsername)
 	reg.Group(withSession, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
-	if o.Site == siteSocial {
-		a.mountSocialSite(withSession)
-	}
+	a.mountTokenAliases(r, pre)
 	if o.BenchRoutes {
 		a.mountBench(r, api)
+	}
+}
+
+// mountTokenAliases serves the provider's token endpoint at the paths of
+// tokenAliases too, with and without the trailing slash, after pre (CORS),
+// as Provider.Mount serves /o/token/.
+func (a *app) mountTokenAliases(r gin.IRouter, pre []gin.HandlerFunc) {
+	token := a.provider.TokenHandler()
+	for _, e := range tokenAliases {
+		for _, path := range []string{e.path, strings.TrimSuffix(e.path, "/")} {
+			r.POST(path, slices.Concat(pre, []gin.HandlerFunc{token})...)
+			r.OPTIONS(path, slices.Concat(pre, []gin.HandlerFunc{allowOptions("POST, OPTIONS")})...)
+		}
 	}
 }
 

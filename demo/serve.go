@@ -146,7 +146,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger) options {
 	return options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
-		Site: cfg.site, SocialURL: cfg.socialURL,
+		SocialURL: cfg.socialURL,
 	}
 }
 
