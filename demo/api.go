@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ func (a *app) index(c *gin.Context) {
 		"csrf":         csrfPath,
 		"demo_client":  clientPath,
 	}
-	for _, e := range providerEndpoints {
+	for _, e := range slices.Concat(providerEndpoints, tokenAliases) {
 		endpoints[e.name] = e.path
 	}
 	c.JSON(http.StatusOK, gin.H{
@@ -66,6 +67,21 @@ func (a *app) userDetails(c *gin.Context) {
 	id, _ := requestUser(c)
 	u, err := a.provider.Store().GetUser(c.Request.Context(), id)
 	a.writeProfile(c, u, err, "The token's user no longer exists.")
+}
+
+// userDetailsByUsername is GET /user_details_by_username/:username/, the
+// lookup of the Machinalis tutorial and of the social site: the profile of
+// the request's user if :username names it, else 404, as for an unknown
+// username (the seed's "404 for anyone else"). The API trusts the social
+// site's answer (backend fake_social_site_with_params): answering for
+// another user would hand that user's account to any token.
+func (a *app) userDetailsByUsername(c *gin.Context) {
+	id, _ := requestUser(c)
+	u, err := a.provider.Store().GetUserByUsername(c.Request.Context(), c.Param("username"))
+	if err == nil && (id == "" || u.ID != id) {
+		err = store.ErrNotFound
+	}
+	a.writeProfile(c, u, err, "No such user.")
 }
 
 // writeProfile answers a user lookup: the profile, 404 with notFound, or

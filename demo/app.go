@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,9 +63,6 @@ type options struct {
 	// the demo client expects there; empty means the scheme and host each
 	// request came to.
 	Issuer string
-	// Site "social" makes this server the fake social site of
-	// docs/social-login.md (adds /user_details_by_username/:username/).
-	Site string
 	// SocialURL, if set, is the social site's base URL: the API accepts
 	// its tokens through the exchange grants (social.go).
 	SocialURL string
@@ -100,6 +98,13 @@ const (
 	snippetsPath    = "/snippets/"
 	userDetailsPath = "/user_details/"
 	secretPath      = "/secret"
+	// userByUsernamePath is the user lookup of the Machinalis tutorial,
+	// which the fake social site's "with params" backend calls too.
+	userByUsernamePath = "/user_details_by_username/:username/"
+	// legacyTokenPath is django-oauth2's token endpoint, where its
+	// tutorials post with the client credentials in the body: the demo
+	// serves the provider's token endpoint there too.
+	legacyTokenPath = "/oauth2/access_token/"
 )
 
 // providerEndpoint is an endpoint Provider.Mount registers. They are not
@@ -121,6 +126,13 @@ var providerEndpoints = []providerEndpoint{
 	{"protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource", "protected resource metadata (RFC 9728)"},
 }
 
+// tokenAliases are the paths where the demo serves the provider's token
+// endpoint besides /o/token/, for the tutorials its users come from (also
+// without the trailing slash), for GET / and `demo routes`.
+var tokenAliases = []providerEndpoint{
+	{"oauth2_access_token", "POST", legacyTokenPath, "the token endpoint /o/token/ at django-oauth2's path (client_id and client_secret in the body, or HTTP Basic)"},
+}
+
 // defaultTokenRateLimit is the token requests per minute allowed to one
 // client and to one source address unless serve's --token-rate-limit says
 // otherwise: 10 a second, far more than a person or a well-behaved client
@@ -136,6 +148,43 @@ const maxBodyBytes = 1 << 20
 // the guards of package permissions, registered in a route registry.
 func newApp(o options) (*app, error) {
 	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now, secureCookies: o.SecureCookies, loginLimit: o.LoginLimit}
+	a.setDefaults()
+	secret, err := secretKeyOrRandom(o.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	a.socialURL = o.SocialURL
+	a.issuer = strings.TrimRight(o.Issuer, "/")
+	if a.provider, err = a.newProvider(o, secret); err != nil {
+		return nil, err
+	}
+	sessionStore, err := newSessionStore(secret)
+	if err != nil {
+		return nil, err
+	}
+	a.sessionHashKey = deriveKey(secret, "demo session auth hash")
+	// Both cookies, read lazily: a route pays for a cookie only if it
+	// looks at it.
+	withSessions := sessions.SessionsMany([]string{sessionCookie, clientCookie}, sessionStore)
+
+	r, err := a.newEngine()
+	if err != nil {
+		return nil, err
+	}
+	// The token endpoint authenticates clients, not bearer tokens; the
+	// authorization endpoint and the management pages need the login
+	// session.
+	a.provider.Mount(r.Group("", withSessions))
+	pages.Mount(r.Group("", withSessions), a.provider, pages.Config{Logger: a.log})
+	a.mountPages(r.Group("", withSessions))
+	a.mountAPI(r, withSessions, o)
+	a.engine, a.handler = r, r
+	return a, nil
+}
+
+// setDefaults fills in what options left zero: the login limit, the
+// snippet store, the logger and the clock.
+func (a *app) setDefaults() {
 	if a.loginLimit == 0 {
 		a.loginLimit = defaultLoginLimit
 	}
@@ -148,28 +197,29 @@ func newApp(o options) (*app, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	secret := o.SecretKey
-	if secret == nil {
-		secret = make([]byte, minSecretKey)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, err
-		}
+}
+
+// secretKeyOrRandom is key, or a random key when it is nil.
+func secretKeyOrRandom(key []byte) ([]byte, error) {
+	if key != nil {
+		return key, nil
 	}
+	key = make([]byte, minSecretKey)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// newProvider is the ginoauth provider of the demo: its stores and key,
+// the exchange grants of a social site it trusts, the login session as
+// the owner of authorization requests, CORS and the token rate limits.
+func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) {
 	grants, err := socialGrants(o.SocialURL, a.log)
 	if err != nil {
 		return nil, err
 	}
-	a.socialURL = o.SocialURL
-	a.issuer = strings.TrimRight(o.Issuer, "/")
-	tokenLimit := o.TokenRateLimit
-	if tokenLimit == 0 {
-		tokenLimit = defaultTokenRateLimit
-	}
-	var throttle ginoauth.RateLimit // negative: the zero value, no limit
-	if tokenLimit > 0 {
-		throttle = ginoauth.RateLimit{PerClient: tokenLimit, PerAddress: tokenLimit, Window: time.Minute}
-	}
-	p, err := ginoauth.New(ginoauth.Config{
+	return ginoauth.New(ginoauth.Config{
 		GrantTypes:         grants,
 		Store:              o.Store,
 		SecretKey:          secret,
@@ -179,22 +229,26 @@ func newApp(o options) (*app, error) {
 		Sessions:           a, // SessionOwner: the demo's login session
 		CORSAllowedOrigins: o.CORSOrigins,
 		CSRFCookieSecure:   o.SecureCookies,
-		TokenRateLimit:     throttle,
+		TokenRateLimit:     tokenThrottle(o.TokenRateLimit),
 		Issuer:             a.issuer,
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.provider = p
-	sessionStore, err := newSessionStore(secret)
-	if err != nil {
-		return nil, err
-	}
-	a.sessionHashKey = deriveKey(secret, "demo session auth hash")
-	// Both cookies, read lazily: a route pays for a cookie only if it
-	// looks at it.
-	withSessions := sessions.SessionsMany([]string{sessionCookie, clientCookie}, sessionStore)
+}
 
+// tokenThrottle is the token rate limit of options.TokenRateLimit: per
+// client and per address, a minute.
+func tokenThrottle(perMinute int) ginoauth.RateLimit {
+	if perMinute == 0 {
+		perMinute = defaultTokenRateLimit
+	}
+	if perMinute < 0 {
+		return ginoauth.RateLimit{} // no limit
+	}
+	return ginoauth.RateLimit{PerClient: perMinute, PerAddress: perMinute, Window: time.Minute}
+}
+
+// newEngine is the demo's gin engine: panics recovered, every request
+// logged, and JSON answers for unknown routes and methods.
+func (a *app) newEngine() (*gin.Engine, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// The demo is not behind a proxy: the client IP it logs is the peer's,
@@ -210,49 +264,51 @@ func newApp(o options) (*app, error) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed",
 			fmt.Sprintf("Method %q is not allowed on this endpoint.", c.Request.Method), nil)
 	})
+	return r, nil
+}
 
-	// The token endpoint authenticates clients, not bearer tokens; the
-	// authorization endpoint and the management pages need the login
-	// session.
-	p.Mount(r.Group("", withSessions))
-	pages.Mount(r.Group("", withSessions), p, pages.Config{Logger: a.log})
+// mountPages adds the HTML pages, on a group with the sessions: the login
+// pages, as Django's auth views, and the demo client's.
+func (a *app) mountPages(r gin.IRouter) {
+	r.GET(loginPath, a.loginPage)
+	r.POST(loginPath, a.login)
+	r.GET(logoutPath, a.logoutPage)
+	r.POST(logoutPath, a.logout)
+	r.GET(csrfPath, a.csrfToken)
 
-	// The login pages, as Django's auth views.
-	acc := r.Group("", withSessions)
-	acc.GET(loginPath, a.loginPage)
-	acc.POST(loginPath, a.login)
-	acc.GET(logoutPath, a.logoutPage)
-	acc.POST(logoutPath, a.logout)
-	acc.GET(csrfPath, a.csrfToken)
+	r.GET(clientPath, a.clientHome)
+	r.GET(clientStartPath, a.clientStart)
+	r.GET(clientCallbackPath, a.clientCallback)
+	r.GET(clientMePath, a.clientMe)
+}
 
-	// The demo client's pages.
-	cl := r.Group("", withSessions)
-	cl.GET(clientPath, a.clientHome)
-	cl.GET(clientStartPath, a.clientStart)
-	cl.GET(clientCallbackPath, a.clientCallback)
-	cl.GET(clientMePath, a.clientMe)
+// apiMethods are the methods of each API path, for OPTIONS requests.
+var apiMethods = map[string]string{
+	"/":                "GET, HEAD, OPTIONS",
+	snippetsPath:       "GET, POST, HEAD, OPTIONS",
+	"/snippets/:id/":   "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+	userDetailsPath:    "GET, HEAD, OPTIONS",
+	userByUsernamePath: "GET, HEAD, OPTIONS",
+	secretPath:         "GET, HEAD, OPTIONS",
+}
 
-	// The API: CORS first (a preflight is answered before anything
-	// else), then, on routes where a login session counts as DRF's
-	// SessionAuthentication, the session, then the token middleware.
+// mountAPI adds the API, its routes registered in a.routes with their
+// guards: CORS first (a preflight is answered before anything else),
+// then, on routes where a login session counts as DRF's
+// SessionAuthentication, the session, then the token middleware.
+func (a *app) mountAPI(r *gin.Engine, withSessions gin.HandlerFunc, o options) {
 	var pre []gin.HandlerFunc
-	if cors := p.CORS(); cors != nil {
+	if cors := a.provider.CORS(); cors != nil {
 		pre = append(pre, cors)
 		// Preflight requests reach the CORS middleware only on a route
 		// with an OPTIONS handler.
 		opts := r.Group("", cors)
-		for path, allow := range map[string]string{
-			"/":              "GET, HEAD, OPTIONS",
-			snippetsPath:     "GET, POST, HEAD, OPTIONS",
-			"/snippets/:id/": "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-			userDetailsPath:  "GET, HEAD, OPTIONS",
-			secretPath:       "GET, HEAD, OPTIONS",
-		} {
+		for path, allow := range apiMethods {
 			opts.OPTIONS(path, allowOptions(allow))
 		}
 	}
-	api := r.Group("", append(pre, p.Middleware())...)
-	withSession := r.Group("", append(pre, withSessions, a.sessionAuth(), p.Middleware())...)
+	api := r.Group("", append(pre, a.provider.Middleware())...)
+	withSession := r.Group("", append(pre, withSessions, a.sessionAuth(), a.provider.Middleware())...)
 	reg := permissions.NewRegistry()
 	a.routes = reg
 
@@ -269,20 +325,37 @@ func newApp(o options) (*app, error) {
 
 	reg.Group(withSession, "/user_details", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
 		GET("/", a.userDetails)
+	// The Machinalis tutorial's lookup: the token's own user only.
+	reg.Group(withSession, "", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
+		GET(userByUsernamePath, a.userDetailsByUsername)
 	reg.Group(withSession, "", permissions.IsAuthenticated()).GET(secretPath, a.secret)
-	if o.Site == siteSocial {
-		a.mountSocialSite(withSession)
-	}
-
+	a.mountTokenAliases(r, pre)
 	if o.BenchRoutes {
-		hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
-		r.GET("/bench/open", hello)
-		r.GET("/bench/snippets/", a.listSnippets)
-		reg.Group(api, "/bench", permissions.TokenHasReadWriteScope()).GET("/protected", hello)
+		a.mountBench(r, api)
 	}
+}
 
-	a.engine, a.handler = r, r
-	return a, nil
+// mountTokenAliases serves the provider's token endpoint at the paths of
+// tokenAliases too, with and without the trailing slash, after pre (CORS),
+// as Provider.Mount serves /o/token/.
+func (a *app) mountTokenAliases(r gin.IRouter, pre []gin.HandlerFunc) {
+	token := a.provider.TokenHandler()
+	for _, e := range tokenAliases {
+		for _, path := range []string{e.path, strings.TrimSuffix(e.path, "/")} {
+			r.POST(path, slices.Concat(pre, []gin.HandlerFunc{token})...)
+			r.OPTIONS(path, slices.Concat(pre, []gin.HandlerFunc{allowOptions("POST, OPTIONS")})...)
+		}
+	}
+}
+
+// mountBench adds the routes the load runs of docs/benchmarks.md compare:
+// /bench/open and /bench/snippets/ with no authentication, and
+// /bench/protected behind the token middleware (api) and a guard.
+func (a *app) mountBench(r gin.IRouter, api gin.IRouter) {
+	hello := func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"hello": "world"}) }
+	r.GET("/bench/open", hello)
+	r.GET("/bench/snippets/", a.listSnippets)
+	a.routes.Group(api, "/bench", permissions.TokenHasReadWriteScope()).GET("/protected", hello)
 }
 
 // isAuthenticatedOrReadOnly is DRF's IsAuthenticatedOrReadOnly on top of a

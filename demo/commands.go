@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"text/tabwriter"
 
@@ -86,8 +87,18 @@ func (e *runEnv) printRoutes(args []string) error {
 	fmt.Fprintln(e.stdout, "\nMounted by the provider (Provider.Mount); clients authenticate with their own\n"+
 		"credentials (HTTP Basic, or client_id and client_secret), not a bearer token, and\n"+
 		"the authorization endpoint serves the user logged in at "+loginPath+":")
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	for _, p := range providerEndpoints {
+	if err := writeEndpoints(e.stdout, providerEndpoints); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nServed by the demo with the provider's token handler, for the tutorials of\n"+
+		"django-oauth2 (also without the trailing slash):")
+	return writeEndpoints(e.stdout, tokenAliases)
+}
+
+// writeEndpoints writes a table of endpoints: method, path, what.
+func writeEndpoints(w io.Writer, endpoints []providerEndpoint) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range endpoints {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.method, p.path, p.what)
 	}
 	return tw.Flush()

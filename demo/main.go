@@ -2,14 +2,23 @@
 // Django OAuth Toolkit, serving the snippets API of Django REST Framework's
 // tutorial.
 //
-//	demo [serve] [--addr :8000] [--redis URL] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit N] [--issuer URL]
-//	demo createuser --username U --password P [--email E] [--redis URL]
-//	demo createapplication [flags] <confidential|public> <grant-type>
-//	demo listapplications [--user U] [--json] [--redis URL]
-//	demo deleteapplication [--redis URL] <client_id>
-//	demo revoketokens (--user U | --client-id ID) [--redis URL]
+//	demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
+//	             [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
+//	             [--issuer URL] [--site social | --social-url URL]
+//	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
+//	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
+//	                       [--client-id ID] [--user U] [--scopes "read write"] [--json]
+//	                       [--site social] [--redis URL] <confidential|public> <GRANT[,GRANT...]>
+//	demo listapplications [--user U] [--json] [--site social] [--redis URL]
+//	demo deleteapplication [--site social] [--redis URL] <client_id>
+//	demo revoketokens (--user U | --client-id ID) [--site social] [--redis URL]
 //	demo routes
 //	demo help
+//
+// 'demo help' says what each command and flag does, and 'demo COMMAND -h'
+// details a command's flags. --site social acts on the fake social site of
+// docs/social-login.md (its users, applications and server), --social-url
+// makes the API trust that site's tokens.
 //
 // Without a Redis URL (--redis, or the REDIS_URL environment variable)
 // everything lives in memory: serve then creates a demo user and application
@@ -41,16 +50,24 @@ func main() {
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	redis.SetLogger(redisLogger{log})
-	env := &runEnv{
-		stdout: os.Stdout,
-		stderr: os.Stderr,
-		getenv: os.Getenv,
-		prefix: defaultPrefix,
-		logger: log,
-	}
+	env := newProcessEnv(os.Stdout, os.Stderr, os.Getenv)
+	redis.SetLogger(redisLogger{env.logger})
 	os.Exit(run(context.Background(), os.Args[1:], env))
+}
+
+// newProcessEnv is the environment main runs commands with: the process's
+// streams and environment, and a text logger on stderr at the level of
+// logLevel, which serve sets from --log-level (info until then).
+func newProcessEnv(stdout, stderr io.Writer, getenv func(string) string) *runEnv {
+	level := new(slog.LevelVar)
+	return &runEnv{
+		stdout:   stdout,
+		stderr:   stderr,
+		getenv:   getenv,
+		prefix:   defaultPrefix,
+		logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		logLevel: level,
+	}
 }
 
 // redisLogger sends go-redis's own messages (connection pool failures) to
@@ -74,6 +91,10 @@ type runEnv struct {
 	dial func(url string) (redis.UniversalClient, error)
 	// logger, if set, replaces the text logger on stderr.
 	logger *slog.Logger
+	// logLevel, if set, is the level logger logs at, which serve's
+	// --log-level sets (newProcessEnv). Without it, serve leaves the level
+	// of a logger it was given alone (a test's).
+	logLevel *slog.LevelVar
 	// storeOpts are extra options for the Redis store (serve's
 	// --redis-pipelines).
 	storeOpts []redisstore.Option
@@ -81,11 +102,30 @@ type runEnv struct {
 	serving func(baseURL string)
 }
 
+// log is the logger of commands: logger, or else a text logger on stderr
+// at the level of logLevel (info without it).
 func (e *runEnv) log() *slog.Logger {
 	if e.logger != nil {
 		return e.logger
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, nil))
+	opts := &slog.HandlerOptions{}
+	if e.logLevel != nil {
+		opts.Level = e.logLevel
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// setLogLevel makes the logger of commands log at level from now on: it
+// sets logLevel, or gives the environment one if it has no logger of its
+// own. A logger it was given without logLevel (a test's) keeps its level.
+func (e *runEnv) setLogLevel(level slog.Level) {
+	if e.logLevel == nil {
+		if e.logger != nil {
+			return
+		}
+		e.logLevel = new(slog.LevelVar)
+	}
+	e.logLevel.Set(level)
 }
 
 // Exit codes.
@@ -99,37 +139,42 @@ const usageText = `demo: the ginoauth demo, an OAuth2 provider for Gin serving t
 of Django REST Framework's tutorial.
 
 Usage:
-  demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--bench]
-             [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
-             [--issuer URL]
+  demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
+               [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
+               [--issuer URL] [--site social | --social-url URL]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
         registers the demo client (a public code-grant application; with Redis,
         once, reused on restarts) served at /client/, with login at
-        /accounts/login/. --cors-origin (repeatable) lets a browser app on that
-        origin call the token endpoints and the API; --secure-cookies marks the
-        session cookies Secure (behind a TLS proxy); --token-rate-limit is the
-        token requests a minute allowed per client and per address (0: no limit).
-        --issuer URL: the issuer of the metadata and of iss (default: the request's host).
-        'demo serve --help' lists every flag.
-  demo createuser --username U --password P [--email E] [--staff] [--redis URL]
+        /accounts/login/.
+        --log-level debug, info (a line per request), warn or error: the least
+        level logged. --redis-pipelines N: with Redis, how many lookups may be on
+        the wire before concurrent ones share a pipeline (-1: never share).
+        --bench adds the routes of docs/benchmarks.md under /bench/.
+        --cors-origin (repeatable) lets a browser app on that origin call the
+        token endpoints and the API; --secure-cookies marks the session cookies
+        Secure (behind a TLS proxy); --token-rate-limit is the token requests a
+        minute allowed per client and per address (0: no limit). --issuer URL:
+        the issuer of the metadata and of iss (default: the request's host).
+        --site and --social-url: see Social login below.
+  demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
                          [--client-id ID] [--user U] [--scopes "read write"] [--json]
-                         [--redis URL] <confidential|public> <GRANT[,GRANT...]>
+                         [--site social] [--redis URL] <confidential|public> <GRANT[,GRANT...]>
         Register an OAuth2 application (client) and print its credentials.
         GRANT is password, client-credentials or authorization-code (or, for the
         API of docs/social-login.md, convert-token or token-exchange).
-  demo listapplications [--user U] [--json] [--redis URL]
+  demo listapplications [--user U] [--json] [--site social] [--redis URL]
         List the applications (of one owner).
-  demo deleteapplication [--redis URL] <client_id>
+  demo deleteapplication [--site social] [--redis URL] <client_id>
         Delete an application and revoke every token issued to it.
-  demo revoketokens (--user U | --client-id ID) [--redis URL]
+  demo revoketokens (--user U | --client-id ID) [--site social] [--redis URL]
         Revoke every grant of a user, of an application, or of both.
   demo routes
         List the API routes and the permissions each requires.
   demo help
-        Show this help.
+        Show this help (as do -h and --help; 'demo COMMAND -h' details a command's flags).
 
 Social login (docs/social-login.md):
   demo serve --site social [--addr :8001] [--redis URL]
@@ -138,7 +183,8 @@ Social login (docs/social-login.md):
   demo serve --social-url URL
         Let the API convert the tokens of the social site at URL.
   demo createuser --site social ... / demo createapplication --site social ...
-        Act on the social site's users and applications (any command takes it).
+        Act on the social site's users and applications (any command but
+        serve, routes and help takes --site social).
   demo createapplication ... confidential convert-token,token-exchange
         An application allowed to convert tokens (GRANT convert-token, token-exchange).
 
@@ -147,11 +193,10 @@ Environment:
                        Without either, everything is in memory and lost on exit.
   GINOAUTH_SECRET_KEY  hex key (32 bytes or more) tokens are signed with. Unset, the
                        key is generated once and kept in Redis at demo:secret_key.
+  GINOAUTH_PASSWORD    createuser's password when --password is not given.
   GIN_MODE             gin's mode (release unless set).
 `
 
-// run runs the command in args and returns the exit code: 0, 1 when the
-// command failed, 2 for bad arguments.
 // isHelp tells whether a first argument asks for the usage text.
 func isHelp(arg string) bool {
 	switch arg {
@@ -161,6 +206,8 @@ func isHelp(arg string) bool {
 	return false
 }
 
+// run runs the command in args and returns the exit code: 0, 1 when the
+// command failed, 2 for bad arguments.
 func run(ctx context.Context, args []string, env *runEnv) int {
 	// `demo` alone, or with serve's flags only, serves: `go run ./demo`.
 	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && !isHelp(args[0])) {

@@ -29,119 +29,180 @@ import (
 // SIGINT or SIGTERM.
 const shutdownTimeout = 10 * time.Second
 
-// serve is `demo serve`: it runs the server until SIGINT or SIGTERM (or
-// ctx ends), then shuts down gracefully.
-func (e *runEnv) serve(ctx context.Context, args []string) error {
+// serveConfig is what serve's flags say.
+type serveConfig struct {
+	addr string
+	// redisURL is --redis, or REDIS_URL without it.
+	redisURL string
+	redisSet bool
+	logLevel string
+	// pipelines is --redis-pipelines (0: the store's default).
+	pipelines      int
+	bench          bool
+	corsOrigins    []string
+	secureCookies  bool
+	tokenRateLimit int
+	issuer         string
+	site           string
+	socialURL      string
+}
+
+// serveFlags is serve's flag set, parsing into cfg.
+func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	addr := fs.String("addr", ":8000", "address to listen on, host:port")
-	var redisURL string
-	redisSet := false
+	fs.StringVar(&cfg.addr, "addr", ":8000", "address to listen on, host:port")
 	fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $REDIS_URL; none: in memory)", func(v string) error {
-		redisURL, redisSet = v, true
+		cfg.redisURL, cfg.redisSet = v, true
 		return nil
 	})
-	logLevel := fs.String("log-level", "info", "least level logged: debug, info, warn or error (info logs every request)")
-	pipelines := fs.Int("redis-pipelines", 0, "with Redis: how many token and application lookups may be on the wire before concurrent ones share a pipeline (0: the store's default; -1: never share, each lookup alone)")
-	bench := fs.Bool("bench", false, "also serve /bench/open (no auth) and /bench/protected and /bench/snippets/ (no auth) for the load runs of docs/benchmarks.md")
-	var corsOrigins []string
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "least level logged: debug, info, warn or error (info logs every request)")
+	fs.IntVar(&cfg.pipelines, "redis-pipelines", 0, "with Redis: how many token and application lookups may be on the wire before concurrent ones share a pipeline (0: the store's default; -1: never share, each lookup alone)")
+	fs.BoolVar(&cfg.bench, "bench", false, "also serve /bench/open (no auth) and /bench/protected and /bench/snippets/ (no auth) for the load runs of docs/benchmarks.md")
 	fs.Func("cors-origin", "an origin (scheme://host[:port]) browser clients may call the token endpoints and the API from, such as http://localhost:3000; repeatable", func(v string) error {
 		if err := checkOrigin(v); err != nil {
 			return err
 		}
-		corsOrigins = append(corsOrigins, v)
+		cfg.corsOrigins = append(cfg.corsOrigins, v)
 		return nil
 	})
-	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
-	tokenRateLimit := fs.Int("token-rate-limit", defaultTokenRateLimit,
+	fs.BoolVar(&cfg.secureCookies, "secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
+	fs.IntVar(&cfg.tokenRateLimit, "token-rate-limit", defaultTokenRateLimit,
 		"allow `N` token requests a minute to one client and to one source address, then answer 429 with Retry-After; 0: no limit. "+
 			"The default, 10 a second, is far more than a person or a well-behaved client needs (an access token lasts 10 hours) "+
 			"and slows down guessing client secrets and passwords; raise it for a busy client or many users behind one address, 0 for load runs")
-	issuer := fs.String("issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
+	fs.StringVar(&cfg.issuer, "issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
-	site := fs.String("site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
-	socialURL := fs.String("social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
+	fs.StringVar(&cfg.site, "site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
+	fs.StringVar(&cfg.socialURL, "social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: demo serve [--addr :8000] [--redis URL] [--log-level info] [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit N] [--issuer URL] [--site social | --social-url URL]")
+		fmt.Fprintln(e.stderr, "usage: demo serve [flags]")
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+// parseServeArgs parses and checks serve's arguments. It returns nil and
+// no error for --help, which the flag set answered.
+func (e *runEnv) parseServeArgs(args []string) (*serveConfig, error) {
+	cfg := &serveConfig{}
+	fs := e.serveFlags(cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return nil, nil
 		}
-		return manage.ErrUsage // flag printed the error and the usage
+		return nil, manage.ErrUsage // flag printed the error and the usage
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("unexpected argument %q (serve takes only flags: --addr, --redis)", fs.Arg(0))}
+		return nil, &usageError{fmt.Sprintf("unexpected argument %q (serve takes only flags; 'demo serve --help' lists them)", fs.Arg(0))}
 	}
-	if !redisSet {
-		redisURL = e.getenv(envRedisURL)
+	if !cfg.redisSet {
+		cfg.redisURL = e.getenv(envRedisURL)
 	}
-	if *issuer != "" {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// check refuses the flag values that flag itself cannot.
+func (cfg *serveConfig) check() error {
+	if cfg.issuer != "" {
 		// Checked here, not by flag, which would echo a password in it.
-		if err := checkIssuer(*issuer); err != nil {
+		if err := checkIssuer(cfg.issuer); err != nil {
 			return &usageError{"--issuer: " + err.Error()}
 		}
 	}
-	if *tokenRateLimit < 0 {
-		return &usageError{fmt.Sprintf("--token-rate-limit %d: want a number of requests per minute, or 0 for no limit", *tokenRateLimit)}
+	if cfg.tokenRateLimit < 0 {
+		return &usageError{fmt.Sprintf("--token-rate-limit %d: want a number of requests per minute, or 0 for no limit", cfg.tokenRateLimit)}
 	}
-	tokenLimit := *tokenRateLimit
+	if cfg.site != "" && cfg.site != siteSocial {
+		return &usageError{fmt.Sprintf("--site %q: the only site is %q", cfg.site, siteSocial)}
+	}
+	if cfg.site == siteSocial && cfg.socialURL != "" {
+		return &usageError{"--site social and --social-url do not go together"}
+	}
+	if _, err := cfg.level(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// level is --log-level as a slog level.
+func (cfg *serveConfig) level() (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return 0, &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", cfg.logLevel)}
+	}
+	return level, nil
+}
+
+// appOptions are the options of the app serve runs on b.
+func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger) options {
+	tokenLimit := cfg.tokenRateLimit
 	if tokenLimit == 0 {
 		tokenLimit = -1 // options: negative is no limit
 	}
-	if *site != "" && *site != siteSocial {
-		return &usageError{fmt.Sprintf("--site %q: the only site is %q", *site, siteSocial)}
+	return options{
+		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
+		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
+		SocialURL: cfg.socialURL,
 	}
-	if *site == siteSocial {
-		if *socialURL != "" {
-			return &usageError{"--site social and --social-url do not go together"}
-		}
+}
+
+// serve is `demo serve`: it runs the server until SIGINT or SIGTERM (or
+// ctx ends), then shuts down gracefully.
+func (e *runEnv) serve(ctx context.Context, args []string) error {
+	cfg, err := e.parseServeArgs(args)
+	if cfg == nil {
+		return err // nil for --help
+	}
+	if cfg.site == siteSocial {
 		e = e.socialSite()
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
-	}
+	level, _ := cfg.level() // checked
+	e.setLogLevel(level)
 	log := e.log()
-	if e.logger == nil {
-		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *pipelines != 0 {
-		e.storeOpts = append(e.storeOpts, redisstore.WithPipelines(*pipelines))
+	if cfg.pipelines != 0 {
+		e.storeOpts = append(e.storeOpts, redisstore.WithPipelines(cfg.pipelines))
 	}
-	b, err := e.openBackend(ctx, redisURL)
+	b, err := e.openBackend(ctx, cfg.redisURL)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	a, err := newApp(options{
-		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: *bench,
-		CORSOrigins: corsOrigins, SecureCookies: *secureCookies, TokenRateLimit: tokenLimit, Issuer: *issuer,
-		Site: *site, SocialURL: *socialURL,
-	})
+	a, err := newApp(cfg.appOptions(b, log))
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", *addr, err)
+		return fmt.Errorf("cannot listen on %s: %w", cfg.addr, err)
 	}
 	base := baseURL(ln.Addr())
+	if err := e.welcome(ctx, a, b, cfg, base); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	log.Info("serving", "url", base, "store", b.where)
+	return e.runServer(ctx, stop, newHTTPServer(a.handler, log), ln, base, log)
+}
 
-	// The demo client needs the URL the server listens on.
+// welcome sets up what the listening server needs and tells the user
+// about it on stdout: the demo client, which needs the URL the server
+// listens on; on the embedded store, the demo user and application; the
+// social site trusted and the CORS origins allowed.
+func (e *runEnv) welcome(ctx context.Context, a *app, b *backend, cfg *serveConfig, base string) error {
 	client, err := a.setupDemoClient(ctx, base, b.redis, e.prefix)
 	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	if b.embedded {
 		if err := bootstrap(ctx, a, base, e.stdout); err != nil {
-			_ = ln.Close()
 			return err
 		}
 	} else {
@@ -150,24 +211,34 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 			"(same --redis URL or REDIS_URL); see docs/getting-started.md.\n\n", base, b.where)
 	}
 	printDemoClient(e.stdout, base, client, b.embedded)
-	if *socialURL != "" {
-		printSocial(e.stdout, *socialURL)
+	if cfg.socialURL != "" {
+		printSocial(e.stdout, cfg.socialURL)
 	}
-	if len(corsOrigins) > 0 {
-		fmt.Fprintf(e.stdout, "CORS: browser clients may call the token endpoints and the API from %s.\n", strings.Join(corsOrigins, ", "))
+	if len(cfg.corsOrigins) > 0 {
+		fmt.Fprintf(e.stdout, "CORS: browser clients may call the token endpoints and the API from %s.\n", strings.Join(cfg.corsOrigins, ", "))
 	}
+	return nil
+}
 
-	srv := &http.Server{
-		Handler:           a.handler,
+// newHTTPServer is the HTTP server of serve, with timeouts, logging its
+// own errors as warnings.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// runServer serves srv on ln until it fails or ctx ends, then stops
+// listening for signals (a second one kills at once) and shuts down
+// gracefully, waiting shutdownTimeout at most for requests in flight.
+func (e *runEnv) runServer(ctx context.Context, stopSignals func(), srv *http.Server, ln net.Listener, base string, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving", "url", base, "store", b.where)
 	if e.serving != nil {
 		e.serving(base)
 	}
@@ -177,7 +248,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	stop() // a second signal kills at once
+	stopSignals()
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,31 +26,99 @@ func startServe(t *testing.T, env *runEnv, args ...string) *testServer {
 // its standard output.
 func startServeOutput(t *testing.T, env *runEnv, args ...string) (*testServer, *syncBuffer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
-	ready := make(chan string, 1)
 	e := *env
 	e.stdout, e.stderr, e.logger = &out, &errOut, testLogger(t)
+	srv, _ := runServe(t, &e, &errOut, append([]string{"--redis", testRedisURL}, args...)...)
+	return srv, &out
+}
+
+// runServe runs `demo serve --addr 127.0.0.1:0` with args on env as it is
+// (its streams and logger), and returns the server once it listens, and a
+// function that stops it and returns its exit code once it has exited.
+// The server stops when the test ends, if not before, and must then have
+// exited with 0. errOut is serve's standard error, for failure messages.
+func runServe(t *testing.T, env *runEnv, errOut fmt.Stringer, args ...string) (srv *testServer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	e := *env
 	e.serving = func(u string) { ready <- u }
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--redis", testRedisURL}, args...), &e)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), &e)
 	}()
+	var once sync.Once
+	code := 0
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
 	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited with %d: %s", code, errOut.String())
+		if code := stop(); code != 0 {
+			t.Errorf("serve exited with %d: %s", code, errOut)
 		}
 	})
 	select {
 	case base := <-ready:
-		return &testServer{t: t, url: base}, &out
+		return &testServer{t: t, url: base}, stop
 	case code := <-done:
-		t.Fatalf("serve exited with %d: %s", code, errOut.String())
+		done <- code // for stop
+		t.Fatalf("serve exited with %d: %s", code, errOut)
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not start")
 	}
 	return nil, nil
+}
+
+// TestServeLogLevel: serve's --log-level governs every line of the log
+// main sets up (newProcessEnv), the request log included: at warn, a
+// request logs nothing at INFO.
+func TestServeLogLevel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		level slog.Level
+		// wantRequests: the request log (INFO) is on.
+		wantRequests bool
+	}{
+		{slog.LevelDebug, true},
+		{slog.LevelInfo, true},
+		{slog.LevelWarn, false},
+		{slog.LevelError, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level.String(), func(t *testing.T) {
+			t.Parallel()
+			var out, errOut syncBuffer
+			env := newProcessEnv(&out, &errOut, noEnv) // no Redis: the embedded store
+			s, stop := runServe(t, env, &errOut, "--log-level", strings.ToLower(tt.level.String()))
+			s.do(http.MethodGet, "/", nil, "").wantStatus(t, http.StatusOK)
+			s.do(http.MethodGet, "/nowhere", nil, "").wantStatus(t, http.StatusNotFound)
+			if code := stop(); code != 0 { // every request logged by now
+				t.Fatalf("serve exited with %d: %s", code, &errOut)
+			}
+
+			logged := errOut.String()
+			for line := range strings.Lines(logged) {
+				var got slog.Level
+				_, after, _ := strings.Cut(line, " level=")
+				lv, _, _ := strings.Cut(after, " ")
+				if err := got.UnmarshalText([]byte(lv)); err != nil {
+					t.Errorf("not a log line of the text handler: %q", line)
+					continue
+				}
+				if got < tt.level {
+					t.Errorf("--log-level %s logged at %s: %q", tt.level, got, line)
+				}
+			}
+			if got := strings.Contains(logged, "msg=request"); got != tt.wantRequests {
+				t.Errorf("--log-level %s: request log present = %v, want %v; log:\n%s", tt.level, got, tt.wantRequests, logged)
+			}
+		})
+	}
 }
 
 // TestIssuer: `demo serve --issuer URL` is the issuer of the metadata (RFC

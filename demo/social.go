@@ -7,12 +7,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/exchange"
-	"github.com/ginoauth/toolkit/ginoauth/store"
-	"github.com/ginoauth/toolkit/permissions"
 )
 
 // The two roles of docs/social-login.md: `demo serve --site social` is the
@@ -23,9 +19,6 @@ const (
 	// socialPrefix replaces the Redis key prefix of the social site, so
 	// that both sites can share one Redis.
 	socialPrefix = "demo_social:"
-	// userByUsernamePath is the social site's user lookup, as the seed's
-	// "with params" backend calls it.
-	userByUsernamePath = "/user_details_by_username/:username/"
 	// The backends of the API, as in the seed.
 	backendSocial           = "fake_social_site"
 	backendSocialWithParams = "fake_social_site_with_params"
@@ -82,28 +75,6 @@ func manageGrants(site string, log *slog.Logger) ([]ginoauth.GrantType, error) {
 // socialGrantTypes are the grant types of the demo application when the
 // API trusts a social site.
 var socialGrantTypes = []string{exchange.GrantConvertToken, exchange.GrantTokenExchange}
-
-// mountSocialSite adds the social site's user lookup by username: a valid
-// token with the read scope, answering for the token's own user only.
-func (a *app) mountSocialSite(r gin.IRouter) {
-	reg := a.routes
-	reg.Group(r, "", permissions.IsAuthenticated(), permissions.IsAuthenticatedOrTokenHasScope("read")).
-		GET(userByUsernamePath, a.userDetailsByUsername)
-}
-
-// userDetailsByUsername is GET /user_details_by_username/:username/: the
-// profile of the request's user if :username names it, else 404, as for
-// an unknown username (the seed's "404 for anyone else"). The API trusts
-// this answer (backend fake_social_site_with_params): answering for
-// another user would hand that user's account to any token.
-func (a *app) userDetailsByUsername(c *gin.Context) {
-	id, _ := requestUser(c)
-	u, err := a.provider.Store().GetUserByUsername(c.Request.Context(), c.Param("username"))
-	if err == nil && (id == "" || u.ID != id) {
-		err = store.ErrNotFound
-	}
-	a.writeProfile(c, u, err, "No such user.")
-}
 
 // printSocial prints how to convert a social site's token at this API.
 func printSocial(w io.Writer, socialURL string) {
