@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -170,6 +171,36 @@ func TestMetadata(t *testing.T) {
 	e2 := newEnv(t, "memory", nil)
 	if r := e2.get("/.well-known/oauth-authorization-server", ""); r.str("issuer") != e2.srv.URL {
 		t.Fatalf("derived issuer %q, want %q", r.str("issuer"), e2.srv.URL)
+	}
+}
+
+// TestMetadataReturnsCopies: a caller that changes the slices Metadata
+// returns changes neither the next answer, nor the resource metadata, nor
+// the default scopes (which, with DefaultScopes unset, are all scopes).
+func TestMetadataReturnsCopies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.DefaultScopes = nil })
+	all := []string{"admin", "read", "write"}
+	m := e.p.Metadata("https://auth.example.com")
+	if got := m.ScopesSupported; !slices.Equal(got, all) {
+		t.Fatalf("ScopesSupported = %q, want %q", got, all)
+	}
+	for i := range m.ScopesSupported {
+		m.ScopesSupported[i] = "changed"
+	}
+	if got := e.p.Metadata("https://auth.example.com").ScopesSupported; !slices.Equal(got, all) {
+		t.Errorf("after changing the returned slice, ScopesSupported = %q, want %q", got, all)
+	}
+	r := e.get("/.well-known/oauth-protected-resource", "")
+	if got, want := fmt.Sprint(r.body["scopes_supported"]), fmt.Sprint(all); got != want {
+		t.Errorf("resource metadata scopes_supported = %s, want %s", got, want)
+	}
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}}, []string{e.confID, e.secret})
+	if tok.status != 200 {
+		t.Fatalf("client_credentials without scope: status = %d, want 200 (body %v)", tok.status, tok.body)
+	}
+	if got, want := tok.str("scope"), "admin read write"; got != want {
+		t.Errorf("scope without a requested scope = %q, want %q (the defaults)", got, want)
 	}
 }
 
