@@ -27,6 +27,7 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 	"github.com/ginoauth/toolkit/internal/redistest"
+	"github.com/ginoauth/toolkit/permissions"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -572,6 +573,52 @@ func TestMiddleware(t *testing.T) {
 			t.Fatalf("expired token: %d %v", r.status, r.header)
 		}
 	})
+}
+
+// TestGuardsUseProviderClock: a token valid by the provider's clock
+// (Config.Now) passes the permissions guards even when the wall clock has
+// passed its expiry: the middleware checks expiry by Config.Now, and the
+// guards do not check it again by time.Now. The store keeps the same clock
+// (memstore.WithClock), as it would in an application whose clock is not
+// the wall clock.
+func TestGuardsUseProviderClock(t *testing.T) {
+	t.Parallel()
+	past := time.Now().Add(-20 * time.Hour)
+	clock := func() time.Time { return past }
+	p, err := ginoauth.New(ginoauth.Config{
+		Store:     memstore.New(memstore.WithClock(clock)),
+		Now:       clock,
+		SecretKey: testKey,
+		Scopes:    map[string]string{"read": "Read"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	r.GET("/orders", p.Middleware(), permissions.Require(permissions.TokenHasScope("read")), func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"orders": []string{}})
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, srv: srv}
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, []string{app.ClientID, secret})
+	if got, want := tok.status, http.StatusOK; got != want {
+		t.Fatalf("token status = %d, want %d (body %v)", got, want, tok.body)
+	}
+	if got, want := tok.body["expires_in"], float64(36000); got != want {
+		t.Fatalf("expires_in = %v, want %v (so that by the wall clock the token expired 10 hours ago)", got, want)
+	}
+	got := e.get("/orders", tok.str("access_token"))
+	if want := http.StatusOK; got.status != want {
+		t.Errorf("status = %d, want %d (WWW-Authenticate %q)", got.status, want, got.header.Get("WWW-Authenticate"))
+	}
 }
 
 func TestMiddlewareStoreOutage(t *testing.T) {
