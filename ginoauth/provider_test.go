@@ -122,6 +122,14 @@ func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
 	}
 	e.pubID = pub.ClientID
 
+	e.srv = newServer(t, p)
+	return e
+}
+
+// newServer serves p's endpoints, its pages, and /api/whoami behind its
+// middleware.
+func newServer(t *testing.T, p *ginoauth.Provider) *httptest.Server {
+	t.Helper()
 	r := gin.New()
 	p.Mount(r)
 	pages.Mount(r, p, pages.Config{})
@@ -142,9 +150,9 @@ func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
 		_, ok := resource.TokenFromContext(c)
 		c.JSON(200, gin.H{"ok": ok})
 	})
-	e.srv = httptest.NewServer(r)
-	t.Cleanup(e.srv.Close)
-	return e
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 type resp struct {
@@ -682,18 +690,48 @@ func TestMiddlewareOptions(t *testing.T) {
 }
 
 // TestTwoProviders: no package-level state; two providers in one process
-// do not accept each other's tokens.
+// with different secret keys do not accept each other's tokens, even on
+// one store, where only the key tells them apart. With the same key they
+// would (as two instances of one server should), which shows the test can
+// fail.
 func TestTwoProviders(t *testing.T) {
 	t.Parallel()
-	a := newEnv(t, "memory", nil)
-	b := newEnv(t, "memory", func(c *ginoauth.Config) { c.SecretKey = []byte("another key of at least 32 bytes!!") })
-	tok := a.passwordToken("").str("access_token")
-	if r := b.get("/api/whoami", tok); r.status != 401 {
-		t.Fatalf("provider b accepted provider a's token: %d", r.status)
-	}
-	if r := a.get("/api/whoami", tok); r.status != 200 {
-		t.Fatalf("provider a refused its own token: %d", r.status)
-	}
+	forEachStore(t, func(t *testing.T, kind string) {
+		a := newEnv(t, kind, nil)
+		// sharing is a provider on a's store (its clients and users) with key.
+		sharing := func(key []byte) *env {
+			p, err := ginoauth.New(ginoauth.Config{
+				Store: a.st, SecretKey: key,
+				Scopes: map[string]string{"read": "Read", "write": "Write", "admin": "Admin"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := *a
+			b.p, b.srv = p, newServer(t, p)
+			return &b
+		}
+		b := sharing([]byte("another key of at least 32 bytes!!"))
+		same := sharing(testKey)
+		fromA := a.passwordToken("").str("access_token")
+		fromB := b.passwordToken("").str("access_token")
+		for _, tc := range []struct {
+			name   string
+			e      *env
+			token  string
+			status int
+		}{
+			{"a, its own token", a, fromA, http.StatusOK},
+			{"b, its own token", b, fromB, http.StatusOK},
+			{"b, a's token", b, fromA, http.StatusUnauthorized},
+			{"a, b's token", a, fromB, http.StatusUnauthorized},
+			{"a's key, a's token", same, fromA, http.StatusOK},
+		} {
+			if got := tc.e.get("/api/whoami", tc.token); got.status != tc.status {
+				t.Errorf("%s: status = %d, want %d", tc.name, got.status, tc.status)
+			}
+		}
+	})
 }
 
 func TestCreateUser(t *testing.T) {
