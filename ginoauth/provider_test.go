@@ -421,6 +421,52 @@ func TestScopeCeiling(t *testing.T) {
 	}
 }
 
+// TestGrantNotAllowed: a client that does not list a grant type gets
+// unauthorized_client at the token endpoint, before anything else of the
+// request (a bogus code, missing credentials) is looked at.
+func TestGrantNotAllowed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	ctx := context.Background()
+	ccOnly, ccSecret, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwOnly, pwSecret, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		form  url.Values
+		basic []string
+	}{
+		{"authorization_code, confidential client without it", url.Values{
+			"grant_type": {"authorization_code"}, "code": {"goac_whatever"}, "redirect_uri": {testRedirect}, "code_verifier": {strings.Repeat("a", 43)},
+		}, []string{e.confID, e.secret}},
+		{"authorization_code, public client without it", url.Values{
+			"grant_type": {"authorization_code"}, "code": {"goac_whatever"}, "client_id": {e.pubID}, "code_verifier": {strings.Repeat("a", 43)},
+		}, nil},
+		{"password", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}, []string{ccOnly.ClientID, ccSecret}},
+		{"client_credentials", url.Values{"grant_type": {"client_credentials"}}, []string{pwOnly.ClientID, pwSecret}},
+		{"client_credentials, public client", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.pubID}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.token(tc.form, tc.basic)
+			if got, want := r.status, http.StatusBadRequest; got != want {
+				t.Errorf("status = %d, want %d", got, want)
+			}
+			if got, want := r.str("error"), "unauthorized_client"; got != want {
+				t.Errorf("error = %q, want %q (%s)", got, want, r.str("error_description"))
+			}
+		})
+	}
+}
+
 func TestRefreshRotation(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, kind string) {
