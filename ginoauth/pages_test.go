@@ -133,14 +133,29 @@ func TestPagesNeedLogin(t *testing.T) {
 		{"POST", tokensPath + "fam/delete/"},
 	} {
 		pg := fetch(t, anon, tc.method, ce.srv.URL+tc.path, url.Values{})
-		if pg.status != 302 || pg.location == nil || pg.location.Path != "/accounts/login/" || pg.location.Query().Get("next") != tc.path {
-			t.Errorf("%s %s anonymous: %d %v", tc.method, tc.path, pg.status, pg.location)
+		what := tc.method + " " + tc.path + " anonymous"
+		if got, want := pg.status, http.StatusFound; got != want {
+			t.Errorf("%s: status = %d, want %d", what, got, want)
+		}
+		if pg.location == nil {
+			t.Errorf("%s: no Location, want the login page", what)
+			continue
+		}
+		if got, want := pg.location.Path, "/accounts/login/"; got != want {
+			t.Errorf("%s: Location path = %q, want %q", what, got, want)
+		}
+		if got := pg.location.Query().Get("next"); got != tc.path {
+			t.Errorf("%s: next = %q, want %q", what, got, tc.path)
 		}
 	}
 	// The configured login URL is used.
 	ce2 := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.LoginURL = "/login" })
-	if pg := fetch(t, ce2.browser(""), "GET", ce2.srv.URL+appsPath, nil); pg.location == nil || pg.location.Path != "/login" {
-		t.Errorf("LoginURL: %d %v", pg.status, pg.location)
+	pg := fetch(t, ce2.browser(""), "GET", ce2.srv.URL+appsPath, nil)
+	if pg.location == nil {
+		t.Fatalf("LoginURL /login: no Location (status %d), want /login", pg.status)
+	}
+	if got, want := pg.location.Path, "/login"; got != want {
+		t.Errorf("LoginURL /login: Location path = %q, want %q", got, want)
 	}
 }
 
