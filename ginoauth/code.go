@@ -19,9 +19,6 @@ import (
 // replayed code revokes every token issued from it (4.1.2), those of a
 // redemption still in flight included: a revoked family refuses them.
 func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
-	if !app.AllowsGrant(store.GrantAuthorizationCode) {
-		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
-	}
 	raw := params["code"]
 	if raw == "" {
 		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing code parameter.")

@@ -133,14 +133,71 @@ func TestPagesNeedLogin(t *testing.T) {
 		{"POST", tokensPath + "fam/delete/"},
 	} {
 		pg := fetch(t, anon, tc.method, ce.srv.URL+tc.path, url.Values{})
-		if pg.status != 302 || pg.location == nil || pg.location.Path != "/accounts/login/" || pg.location.Query().Get("next") != tc.path {
-			t.Errorf("%s %s anonymous: %d %v", tc.method, tc.path, pg.status, pg.location)
+		what := tc.method + " " + tc.path + " anonymous"
+		if got, want := pg.status, http.StatusFound; got != want {
+			t.Errorf("%s: status = %d, want %d", what, got, want)
+		}
+		if pg.location == nil {
+			t.Errorf("%s: no Location, want the login page", what)
+			continue
+		}
+		if got, want := pg.location.Path, "/accounts/login/"; got != want {
+			t.Errorf("%s: Location path = %q, want %q", what, got, want)
+		}
+		if got := pg.location.Query().Get("next"); got != tc.path {
+			t.Errorf("%s: next = %q, want %q", what, got, tc.path)
 		}
 	}
 	// The configured login URL is used.
 	ce2 := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.LoginURL = "/login" })
-	if pg := fetch(t, ce2.browser(""), "GET", ce2.srv.URL+appsPath, nil); pg.location == nil || pg.location.Path != "/login" {
-		t.Errorf("LoginURL: %d %v", pg.status, pg.location)
+	pg := fetch(t, ce2.browser(""), "GET", ce2.srv.URL+appsPath, nil)
+	if pg.location == nil {
+		t.Fatalf("LoginURL /login: no Location (status %d), want /login", pg.status)
+	}
+	if got, want := pg.location.Path, "/login"; got != want {
+		t.Errorf("LoginURL /login: Location path = %q, want %q", got, want)
+	}
+}
+
+// TestLoginURLKeepsQuery: a LoginURL with a query keeps it, with next=
+// added beside it, from the pages as from the authorization endpoint
+// (the pages used to append "?next=" to it, giving
+// /login?theme=dark?next=...).
+func TestLoginURLKeepsQuery(t *testing.T) {
+	t.Parallel()
+	ce := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.LoginURL = "/login?theme=dark" })
+	authorize := "/o/authorize/?response_type=code&client_id=" + ce.webID + "&redirect_uri=" + url.QueryEscape(testRedirect) +
+		"&state=st&code_challenge_method=S256&code_challenge=" + strings.Repeat("a", 43)
+	for _, tc := range []struct{ name, path string }{
+		{"pages", appsPath},
+		{"pages with a query", tokensPath + "?x=1"},
+		{"authorization endpoint", authorize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pg := fetch(t, ce.browser(""), "GET", ce.srv.URL+tc.path, nil)
+			if pg.status != http.StatusFound {
+				t.Fatalf("status = %d, want %d", pg.status, http.StatusFound)
+			}
+			if pg.location == nil {
+				t.Fatal("no Location header")
+			}
+			if got, want := pg.location.Path, "/login"; got != want {
+				t.Errorf("Location path = %q, want %q", got, want)
+			}
+			q, err := url.ParseQuery(pg.location.RawQuery)
+			if err != nil {
+				t.Fatalf("Location query %q: %v", pg.location.RawQuery, err)
+			}
+			if got, want := q["theme"], []string{"dark"}; !slices.Equal(got, want) {
+				t.Errorf("theme = %q, want %q", got, want)
+			}
+			if got, want := q["next"], []string{tc.path}; !slices.Equal(got, want) {
+				t.Errorf("next = %q, want %q", got, want)
+			}
+			if got, want := len(q), 2; got != want {
+				t.Errorf("Location %q has %d query parameters, want %d", pg.location, got, want)
+			}
+		})
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 	"github.com/ginoauth/toolkit/internal/redistest"
+	"github.com/ginoauth/toolkit/permissions"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -121,6 +122,14 @@ func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
 	}
 	e.pubID = pub.ClientID
 
+	e.srv = newServer(t, p)
+	return e
+}
+
+// newServer serves p's endpoints, its pages, and /api/whoami behind its
+// middleware.
+func newServer(t *testing.T, p *ginoauth.Provider) *httptest.Server {
+	t.Helper()
 	r := gin.New()
 	p.Mount(r)
 	pages.Mount(r, p, pages.Config{})
@@ -141,9 +150,9 @@ func newEnv(t *testing.T, kind string, mod func(*ginoauth.Config)) *env {
 		_, ok := resource.TokenFromContext(c)
 		c.JSON(200, gin.H{"ok": ok})
 	})
-	e.srv = httptest.NewServer(r)
-	t.Cleanup(e.srv.Close)
-	return e
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 type resp struct {
@@ -191,7 +200,7 @@ func (e *env) passwordToken(scope string) resp {
 	}
 	r := e.token(f, []string{e.confID, e.secret})
 	if r.status != 200 {
-		e.t.Fatalf("password grant: %d %v", r.status, r.body)
+		e.t.Fatalf("password grant: status = %d, want 200 (body %v)", r.status, r.body)
 	}
 	return r
 }
@@ -203,6 +212,36 @@ func (e *env) get(path, token string) resp {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return e.do(req)
+}
+
+// wantStatus reports, as got/want, an answer whose status is not want
+// (the body is shown for context) and returns whether it was want.
+func wantStatus(t *testing.T, what string, r resp, want int) bool {
+	t.Helper()
+	if r.status != want {
+		t.Errorf("%s: status = %d, want %d (body %v)", what, r.status, want, r.body)
+		return false
+	}
+	return true
+}
+
+// wantField reports, as got/want, an answer whose string member key is not
+// want, and returns whether it was.
+func wantField(t *testing.T, what string, r resp, key, want string) bool {
+	t.Helper()
+	if got := r.str(key); got != want {
+		t.Errorf("%s: %s = %q, want %q", what, key, got, want)
+		return false
+	}
+	return true
+}
+
+// wantError reports an answer that is not the OAuth error code with
+// status, one condition a message, and returns whether it was.
+func wantError(t *testing.T, what string, r resp, status int, code string) bool {
+	t.Helper()
+	ok := wantStatus(t, what, r, status)
+	return wantField(t, what, r, "error", code) && ok
 }
 
 func forEachStore(t *testing.T, f func(t *testing.T, kind string)) {
@@ -219,17 +258,23 @@ func TestTokenEndpointGrants(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		e := newEnv(t, kind, nil)
 		r := e.passwordToken("")
-		if r.str("token_type") != "Bearer" || r.str("scope") != "read write" || r.body["expires_in"] != float64(36000) ||
-			!strings.HasPrefix(r.str("access_token"), "goat_") || !strings.HasPrefix(r.str("refresh_token"), "gort_") {
-			t.Fatalf("password grant answer: %v", r.body)
+		wantField(t, "password grant", r, "token_type", "Bearer")
+		wantField(t, "password grant", r, "scope", "read write")
+		if got, want := r.body["expires_in"], float64(36000); got != want {
+			t.Errorf("password grant: expires_in = %v, want %v", got, want)
 		}
-		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-			t.Fatalf("Cache-Control = %q", cc)
+		for key, prefix := range map[string]string{"access_token": "goat_", "refresh_token": "gort_"} {
+			if got := r.str(key); !strings.HasPrefix(got, prefix) {
+				t.Errorf("password grant: %s = %q, want prefix %q", key, got, prefix)
+			}
+		}
+		if got, want := r.header.Get("Cache-Control"), "no-store"; got != want {
+			t.Errorf("Cache-Control = %q, want %q", got, want)
 		}
 		w := e.get("/api/whoami", r.str("access_token"))
-		if w.status != 200 || w.str("user") != "alice" || w.str("client") != e.confID {
-			t.Fatalf("whoami: %d %v", w.status, w.body)
-		}
+		wantStatus(t, "whoami", w, 200)
+		wantField(t, "whoami", w, "user", "alice")
+		wantField(t, "whoami", w, "client", e.confID)
 
 		// client_credentials, credentials in the form, no trailing slash, no refresh token.
 		req, _ := http.NewRequest("POST", e.srv.URL+"/o/token", strings.NewReader(url.Values{
@@ -237,20 +282,20 @@ func TestTokenEndpointGrants(t *testing.T) {
 		}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		cc := e.do(req)
-		if cc.status != 200 || cc.str("scope") != "read" || cc.str("refresh_token") != "" {
-			t.Fatalf("client_credentials: %d %v", cc.status, cc.body)
-		}
-		if w := e.get("/api/whoami", cc.str("access_token")); w.status != 200 || w.str("user") != "" {
-			t.Fatalf("whoami with client token: %d %v", w.status, w.body)
-		}
+		wantStatus(t, "client_credentials", cc, 200)
+		wantField(t, "client_credentials", cc, "scope", "read")
+		wantField(t, "client_credentials", cc, "refresh_token", "")
+		w = e.get("/api/whoami", cc.str("access_token"))
+		wantStatus(t, "whoami with a client token", w, 200)
+		wantField(t, "whoami with a client token", w, "user", "")
 
 		// JSON body (DOT's JSONOAuthLibCore), public client by client_id alone.
 		body, _ := json.Marshal(map[string]string{"grant_type": "password", "username": "alice", "password": "wonderland", "client_id": e.pubID, "scope": "read"})
 		req, _ = http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		if j := e.do(req); j.status != 200 || j.str("scope") != "read" {
-			t.Fatalf("JSON public password grant: %d %v", j.status, j.body)
-		}
+		j := e.do(req)
+		wantStatus(t, "JSON public password grant", j, 200)
+		wantField(t, "JSON public password grant", j, "scope", "read")
 	})
 }
 
@@ -267,16 +312,12 @@ func TestBasicAuthIsFormDecoded(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.token(url.Values{"grant_type": {"client_credentials"}}, []string{app.ClientID, secret})
-	if r.status != 200 {
-		t.Fatalf("percent-encoded Basic id: %d %v", r.status, r.body)
-	}
+	wantStatus(t, "percent-encoded Basic id", r, 200)
 	// The same id sent raw (not encoded) is another id: "+" decodes to a space.
 	req, _ := http.NewRequest("POST", e.srv.URL+"/o/token/", strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("my client%3A1+2:"+secret)))
-	if r := e.do(req); r.status != 401 {
-		t.Fatalf("raw '+' in Basic id accepted: %d", r.status)
-	}
+	wantStatus(t, "raw '+' in the Basic id", e.do(req), 401)
 }
 
 // TestRepeatedAuthorizationHeader: a request with two Authorization
@@ -307,10 +348,7 @@ func TestRepeatedAuthorizationHeader(t *testing.T) {
 			for _, h := range tc.auth {
 				req.Header.Add("Authorization", h)
 			}
-			r := e.do(req)
-			if r.status != tc.status || r.str("error") != tc.code {
-				t.Fatalf("got %d %v; want %d %q", r.status, r.body, tc.status, tc.code)
-			}
+			wantError(t, tc.name, e.do(req), tc.status, tc.code)
 		})
 	}
 }
@@ -381,14 +419,15 @@ func TestTokenEndpointErrors(t *testing.T) {
 				req.SetBasicAuth(tc.basic[0], tc.basic[1])
 				r = e.do(req)
 			}
-			if r.status != tc.status || r.str("error") != tc.code || r.str("error_description") == "" {
-				t.Fatalf("got %d %v; want %d %s", r.status, r.body, tc.status, tc.code)
+			wantError(t, tc.name, r, tc.status, tc.code)
+			if r.str("error_description") == "" {
+				t.Errorf("error_description = %q, want one", r.str("error_description"))
 			}
-			if r.header.Get("Cache-Control") != "no-store" {
-				t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
+			if got, want := r.header.Get("Cache-Control"), "no-store"; got != want {
+				t.Errorf("Cache-Control = %q, want %q", got, want)
 			}
-			if tc.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic realm=") {
-				t.Errorf("401 without Basic challenge: %q", r.header.Get("WWW-Authenticate"))
+			if got, want := r.header.Get("WWW-Authenticate"), "Basic realm="; tc.status == 401 && !strings.HasPrefix(got, want) {
+				t.Errorf("WWW-Authenticate = %q, want prefix %q", got, want)
 			}
 		})
 	}
@@ -404,11 +443,56 @@ func TestScopeCeiling(t *testing.T) {
 		t.Fatal(err)
 	}
 	creds := []string{app.ClientID, secret}
-	if r := e.token(url.Values{"grant_type": {"client_credentials"}}, creds); r.status != 200 || r.str("scope") != "read" {
-		t.Fatalf("defaults under a ceiling: %d %v", r.status, r.body)
+	r := e.token(url.Values{"grant_type": {"client_credentials"}}, creds)
+	wantStatus(t, "defaults under a ceiling", r, 200)
+	wantField(t, "defaults under a ceiling", r, "scope", "read")
+	r = e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read write"}}, creds)
+	wantError(t, "scope above the ceiling", r, 400, "invalid_scope")
+}
+
+// TestGrantNotAllowed: a client that does not list a grant type gets
+// unauthorized_client at the token endpoint, before anything else of the
+// request (a bogus code, missing credentials) is looked at.
+func TestGrantNotAllowed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	ctx := context.Background()
+	ccOnly, ccSecret, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read write"}}, creds); r.str("error") != "invalid_scope" {
-		t.Fatalf("scope above the ceiling: %d %v", r.status, r.body)
+	pwOnly, pwSecret, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		form  url.Values
+		basic []string
+	}{
+		{"authorization_code, confidential client without it", url.Values{
+			"grant_type": {"authorization_code"}, "code": {"goac_whatever"}, "redirect_uri": {testRedirect}, "code_verifier": {strings.Repeat("a", 43)},
+		}, []string{e.confID, e.secret}},
+		{"authorization_code, public client without it", url.Values{
+			"grant_type": {"authorization_code"}, "code": {"goac_whatever"}, "client_id": {e.pubID}, "code_verifier": {strings.Repeat("a", 43)},
+		}, nil},
+		{"password", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}, []string{ccOnly.ClientID, ccSecret}},
+		{"client_credentials", url.Values{"grant_type": {"client_credentials"}}, []string{pwOnly.ClientID, pwSecret}},
+		{"client_credentials, public client", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.pubID}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.token(tc.form, tc.basic)
+			if got, want := r.status, http.StatusBadRequest; got != want {
+				t.Errorf("status = %d, want %d", got, want)
+			}
+			if got, want := r.str("error"), "unauthorized_client"; got != want {
+				t.Errorf("error = %q, want %q (%s)", got, want, r.str("error_description"))
+			}
+		})
 	}
 }
 
@@ -430,26 +514,22 @@ func TestRefreshRotation(t *testing.T) {
 		other, otherSecret, _ := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{
 			ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword},
 		})
-		if r := refresh(first.str("refresh_token"), []string{other.ClientID, otherSecret}, ""); r.status != 400 || r.str("error") != "invalid_grant" {
-			t.Fatalf("cross-client refresh: %d %v", r.status, r.body)
-		}
-		if r := refresh(first.str("refresh_token"), conf, "read write admin"); r.str("error") != "invalid_scope" {
-			t.Fatalf("refresh widening scope: %d %v", r.status, r.body)
-		}
+		wantError(t, "cross-client refresh", refresh(first.str("refresh_token"), []string{other.ClientID, otherSecret}, ""), 400, "invalid_grant")
+		wantError(t, "refresh widening the scope", refresh(first.str("refresh_token"), conf, "read write admin"), 400, "invalid_scope")
 
 		second := refresh(first.str("refresh_token"), conf, "read")
-		if second.status != 200 || second.str("scope") != "read" || second.str("refresh_token") == first.str("refresh_token") {
-			t.Fatalf("refresh: %d %v", second.status, second.body)
+		if !wantStatus(t, "refresh", second, 200) {
+			t.FailNow()
 		}
-		if r := e.get("/api/whoami", first.str("access_token")); r.status != 401 {
-			t.Fatalf("old access token still works after rotation: %d", r.status)
+		wantField(t, "refresh", second, "scope", "read")
+		if got := second.str("refresh_token"); got == first.str("refresh_token") {
+			t.Errorf("refresh: refresh_token = %q, want a new one", got)
 		}
-		if r := e.get("/api/whoami", second.str("access_token")); r.status != 200 || r.str("scope") != "read" {
-			t.Fatalf("new access token: %d %v", r.status, r.body)
-		}
-		if r := refresh(first.str("refresh_token"), conf, ""); r.status != 400 || r.str("error") != "invalid_grant" {
-			t.Fatalf("reused refresh token: %d %v", r.status, r.body)
-		}
+		wantStatus(t, "the old access token after rotation", e.get("/api/whoami", first.str("access_token")), 401)
+		r := e.get("/api/whoami", second.str("access_token"))
+		wantStatus(t, "the new access token", r, 200)
+		wantField(t, "the new access token", r, "scope", "read")
+		wantError(t, "reused refresh token", refresh(first.str("refresh_token"), conf, ""), 400, "invalid_grant")
 	})
 }
 
@@ -501,15 +581,20 @@ func TestConcurrentRefresh(t *testing.T) {
 						case r.status == 400 && r.str("error") == "invalid_grant":
 							bad.Add(1)
 						default:
-							t.Errorf("unexpected %d %v", r.status, r.body)
+							t.Errorf("status = %d, error = %q; want 200, or 400 invalid_grant", r.status, r.str("error"))
 						}
 					})
 				}
 				close(start)
 				wg.Wait()
-				if ok != tc.ok || int(bad.Load()) != 20-tc.ok || len(access) != 1 || len(fresh) != 1 {
-					t.Fatalf("%d successes with %d access and %d refresh tokens, %d invalid_grant; want %d with one pair, %d",
-						ok, len(access), len(fresh), bad.Load(), tc.ok, 20-tc.ok)
+				if ok != tc.ok {
+					t.Errorf("answers 200 = %d, want %d", ok, tc.ok)
+				}
+				if got, want := int(bad.Load()), 20-tc.ok; got != want {
+					t.Errorf("answers invalid_grant = %d, want %d", got, want)
+				}
+				if len(access) != 1 || len(fresh) != 1 {
+					t.Fatalf("distinct pairs handed out: %d access and %d refresh tokens, want 1 and 1", len(access), len(fresh))
 				}
 				var at string
 				for at = range access {
@@ -518,9 +603,7 @@ func TestConcurrentRefresh(t *testing.T) {
 				if tc.usable {
 					want = 200
 				}
-				if r := e.get("/api/whoami", at); r.status != want {
-					t.Fatalf("the new access token afterwards: %d, want %d", r.status, want)
-				}
+				wantStatus(t, "the new access token afterwards", e.get("/api/whoami", at), want)
 			})
 		})
 	}
@@ -558,8 +641,9 @@ func TestMiddleware(t *testing.T) {
 				}
 			}
 			r := e.do(req)
-			if r.status != tc.status || r.header.Get("WWW-Authenticate") != tc.challenge {
-				t.Errorf("%s: %d %q; want %d %q", tc.name, r.status, r.header.Get("WWW-Authenticate"), tc.status, tc.challenge)
+			wantStatus(t, tc.name, r, tc.status)
+			if got := r.header.Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("%s: WWW-Authenticate = %q, want %q", tc.name, got, tc.challenge)
 			}
 		}
 		if n := e.st.gets.Load() - before; n != 1 {
@@ -568,10 +652,58 @@ func TestMiddleware(t *testing.T) {
 		// Expired: the provider's clock passes the expiry.
 		later := now.Add(ginoauth.DefaultAccessTokenExpire + time.Second)
 		clock.Store(&later)
-		if r := e.get("/api/whoami", good); r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
-			t.Fatalf("expired token: %d %v", r.status, r.header)
+		r := e.get("/api/whoami", good)
+		wantStatus(t, "expired token", r, 401)
+		if got, want := r.header.Get("WWW-Authenticate"), `error="invalid_token"`; !strings.Contains(got, want) {
+			t.Errorf("expired token: WWW-Authenticate = %q, want it to contain %q", got, want)
 		}
 	})
+}
+
+// TestGuardsUseProviderClock: a token valid by the provider's clock
+// (Config.Now) passes the permissions guards even when the wall clock has
+// passed its expiry: the middleware checks expiry by Config.Now, and the
+// guards do not check it again by time.Now. The store keeps the same clock
+// (memstore.WithClock), as it would in an application whose clock is not
+// the wall clock.
+func TestGuardsUseProviderClock(t *testing.T) {
+	t.Parallel()
+	past := time.Now().Add(-20 * time.Hour)
+	clock := func() time.Time { return past }
+	p, err := ginoauth.New(ginoauth.Config{
+		Store:     memstore.New(memstore.WithClock(clock)),
+		Now:       clock,
+		SecretKey: testKey,
+		Scopes:    map[string]string{"read": "Read"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	r.GET("/orders", p.Middleware(), permissions.Require(permissions.TokenHasScope("read")), func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"orders": []string{}})
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, srv: srv}
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, []string{app.ClientID, secret})
+	if got, want := tok.status, http.StatusOK; got != want {
+		t.Fatalf("token status = %d, want %d (body %v)", got, want, tok.body)
+	}
+	if got, want := tok.body["expires_in"], float64(36000); got != want {
+		t.Fatalf("expires_in = %v, want %v (so that by the wall clock the token expired 10 hours ago)", got, want)
+	}
+	got := e.get("/orders", tok.str("access_token"))
+	if want := http.StatusOK; got.status != want {
+		t.Errorf("status = %d, want %d (WWW-Authenticate %q)", got.status, want, got.header.Get("WWW-Authenticate"))
+	}
 }
 
 func TestMiddlewareStoreOutage(t *testing.T) {
@@ -602,8 +734,15 @@ func TestMiddlewareStoreOutage(t *testing.T) {
 		r.ServeHTTP(w, req)
 		var body map[string]string
 		_ = json.Unmarshal(w.Body.Bytes(), &body)
-		if w.Code != 503 || body["error"] != "temporarily_unavailable" || w.Header().Get("Retry-After") == "" {
-			t.Errorf("%s %s during an outage: %d %q", req.Method, req.URL.Path, w.Code, w.Body.String())
+		what := req.Method + " " + req.URL.Path + " during an outage"
+		if got, want := w.Code, 503; got != want {
+			t.Errorf("%s: status = %d, want %d", what, got, want)
+		}
+		if got, want := body["error"], "temporarily_unavailable"; got != want {
+			t.Errorf("%s: error = %q, want %q", what, got, want)
+		}
+		if got := w.Header().Get("Retry-After"); got == "" {
+			t.Errorf("%s: Retry-After = %q, want one", what, got)
 		}
 	}
 }
@@ -615,38 +754,64 @@ func TestMiddlewareOptions(t *testing.T) {
 		c.Middleware.SkipPaths = []string{"/api/skipped"}
 	})
 	good := e.passwordToken("").str("access_token")
-	if r := e.get("/api/whoami?access_token="+good, ""); r.status != 200 {
-		t.Fatalf("query token: %d %v", r.status, r.body)
-	}
-	if r := e.get("/api/whoami?access_token="+good, good); r.status != 400 || r.str("error") != "invalid_request" {
-		t.Fatalf("token by two methods: %d %v", r.status, r.body)
-	}
+	wantStatus(t, "query token", e.get("/api/whoami?access_token="+good, ""), 200)
+	wantError(t, "token by two methods", e.get("/api/whoami?access_token="+good, good), 400, "invalid_request")
 	req, _ := http.NewRequest("POST", e.srv.URL+"/api/whoami", strings.NewReader("access_token="+good))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if r := e.do(req); r.status != 200 || r.body["ok"] != true {
-		t.Fatalf("form token: %d %v", r.status, r.body)
+	r := e.do(req)
+	wantStatus(t, "form token", r, 200)
+	if got, want := r.body["ok"], true; got != want {
+		t.Errorf("form token: ok = %v, want %v", got, want)
 	}
 	// By default neither is read.
 	off := newEnv(t, "memory", nil)
 	tok := off.passwordToken("").str("access_token")
-	if r := off.get("/api/whoami?access_token="+tok, ""); r.status != 401 {
-		t.Fatalf("query token accepted by default: %d", r.status)
-	}
+	wantStatus(t, "query token by default", off.get("/api/whoami?access_token="+tok, ""), 401)
 }
 
 // TestTwoProviders: no package-level state; two providers in one process
-// do not accept each other's tokens.
+// with different secret keys do not accept each other's tokens, even on
+// one store, where only the key tells them apart. With the same key they
+// would (as two instances of one server should), which shows the test can
+// fail.
 func TestTwoProviders(t *testing.T) {
 	t.Parallel()
-	a := newEnv(t, "memory", nil)
-	b := newEnv(t, "memory", func(c *ginoauth.Config) { c.SecretKey = []byte("another key of at least 32 bytes!!") })
-	tok := a.passwordToken("").str("access_token")
-	if r := b.get("/api/whoami", tok); r.status != 401 {
-		t.Fatalf("provider b accepted provider a's token: %d", r.status)
-	}
-	if r := a.get("/api/whoami", tok); r.status != 200 {
-		t.Fatalf("provider a refused its own token: %d", r.status)
-	}
+	forEachStore(t, func(t *testing.T, kind string) {
+		a := newEnv(t, kind, nil)
+		// sharing is a provider on a's store (its clients and users) with key.
+		sharing := func(key []byte) *env {
+			p, err := ginoauth.New(ginoauth.Config{
+				Store: a.st, SecretKey: key,
+				Scopes: map[string]string{"read": "Read", "write": "Write", "admin": "Admin"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := *a
+			b.p, b.srv = p, newServer(t, p)
+			return &b
+		}
+		b := sharing([]byte("another key of at least 32 bytes!!"))
+		same := sharing(testKey)
+		fromA := a.passwordToken("").str("access_token")
+		fromB := b.passwordToken("").str("access_token")
+		for _, tc := range []struct {
+			name   string
+			e      *env
+			token  string
+			status int
+		}{
+			{"a, its own token", a, fromA, http.StatusOK},
+			{"b, its own token", b, fromB, http.StatusOK},
+			{"b, a's token", b, fromA, http.StatusUnauthorized},
+			{"a, b's token", a, fromB, http.StatusUnauthorized},
+			{"a's key, a's token", same, fromA, http.StatusOK},
+		} {
+			if got := tc.e.get("/api/whoami", tc.token); got.status != tc.status {
+				t.Errorf("%s: status = %d, want %d", tc.name, got.status, tc.status)
+			}
+		}
+	})
 }
 
 func TestCreateUser(t *testing.T) {
@@ -660,8 +825,12 @@ func TestCreateUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost != ginoauth.PasswordCost {
-		t.Fatalf("hash cost %d, %v", cost, err)
+	cost, err := bcrypt.Cost([]byte(u.PasswordHash))
+	if err != nil {
+		t.Fatalf("bcrypt.Cost of the stored hash: %v", err)
+	}
+	if want := ginoauth.PasswordCost; cost != want {
+		t.Errorf("hash cost = %d, want %d", cost, want)
 	}
 	users := ginoauth.StoreUsers{Users: p.Store()}
 	if _, err := users.Authenticate(ctx, "bob.smith@x", "pw"); err != nil {
@@ -669,7 +838,7 @@ func TestCreateUser(t *testing.T) {
 	}
 	for _, bad := range [][2]string{{"bob.smith@x", "PW"}, {"bob", "pw"}, {"", ""}} {
 		if _, err := users.Authenticate(ctx, bad[0], bad[1]); !errors.Is(err, ginoauth.ErrBadCredentials) {
-			t.Errorf("Authenticate(%q, %q) = %v", bad[0], bad[1], err)
+			t.Errorf("Authenticate(%q, %q) = %v, want ErrBadCredentials", bad[0], bad[1], err)
 		}
 	}
 	for _, nu := range []ginoauth.NewUser{
@@ -680,7 +849,7 @@ func TestCreateUser(t *testing.T) {
 		{Username: "d", Password: strings.Repeat("x", 73)},
 	} {
 		if _, err := p.CreateUser(ctx, nu); err == nil {
-			t.Errorf("CreateUser(%q) accepted", nu.Username)
+			t.Errorf("CreateUser(%q) = nil error, want an error", nu.Username)
 		}
 	}
 }
@@ -699,12 +868,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"issuer of ftp":         {Issuer: "ftp://auth.example.com"},
 	} {
 		if _, err := ginoauth.New(cfg); err == nil {
-			t.Errorf("%s: New accepted it", name)
+			t.Errorf("%s: New = nil error, want an error", name)
 		}
 	}
 	for _, issuer := range []string{"https://auth.example.com", "https://auth.example.com/", "http://localhost:8000"} {
 		if _, err := ginoauth.New(ginoauth.Config{Issuer: issuer}); err != nil {
-			t.Errorf("issuer %q: %v", issuer, err)
+			t.Errorf("New(Issuer %q) = %v, want nil", issuer, err)
 		}
 	}
 }

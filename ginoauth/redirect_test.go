@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 func TestMatchRedirectURI(t *testing.T) {
@@ -127,5 +128,40 @@ func TestValidateRedirectURI(t *testing.T) {
 		if err := ginoauth.ValidateRedirectURI(tc.uri); (err == nil) != tc.ok {
 			t.Errorf("ValidateRedirectURI(%q) = %v, want ok=%v", tc.uri, err, tc.ok)
 		}
+	}
+}
+
+// TestLoopbackRule: registration (ValidateRedirectURI, CheckApplication)
+// and matching (MatchRedirectURI) agree on what a loopback redirect URI
+// is: any 127.0.0.0/8 address, ::1 and localhost register over http and
+// match with another port; a name that merely starts like an address does
+// neither.
+func TestLoopbackRule(t *testing.T) {
+	t.Parallel()
+	p, err := ginoauth.New(ginoauth.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		registered, otherPort string
+		loopback              bool
+	}{
+		{"http://127.0.0.2/cb", "http://127.0.0.2:49152/cb", true},
+		{"http://[::1]/cb", "http://[::1]:49152/cb", true},
+		{"http://localhost/cb", "http://localhost:49152/cb", true},
+		{"http://127.0.0.2.example.com/cb", "http://127.0.0.2.example.com:49152/cb", false},
+	} {
+		t.Run(tc.registered, func(t *testing.T) {
+			if err := ginoauth.ValidateRedirectURI(tc.registered); (err == nil) != tc.loopback {
+				t.Errorf("ValidateRedirectURI(%q) = %v, want ok=%v", tc.registered, err, tc.loopback)
+			}
+			app := &store.Application{ClientType: store.Public, GrantTypes: []string{store.GrantAuthorizationCode}, RedirectURIs: []string{tc.registered}}
+			if err := p.CheckApplication(app); (err == nil) != tc.loopback {
+				t.Errorf("CheckApplication(redirect URI %q) = %v, want ok=%v", tc.registered, err, tc.loopback)
+			}
+			if got := ginoauth.MatchRedirectURI([]string{tc.registered}, tc.otherPort); got != tc.loopback {
+				t.Errorf("MatchRedirectURI([%q], %q) = %v, want %v", tc.registered, tc.otherPort, got, tc.loopback)
+			}
+		})
 	}
 }

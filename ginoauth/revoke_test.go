@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,29 +148,62 @@ func TestMetadata(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.Issuer = "https://auth.example.com" })
 	r := e.get("/.well-known/oauth-authorization-server", "")
-	if r.status != 200 || r.str("issuer") != "https://auth.example.com" ||
-		r.str("token_endpoint") != "https://auth.example.com/o/token/" ||
-		r.str("revocation_endpoint") != "https://auth.example.com/o/revoke_token/" ||
-		r.str("introspection_endpoint") != "https://auth.example.com/o/introspect/" ||
-		r.str("authorization_endpoint") != "https://auth.example.com/o/authorize/" ||
-		fmt.Sprint(r.body["code_challenge_methods_supported"]) != "[S256]" ||
-		fmt.Sprint(r.body["response_types_supported"]) != "[code]" {
-		t.Fatalf("RFC 8414 metadata: %d %v", r.status, r.body)
+	wantStatus(t, "RFC 8414 metadata", r, 200)
+	for key, want := range map[string]string{
+		"issuer":                 "https://auth.example.com",
+		"token_endpoint":         "https://auth.example.com/o/token/",
+		"revocation_endpoint":    "https://auth.example.com/o/revoke_token/",
+		"introspection_endpoint": "https://auth.example.com/o/introspect/",
+		"authorization_endpoint": "https://auth.example.com/o/authorize/",
+	} {
+		wantField(t, "RFC 8414 metadata", r, key, want)
+	}
+	for key, want := range map[string]string{"code_challenge_methods_supported": "[S256]", "response_types_supported": "[code]"} {
+		if got := fmt.Sprint(r.body[key]); got != want {
+			t.Errorf("RFC 8414 metadata: %s = %s, want %s", key, got, want)
+		}
 	}
 	if got := r.header.Get("Access-Control-Allow-Origin"); got != "*" {
 		t.Errorf("RFC 8414 metadata: Access-Control-Allow-Origin %q, want * (public, for browser discovery)", got)
 	}
 	r = e.get("/.well-known/oauth-protected-resource", "")
-	if r.status != 200 || r.str("resource") != "https://auth.example.com" {
-		t.Fatalf("RFC 9728 metadata: %d %v", r.status, r.body)
-	}
+	wantStatus(t, "RFC 9728 metadata", r, 200)
+	wantField(t, "RFC 9728 metadata", r, "resource", "https://auth.example.com")
 	if got := r.header.Get("Access-Control-Allow-Origin"); got != "*" {
 		t.Errorf("RFC 9728 metadata: Access-Control-Allow-Origin %q, want *", got)
 	}
 	// Without Issuer, the request's host.
 	e2 := newEnv(t, "memory", nil)
-	if r := e2.get("/.well-known/oauth-authorization-server", ""); r.str("issuer") != e2.srv.URL {
-		t.Fatalf("derived issuer %q, want %q", r.str("issuer"), e2.srv.URL)
+	wantField(t, "metadata without Issuer", e2.get("/.well-known/oauth-authorization-server", ""), "issuer", e2.srv.URL)
+}
+
+// TestMetadataReturnsCopies: a caller that changes the slices Metadata
+// returns changes neither the next answer, nor the resource metadata, nor
+// the default scopes (which, with DefaultScopes unset, are all scopes).
+func TestMetadataReturnsCopies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.DefaultScopes = nil })
+	all := []string{"admin", "read", "write"}
+	m := e.p.Metadata("https://auth.example.com")
+	if got := m.ScopesSupported; !slices.Equal(got, all) {
+		t.Fatalf("ScopesSupported = %q, want %q", got, all)
+	}
+	for i := range m.ScopesSupported {
+		m.ScopesSupported[i] = "changed"
+	}
+	if got := e.p.Metadata("https://auth.example.com").ScopesSupported; !slices.Equal(got, all) {
+		t.Errorf("after changing the returned slice, ScopesSupported = %q, want %q", got, all)
+	}
+	r := e.get("/.well-known/oauth-protected-resource", "")
+	if got, want := fmt.Sprint(r.body["scopes_supported"]), fmt.Sprint(all); got != want {
+		t.Errorf("resource metadata scopes_supported = %s, want %s", got, want)
+	}
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}}, []string{e.confID, e.secret})
+	if tok.status != 200 {
+		t.Fatalf("client_credentials without scope: status = %d, want 200 (body %v)", tok.status, tok.body)
+	}
+	if got, want := tok.str("scope"), "admin read write"; got != want {
+		t.Errorf("scope without a requested scope = %q, want %q (the defaults)", got, want)
 	}
 }
 

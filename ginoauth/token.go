@@ -79,6 +79,8 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
 		return nil, err
 	}
+	// The one check that the client may use the grant: the grant handlers
+	// (codeGrant, passwordGrant, ...) rely on it.
 	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
 		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
@@ -87,9 +89,6 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 
 // passwordGrant is RFC 6749 section 4.3.
 func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
-	if !app.AllowsGrant(store.GrantPassword) {
-		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the password grant.")
-	}
 	username, password := params["username"], params["password"]
 	if username == "" || password == "" {
 		return nil, oautherr.ErrInvalidRequest.WithDescription("The password grant needs username and password.")
@@ -108,12 +107,10 @@ func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, pa
 	return p.issue(ctx, app, u.ID, u.Username, scopes, true)
 }
 
-// clientCredentialsGrant is RFC 6749 section 4.4: confidential clients only,
-// and no refresh token (section 4.4.3).
+// clientCredentialsGrant is RFC 6749 section 4.4: no refresh token
+// (section 4.4.3). Public clients never get here (its GrantType has no
+// PublicClients).
 func (p *Provider) clientCredentialsGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
-	if app.ClientType != store.Confidential || !app.AllowsGrant(store.GrantClientCredentials) {
-		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the client_credentials grant.")
-	}
 	scopes, err := p.grantScopes(params["scope"], app.AllowedScopes)
 	if err != nil {
 		return nil, err

@@ -722,6 +722,44 @@ func TestAuthenticateContract(t *testing.T) {
 	}
 }
 
+// TestAuthenticateChecksExpiryByOptionsNow: the middleware refuses a
+// validator's answer whose ExpiresAt has passed by Options.Now (401
+// invalid_token), whatever the wall clock says, so guards never see an
+// expired token.
+func TestAuthenticateChecksExpiryByOptionsNow(t *testing.T) {
+	t.Parallel()
+	wall := time.Now()
+	for _, tc := range []struct {
+		name      string
+		now       time.Time // Options.Now
+		expiresAt time.Time
+		status    int
+	}{
+		{"expired by Options.Now, not by the wall clock", wall.Add(2 * time.Hour), wall.Add(time.Hour), http.StatusUnauthorized},
+		{"expiring at Options.Now", wall.Add(time.Hour), wall.Add(time.Hour), http.StatusUnauthorized},
+		{"valid by Options.Now, expired by the wall clock", wall.Add(-2 * time.Hour), wall.Add(-time.Hour), http.StatusOK},
+		{"no ExpiresAt", wall, time.Time{}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info := &resource.TokenInfo{ClientID: "c", Scopes: []string{"read"}, ExpiresAt: tc.expiresAt}
+			s := newRS(t, stubValidator{info: info}, resource.Options{Now: func() time.Time { return tc.now }})
+			r := s.get("/api/whoami", "sometoken")
+			if r.status != tc.status {
+				t.Errorf("status = %d, want %d", r.status, tc.status)
+			}
+			if tc.status != http.StatusUnauthorized {
+				return
+			}
+			if got, want := r.str("error"), "invalid_token"; got != want {
+				t.Errorf("error = %q, want %q", got, want)
+			}
+			if got, want := r.header.Get("WWW-Authenticate"), `error="invalid_token"`; !strings.Contains(got, want) {
+				t.Errorf("WWW-Authenticate = %q, want it to contain %q", got, want)
+			}
+		})
+	}
+}
+
 // TestAuthenticateWithProvider: Authenticate(provider, options) answers
 // every request exactly as provider.Middleware() with the same settings,
 // and Provider.Middleware keeps its behaviour (provider_test.go covers it

@@ -44,7 +44,10 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 
 // TestBatcherAnswersEachCaller: 400 concurrent GETs through 2 slots each
-// get their own value (or redis.Nil), and most of them share pipelines.
+// get their own value (or redis.Nil), and they are batched: the 2 GETs that
+// take the slots are held on the wire until the other 398 have queued, so
+// the queue goes out in ceil(398/16) = 25 pipelines, 27 round trips in all
+// for 400 lookups, on every run.
 func TestBatcherAnswersEachCaller(t *testing.T) {
 	t.Parallel()
 	client, prefix := redistest.Client(t)
@@ -54,29 +57,60 @@ func TestBatcherAnswersEachCaller(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	const (
+		lookups     = 400
+		maxInflight = 2
+		maxBatch    = 16
+	)
 	h := &countHook{}
 	client.AddHook(h)
-	b := &getBatcher{rdb: client, maxInflight: 2, maxBatch: 16}
+	gate := gateHook{single: make(chan struct{}), piped: make(chan struct{})}
+	close(gate.piped) // pipelines go out at once; single GETs wait for the gate
+	client.AddHook(gate)
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate.single) }) }
+	t.Cleanup(open) // before the client's clean-up, even on failure
+	b := &getBatcher{rdb: client, maxInflight: maxInflight, maxBatch: maxBatch}
 	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 400 {
+	for i := range lookups {
 		wg.Go(func() {
-			<-start
 			val, err := b.get(ctx, fmt.Sprintf("%sk%d", prefix, i))
 			switch {
-			case i < 200 && (err != nil || string(val) != fmt.Sprintf("v%d", i)):
-				t.Errorf("key %d: %q, %v", i, val, err)
+			case i < 200 && err != nil:
+				t.Errorf("key %d: err = %v, want nil", i, err)
+			case i < 200 && string(val) != fmt.Sprintf("v%d", i):
+				t.Errorf("key %d: value = %q, want %q", i, val, fmt.Sprintf("v%d", i))
 			case i >= 200 && !errors.Is(err, redis.Nil):
-				t.Errorf("missing key %d: %q, %v", i, val, err)
+				t.Errorf("missing key %d: err = %v, want redis.Nil", i, err)
 			}
 		})
 	}
-	close(start)
-	wg.Wait()
-	if got := h.single.Load() + h.piped.Load(); got != 400 {
-		t.Fatalf("%d GETs reached Redis, want 400", got)
+	queued := lookups - maxInflight
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		inflight, pending := b.inflight, len(b.pending)
+		b.mu.Unlock()
+		if inflight == maxInflight && pending == queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for the callers to queue: %d in flight, %d pending; want %d, %d", inflight, pending, maxInflight, queued)
+		}
 	}
-	t.Logf("%d alone, %d in %d pipelines", h.single.Load(), h.piped.Load(), h.pipelines.Load())
+	open()
+	wg.Wait()
+	if got := h.single.Load() + h.piped.Load(); got != lookups {
+		t.Errorf("GETs that reached Redis = %d, want %d", got, lookups)
+	}
+	if got, want := h.single.Load(), int64(maxInflight); got != want {
+		t.Errorf("GETs sent alone = %d, want %d", got, want)
+	}
+	if got, want := h.pipelines.Load(), int64((queued+maxBatch-1)/maxBatch); got != want {
+		t.Errorf("pipelines = %d, want %d", got, want)
+	}
+	if got := h.single.Load() + h.pipelines.Load(); got >= lookups {
+		t.Errorf("round trips = %d, want fewer than the %d lookups", got, lookups)
+	}
 	// The last drain frees its slot just after answering its last batch.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		b.mu.Lock()
@@ -86,7 +120,7 @@ func TestBatcherAnswersEachCaller(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("batcher not idle: %d in flight, %d pending", inflight, pending)
+			t.Fatalf("batcher not idle: %d in flight, %d pending; want 0, 0", inflight, pending)
 		}
 	}
 }
