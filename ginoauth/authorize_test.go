@@ -112,6 +112,43 @@ func fetch(t *testing.T, b *http.Client, method, u string, form url.Values) page
 	return p
 }
 
+// wantPageStatus reports, as got/want, a page whose status is not want,
+// and returns whether it was.
+func wantPageStatus(t *testing.T, what string, pg page, want int) bool {
+	t.Helper()
+	if pg.status != want {
+		t.Errorf("%s: status = %d, want %d (location %v)", what, pg.status, want, pg.location)
+		return false
+	}
+	return true
+}
+
+// wantParam reports, as got/want, a redirect that is missing or whose query
+// parameter key is not want, and returns whether it was.
+func wantParam(t *testing.T, what string, loc *url.URL, key, want string) bool {
+	t.Helper()
+	if loc == nil {
+		t.Errorf("%s: no redirect, want one with %s=%q", what, key, want)
+		return false
+	}
+	if got := loc.Query().Get(key); got != want {
+		t.Errorf("%s: %s = %q, want %q (location %v)", what, key, got, want, loc)
+		return false
+	}
+	return true
+}
+
+// wantRedirect reports a page that is not a redirect, and returns whether
+// it was.
+func wantRedirect(t *testing.T, what string, pg page) bool {
+	t.Helper()
+	if pg.location == nil {
+		t.Errorf("%s: no redirect (status %d), want one", what, pg.status)
+		return false
+	}
+	return true
+}
+
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // consentForm reads the hidden fields of a consent page.
@@ -122,7 +159,7 @@ func consentForm(t *testing.T, body string) url.Values {
 		f.Set(htmlUnescape(m[1]), htmlUnescape(m[2]))
 	}
 	if f.Get(ginoauth.CSRFField) == "" {
-		t.Fatalf("no CSRF field in consent page: %s", body)
+		t.Fatalf("consent page: no %s hidden field, want one (body %s)", ginoauth.CSRFField, body)
 	}
 	return f
 }
@@ -142,17 +179,23 @@ func (ce *codeEnv) oauthConfig() *oauth2.Config {
 func (ce *codeEnv) authorize(t *testing.T, b *http.Client, authURL string) *url.URL {
 	t.Helper()
 	pg := fetch(t, b, "GET", authURL, nil)
-	if pg.status != 200 || !strings.Contains(pg.body, "Web &lt;App&gt;") {
-		t.Fatalf("consent page: %d %s", pg.status, pg.body)
+	ok := wantPageStatus(t, "consent page", pg, 200)
+	if !strings.Contains(pg.body, "Web &lt;App&gt;") {
+		t.Errorf("consent page: body does not name the application, want %q in it (body %s)", "Web &lt;App&gt;", pg.body)
+		ok = false
 	}
-	if pg.header.Get("X-Frame-Options") != "DENY" {
-		t.Fatalf("consent page can be framed: %v", pg.header)
+	if !ok {
+		t.FailNow()
+	}
+	if got := pg.header.Get("X-Frame-Options"); got != "DENY" {
+		t.Fatalf("consent page: X-Frame-Options = %q, want %q", got, "DENY")
 	}
 	f := consentForm(t, pg.body)
 	f.Set("allow", "Authorize")
 	pg = fetch(t, b, "POST", ce.srv.URL+"/o/authorize/", f)
-	if pg.status != 302 || pg.location == nil {
-		t.Fatalf("consent answer: %d %s", pg.status, pg.body)
+	ok = wantPageStatus(t, "consent answer", pg, 302)
+	if !wantRedirect(t, "consent answer", pg) || !ok {
+		t.FailNow()
 	}
 	return pg.location
 }
@@ -172,19 +215,41 @@ func TestCodeFlowWithXOAuth2(t *testing.T) {
 		authURL := conf.AuthCodeURL("xyz-state", oauth2.S256ChallengeOption(verifier))
 		loc := ce.authorize(t, ce.browser("u1.alice"), authURL)
 		q := loc.Query()
-		if loc.Scheme+"://"+loc.Host+loc.Path != testRedirect || q.Get("state") != "xyz-state" || q.Get("iss") != ce.srv.URL || !strings.HasPrefix(q.Get("code"), "goac_") {
-			t.Fatalf("redirect %s", loc)
+		ok := true
+		if got := loc.Scheme + "://" + loc.Host + loc.Path; got != testRedirect {
+			t.Errorf("redirect: URI = %s, want %s", got, testRedirect)
+			ok = false
+		}
+		ok = wantParam(t, "redirect", loc, "state", "xyz-state") && ok
+		ok = wantParam(t, "redirect", loc, "iss", ce.srv.URL) && ok
+		if got := q.Get("code"); !strings.HasPrefix(got, "goac_") {
+			t.Errorf("redirect: code = %q, want a goac_ prefix", got)
+			ok = false
+		}
+		if !ok {
+			t.FailNow()
 		}
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ce.srv.Client())
 		tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok.RefreshToken == "" || tok.Extra("scope") != "read" {
-			t.Fatalf("token %+v", tok)
+		ok = true
+		if tok.RefreshToken == "" {
+			t.Errorf("token: no refresh token, want one (token %+v)", tok)
+			ok = false
 		}
-		if r := ce.get("/api/whoami", tok.AccessToken); r.status != 200 || r.str("user") != "alice" {
-			t.Fatalf("whoami: %d %v", r.status, r.body)
+		if got := tok.Extra("scope"); got != "read" {
+			t.Errorf("token: scope = %v, want %q", got, "read")
+			ok = false
+		}
+		if !ok {
+			t.FailNow()
+		}
+		r := ce.get("/api/whoami", tok.AccessToken)
+		ok = wantStatus(t, "whoami", r, 200)
+		if !wantField(t, "whoami", r, "user", "alice") || !ok {
+			t.FailNow()
 		}
 		// The access token expires (by the provider's clock); the TokenSource refreshes.
 		later := now.Add(ginoauth.DefaultAccessTokenExpire + time.Minute)
@@ -194,11 +259,20 @@ func TestCodeFlowWithXOAuth2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fresh.AccessToken == tok.AccessToken || fresh.RefreshToken == tok.RefreshToken {
-			t.Fatal("TokenSource did not refresh")
+		ok = true
+		if fresh.AccessToken == tok.AccessToken {
+			t.Errorf("TokenSource: access token unchanged, want a new one")
+			ok = false
 		}
-		if r := ce.get("/api/whoami", fresh.AccessToken); r.status != 200 {
-			t.Fatalf("refreshed token: %d %v", r.status, r.body)
+		if fresh.RefreshToken == tok.RefreshToken {
+			t.Errorf("TokenSource: refresh token unchanged, want a new one")
+			ok = false
+		}
+		if !ok {
+			t.FailNow()
+		}
+		if !wantStatus(t, "refreshed token", ce.get("/api/whoami", fresh.AccessToken), 200) {
+			t.FailNow()
 		}
 	})
 }
@@ -219,8 +293,12 @@ func TestAuthorizeNotRedirected(t *testing.T) {
 		"repeated redirect":      "&client_id=" + ce.webID + "&redirect_uri=" + url.QueryEscape(testRedirect) + "&redirect_uri=" + url.QueryEscape(testRedirect),
 	} {
 		pg := fetch(t, b, "GET", base+q, nil)
-		if pg.status != 400 || pg.location != nil || !strings.Contains(pg.body, "Authorization error") {
-			t.Errorf("%s: %d location=%v", name, pg.status, pg.location)
+		wantPageStatus(t, name, pg, 400)
+		if pg.location != nil {
+			t.Errorf("%s: location = %v, want none", name, pg.location)
+		}
+		if !strings.Contains(pg.body, "Authorization error") {
+			t.Errorf("%s: body does not contain %q", name, "Authorization error")
 		}
 	}
 }
@@ -240,18 +318,21 @@ func TestAuthorizeRedirectedErrors(t *testing.T) {
 		{"bad prompt", "response_type=code&prompt=whatever" + challenge, "invalid_request"},
 	} {
 		pg := fetch(t, b, "GET", ce.srv.URL+"/o/authorize/?client_id="+ce.webID+"&redirect_uri="+url.QueryEscape(testRedirect)+"&state=s1&"+tc.query, nil)
-		if pg.status != 302 || pg.location == nil || pg.location.Query().Get("error") != tc.code || pg.location.Query().Get("state") != "s1" ||
-			!strings.HasPrefix(pg.location.String(), testRedirect+"?") {
-			t.Errorf("%s: %d %v", tc.name, pg.status, pg.location)
+		wantPageStatus(t, tc.name, pg, 302)
+		if !wantRedirect(t, tc.name, pg) {
+			continue
+		}
+		wantParam(t, tc.name, pg.location, "error", tc.code)
+		wantParam(t, tc.name, pg.location, "state", "s1")
+		if got := pg.location.String(); !strings.HasPrefix(got, testRedirect+"?") {
+			t.Errorf("%s: location = %s, want it to start with %s?", tc.name, got, testRedirect)
 		}
 	}
 	// The password-only client may not use the code grant.
 	ctx := context.Background()
 	pw, _, _ := ce.p.CreateApplication(ctx, ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword}, RedirectURIs: []string{testRedirect}})
 	pg := fetch(t, b, "GET", ce.srv.URL+"/o/authorize/?response_type=code&client_id="+pw.ClientID+challenge, nil)
-	if pg.location == nil || pg.location.Query().Get("error") != "unauthorized_client" {
-		t.Errorf("password client: %d %v", pg.status, pg.location)
-	}
+	wantParam(t, "password client", pg.location, "error", "unauthorized_client")
 }
 
 func TestAuthorizeLoginAndPrompt(t *testing.T) {
@@ -261,32 +342,76 @@ func TestAuthorizeLoginAndPrompt(t *testing.T) {
 	authURL := conf.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	// Not logged in: to the login page with next.
 	pg := fetch(t, ce.browser(""), "GET", authURL, nil)
-	if pg.status != 302 || pg.location.Path != "/accounts/login/" || !strings.HasPrefix(pg.location.Query().Get("next"), "/o/authorize/?") {
-		t.Fatalf("anonymous: %d %v", pg.status, pg.location)
+	ok := wantPageStatus(t, "anonymous", pg, 302)
+	if !wantRedirect(t, "anonymous", pg) {
+		t.FailNow()
+	}
+	if pg.location.Path != "/accounts/login/" {
+		t.Errorf("anonymous: redirect path = %q, want %q", pg.location.Path, "/accounts/login/")
+		ok = false
+	}
+	if got := pg.location.Query().Get("next"); !strings.HasPrefix(got, "/o/authorize/?") {
+		t.Errorf("anonymous: next = %q, want it to start with /o/authorize/?", got)
+		ok = false
+	}
+	if !ok {
+		t.FailNow()
 	}
 	// prompt=none: errors to the client, never a page.
 	pg = fetch(t, ce.browser(""), "GET", authURL+"&prompt=none", nil)
-	if pg.location == nil || pg.location.Query().Get("error") != "login_required" {
-		t.Fatalf("prompt=none anonymous: %d %v", pg.status, pg.location)
+	if !wantParam(t, "prompt=none anonymous", pg.location, "error", "login_required") {
+		t.FailNow()
 	}
 	pg = fetch(t, ce.browser("u1.alice"), "GET", authURL+"&prompt=none", nil)
-	if pg.location == nil || pg.location.Query().Get("error") != "consent_required" {
-		t.Fatalf("prompt=none without consent: %d %v", pg.status, pg.location)
+	if !wantParam(t, "prompt=none without consent", pg.location, "error", "consent_required") {
+		t.FailNow()
 	}
 	// prompt=login: through the login page again, then back without it.
 	pg = fetch(t, ce.browser("u1.alice"), "GET", authURL+"&prompt=login", nil)
-	if pg.status != 302 || pg.location.Path != "/accounts/login/" {
-		t.Fatalf("prompt=login: %d %v", pg.status, pg.location)
+	ok = wantPageStatus(t, "prompt=login", pg, 302)
+	if !wantRedirect(t, "prompt=login", pg) {
+		t.FailNow()
+	}
+	if pg.location.Path != "/accounts/login/" {
+		t.Errorf("prompt=login: redirect path = %q, want %q", pg.location.Path, "/accounts/login/")
+		ok = false
+	}
+	if !ok {
+		t.FailNow()
 	}
 	next, _ := url.Parse(pg.location.Query().Get("next"))
-	if next.Path != "/o/authorize/" || next.Query().Has("prompt") || next.Query().Get("client_id") != ce.webID {
-		t.Fatalf("prompt=login next=%q", next)
+	if next.Path != "/o/authorize/" {
+		t.Errorf("prompt=login: next path = %q, want %q", next.Path, "/o/authorize/")
+		ok = false
+	}
+	if next.Query().Has("prompt") {
+		t.Errorf("prompt=login: next = %q, want it without prompt", next)
+		ok = false
+	}
+	if got := next.Query().Get("client_id"); got != ce.webID {
+		t.Errorf("prompt=login: next client_id = %q, want %q", got, ce.webID)
+		ok = false
+	}
+	if !ok {
+		t.FailNow()
 	}
 	// A login URL with a query of its own keeps it.
 	ce2 := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.LoginURL = "/login?theme=dark" })
 	pg = fetch(t, ce2.browser(""), "GET", ce2.oauthConfig().AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), nil)
-	if pg.location == nil || pg.location.Path != "/login" || pg.location.Query().Get("theme") != "dark" || pg.location.Query().Get("next") == "" {
-		t.Fatalf("login URL with a query: %v", pg.location)
+	if !wantRedirect(t, "login URL with a query", pg) {
+		t.FailNow()
+	}
+	if pg.location.Path != "/login" {
+		t.Errorf("login URL with a query: redirect path = %q, want %q", pg.location.Path, "/login")
+		ok = false
+	}
+	ok = wantParam(t, "login URL with a query", pg.location, "theme", "dark") && ok
+	if pg.location.Query().Get("next") == "" {
+		t.Errorf("login URL with a query: next is empty, want it set (location %v)", pg.location)
+		ok = false
+	}
+	if !ok {
+		t.FailNow()
 	}
 }
 
@@ -304,13 +429,19 @@ func TestConsentCSRFAndDeny(t *testing.T) {
 	}
 	forged.Set("allow", "Authorize")
 	forged.Del(ginoauth.CSRFField)
-	if pg := fetch(t, alice, "POST", ce.srv.URL+"/o/authorize/", forged); pg.status != 403 || pg.location != nil {
-		t.Fatalf("POST without CSRF token: %d %v", pg.status, pg.location)
+	pg := fetch(t, alice, "POST", ce.srv.URL+"/o/authorize/", forged)
+	ok := wantPageStatus(t, "POST without CSRF token", pg, 403)
+	if pg.location != nil {
+		t.Errorf("POST without CSRF token: location = %v, want none", pg.location)
+		ok = false
+	}
+	if !ok {
+		t.FailNow()
 	}
 	forged.Set(ginoauth.CSRFField, f.Get(ginoauth.CSRFField))
 	// Another browser (no CSRF cookie) or another user cannot replay the form.
-	if pg := fetch(t, ce.browser("u1.alice"), "POST", ce.srv.URL+"/o/authorize/", forged); pg.status != 403 {
-		t.Fatalf("POST from another browser: %d", pg.status)
+	if !wantPageStatus(t, "POST from another browser", fetch(t, ce.browser("u1.alice"), "POST", ce.srv.URL+"/o/authorize/", forged), 403) {
+		t.FailNow()
 	}
 	// The right token posted from another origin (a cross-site form).
 	for _, origin := range []string{"https://evil.example", "http://" + strings.TrimPrefix(ce.srv.URL, "http://") + ".evil.example", "http://[::1"} {
@@ -322,15 +453,28 @@ func TestConsentCSRFAndDeny(t *testing.T) {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		if res.StatusCode != 403 || res.Header.Get("Location") != "" {
-			t.Fatalf("POST from origin %q: %d %q", origin, res.StatusCode, res.Header.Get("Location"))
+		ok := true
+		if res.StatusCode != 403 {
+			t.Errorf("POST from origin %q: status = %d, want 403", origin, res.StatusCode)
+			ok = false
+		}
+		if got := res.Header.Get("Location"); got != "" {
+			t.Errorf("POST from origin %q: Location = %q, want none", origin, got)
+			ok = false
+		}
+		if !ok {
+			t.FailNow()
 		}
 	}
 	// Deny: access_denied to the client.
 	f.Set("deny", "Cancel")
-	pg := fetch(t, alice, "POST", ce.srv.URL+"/o/authorize/", f)
-	if pg.location == nil || pg.location.Query().Get("error") != "access_denied" || pg.location.Query().Get("state") != "st" {
-		t.Fatalf("deny: %d %v", pg.status, pg.location)
+	pg = fetch(t, alice, "POST", ce.srv.URL+"/o/authorize/", f)
+	if !wantRedirect(t, "deny", pg) {
+		t.FailNow()
+	}
+	ok = wantParam(t, "deny", pg.location, "error", "access_denied")
+	if !wantParam(t, "deny", pg.location, "state", "st") || !ok {
+		t.FailNow()
 	}
 }
 
@@ -346,8 +490,11 @@ func TestSkipAuthorizationAndApprovalPromptAuto(t *testing.T) {
 	ch := oauth2.S256ChallengeOption(v)
 	c := oauth2.Config{ClientID: trusted.ClientID, RedirectURL: testRedirect, Endpoint: oauth2.Endpoint{AuthURL: ce.srv.URL + "/o/authorize/"}}
 	pg := fetch(t, ce.browser("u1.alice"), "GET", c.AuthCodeURL("s", ch), nil)
-	if pg.location == nil || pg.location.Query().Get("code") == "" {
-		t.Fatalf("skip_authorization: %d %v", pg.status, pg.location)
+	if !wantRedirect(t, "skip_authorization", pg) {
+		t.FailNow()
+	}
+	if pg.location.Query().Get("code") == "" {
+		t.Fatalf("skip_authorization: no code in %v, want one", pg.location)
 	}
 
 	// approval_prompt=auto: after one approval with tokens issued, no second consent.
@@ -359,14 +506,17 @@ func TestSkipAuthorizationAndApprovalPromptAuto(t *testing.T) {
 		t.Fatal(err)
 	}
 	pg = fetch(t, alice, "GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("approval_prompt", "auto")), nil)
-	if pg.location == nil || pg.location.Query().Get("code") == "" {
-		t.Fatalf("approval_prompt=auto after approval: %d %v", pg.status, pg.location)
+	if !wantRedirect(t, "approval_prompt=auto after approval", pg) {
+		t.FailNow()
+	}
+	if pg.location.Query().Get("code") == "" {
+		t.Fatalf("approval_prompt=auto after approval: no code in %v, want one", pg.location)
 	}
 	// A wider scope needs consent again.
 	conf.Scopes = []string{"read", "write"}
 	pg = fetch(t, alice, "GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("approval_prompt", "auto")), nil)
-	if pg.status != 200 {
-		t.Fatalf("approval_prompt=auto with a wider scope: %d %v", pg.status, pg.location)
+	if !wantPageStatus(t, "approval_prompt=auto with a wider scope", pg, 200) {
+		t.FailNow()
 	}
 }
 
@@ -398,30 +548,26 @@ func TestCodeExchangeRules(t *testing.T) {
 			{"short verifier", url.Values{"code_verifier": {"abc"}}},
 			{"other redirect_uri", url.Values{"code_verifier": {v}, "redirect_uri": {"https://client.example.com/other"}}},
 		} {
-			if r := exchange(code, tc.extra, web); r.status != 400 || r.str("error") != "invalid_grant" {
-				t.Errorf("%s: %d %v", tc.name, r.status, r.body)
-			}
+			wantError(t, tc.name, exchange(code, tc.extra, web), 400, "invalid_grant")
 		}
 		// Another client cannot redeem it.
 		other, otherSecret, _ := ce.p.CreateApplication(context.Background(), ginoauth.NewApplication{
 			ClientType: store.Confidential, GrantTypes: []string{store.GrantAuthorizationCode}, RedirectURIs: []string{testRedirect},
 		})
-		if r := exchange(code, url.Values{"code_verifier": {v}}, []string{other.ClientID, otherSecret}); r.str("error") != "invalid_grant" {
-			t.Errorf("cross-client code: %d %v", r.status, r.body)
-		}
+		wantField(t, "cross-client code", exchange(code, url.Values{"code_verifier": {v}}, []string{other.ClientID, otherSecret}), "error", "invalid_grant")
 		// The right one works once; the replay fails and revokes what it gave.
 		first := exchange(code, url.Values{"code_verifier": {v}}, web)
-		if first.status != 200 {
-			t.Fatalf("exchange: %d %v", first.status, first.body)
+		if !wantStatus(t, "exchange", first, 200) {
+			t.FailNow()
 		}
-		if r := exchange(code, url.Values{"code_verifier": {v}}, web); r.status != 400 || r.str("error") != "invalid_grant" {
-			t.Fatalf("replay: %d %v", r.status, r.body)
+		if !wantError(t, "replay", exchange(code, url.Values{"code_verifier": {v}}, web), 400, "invalid_grant") {
+			t.FailNow()
 		}
-		if r := ce.get("/api/whoami", first.str("access_token")); r.status != 401 {
-			t.Fatalf("token of a replayed code still works: %d", r.status)
+		if !wantStatus(t, "access token of a replayed code", ce.get("/api/whoami", first.str("access_token")), 401) {
+			t.FailNow()
 		}
-		if r := ce.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.str("refresh_token")}}, web); r.str("error") != "invalid_grant" {
-			t.Fatalf("refresh token of a replayed code still works: %d %v", r.status, r.body)
+		if !wantField(t, "refresh token of a replayed code", ce.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.str("refresh_token")}}, web), "error", "invalid_grant") {
+			t.FailNow()
 		}
 
 		// PKCE downgrade (RFC 9700 2.1.1): with InsecureAllowNoPKCE, a code
@@ -431,12 +577,12 @@ func TestCodeExchangeRules(t *testing.T) {
 		laxConf, laxWeb := lax.oauthConfig(), []string{lax.webID, lax.webSecret}
 		noPKCE := lax.authorize(t, lax.browser("u1.alice"), laxConf.AuthCodeURL("s")).Query().Get("code")
 		f := url.Values{"grant_type": {"authorization_code"}, "code": {noPKCE}, "redirect_uri": {testRedirect}, "code_verifier": {oauth2.GenerateVerifier()}}
-		if r := lax.token(f, laxWeb); r.status != 400 || r.str("error") != "invalid_grant" {
-			t.Fatalf("code_verifier for a code issued without code_challenge: %d %v", r.status, r.body)
+		if !wantError(t, "code_verifier for a code issued without code_challenge", lax.token(f, laxWeb), 400, "invalid_grant") {
+			t.FailNow()
 		}
 		f.Del("code_verifier")
-		if r := lax.token(f, laxWeb); r.status != 200 {
-			t.Fatalf("code issued without code_challenge, redeemed without code_verifier: %d %v", r.status, r.body)
+		if !wantStatus(t, "code issued without code_challenge, redeemed without code_verifier", lax.token(f, laxWeb), 200) {
+			t.FailNow()
 		}
 
 		// 20 concurrent redemptions: at most one token (none when a replay
@@ -451,15 +597,15 @@ func TestCodeExchangeRules(t *testing.T) {
 				<-start
 				if r := exchange(code, url.Values{"code_verifier": {v}}, web); r.status == 200 {
 					ok.Add(1)
-				} else if r.str("error") != "invalid_grant" {
-					t.Errorf("concurrent redemption: %d %v", r.status, r.body)
+				} else {
+					wantField(t, "concurrent redemption", r, "error", "invalid_grant")
 				}
 			})
 		}
 		close(start)
 		wg.Wait()
 		if ok.Load() > 1 {
-			t.Fatalf("%d of 20 concurrent redemptions got a token", ok.Load())
+			t.Fatalf("concurrent redemptions that got a token = %d of 20, want at most 1", ok.Load())
 		}
 	})
 }
@@ -477,8 +623,11 @@ func TestCodeExpires(t *testing.T) {
 	clock.Store(&later)
 	_, err := conf.Exchange(context.WithValue(context.Background(), oauth2.HTTPClient, ce.srv.Client()), loc.Query().Get("code"), oauth2.VerifierOption(v))
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-		t.Fatalf("expired code: %v", err)
+	if !errors.As(err, &re) {
+		t.Fatalf("expired code: error = %v, want an *oauth2.RetrieveError", err)
+	}
+	if re.ErrorCode != "invalid_grant" {
+		t.Fatalf("expired code: error code = %q, want %q", re.ErrorCode, "invalid_grant")
 	}
 }
 
@@ -495,11 +644,17 @@ func TestPublicClientLoopback(t *testing.T) {
 	f := consentForm(t, pg.body)
 	f.Set("allow", "1")
 	pg = fetch(t, b, "POST", ce.srv.URL+"/o/authorize/", f)
-	if pg.location == nil || pg.location.Host != "127.0.0.1:53682" {
-		t.Fatalf("loopback redirect: %d %v", pg.status, pg.location)
+	if !wantRedirect(t, "loopback redirect", pg) {
+		t.FailNow()
+	}
+	if pg.location.Host != "127.0.0.1:53682" {
+		t.Fatalf("loopback redirect: host = %q, want %q", pg.location.Host, "127.0.0.1:53682")
 	}
 	tok, err := conf.Exchange(context.WithValue(context.Background(), oauth2.HTTPClient, ce.srv.Client()), pg.location.Query().Get("code"), oauth2.VerifierOption(v))
-	if err != nil || tok.AccessToken == "" {
+	if err != nil {
 		t.Fatalf("public exchange: %v", err)
+	}
+	if tok.AccessToken == "" {
+		t.Fatal("public exchange: no access token, want one")
 	}
 }

@@ -2,6 +2,7 @@ package ginoauth_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -64,22 +65,22 @@ func TestConcurrentCodeReplayRevokes(t *testing.T) {
 						mu.Lock()
 						issued = append(issued, r)
 						mu.Unlock()
-					case r.status != 400 || r.str("error") != "invalid_grant":
-						t.Errorf("round %d: concurrent redemption: %d %v", round, r.status, r.body)
+					default:
+						wantError(t, fmt.Sprintf("round %d: concurrent redemption", round), r, 400, "invalid_grant")
 					}
 				})
 			}
 			close(start)
 			wg.Wait()
 			if len(issued) > 1 {
-				t.Fatalf("round %d: %d of 20 concurrent redemptions got tokens", round, len(issued))
+				t.Fatalf("round %d: concurrent redemptions that got tokens = %d of 20, want at most 1", round, len(issued))
 			}
 			for _, tok := range issued {
-				if r := ce.get("/api/whoami", tok.str("access_token")); r.status != 401 {
-					t.Fatalf("round %d: the access token of a replayed code still works: %d %v", round, r.status, r.body)
+				if r := ce.get("/api/whoami", tok.str("access_token")); !wantStatus(t, fmt.Sprintf("round %d: access token of a replayed code", round), r, 401) {
+					t.FailNow()
 				}
-				if r := ce.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.str("refresh_token")}}, web); r.status != 400 || r.str("error") != "invalid_grant" {
-					t.Fatalf("round %d: the refresh token of a replayed code still works: %d %v", round, r.status, r.body)
+				if r := ce.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.str("refresh_token")}}, web); !wantError(t, fmt.Sprintf("round %d: refresh token of a replayed code", round), r, 400, "invalid_grant") {
+					t.FailNow()
 				}
 			}
 		}
@@ -103,14 +104,29 @@ func TestInsecureAllowNoPKCE(t *testing.T) {
 		q := url.Values{"response_type": {"code"}, "client_id": {tc.clientID}, "redirect_uri": {tc.redirect}, "state": {"s1"}}
 		pg := fetch(t, b, "GET", ce.srv.URL+"/o/authorize/?"+q.Encode(), nil)
 		if tc.consent {
-			if pg.status != 200 || pg.location != nil {
-				t.Errorf("%s client without PKCE: %d %v, want the consent page", tc.name, pg.status, pg.location)
+			if pg.status != 200 {
+				t.Errorf("%s client without PKCE: status = %d, want 200 (the consent page)", tc.name, pg.status)
+			}
+			if pg.location != nil {
+				t.Errorf("%s client without PKCE: location = %v, want none (the consent page)", tc.name, pg.location)
 			}
 			continue
 		}
-		if pg.status != 302 || pg.location == nil || !strings.HasPrefix(pg.location.String(), tc.redirect+"?") ||
-			pg.location.Query().Get("error") != "invalid_request" || pg.location.Query().Get("state") != "s1" {
-			t.Errorf("%s client without PKCE: %d %v, want an invalid_request redirect", tc.name, pg.status, pg.location)
+		if pg.status != 302 {
+			t.Errorf("%s client without PKCE: status = %d, want 302", tc.name, pg.status)
+		}
+		if pg.location == nil {
+			t.Errorf("%s client without PKCE: no location, want a redirect to %s", tc.name, tc.redirect)
+			continue
+		}
+		if got := pg.location.String(); !strings.HasPrefix(got, tc.redirect+"?") {
+			t.Errorf("%s client without PKCE: location = %s, want it to start with %s?", tc.name, got, tc.redirect)
+		}
+		if got := pg.location.Query().Get("error"); got != "invalid_request" {
+			t.Errorf("%s client without PKCE: error = %q, want %q", tc.name, got, "invalid_request")
+		}
+		if got := pg.location.Query().Get("state"); got != "s1" {
+			t.Errorf("%s client without PKCE: state = %q, want %q", tc.name, got, "s1")
 		}
 	}
 }
@@ -131,8 +147,8 @@ func TestNoPKCECodeRedeemedByPublicClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "client_id": {ce.webID}}
-		if r := ce.token(f, nil); r.status != 400 || r.str("error") != "invalid_grant" {
-			t.Fatalf("public client redeeming a code issued without PKCE: %d %v", r.status, r.body)
+		if !wantError(t, "public client redeeming a code issued without PKCE", ce.token(f, nil), 400, "invalid_grant") {
+			t.FailNow()
 		}
 	})
 }

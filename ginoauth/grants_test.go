@@ -36,11 +36,14 @@ func TestCustomGrant(t *testing.T) {
 	}
 	creds := []string{app.ClientID, secret}
 	r := e.token(url.Values{"grant_type": {kind}, "word": {"please"}, "scope": {"read"}}, creds)
-	if r.status != 200 || r.str("scope") != "read" {
-		t.Fatalf("custom grant: %d %v", r.status, r.body)
+	ok := wantStatus(t, "custom grant", r, 200)
+	if !wantField(t, "custom grant", r, "scope", "read") || !ok {
+		t.FailNow()
 	}
-	if w := e.get("/api/whoami", r.str("access_token")); w.status != 200 || w.str("user") != "alice" {
-		t.Fatalf("its token: %d %v", w.status, w.body)
+	w := e.get("/api/whoami", r.str("access_token"))
+	ok = wantStatus(t, "its token", w, 200)
+	if !wantField(t, "its token", w, "user", "alice") || !ok {
+		t.FailNow()
 	}
 	for _, tc := range []struct {
 		name   string
@@ -54,19 +57,17 @@ func TestCustomGrant(t *testing.T) {
 		{"client without the grant", url.Values{"grant_type": {kind}, "word": {"please"}}, []string{e.confID, e.secret}, 400, "unauthorized_client"},
 		{"public client", url.Values{"grant_type": {kind}, "word": {"please"}, "client_id": {e.pubID}}, nil, 400, "unauthorized_client"},
 	} {
-		if r := e.token(tc.form, tc.creds); r.status != tc.status || r.str("error") != tc.code {
-			t.Errorf("%s: %d %v", tc.name, r.status, r.body)
-		}
+		wantError(t, tc.name, e.token(tc.form, tc.creds), tc.status, tc.code)
 	}
 	if !slices.Contains(e.p.GrantTypes(), kind) {
-		t.Fatalf("GrantTypes() = %v", e.p.GrantTypes())
+		t.Fatalf("GrantTypes() = %v, want it to contain %q", e.p.GrantTypes(), kind)
 	}
 	if m := e.get("/.well-known/oauth-authorization-server", ""); !slices.Contains(m.body["grant_types_supported"].([]any), any(kind)) {
-		t.Fatalf("metadata grant types: %v", m.body["grant_types_supported"])
+		t.Fatalf("metadata grant_types_supported = %v, want it to contain %q", m.body["grant_types_supported"], kind)
 	}
 	// An unregistered grant type cannot be given to an application.
 	if _, _, err := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{"urn:nope"}}); err == nil {
-		t.Fatal("CreateApplication accepted an unregistered grant type")
+		t.Fatal("CreateApplication with an unregistered grant type: got no error, want one")
 	}
 }
 
@@ -82,7 +83,7 @@ func TestGrantRegistrationErrors(t *testing.T) {
 		"shadows built-in": {{Name: "password", Handle: h}},
 	} {
 		if _, err := ginoauth.New(ginoauth.Config{GrantTypes: gs}); err == nil {
-			t.Errorf("%s: New accepted it", name)
+			t.Errorf("%s: New: got no error, want one", name)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package ginoauth_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/url"
 	"strconv"
 	"sync"
@@ -28,17 +29,17 @@ func TestRefreshReuseRevokesGrant(t *testing.T) {
 		e := newEnv(t, kind, nil)
 		first := e.passwordToken("")
 		second := e.refresh(first.str("refresh_token"))
-		if second.status != 200 {
-			t.Fatalf("refresh: %d %v", second.status, second.body)
+		if !wantStatus(t, "refresh", second, 200) {
+			t.FailNow()
 		}
-		if r := e.refresh(first.str("refresh_token")); r.str("error") != "invalid_grant" {
-			t.Fatalf("reuse: %d %v", r.status, r.body)
+		if !wantField(t, "reuse", e.refresh(first.str("refresh_token")), "error", "invalid_grant") {
+			t.FailNow()
 		}
-		if r := e.get("/api/whoami", second.str("access_token")); r.status != 401 {
-			t.Fatalf("the grant's new access token survived the reuse: %d", r.status)
+		if !wantStatus(t, "the grant's new access token after the reuse", e.get("/api/whoami", second.str("access_token")), 401) {
+			t.FailNow()
 		}
-		if r := e.refresh(second.str("refresh_token")); r.str("error") != "invalid_grant" {
-			t.Fatalf("the grant's new refresh token survived the reuse: %d %v", r.status, r.body)
+		if !wantField(t, "the grant's new refresh token after the reuse", e.refresh(second.str("refresh_token")), "error", "invalid_grant") {
+			t.FailNow()
 		}
 	})
 }
@@ -48,11 +49,11 @@ func TestRefreshReuseProtectionDisabled(t *testing.T) {
 	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.DisableRefreshTokenReuseProtection = true })
 	first := e.passwordToken("")
 	second := e.refresh(first.str("refresh_token"))
-	if r := e.refresh(first.str("refresh_token")); r.str("error") != "invalid_grant" {
-		t.Fatalf("reuse: %d %v", r.status, r.body)
+	if !wantField(t, "reuse", e.refresh(first.str("refresh_token")), "error", "invalid_grant") {
+		t.FailNow()
 	}
-	if r := e.get("/api/whoami", second.str("access_token")); r.status != 200 {
-		t.Fatalf("without reuse protection the new pair must survive: %d", r.status)
+	if !wantStatus(t, "the new access token without reuse protection", e.get("/api/whoami", second.str("access_token")), 200) {
+		t.FailNow()
 	}
 }
 
@@ -79,20 +80,23 @@ func TestRefreshGracePeriod(t *testing.T) {
 		close(start)
 		wg.Wait()
 		for i, a := range answers {
-			if a.status != 200 || a.str("access_token") != answers[0].str("access_token") || a.str("refresh_token") != answers[0].str("refresh_token") {
-				t.Fatalf("answer %d: %d %v; want the same pair as answer 0 (%v)", i, a.status, a.body, answers[0].body)
+			what := fmt.Sprintf("answer %d", i)
+			ok := wantStatus(t, what, a, 200)
+			ok = wantField(t, what+" (want answer 0's)", a, "access_token", answers[0].str("access_token")) && ok
+			if !wantField(t, what+" (want answer 0's)", a, "refresh_token", answers[0].str("refresh_token")) || !ok {
+				t.FailNow()
 			}
 		}
-		if r := e.get("/api/whoami", answers[0].str("access_token")); r.status != 200 {
-			t.Fatalf("the new access token: %d", r.status)
+		if !wantStatus(t, "the new access token", e.get("/api/whoami", answers[0].str("access_token")), 200) {
+			t.FailNow()
 		}
 		later := now.Add(31 * time.Second)
 		clock.Store(&later)
-		if r := e.refresh(rt); r.str("error") != "invalid_grant" {
-			t.Fatalf("retry after the grace period: %d %v", r.status, r.body)
+		if !wantField(t, "retry after the grace period", e.refresh(rt), "error", "invalid_grant") {
+			t.FailNow()
 		}
-		if r := e.get("/api/whoami", answers[0].str("access_token")); r.status != 401 {
-			t.Fatalf("reuse after the grace period did not revoke the grant: %d", r.status)
+		if !wantStatus(t, "the new access token after a reuse past the grace period", e.get("/api/whoami", answers[0].str("access_token")), 401) {
+			t.FailNow()
 		}
 	})
 }
@@ -110,11 +114,14 @@ func TestRetiredRecordHoldsNoToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(retired.Successor) == 0 {
-		t.Fatal("no successor kept for the grace period")
+		t.Fatal("retired record: Successor is empty, want the pair kept for the grace period")
 	}
 	for _, tok := range []string{next.str("access_token"), next.str("refresh_token")} {
-		if bytes.Contains(retired.Successor, []byte(tok)) || bytes.Contains(retired.Successor, []byte(tok[5:25])) {
-			t.Fatal("the retired record holds a usable token in clear")
+		if bytes.Contains(retired.Successor, []byte(tok)) {
+			t.Fatal("retired record: Successor contains a new token in clear, want it sealed")
+		}
+		if bytes.Contains(retired.Successor, []byte(tok[5:25])) {
+			t.Fatal("retired record: Successor contains part of a new token in clear, want it sealed")
 		}
 	}
 }
@@ -127,23 +134,28 @@ func TestTokenRateLimit(t *testing.T) {
 		})
 		cc := url.Values{"grant_type": {"client_credentials"}}
 		for i := range 3 {
-			if r := e.token(cc, []string{e.confID, e.secret}); r.status != 200 {
-				t.Fatalf("request %d: %d %v", i, r.status, r.body)
+			if !wantStatus(t, fmt.Sprintf("request %d", i), e.token(cc, []string{e.confID, e.secret}), 200) {
+				t.FailNow()
 			}
 		}
 		r := e.token(cc, []string{e.confID, e.secret})
 		secs, _ := strconv.Atoi(r.header.Get("Retry-After"))
-		if r.status != 429 || r.str("error") != "too_many_requests" || secs < 1 || secs > 60 {
-			t.Fatalf("4th request of the client: %d %v Retry-After=%q", r.status, r.body, r.header.Get("Retry-After"))
+		ok := wantError(t, "4th request of the client", r, 429, "too_many_requests")
+		if secs < 1 || secs > 60 {
+			t.Errorf("4th request of the client: Retry-After = %q, want 1 to 60 seconds", r.header.Get("Retry-After"))
+			ok = false
+		}
+		if !ok {
+			t.FailNow()
 		}
 		// The address limit counts failed attempts too: the 5th request from
 		// this address is a failed authentication, the 6th is refused before
 		// any client authentication.
-		if r := e.token(cc, []string{"nobody", "wrong"}); r.status != 401 {
-			t.Fatalf("5th request from the address: %d %v", r.status, r.body)
+		if !wantStatus(t, "5th request from the address", e.token(cc, []string{"nobody", "wrong"}), 401) {
+			t.FailNow()
 		}
-		if r := e.token(cc, []string{"nobody", "wrong"}); r.status != 429 {
-			t.Fatalf("6th request from the address: %d %v", r.status, r.body)
+		if !wantStatus(t, "6th request from the address", e.token(cc, []string{"nobody", "wrong"}), 429) {
+			t.FailNow()
 		}
 	})
 }
@@ -191,20 +203,23 @@ func TestRefreshScopeCeiling(t *testing.T) {
 				}
 				r := e.token(f, []string{e.confID, e.secret})
 				if tc.err {
-					if r.status != 400 || r.str("error") != tc.want {
-						t.Fatalf("refresh: %d %v, want 400 %s", r.status, r.body, tc.want)
+					if !wantError(t, "refresh", r, 400, tc.want) {
+						t.FailNow()
 					}
 					setCeiling(nil)
-					if r := e.refresh(rt); r.status != 200 {
-						t.Fatalf("refresh token used up by a refused refresh: %d %v", r.status, r.body)
+					if !wantStatus(t, "refresh after a refused refresh", e.refresh(rt), 200) {
+						t.FailNow()
 					}
 					return
 				}
-				if r.status != 200 || r.str("scope") != tc.want {
-					t.Fatalf("refresh: %d %v, want scope %q", r.status, r.body, tc.want)
+				ok := wantStatus(t, "refresh", r, 200)
+				if !wantField(t, "refresh", r, "scope", tc.want) || !ok {
+					t.FailNow()
 				}
-				if w := e.get("/api/whoami", r.str("access_token")); w.status != 200 || w.str("scope") != tc.want {
-					t.Fatalf("refreshed access token: %d %v, want scope %q", w.status, w.body, tc.want)
+				w := e.get("/api/whoami", r.str("access_token"))
+				ok = wantStatus(t, "refreshed access token", w, 200)
+				if !wantField(t, "refreshed access token", w, "scope", tc.want) || !ok {
+					t.FailNow()
 				}
 			})
 		}
