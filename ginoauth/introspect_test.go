@@ -65,11 +65,17 @@ func TestIntrospectCallerErrors(t *testing.T) {
 					req.Header.Add("Authorization", h)
 				}
 				r := e.do(req)
-				if r.status != tc.status || r.str("error") != tc.code || r.header.Get("WWW-Authenticate") != tc.challenge {
-					t.Fatalf("got %d %v %q; want %d %q %q", r.status, r.body, r.header.Get("WWW-Authenticate"), tc.status, tc.code, tc.challenge)
+				ok := wantStatus(t, "introspect", r, tc.status)
+				ok = wantField(t, "introspect", r, "error", tc.code) && ok
+				if got := r.header.Get("WWW-Authenticate"); got != tc.challenge {
+					t.Errorf("introspect: WWW-Authenticate = %q, want %q", got, tc.challenge)
+					ok = false
+				}
+				if !ok {
+					t.FailNow()
 				}
 				if tc.status == 200 && r.body["active"] != true {
-					t.Fatalf("introspection answer: %v", r.body)
+					t.Fatalf("introspect: active = %v, want true (body %v)", r.body["active"], r.body)
 				}
 			})
 		}

@@ -18,7 +18,7 @@ func (e *env) pubToken() resp {
 	e.t.Helper()
 	r := e.token(url.Values{"grant_type": {"password"}, "username": {e.username}, "password": {e.password}, "client_id": {e.pubID}}, nil)
 	if r.status != 200 {
-		e.t.Fatalf("public password grant: %d %v", r.status, r.body)
+		e.t.Fatalf("public password grant: status = %d, want 200 (body %v)", r.status, r.body)
 	}
 	return r
 }
@@ -27,7 +27,7 @@ func (e *env) ccToken() resp {
 	e.t.Helper()
 	r := e.token(url.Values{"grant_type": {"client_credentials"}}, []string{e.confID, e.secret})
 	if r.status != 200 {
-		e.t.Fatalf("client_credentials grant: %d %v", r.status, r.body)
+		e.t.Fatalf("client_credentials grant: status = %d, want 200 (body %v)", r.status, r.body)
 	}
 	return r
 }
@@ -59,8 +59,14 @@ func TestManageListApplications(t *testing.T) {
 			n     int
 		}{{"", 5}, {"u1", 2}, {"u2", 1}, {"nobody", 0}} {
 			apps, err := e.p.ListApplications(ctx, tc.owner)
-			if err != nil || apps == nil || len(apps) != tc.n {
-				t.Errorf("ListApplications(%q) = %d apps, %v; want %d", tc.owner, len(apps), err, tc.n)
+			if err != nil {
+				t.Errorf("ListApplications(%q): error %v, want nil", tc.owner, err)
+			}
+			if apps == nil {
+				t.Errorf("ListApplications(%q): got nil, want a non-nil slice", tc.owner)
+			}
+			if len(apps) != tc.n {
+				t.Errorf("ListApplications(%q): got %d apps, want %d", tc.owner, len(apps), tc.n)
 			}
 			if tc.owner == "u1" {
 				var ids []string
@@ -68,7 +74,7 @@ func TestManageListApplications(t *testing.T) {
 					ids = append(ids, a.ClientID)
 				}
 				if !slices.Equal(ids, mine) {
-					t.Errorf("u1's applications %v, want %v", ids, mine)
+					t.Errorf("u1's applications: got %v, want %v", ids, mine)
 				}
 			}
 		}
@@ -135,24 +141,56 @@ func TestManageUpdateApplication(t *testing.T) {
 			switch {
 			case tc.invalid:
 				var ie *ginoauth.InvalidApplicationError
-				if !errors.Is(err, ginoauth.ErrInvalidApplication) || !errors.As(err, &ie) || len(ie.Problems) == 0 || got != nil {
-					t.Errorf("%s: %v, want an invalid application", tc.name, err)
+				if !errors.Is(err, ginoauth.ErrInvalidApplication) {
+					t.Errorf("%s: error %v, want ErrInvalidApplication", tc.name, err)
+				}
+				if !errors.As(err, &ie) {
+					t.Errorf("%s: error %v, want an *InvalidApplicationError", tc.name, err)
+				} else if len(ie.Problems) == 0 {
+					t.Errorf("%s: %d problems, want at least 1", tc.name, len(ie.Problems))
+				}
+				if got != nil {
+					t.Errorf("%s: returned %+v, want nil", tc.name, got)
 				}
 			case tc.err != nil:
-				if err == nil || got != nil || errors.Is(err, ginoauth.ErrInvalidApplication) || tc.err != errAny && !errors.Is(err, tc.err) {
-					t.Errorf("%s: %v, want %v", tc.name, err, tc.err)
+				if err == nil {
+					t.Errorf("%s: error nil, want %v", tc.name, tc.err)
+				}
+				if got != nil {
+					t.Errorf("%s: returned %+v, want nil", tc.name, got)
+				}
+				if errors.Is(err, ginoauth.ErrInvalidApplication) {
+					t.Errorf("%s: error %v, want one that is not ErrInvalidApplication", tc.name, err)
+				}
+				if tc.err != errAny && err != nil && !errors.Is(err, tc.err) {
+					t.Errorf("%s: error %v, want %v", tc.name, err, tc.err)
 				}
 			default:
-				if err != nil || !tc.check(got) || !tc.check(after) {
-					t.Errorf("%s: %v; returned %+v, stored %+v", tc.name, err, got, after)
+				if err != nil {
+					t.Errorf("%s: error %v, want nil", tc.name, err)
+				}
+				if !tc.check(got) {
+					t.Errorf("%s: returned %+v, want the update applied", tc.name, got)
+				}
+				if !tc.check(after) {
+					t.Errorf("%s: stored %+v, want the update applied", tc.name, after)
 				}
 				continue
 			}
 			if before == nil {
 				continue
 			}
-			if !slices.Equal(before.GrantTypes, after.GrantTypes) || before.Name != after.Name || before.ClientType != after.ClientType || before.SecretHash != after.SecretHash {
-				t.Errorf("%s: a refused update was stored: %+v", tc.name, after)
+			if !slices.Equal(before.GrantTypes, after.GrantTypes) {
+				t.Errorf("%s: refused update stored GrantTypes: got %v, want %v", tc.name, after.GrantTypes, before.GrantTypes)
+			}
+			if before.Name != after.Name {
+				t.Errorf("%s: refused update stored Name: got %q, want %q", tc.name, after.Name, before.Name)
+			}
+			if before.ClientType != after.ClientType {
+				t.Errorf("%s: refused update stored ClientType: got %q, want %q", tc.name, after.ClientType, before.ClientType)
+			}
+			if before.SecretHash != after.SecretHash {
+				t.Errorf("%s: refused update stored SecretHash: got %q, want %q", tc.name, after.SecretHash, before.SecretHash)
 			}
 		}
 		// Public to confidential with a secret works.
@@ -160,8 +198,11 @@ func TestManageUpdateApplication(t *testing.T) {
 			a.ClientType, a.SecretHash = store.Confidential, ginoauth.HashClientSecret("s3cret")
 			return nil
 		})
-		if err != nil || app.SecretHash != ginoauth.HashClientSecret("s3cret") {
-			t.Fatalf("public to confidential: %v", err)
+		if err != nil {
+			t.Fatalf("public to confidential: error %v, want nil", err)
+		}
+		if got, want := app.SecretHash, ginoauth.HashClientSecret("s3cret"); got != want {
+			t.Fatalf("public to confidential: SecretHash = %q, want %q", got, want)
 		}
 	})
 }
@@ -175,21 +216,28 @@ func TestManageDeleteApplication(t *testing.T) {
 		if err := e.p.DeleteApplication(ctx, e.confID); err != nil {
 			t.Fatal(err)
 		}
-		if e.works(pw) || e.works(cc) {
-			t.Fatal("a token of the deleted application still works")
+		if e.works(pw) {
+			t.Fatal("password token of the deleted application: works, want refused")
+		}
+		if e.works(cc) {
+			t.Fatal("client_credentials token of the deleted application: works, want refused")
 		}
 		r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {pw.str("refresh_token")}}, []string{e.confID, e.secret})
-		if r.status != 401 {
-			t.Fatalf("refresh with the deleted client: %d %v", r.status, r.body)
+		if !wantStatus(t, "refresh with the deleted client", r, 401) {
+			t.FailNow()
 		}
-		if g, err := e.p.ListGrants(ctx, store.GrantFilter{ClientID: e.confID}); err != nil || len(g) != 0 {
-			t.Fatalf("grants left: %v %v", g, err)
+		g, err := e.p.ListGrants(ctx, store.GrantFilter{ClientID: e.confID})
+		if err != nil {
+			t.Fatalf("ListGrants of the deleted client: error %v, want nil", err)
+		}
+		if len(g) != 0 {
+			t.Fatalf("grants left of the deleted client: got %v, want none", g)
 		}
 		if !e.works(pub) {
-			t.Fatal("another application's token was revoked")
+			t.Fatal("another application's token: refused, want it to work")
 		}
 		if _, err := e.p.Store().GetApplication(ctx, e.confID); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("still stored: %v", err)
+			t.Fatalf("GetApplication of the deleted client: error %v, want ErrNotFound", err)
 		}
 		for _, id := range []string{e.confID, "nope"} {
 			if err := e.p.DeleteApplication(ctx, id); !errors.Is(err, store.ErrNotFound) {
@@ -205,11 +253,15 @@ func TestManageRevokeGrants(t *testing.T) {
 		e := newEnv(t, kind, nil)
 		ctx := context.Background()
 		pw1, pw2, cc, pub := e.passwordToken(""), e.passwordToken("read"), e.ccToken(), e.pubToken()
-		if n, err := e.p.RevokeGrants(ctx, store.GrantFilter{}); err == nil || n != 0 {
-			t.Fatalf("the zero filter: %d %v", n, err)
+		n, err := e.p.RevokeGrants(ctx, store.GrantFilter{})
+		if err == nil {
+			t.Fatal("RevokeGrants with the zero filter: error nil, want one")
+		}
+		if n != 0 {
+			t.Fatalf("RevokeGrants with the zero filter: revoked %d, want 0", n)
 		}
 		if _, err := e.p.ListGrants(ctx, store.GrantFilter{}); err == nil {
-			t.Fatal("ListGrants accepted the zero filter")
+			t.Fatal("ListGrants with the zero filter: error nil, want one")
 		}
 		for _, tc := range []struct {
 			name    string
@@ -224,17 +276,20 @@ func TestManageRevokeGrants(t *testing.T) {
 			{"nothing left", store.GrantFilter{ClientID: e.confID}, 0, nil, nil},
 		} {
 			n, err := e.p.RevokeGrants(ctx, tc.f)
-			if err != nil || n != tc.n {
-				t.Errorf("%s: revoked %d, %v; want %d", tc.name, n, err, tc.n)
+			if err != nil {
+				t.Errorf("%s: error %v, want nil", tc.name, err)
+			}
+			if n != tc.n {
+				t.Errorf("%s: revoked %d, want %d", tc.name, n, tc.n)
 			}
 			for _, tok := range tc.revoked {
 				if e.works(tok) {
-					t.Errorf("%s: a revoked token works", tc.name)
+					t.Errorf("%s: revoked token works, want refused", tc.name)
 				}
 			}
 			for _, tok := range tc.alive {
 				if !e.works(tok) {
-					t.Errorf("%s: a token it should not revoke stopped working", tc.name)
+					t.Errorf("%s: token it should not revoke is refused, want it to work", tc.name)
 				}
 			}
 		}
@@ -263,7 +318,7 @@ func TestManageStoreOutage(t *testing.T) {
 		"RevokeGrants":      func() error { _, err := p.RevokeGrants(ctx, store.GrantFilter{ClientID: "x"}); return err },
 	} {
 		if err := call(); !errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("%s during an outage: %v", name, err)
+			t.Errorf("%s during an outage: error %v, want ErrUnavailable", name, err)
 		}
 	}
 }

@@ -70,24 +70,27 @@ func TestRecoversWhenRedisReturns(t *testing.T) {
 		return w.Code
 	}
 	code, tok := token()
-	if code != 200 || get(tok) != 200 {
-		t.Fatalf("before the outage: token %d", code)
+	if code != 200 {
+		t.Fatalf("token before the outage: status = %d, want 200", code)
+	}
+	if c := get(tok); c != 200 {
+		t.Fatalf("protected GET before the outage: status = %d, want 200", c)
 	}
 	m.Close()
 	if c := get(tok); c != http.StatusServiceUnavailable {
-		t.Fatalf("protected GET during the outage: %d", c)
+		t.Fatalf("protected GET during the outage: status = %d, want %d", c, http.StatusServiceUnavailable)
 	}
 	if c, _ := token(); c != http.StatusServiceUnavailable {
-		t.Fatalf("token request during the outage: %d", c)
+		t.Fatalf("token request during the outage: status = %d, want %d", c, http.StatusServiceUnavailable)
 	}
 	if err := m.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	// miniredis keeps its data across Restart, as a Redis with persistence would.
 	if c := get(tok); c != 200 {
-		t.Fatalf("after Redis returned: %d", c)
+		t.Fatalf("protected GET after Redis returned: status = %d, want 200", c)
 	}
 	if c, _ := token(); c != 200 {
-		t.Fatalf("token after Redis returned: %d", c)
+		t.Fatalf("token after Redis returned: status = %d, want 200", c)
 	}
 }

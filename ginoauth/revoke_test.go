@@ -44,46 +44,46 @@ func TestRevoke(t *testing.T) {
 		// exist. (Revoking the refresh token would revoke the whole grant,
 		// the access token with it; the refresh token is used below.)
 		for _, tc := range []struct{ name, token string }{{"access token", at}, {"refresh token", rt}} {
-			if r := e.post("/o/revoke_token/", url.Values{"token": {tc.token}}, []string{other.ClientID, otherSecret}, ""); r.status != 200 {
-				t.Fatalf("other client's revoke of the %s: %d %v", tc.name, r.status, r.body)
+			if r := e.post("/o/revoke_token/", url.Values{"token": {tc.token}}, []string{other.ClientID, otherSecret}, ""); !wantStatus(t, "other client's revoke of the "+tc.name, r, 200) {
+				t.FailNow()
 			}
-			if r := e.get("/api/whoami", at); r.status != 200 {
-				t.Fatalf("another client's revoke of the %s revoked the grant: %d", tc.name, r.status)
+			if r := e.get("/api/whoami", at); !wantStatus(t, "access token after another client's revoke of the "+tc.name, r, 200) {
+				t.FailNow()
 			}
 		}
 		// Unknown and malformed tokens: 200.
 		for _, bogus := range []string{"goat_nope", "gort_nope", "whatever"} {
-			if r := e.post("/o/revoke_token", url.Values{"token": {bogus}, "token_type_hint": {"weird"}}, conf, ""); r.status != 200 {
-				t.Fatalf("revoke %q: %d %v", bogus, r.status, r.body)
+			if r := e.post("/o/revoke_token", url.Values{"token": {bogus}, "token_type_hint": {"weird"}}, conf, ""); !wantStatus(t, fmt.Sprintf("revoke %q", bogus), r, 200) {
+				t.FailNow()
 			}
 		}
 		// Errors: no token parameter, no client.
-		if r := e.post("/o/revoke_token/", url.Values{}, conf, ""); r.status != 400 || r.str("error") != "invalid_request" {
-			t.Fatalf("missing token: %d %v", r.status, r.body)
+		if r := e.post("/o/revoke_token/", url.Values{}, conf, ""); !wantError(t, "revoke without token", r, 400, "invalid_request") {
+			t.FailNow()
 		}
-		if r := e.post("/o/revoke_token/", url.Values{"token": {at}}, nil, ""); r.status != 401 || r.str("error") != "invalid_client" {
-			t.Fatalf("no client: %d %v", r.status, r.body)
+		if r := e.post("/o/revoke_token/", url.Values{"token": {at}}, nil, ""); !wantError(t, "revoke without client", r, 401, "invalid_client") {
+			t.FailNow()
 		}
 		// The owner revokes the access token: it stops working, the refresh token does not (option off).
-		if r := e.post("/o/revoke_token/", url.Values{"token": {at}, "token_type_hint": {"access_token"}}, conf, ""); r.status != 200 {
-			t.Fatalf("revoke: %d %v", r.status, r.body)
+		if r := e.post("/o/revoke_token/", url.Values{"token": {at}, "token_type_hint": {"access_token"}}, conf, ""); !wantStatus(t, "revoke access token", r, 200) {
+			t.FailNow()
 		}
-		if r := e.get("/api/whoami", at); r.status != 401 {
-			t.Fatalf("revoked access token still works: %d", r.status)
+		if r := e.get("/api/whoami", at); !wantStatus(t, "revoked access token", r, 401) {
+			t.FailNow()
 		}
 		// Revoking the refresh token revokes its (new) access token too.
 		nt := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, conf)
-		if nt.status != 200 {
-			t.Fatalf("refresh after access revocation: %d %v", nt.status, nt.body)
+		if !wantStatus(t, "refresh after access revocation", nt, 200) {
+			t.FailNow()
 		}
-		if r := e.post("/o/revoke_token/", url.Values{"token": {nt.str("refresh_token")}}, conf, ""); r.status != 200 {
-			t.Fatalf("revoke refresh: %d", r.status)
+		if r := e.post("/o/revoke_token/", url.Values{"token": {nt.str("refresh_token")}}, conf, ""); !wantStatus(t, "revoke refresh token", r, 200) {
+			t.FailNow()
 		}
-		if r := e.get("/api/whoami", nt.str("access_token")); r.status != 401 {
-			t.Fatalf("access token of a revoked refresh token still works: %d", r.status)
+		if r := e.get("/api/whoami", nt.str("access_token")); !wantStatus(t, "access token of a revoked refresh token", r, 401) {
+			t.FailNow()
 		}
-		if r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {nt.str("refresh_token")}}, conf); r.str("error") != "invalid_grant" {
-			t.Fatalf("revoked refresh token still refreshes: %d %v", r.status, r.body)
+		if r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {nt.str("refresh_token")}}, conf); !wantField(t, "refresh with a revoked refresh token", r, "error", "invalid_grant") {
+			t.FailNow()
 		}
 	})
 }
@@ -94,8 +94,8 @@ func TestRevokeRefreshWithAccessToken(t *testing.T) {
 	conf := []string{e.confID, e.secret}
 	tok := e.passwordToken("")
 	e.post("/o/revoke_token/", url.Values{"token": {tok.str("access_token")}}, conf, "")
-	if r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.str("refresh_token")}}, conf); r.str("error") != "invalid_grant" {
-		t.Fatalf("refresh token survived its access token's revocation: %d %v", r.status, r.body)
+	if r := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.str("refresh_token")}}, conf); !wantField(t, "refresh after its access token's revocation", r, "error", "invalid_grant") {
+		t.FailNow()
 	}
 }
 
@@ -109,37 +109,64 @@ func TestIntrospect(t *testing.T) {
 		conf := []string{e.confID, e.secret}
 		tok := e.passwordToken("read")
 		r := e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, conf, "")
-		if r.status != 200 || r.body["active"] != true || r.str("scope") != "read" || r.str("client_id") != e.confID ||
-			r.str("username") != "alice" || r.str("token_type") != "Bearer" || r.body["exp"] == nil || r.body["iat"] == nil {
-			t.Fatalf("introspect access token: %d %v", r.status, r.body)
+		ok := wantStatus(t, "introspect access token", r, 200)
+		if r.body["active"] != true {
+			t.Errorf("introspect access token: active = %v, want true", r.body["active"])
+			ok = false
 		}
-		if r.header.Get("Cache-Control") != "no-store" {
-			t.Fatalf("Cache-Control %q", r.header.Get("Cache-Control"))
+		ok = wantField(t, "introspect access token", r, "scope", "read") && ok
+		ok = wantField(t, "introspect access token", r, "client_id", e.confID) && ok
+		ok = wantField(t, "introspect access token", r, "username", "alice") && ok
+		ok = wantField(t, "introspect access token", r, "token_type", "Bearer") && ok
+		for _, key := range []string{"exp", "iat"} {
+			if r.body[key] == nil {
+				t.Errorf("introspect access token: %s missing, want present (body %v)", key, r.body)
+				ok = false
+			}
+		}
+		if !ok {
+			t.FailNow()
+		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Fatalf("introspect access token: Cache-Control = %q, want %q", got, "no-store")
 		}
 		r = e.post("/o/introspect", url.Values{"token": {tok.str("refresh_token")}}, conf, "")
-		if r.body["active"] != true || r.str("token_type") != "refresh_token" {
-			t.Fatalf("introspect refresh token: %d %v", r.status, r.body)
+		if r.body["active"] != true {
+			t.Fatalf("introspect refresh token: active = %v, want true (status %d, body %v)", r.body["active"], r.status, r.body)
+		}
+		if !wantField(t, "introspect refresh token", r, "token_type", "refresh_token") {
+			t.FailNow()
 		}
 		for _, bogus := range []string{"goat_x", "nonsense", tok.str("access_token") + "x"} {
 			r = e.post("/o/introspect/", url.Values{"token": {bogus}}, conf, "")
-			if r.status != 200 || len(r.body) != 1 || r.body["active"] != false {
-				t.Fatalf("introspect %q: %d %v", bogus, r.status, r.body)
+			what := fmt.Sprintf("introspect %q", bogus)
+			ok := wantStatus(t, what, r, 200)
+			if len(r.body) != 1 {
+				t.Errorf("%s: %d members, want 1 (body %v)", what, len(r.body), r.body)
+				ok = false
+			}
+			if r.body["active"] != false {
+				t.Errorf("%s: active = %v, want false", what, r.body["active"])
+				ok = false
+			}
+			if !ok {
+				t.FailNow()
 			}
 		}
 		// A bearer token with the introspection scope may introspect; one without may not.
 		cc := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"introspection"}}, conf)
 		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, nil, cc.str("access_token")); r.body["active"] != true {
-			t.Fatalf("bearer introspection: %d %v", r.status, r.body)
+			t.Fatalf("bearer introspection: active = %v, want true (status %d, body %v)", r.body["active"], r.status, r.body)
 		}
-		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, nil, tok.str("access_token")); r.status != 403 || r.str("error") != "insufficient_scope" {
-			t.Fatalf("introspection with a token lacking the scope: %d %v", r.status, r.body)
+		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}}, nil, tok.str("access_token")); !wantError(t, "introspection with a token lacking the scope", r, 403, "insufficient_scope") {
+			t.FailNow()
 		}
 		// A public client may not introspect.
-		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}, "client_id": {e.pubID}}, nil, ""); r.status != 401 {
-			t.Fatalf("public client introspection: %d %v", r.status, r.body)
+		if r = e.post("/o/introspect/", url.Values{"token": {tok.str("access_token")}, "client_id": {e.pubID}}, nil, ""); !wantStatus(t, "public client introspection", r, 401) {
+			t.FailNow()
 		}
-		if r = e.post("/o/introspect/", url.Values{}, conf, ""); r.str("error") != "invalid_request" {
-			t.Fatalf("introspection without token: %d %v", r.status, r.body)
+		if r = e.post("/o/introspect/", url.Values{}, conf, ""); !wantField(t, "introspection without token", r, "error", "invalid_request") {
+			t.FailNow()
 		}
 	})
 }
@@ -219,9 +246,21 @@ func TestCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode/100 != 2 || res.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
-		!strings.Contains(strings.ToLower(res.Header.Get("Access-Control-Allow-Headers")), "authorization") {
-		t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
+	ok := true
+	if res.StatusCode/100 != 2 {
+		t.Errorf("preflight: status = %d, want 2xx", res.StatusCode)
+		ok = false
+	}
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "http://localhost:3000" {
+		t.Errorf("preflight: Access-Control-Allow-Origin = %q, want %q", got, "http://localhost:3000")
+		ok = false
+	}
+	if got := res.Header.Get("Access-Control-Allow-Headers"); !strings.Contains(strings.ToLower(got), "authorization") {
+		t.Errorf("preflight: Access-Control-Allow-Headers = %q, want it to include authorization", got)
+		ok = false
+	}
+	if !ok {
+		t.FailNow()
 	}
 	req.Header.Set("Origin", "http://evil.example")
 	res, err = http.DefaultClient.Do(req)
@@ -229,8 +268,8 @@ func TestCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Fatalf("preflight from another origin allowed: %v", res.Header)
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("preflight from another origin: Access-Control-Allow-Origin = %q, want none", got)
 	}
 	if _, err := ginoauth.New(ginoauth.Config{CORSAllowedOrigins: []string{"not an origin"}}); err == nil {
 		t.Fatal("New accepted a bad CORS origin")
