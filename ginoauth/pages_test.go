@@ -52,7 +52,7 @@ func (ce *codeEnv) postForm(t *testing.T, b *http.Client, action string, form ur
 	t.Helper()
 	pg := fetch(t, b, "GET", ce.srv.URL+appsPath+"register/", nil)
 	if pg.status != 200 {
-		t.Fatalf("GET the registration form: %d %s", pg.status, pg.body)
+		t.Fatalf("GET the registration form: status = %d, want 200 (body %s)", pg.status, pg.body)
 	}
 	f := url.Values{ginoauth.CSRFField: {csrfOf(t, pg.body)}}
 	for k, v := range form {
@@ -83,7 +83,7 @@ func (ce *codeEnv) register(t *testing.T, b *http.Client, form url.Values) (page
 	t.Helper()
 	pg := ce.postForm(t, b, appsPath+"register/", form)
 	if pg.status != 201 {
-		t.Fatalf("register: %d %s", pg.status, pg.body)
+		t.Fatalf("register: status = %d, want 201 (body %s)", pg.status, pg.body)
 	}
 	return pg, idText(pg.body, "client_id"), idText(pg.body, "client_secret")
 }
@@ -101,9 +101,30 @@ func (ce *codeEnv) passwordGrant(t *testing.T, clientID, secret string) resp {
 	t.Helper()
 	r := ce.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}, []string{clientID, secret})
 	if r.status != 200 {
-		t.Fatalf("password grant: %d %v", r.status, r.body)
+		t.Fatalf("password grant: status = %d, want 200 (body %v)", r.status, r.body)
 	}
 	return r
+}
+
+// expect reports, with Errorf, a condition that does not hold, and
+// returns whether it held.
+func expect(t *testing.T, ok bool, format string, args ...any) bool {
+	t.Helper()
+	if !ok {
+		t.Errorf(format, args...)
+	}
+	return ok
+}
+
+// wantBody reports a page body that does (has=false) or does not
+// (has=true) contain s, and returns whether it was as wanted.
+func wantBody(t *testing.T, what, body, s string, has bool) bool {
+	t.Helper()
+	if strings.Contains(body, s) != has {
+		t.Errorf("%s: body contains %q = %v, want %v", what, s, !has, has)
+		return false
+	}
+	return true
 }
 
 func wantPageHeaders(t *testing.T, pg page) {
@@ -216,45 +237,71 @@ func TestRegisterApplicationPage(t *testing.T) {
 
 		created, id, secret := ce.register(t, alice, appForm(nil))
 		wantPageHeaders(t, created)
-		if id == "" || len(secret) < 40 || !strings.Contains(created.body, `id="secret-once"`) || !strings.Contains(created.body, "shown only this once") {
-			t.Fatalf("registration answer: id %q secret %q\n%s", id, secret, created.body)
+		ok := expect(t, id != "", "registration answer: client_id empty, want one")
+		ok = expect(t, len(secret) >= 40, "registration answer: secret length = %d, want at least 40", len(secret)) && ok
+		ok = wantBody(t, "registration answer", created.body, `id="secret-once"`, true) && ok
+		ok = wantBody(t, "registration answer", created.body, "shown only this once", true) && ok
+		if !ok {
+			t.FailNow()
 		}
-		if !strings.Contains(created.body, "My &lt;App&gt;") || strings.Contains(created.body, "My <App>") {
-			t.Fatal("the name is not escaped")
+		ok = wantBody(t, "registration answer (escaped name)", created.body, "My &lt;App&gt;", true)
+		ok = wantBody(t, "registration answer (escaped name)", created.body, "My <App>", false) && ok
+		if !ok {
+			t.FailNow()
 		}
 		app := ce.app(t, id)
-		if app.UserID != "u1" || app.Name != "My <App>" || app.ClientType != store.Confidential ||
-			!slices.Equal(app.GrantTypes, []string{"authorization_code", "password"}) ||
-			!slices.Equal(app.RedirectURIs, []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}) ||
-			!slices.Equal(app.AllowedScopes, []string{"read", "write"}) || app.SkipAuthorization {
-			t.Fatalf("stored %+v", app)
+		ok = expect(t, app.UserID == "u1", "stored UserID = %q, want %q", app.UserID, "u1")
+		ok = expect(t, app.Name == "My <App>", "stored Name = %q, want %q", app.Name, "My <App>") && ok
+		ok = expect(t, app.ClientType == store.Confidential, "stored ClientType = %q, want %q", app.ClientType, store.Confidential) && ok
+		for _, f := range []struct {
+			name      string
+			got, want []string
+		}{
+			{"GrantTypes", app.GrantTypes, []string{"authorization_code", "password"}},
+			{"RedirectURIs", app.RedirectURIs, []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}},
+			{"AllowedScopes", app.AllowedScopes, []string{"read", "write"}},
+		} {
+			ok = expect(t, slices.Equal(f.got, f.want), "stored %s = %q, want %q", f.name, f.got, f.want) && ok
 		}
-		if app.SecretHash == secret || app.SecretHash != ginoauth.HashClientSecret(secret) {
-			t.Fatal("the stored SecretHash is not the secret's hash")
+		ok = expect(t, !app.SkipAuthorization, "stored SkipAuthorization = true, want false") && ok
+		if !ok {
+			t.FailNow()
+		}
+		if app.SecretHash == secret {
+			t.Fatal("stored SecretHash: got the secret itself, want its hash")
+		}
+		if want := ginoauth.HashClientSecret(secret); app.SecretHash != want {
+			t.Fatalf("stored SecretHash = %q, want %q", app.SecretHash, want)
 		}
 		// The secret works, and is never shown again.
 		tok := ce.passwordGrant(t, id, secret)
-		if r := ce.get("/api/whoami", tok.str("access_token")); r.status != 200 || r.str("client") != id {
-			t.Fatalf("token of the registered app: %d %v", r.status, r.body)
+		if r := ce.get("/api/whoami", tok.str("access_token")); !wantStatus(t, "token of the registered app", r, 200) || !wantField(t, "token of the registered app", r, "client", id) {
+			t.FailNow()
 		}
 		for _, path := range []string{appsPath + id + "/", appsPath, appsPath + id + "/update/", appsPath + id + "/delete/"} {
 			pg := fetch(t, alice, "GET", ce.srv.URL+path, nil)
-			if pg.status != 200 || strings.Contains(pg.body, secret) || strings.Contains(pg.body, app.SecretHash) {
-				t.Errorf("GET %s: %d, shows the secret or its hash: %v", path, pg.status, strings.Contains(pg.body, secret))
-			}
+			expect(t, pg.status == 200, "GET %s: status = %d, want 200", path, pg.status)
+			expect(t, !strings.Contains(pg.body, secret), "GET %s: shows the secret, want it hidden", path)
+			expect(t, !strings.Contains(pg.body, app.SecretHash), "GET %s: shows the secret's hash, want it hidden", path)
 		}
 		detail := fetch(t, alice, "GET", ce.srv.URL+appsPath+id+"/", nil)
-		if idText(detail.body, "client_id") != id || idText(detail.body, "client_secret") != "" || !strings.Contains(detail.body, "Hidden: only its hash is stored") {
-			t.Fatalf("detail page: %s", detail.body)
+		ok = expect(t, idText(detail.body, "client_id") == id, "detail page: client_id = %q, want %q", idText(detail.body, "client_id"), id)
+		ok = expect(t, idText(detail.body, "client_secret") == "", "detail page: client_secret = %q, want none", idText(detail.body, "client_secret")) && ok
+		ok = wantBody(t, "detail page", detail.body, "Hidden: only its hash is stored", true) && ok
+		if !ok {
+			t.FailNow()
 		}
 		// The list shows the user's applications only (not the env's unowned ones).
 		list := fetch(t, alice, "GET", ce.srv.URL+appsPath, nil)
-		if !strings.Contains(list.body, `href="`+appsPath+id+`/"`) || strings.Contains(list.body, ce.webID) || strings.Contains(list.body, ce.nativeID) {
-			t.Fatalf("list: %s", list.body)
+		ok = wantBody(t, "list", list.body, `href="`+appsPath+id+`/"`, true)
+		ok = wantBody(t, "list", list.body, ce.webID, false) && ok
+		ok = wantBody(t, "list", list.body, ce.nativeID, false) && ok
+		if !ok {
+			t.FailNow()
 		}
 
 		if strings.Contains(pg.body, `name="skip_authorization"`) {
-			t.Error("the register form offers skip_authorization")
+			t.Error("register form: offers skip_authorization, want it absent")
 		}
 
 		// A public client has no secret; a posted skip_authorization is
@@ -265,11 +312,18 @@ func TestRegisterApplicationPage(t *testing.T) {
 			f.Set("skip_authorization", "on")
 			f.Del("scope")
 		}))
-		if pubSecret != "" || !strings.Contains(pub.body, "a public client has no secret") {
-			t.Fatalf("public registration: %s", pub.body)
+		ok = expect(t, pubSecret == "", "public registration: secret = %q, want none", pubSecret)
+		ok = wantBody(t, "public registration", pub.body, "a public client has no secret", true) && ok
+		if !ok {
+			t.FailNow()
 		}
-		if a := ce.app(t, pubID); a.SecretHash != "" || a.SkipAuthorization || len(a.AllowedScopes) != 0 || a.ClientType != store.Public {
-			t.Fatalf("stored public app %+v", a)
+		a := ce.app(t, pubID)
+		ok = expect(t, a.SecretHash == "", "stored public app: SecretHash = %q, want none", a.SecretHash)
+		ok = expect(t, !a.SkipAuthorization, "stored public app: SkipAuthorization = true, want false") && ok
+		ok = expect(t, len(a.AllowedScopes) == 0, "stored public app: AllowedScopes = %q, want none", a.AllowedScopes) && ok
+		ok = expect(t, a.ClientType == store.Public, "stored public app: ClientType = %q, want %q", a.ClientType, store.Public) && ok
+		if !ok {
+			t.FailNow()
 		}
 	})
 }
@@ -301,23 +355,32 @@ func TestRegisterApplicationValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pg := ce.postForm(t, alice, appsPath+"register/", appForm(tc.mod))
-			if pg.status != 400 || !strings.Contains(pg.body, `id="errors"`) || !strings.Contains(pg.body, tc.want) || !strings.Contains(pg.body, `id="application-form"`) {
-				t.Fatalf("%d, want 400 with %q:\n%s", pg.status, tc.want, pg.body)
+			ok := expect(t, pg.status == 400, "status = %d, want 400", pg.status)
+			ok = wantBody(t, "refused form", pg.body, `id="errors"`, true) && ok
+			ok = wantBody(t, "refused form", pg.body, tc.want, true) && ok
+			ok = wantBody(t, "refused form", pg.body, `id="application-form"`, true) && ok
+			if !ok {
+				t.FailNow()
 			}
 			wantPageHeaders(t, pg)
 			// The form keeps what was typed, and a fresh CSRF token.
-			if csrfOf(t, pg.body) == "" || !strings.Contains(pg.body, `value="My &lt;App&gt;"`) && tc.name != "long name" && tc.name != "control character" {
-				t.Errorf("the form was not refilled:\n%s", pg.body)
+			expect(t, csrfOf(t, pg.body) != "", "refilled form: CSRF token empty, want a fresh one")
+			if tc.name != "long name" && tc.name != "control character" {
+				wantBody(t, "refilled form", pg.body, `value="My &lt;App&gt;"`, true)
 			}
 		})
 	}
-	if apps, err := ce.p.ListApplications(context.Background(), "u1"); err != nil || len(apps) != 0 {
-		t.Fatalf("refused forms created %d applications (%v)", len(apps), err)
+	apps, err := ce.p.ListApplications(context.Background(), "u1")
+	if err != nil {
+		t.Fatalf("ListApplications after refused forms: error %v, want nil", err)
+	}
+	if len(apps) != 0 {
+		t.Fatalf("refused forms created %d applications, want 0", len(apps))
 	}
 	// A body too large is a 400 page, not a 500.
 	big := appForm(func(f url.Values) { f.Set("name", strings.Repeat("x", 70<<10)) })
 	if pg := ce.postForm(t, alice, appsPath+"register/", big); pg.status != 400 {
-		t.Fatalf("huge form: %d", pg.status)
+		t.Fatalf("huge form: status = %d, want 400", pg.status)
 	}
 }
 
@@ -340,25 +403,28 @@ func TestApplicationPagesOwnership(t *testing.T) {
 		{"alice on a missing app", alice, "nope"},
 	} {
 		for _, path := range []string{"/", "/update/", "/delete/"} {
-			if pg := fetch(t, who.b, "GET", ce.srv.URL+appsPath+who.id+path, nil); pg.status != 404 || !strings.Contains(pg.body, `id="error-title"`) {
-				t.Errorf("%s: GET %s: %d", who.name, path, pg.status)
-			}
+			pg := fetch(t, who.b, "GET", ce.srv.URL+appsPath+who.id+path, nil)
+			expect(t, pg.status == 404, "%s: GET %s: status = %d, want 404", who.name, path, pg.status)
+			wantBody(t, who.name+": GET "+path, pg.body, `id="error-title"`, true)
 		}
 		for _, path := range []string{"/update/", "/delete/"} {
 			pg := ce.postForm(t, who.b, appsPath+who.id+path, appForm(func(f url.Values) { f.Set("name", "hijacked") }))
 			if pg.status != 404 {
-				t.Errorf("%s: POST %s: %d", who.name, path, pg.status)
+				t.Errorf("%s: POST %s: status = %d, want 404", who.name, path, pg.status)
 			}
 		}
 	}
 	if after := ce.app(t, id); after.Name != before.Name {
-		t.Fatalf("bob changed alice's application: %+v", after)
+		t.Fatalf("alice's application after bob's POSTs: Name = %q, want %q", after.Name, before.Name)
 	}
 	if after := ce.app(t, ce.webID); after.Name != "Web <App>" {
-		t.Fatalf("alice changed an unowned application: %+v", after)
+		t.Fatalf("unowned application after alice's POSTs: Name = %q, want %q", after.Name, "Web <App>")
 	}
-	if list := fetch(t, bob, "GET", ce.srv.URL+appsPath, nil); strings.Contains(list.body, id) || !strings.Contains(list.body, `id="no-applications"`) {
-		t.Fatalf("bob's list: %s", list.body)
+	list := fetch(t, bob, "GET", ce.srv.URL+appsPath, nil)
+	ok := wantBody(t, "bob's list", list.body, id, false)
+	ok = wantBody(t, "bob's list", list.body, `id="no-applications"`, true) && ok
+	if !ok {
+		t.FailNow()
 	}
 }
 
@@ -370,7 +436,7 @@ func TestPagesCSRF(t *testing.T) {
 	tok := ce.passwordToken("")
 	family := grantFamilies(t, fetch(t, alice, "GET", ce.srv.URL+tokensPath, nil).body)
 	if len(family) != 1 {
-		t.Fatalf("grants: %v", family)
+		t.Fatalf("grants: got %v, want 1", family)
 	}
 	aliceToken := csrfOf(t, fetch(t, alice, "GET", ce.srv.URL+appsPath+"register/", nil).body)
 	bobToken := csrfOf(t, fetch(t, bob, "GET", ce.srv.URL+appsPath+"register/", nil).body)
@@ -405,15 +471,19 @@ func TestPagesCSRF(t *testing.T) {
 			}
 			res.Body.Close()
 			if res.StatusCode != 403 {
-				t.Errorf("%s token, POST %s: %d", tc.name, action, res.StatusCode)
+				t.Errorf("%s token, POST %s: status = %d, want 403", tc.name, action, res.StatusCode)
 			}
 		}
 	}
-	if apps, _ := ce.p.ListApplications(context.Background(), "u1"); len(apps) != 1 || apps[0].Name != "My <App>" {
-		t.Fatalf("a forged POST changed the applications: %+v", apps)
+	apps, _ := ce.p.ListApplications(context.Background(), "u1")
+	if len(apps) != 1 {
+		t.Fatalf("after forged POSTs: %d applications, want 1", len(apps))
 	}
-	if r := ce.get("/api/whoami", tok.str("access_token")); r.status != 200 {
-		t.Fatalf("a forged POST revoked the grant: %d", r.status)
+	if apps[0].Name != "My <App>" {
+		t.Fatalf("after forged POSTs: Name = %q, want %q", apps[0].Name, "My <App>")
+	}
+	if r := ce.get("/api/whoami", tok.str("access_token")); !wantStatus(t, "grant's token after forged POSTs", r, 200) {
+		t.FailNow()
 	}
 }
 
@@ -434,9 +504,8 @@ func TestUpdateApplicationPage(t *testing.T) {
 				t.Errorf("update form lacks %q", want)
 			}
 		}
-		if strings.Contains(form.body, `id="scope_admin" name="scope" value="admin" checked`) || strings.Contains(form.body, `value="client_credentials" checked`) {
-			t.Errorf("update form checks what the app does not have:\n%s", form.body)
-		}
+		wantBody(t, "update form", form.body, `id="scope_admin" name="scope" value="admin" checked`, false)
+		wantBody(t, "update form", form.body, `value="client_credentials" checked`, false)
 
 		// Refused changes: 400 with the reason, nothing stored.
 		for _, tc := range []struct {
@@ -453,12 +522,15 @@ func TestUpdateApplicationPage(t *testing.T) {
 			{"unknown scope", func(f url.Values) { f["scope"] = []string{"nope"} }, "is not one this server offers"},
 		} {
 			pg := ce.postForm(t, alice, edit, appForm(tc.mod))
-			if pg.status != 400 || !strings.Contains(pg.body, tc.want) || !strings.Contains(pg.body, `id="errors"`) || idText(pg.body, "client_id") != id {
-				t.Errorf("%s: %d\n%s", tc.name, pg.status, pg.body)
-			}
+			expect(t, pg.status == 400, "%s: status = %d, want 400", tc.name, pg.status)
+			wantBody(t, tc.name, pg.body, tc.want, true)
+			wantBody(t, tc.name, pg.body, `id="errors"`, true)
+			expect(t, idText(pg.body, "client_id") == id, "%s: client_id = %q, want %q", tc.name, idText(pg.body, "client_id"), id)
 		}
-		if a := ce.app(t, id); a.Name != "My <App>" || len(a.GrantTypes) != 2 {
-			t.Fatalf("a refused update was stored: %+v", a)
+		if a := ce.app(t, id); a.Name != "My <App>" {
+			t.Fatalf("after refused updates: Name = %q, want %q", a.Name, "My <App>")
+		} else if len(a.GrantTypes) != 2 {
+			t.Fatalf("after refused updates: GrantTypes = %q, want 2 of them", a.GrantTypes)
 		}
 
 		// A valid change: 303 to the detail page; the secret is unchanged.
@@ -469,13 +541,25 @@ func TestUpdateApplicationPage(t *testing.T) {
 			f["scope"] = []string{"admin"}
 			f.Set("skip_authorization", "on")
 		}))
-		if pg.status != 303 || pg.location == nil || pg.location.Path != appsPath+id+"/" {
-			t.Fatalf("update: %d %v %s", pg.status, pg.location, pg.body)
+		if pg.status != 303 {
+			t.Fatalf("update: status = %d, want 303 (body %s)", pg.status, pg.body)
+		}
+		if pg.location == nil {
+			t.Fatal("update: no Location, want the detail page")
+		}
+		if got, want := pg.location.Path, appsPath+id+"/"; got != want {
+			t.Fatalf("update: Location path = %q, want %q", got, want)
 		}
 		a := ce.app(t, id)
-		if a.Name != "Renamed" || !slices.Equal(a.GrantTypes, []string{"client_credentials"}) || len(a.RedirectURIs) != 0 ||
-			!slices.Equal(a.AllowedScopes, []string{"admin"}) || a.SkipAuthorization || a.UserID != "u1" || a.SecretHash != ginoauth.HashClientSecret(secret) {
-			t.Fatalf("updated %+v (a posted skip_authorization must be ignored)", a)
+		ok := expect(t, a.Name == "Renamed", "updated Name = %q, want %q", a.Name, "Renamed")
+		ok = expect(t, slices.Equal(a.GrantTypes, []string{"client_credentials"}), "updated GrantTypes = %q, want [client_credentials]", a.GrantTypes) && ok
+		ok = expect(t, len(a.RedirectURIs) == 0, "updated RedirectURIs = %q, want none", a.RedirectURIs) && ok
+		ok = expect(t, slices.Equal(a.AllowedScopes, []string{"admin"}), "updated AllowedScopes = %q, want [admin]", a.AllowedScopes) && ok
+		ok = expect(t, !a.SkipAuthorization, "updated SkipAuthorization = true, want false (a posted skip_authorization must be ignored)") && ok
+		ok = expect(t, a.UserID == "u1", "updated UserID = %q, want %q", a.UserID, "u1") && ok
+		ok = expect(t, a.SecretHash == ginoauth.HashClientSecret(secret), "updated SecretHash = %q, want the unchanged secret's hash", a.SecretHash) && ok
+		if !ok {
+			t.FailNow()
 		}
 		// An operator's skip_authorization is shown and survives a form update.
 		if _, err := ce.p.UpdateApplication(context.Background(), id, func(a *store.Application) error {
@@ -484,19 +568,23 @@ func TestUpdateApplicationPage(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if form := fetch(t, alice, "GET", ce.srv.URL+edit, nil); !strings.Contains(form.body, `id="skip_authorization"`) || strings.Contains(form.body, `name="skip_authorization"`) {
-			t.Errorf("update form of a skip_authorization app:\n%s", form.body)
-		}
+		form = fetch(t, alice, "GET", ce.srv.URL+edit, nil)
+		wantBody(t, "update form of a skip_authorization app", form.body, `id="skip_authorization"`, true)
+		wantBody(t, "update form of a skip_authorization app", form.body, `name="skip_authorization"`, false)
 		if pg := ce.postForm(t, alice, edit, appForm(func(f url.Values) {
 			f.Set("name", "Renamed")
 			f["grant_type"] = []string{"client_credentials"}
 			f.Set("redirect_uris", "")
 			f["scope"] = []string{"admin"}
-		})); pg.status != 303 || !ce.app(t, id).SkipAuthorization {
-			t.Fatalf("a form update dropped the operator's skip_authorization: %d", pg.status)
+		})); pg.status != 303 {
+			t.Fatalf("form update of a skip_authorization app: status = %d, want 303", pg.status)
 		}
-		if r := ce.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, []string{id, secret}); r.status != 200 || r.str("scope") != "admin" {
-			t.Fatalf("the updated client: %d %v", r.status, r.body)
+		if !ce.app(t, id).SkipAuthorization {
+			t.Fatal("after a form update: SkipAuthorization = false, want the operator's true kept")
+		}
+		r := ce.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, []string{id, secret})
+		if ok := wantStatus(t, "the updated client", r, 200); !wantField(t, "the updated client", r, "scope", "admin") || !ok {
+			t.FailNow()
 		}
 
 		// Confidential to public drops the secret; back to confidential
@@ -505,16 +593,28 @@ func TestUpdateApplicationPage(t *testing.T) {
 			f.Set("client_type", "public")
 			f["grant_type"] = []string{"password"}
 		}))
-		if pg.status != 303 || ce.app(t, id).SecretHash != "" {
-			t.Fatalf("to public: %d %+v", pg.status, ce.app(t, id))
+		if pg.status != 303 {
+			t.Fatalf("to public: status = %d, want 303", pg.status)
+		}
+		if got := ce.app(t, id).SecretHash; got != "" {
+			t.Fatalf("to public: SecretHash = %q, want none", got)
 		}
 		pg = ce.postForm(t, alice, edit, appForm(func(f url.Values) { f["grant_type"] = []string{"password"} }))
 		newSecret := idText(pg.body, "client_secret")
-		if pg.status != 200 || newSecret == "" || newSecret == secret || ce.app(t, id).SecretHash != ginoauth.HashClientSecret(newSecret) {
-			t.Fatalf("to confidential: %d %s", pg.status, pg.body)
+		if pg.status != 200 {
+			t.Fatalf("to confidential: status = %d, want 200 (body %s)", pg.status, pg.body)
+		}
+		if newSecret == "" {
+			t.Fatal("to confidential: no new secret shown, want one")
+		}
+		if newSecret == secret {
+			t.Fatal("to confidential: new secret = the old one, want a fresh one")
+		}
+		if got, want := ce.app(t, id).SecretHash, ginoauth.HashClientSecret(newSecret); got != want {
+			t.Fatalf("to confidential: SecretHash = %q, want %q", got, want)
 		}
 		if d := fetch(t, alice, "GET", ce.srv.URL+appsPath+id+"/", nil); strings.Contains(d.body, newSecret) {
-			t.Fatal("the new secret is shown again")
+			t.Fatal("detail page after to confidential: shows the new secret, want it hidden")
 		}
 		ce.passwordGrant(t, id, newSecret)
 	})
@@ -532,33 +632,42 @@ func TestDeleteApplicationPage(t *testing.T) {
 
 		confirm := fetch(t, alice, "GET", ce.srv.URL+del, nil)
 		wantPageHeaders(t, confirm)
-		if confirm.status != 200 || !strings.Contains(confirm.body, `id="confirm-delete"`) || !strings.Contains(confirm.body, "revokes every token") {
-			t.Fatalf("confirm page: %d %s", confirm.status, confirm.body)
+		ok := expect(t, confirm.status == 200, "confirm page: status = %d, want 200", confirm.status)
+		ok = wantBody(t, "confirm page", confirm.body, `id="confirm-delete"`, true) && ok
+		ok = wantBody(t, "confirm page", confirm.body, "revokes every token", true) && ok
+		if !ok {
+			t.FailNow()
 		}
 		if _, err := ce.p.Store().GetApplication(context.Background(), id); err != nil {
-			t.Fatal("GET deleted the application")
+			t.Fatalf("GetApplication after GET of the confirm page: error %v, want nil", err)
 		}
 		pg := ce.postForm(t, alice, del, nil)
-		if pg.status != 303 || pg.location == nil || pg.location.Path != appsPath {
-			t.Fatalf("delete: %d %v", pg.status, pg.location)
+		if pg.status != 303 {
+			t.Fatalf("delete: status = %d, want 303", pg.status)
+		}
+		if pg.location == nil {
+			t.Fatal("delete: no Location, want the list")
+		}
+		if pg.location.Path != appsPath {
+			t.Fatalf("delete: Location path = %q, want %q", pg.location.Path, appsPath)
 		}
 		if _, err := ce.p.Store().GetApplication(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("the application is still stored: %v", err)
+			t.Fatalf("GetApplication after delete: error %v, want ErrNotFound", err)
 		}
 		if r := ce.get("/api/whoami", tok.str("access_token")); r.status != 401 {
-			t.Fatalf("a token of the deleted application still works: %d", r.status)
+			t.Fatalf("token of the deleted application: status = %d, want 401", r.status)
 		}
 		if g, _ := ce.p.Store().ListGrants(context.Background(), store.GrantFilter{ClientID: id}); len(g) != 0 {
-			t.Fatalf("grants of the deleted application remain: %v", g)
+			t.Fatalf("grants of the deleted application: got %v, want none", g)
 		}
 		if r := ce.get("/api/whoami", other.str("access_token")); r.status != 200 {
-			t.Fatalf("another application's token was revoked: %d", r.status)
+			t.Fatalf("another application's token: status = %d, want 200", r.status)
 		}
 		if pg := fetch(t, alice, "GET", ce.srv.URL+appsPath+id+"/", nil); pg.status != 404 {
-			t.Fatalf("detail of a deleted application: %d", pg.status)
+			t.Fatalf("detail of a deleted application: status = %d, want 404", pg.status)
 		}
 		if pg := ce.postForm(t, alice, del, nil); pg.status != 404 {
-			t.Fatalf("deleting twice: %d", pg.status)
+			t.Fatalf("deleting twice: status = %d, want 404", pg.status)
 		}
 	})
 }
@@ -587,48 +696,69 @@ func TestAuthorizedTokensPage(t *testing.T) {
 		pg := fetch(t, alice, "GET", ce.srv.URL+tokensPath, nil)
 		wantPageHeaders(t, pg)
 		fams := grantFamilies(t, pg.body)
-		if pg.status != 200 || len(fams) != 2 || !strings.Contains(pg.body, `<strong class="application">conf</strong>`) ||
-			!strings.Contains(pg.body, "<code>write</code> Write") || !strings.Contains(pg.body, `id="revoke-`+fams[0]+`"`) {
-			t.Fatalf("alice's authorized tokens: %d %v\n%s", pg.status, fams, pg.body)
+		ok := expect(t, pg.status == 200, "alice's authorized tokens: status = %d, want 200", pg.status)
+		ok = expect(t, len(fams) == 2, "alice's authorized tokens: %d grants (%v), want 2", len(fams), fams) && ok
+		ok = wantBody(t, "alice's authorized tokens", pg.body, `<strong class="application">conf</strong>`, true) && ok
+		ok = wantBody(t, "alice's authorized tokens", pg.body, "<code>write</code> Write", true) && ok
+		if len(fams) == 2 {
+			ok = wantBody(t, "alice's authorized tokens", pg.body, `id="revoke-`+fams[0]+`"`, true) && ok
 		}
-		if b := fetch(t, bob, "GET", ce.srv.URL+tokensPath, nil); len(grantFamilies(t, b.body)) != 0 || !strings.Contains(b.body, `id="no-authorized-tokens"`) {
-			t.Fatalf("bob's authorized tokens: %s", b.body)
+		if !ok {
+			t.FailNow()
+		}
+		b := fetch(t, bob, "GET", ce.srv.URL+tokensPath, nil)
+		ok = expect(t, len(grantFamilies(t, b.body)) == 0, "bob's authorized tokens: %d grants, want 0", len(grantFamilies(t, b.body)))
+		ok = wantBody(t, "bob's authorized tokens", b.body, `id="no-authorized-tokens"`, true) && ok
+		if !ok {
+			t.FailNow()
 		}
 		// Newest first: the second grant (read write) is fams[0].
 		newest := fams[0]
-		if items := strings.Split(pg.body, `<li id="grant-`); len(items) != 3 || !strings.Contains(items[1], "<code>write</code>") || strings.Contains(items[2], "<code>write</code>") {
-			t.Fatal("grants are not newest first")
+		items := strings.Split(pg.body, `<li id="grant-`)
+		if len(items) != 3 {
+			t.Fatalf("alice's authorized tokens: %d grant items, want 2", len(items)-1)
+		}
+		ok = wantBody(t, "newest grant (first)", items[1], "<code>write</code>", true)
+		ok = wantBody(t, "older grant (second)", items[2], "<code>write</code>", false) && ok
+		if !ok {
+			t.FailNow()
 		}
 
 		// Bob cannot revoke alice's grant, nor anybody a made-up one.
 		if r := ce.postForm(t, bob, tokensPath+newest+"/delete/", nil); r.status != 404 {
-			t.Fatalf("bob revoking alice's grant: %d", r.status)
+			t.Fatalf("bob revoking alice's grant: status = %d, want 404", r.status)
 		}
 		if r := ce.postForm(t, alice, tokensPath+"AAAAAAAAAAAAAAAAAAAAAA/delete/", nil); r.status != 404 {
-			t.Fatalf("revoking an unknown grant: %d", r.status)
+			t.Fatalf("revoking an unknown grant: status = %d, want 404", r.status)
 		}
 		if r := ce.get("/api/whoami", second.str("access_token")); r.status != 200 {
-			t.Fatalf("a refused revocation revoked: %d", r.status)
+			t.Fatalf("token after refused revocations: status = %d, want 200", r.status)
 		}
 
 		r := ce.postForm(t, alice, tokensPath+newest+"/delete/", nil)
-		if r.status != 303 || r.location == nil || r.location.Path != tokensPath {
-			t.Fatalf("revoke: %d %v", r.status, r.location)
+		if r.status != 303 {
+			t.Fatalf("revoke: status = %d, want 303", r.status)
+		}
+		if r.location == nil {
+			t.Fatal("revoke: no Location, want the authorized tokens page")
+		}
+		if r.location.Path != tokensPath {
+			t.Fatalf("revoke: Location path = %q, want %q", r.location.Path, tokensPath)
 		}
 		if w := ce.get("/api/whoami", second.str("access_token")); w.status != 401 {
-			t.Fatalf("the revoked access token still works: %d", w.status)
+			t.Fatalf("revoked access token: status = %d, want 401", w.status)
 		}
 		refresh := ce.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.str("refresh_token")}}, []string{ce.confID, ce.secret})
-		if refresh.status != 400 || refresh.str("error") != "invalid_grant" {
-			t.Fatalf("the revoked refresh token still works: %d %v", refresh.status, refresh.body)
+		if !wantError(t, "refresh with the revoked refresh token", refresh, 400, "invalid_grant") {
+			t.FailNow()
 		}
 		for _, tok := range []string{first.str("access_token"), cc.str("access_token")} {
 			if w := ce.get("/api/whoami", tok); w.status != 200 {
-				t.Fatalf("another grant was revoked: %d", w.status)
+				t.Fatalf("another grant's token: status = %d, want 200", w.status)
 			}
 		}
 		if pg := fetch(t, alice, "GET", ce.srv.URL+tokensPath, nil); !slices.Equal(grantFamilies(t, pg.body), fams[1:]) {
-			t.Fatalf("after revoking: %v", grantFamilies(t, pg.body))
+			t.Fatalf("after revoking: grants = %v, want %v", grantFamilies(t, pg.body), fams[1:])
 		}
 	})
 }
@@ -659,7 +789,7 @@ func TestPagesStoreOutage(t *testing.T) {
 	b := ce.browser("")
 	form := fetch(t, b, "GET", srv.URL+appsPath+"register/", nil) // needs no store
 	if form.status != 200 {
-		t.Fatalf("register form: %d", form.status)
+		t.Fatalf("register form: status = %d, want 200", form.status)
 	}
 	f := appForm(func(f url.Values) { f.Set(ginoauth.CSRFField, csrfOf(t, form.body)) })
 	for _, tc := range []struct{ method, path string }{
@@ -674,9 +804,10 @@ func TestPagesStoreOutage(t *testing.T) {
 		{"POST", tokensPath + "x/delete/"},
 	} {
 		pg := fetch(t, b, tc.method, srv.URL+tc.path, f)
-		if pg.status != 503 || pg.header.Get("Retry-After") == "" || !strings.Contains(pg.body, "unavailable") {
-			t.Errorf("%s %s during an outage: %d", tc.method, tc.path, pg.status)
-		}
+		what := tc.method + " " + tc.path + " during an outage"
+		expect(t, pg.status == 503, "%s: status = %d, want 503", what, pg.status)
+		expect(t, pg.header.Get("Retry-After") != "", "%s: no Retry-After, want one", what)
+		wantBody(t, what, pg.body, "unavailable", true)
 	}
 	// A failing session source is an outage too.
 	p2, _ := ginoauth.New(ginoauth.Config{Sessions: ginoauth.SessionFunc(func(*gin.Context) (*ginoauth.Owner, error) {
@@ -688,7 +819,7 @@ func TestPagesStoreOutage(t *testing.T) {
 	w := httptest.NewRecorder()
 	r2.ServeHTTP(w, httptest.NewRequest("GET", appsPath, nil))
 	if w.Code != 503 {
-		t.Fatalf("session source error: %d", w.Code)
+		t.Fatalf("session source error: status = %d, want 503", w.Code)
 	}
 }
 
@@ -708,9 +839,8 @@ func TestPagesMountedOnGroup(t *testing.T) {
 	for _, path := range []string{"/auth/o/applications/", "/auth/o/applications", "/auth/o/authorized_tokens"} {
 		w := httptest.NewRecorder()
 		r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
-		if w.Code != 200 || !strings.Contains(w.Body.String(), `id="nav-applications" href="/auth/o/applications/"`) {
-			t.Errorf("GET %s: %d %s", path, w.Code, w.Body.String())
-		}
+		expect(t, w.Code == 200, "GET %s: status = %d, want 200", path, w.Code)
+		wantBody(t, "GET "+path, w.Body.String(), `id="nav-applications" href="/auth/o/applications/"`, true)
 	}
 }
 
@@ -732,8 +862,10 @@ func TestOwnerWithoutID(t *testing.T) {
 	pages.Mount(r, p, pages.Config{})
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", appsPath, nil))
-	if w.Code != 403 || strings.Contains(w.Body.String(), "unowned") {
-		t.Fatalf("%d %s", w.Code, w.Body.String())
+	ok := expect(t, w.Code == 403, "GET %s: status = %d, want 403", appsPath, w.Code)
+	ok = wantBody(t, "GET "+appsPath, w.Body.String(), "unowned", false) && ok
+	if !ok {
+		t.FailNow()
 	}
 }
 
@@ -756,7 +888,11 @@ func TestReplacePageTemplate(t *testing.T) {
 	pages.Mount(r, p, pages.Config{Templates: pages.Templates{List: custom}})
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest("GET", appsPath, nil))
-	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `<p id="custom">0 apps for &lt;alice&gt;</p>`) || !strings.Contains(body, `id="nav"`) {
-		t.Fatalf("%d %s", w.Code, body)
+	body := w.Body.String()
+	ok := expect(t, w.Code == 200, "GET %s: status = %d, want 200", appsPath, w.Code)
+	ok = wantBody(t, "GET "+appsPath, body, `<p id="custom">0 apps for &lt;alice&gt;</p>`, true) && ok
+	ok = wantBody(t, "GET "+appsPath, body, `id="nav"`, true) && ok
+	if !ok {
+		t.FailNow()
 	}
 }
