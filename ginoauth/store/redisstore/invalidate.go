@@ -1,0 +1,222 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Invalidation messages. Every revocation publishes one message on the
+// channel <prefix>inv (InvalidationChannel), from the same Lua script as
+// the revocation: "f:<family>" when tokens of a family were revoked or
+// replaced, "c:<client_id>" when an application changed, was deleted or had
+// all its tokens revoked. Classic PUBLISH reaches every subscriber of a
+// Redis Cluster, whichever node it is sent to.
+const (
+	invFamilyPrefix = "f:"
+	invClientPrefix = "c:"
+)
+
+// InvalidationChannel returns the pub/sub channel of invalidations:
+// <prefix>inv.
+func (s *Store) InvalidationChannel() string { return s.prefix + "inv" }
+
+// PublishFamilyInvalidation publishes "f:<family>", for an invalidation
+// that no store script publishes. store.ErrUnavailable if Redis fails.
+func (s *Store) PublishFamilyInvalidation(ctx context.Context, family string) error {
+	return s.publish(ctx, invFamilyPrefix+family)
+}
+
+// PublishClientInvalidation publishes "c:<client_id>", for an invalidation
+// that no store script publishes. store.ErrUnavailable if Redis fails.
+func (s *Store) PublishClientInvalidation(ctx context.Context, clientID string) error {
+	return s.publish(ctx, invClientPrefix+clientID)
+}
+
+func (s *Store) publish(ctx context.Context, msg string) error {
+	if err := s.rdb.Publish(ctx, s.InvalidationChannel(), msg).Err(); err != nil {
+		return unavailable("publish invalidation", err)
+	}
+	return nil
+}
+
+// InvalidationHandler receives what WatchInvalidations learns. Its methods
+// are called from the watcher's goroutine, one at a time, in order.
+//
+// The handler starts in the lost state: nothing may be trusted to be
+// invalidated until ChannelLive. After ChannelLost, every message until the
+// next ChannelLive may have been missed.
+type InvalidationHandler interface {
+	// InvalidateFamily: tokens of family were revoked or replaced.
+	InvalidateFamily(family string)
+	// InvalidateClient: the application changed, was deleted, or had all
+	// its tokens revoked.
+	InvalidateClient(clientID string)
+	// InvalidateAll: a message the watcher does not recognise; anything
+	// may have changed.
+	InvalidateAll()
+	// ChannelLive: the subscription is confirmed; every invalidation
+	// published from now on will be delivered, until ChannelLost.
+	ChannelLive()
+	// ChannelLost: the subscription failed, its connection dropped, Redis
+	// stopped answering, or the client reconnected by itself; messages
+	// may have been missed since the last ChannelLive.
+	ChannelLost(err error)
+}
+
+// WatchOption configures WatchInvalidations.
+type WatchOption func(*watchConfig)
+
+type watchConfig struct {
+	client     redis.UniversalClient
+	health     time.Duration
+	minBackoff time.Duration
+	maxBackoff time.Duration
+}
+
+// WatchClient makes the watcher subscribe through c instead of the store's
+// client: a client with its own ClientName, say, so that the subscriber's
+// connection is recognisable in CLIENT LIST.
+func WatchClient(c redis.UniversalClient) WatchOption {
+	return func(w *watchConfig) { w.client = c }
+}
+
+// WatchHealthInterval sets how long the watcher waits without any message
+// before it PINGs through the subscription, and then how long it waits for
+// the answer before it declares the channel lost (default 1 s: a silently
+// dead connection is noticed within about 2 s).
+func WatchHealthInterval(d time.Duration) WatchOption {
+	return func(w *watchConfig) {
+		if d > 0 {
+			w.health = d
+		}
+	}
+}
+
+// WatchBackoff sets the least and the greatest wait between two
+// subscription attempts (default 50 ms and 2 s); the wait doubles after
+// each attempt that did not get a confirmed subscription, with jitter.
+func WatchBackoff(least, most time.Duration) WatchOption {
+	return func(w *watchConfig) {
+		if least > 0 {
+			w.minBackoff = least
+		}
+		if most >= w.minBackoff {
+			w.maxBackoff = most
+		}
+	}
+}
+
+// ErrResubscribed is what ChannelLost gets when the Redis client reconnected
+// and subscribed again by itself (go-redis does so on some connection
+// hand-offs): messages published in between may be lost.
+var ErrResubscribed = errors.New("redisstore: invalidation subscription was re-established; messages may have been missed")
+
+// WatchInvalidations subscribes to InvalidationChannel and calls h for
+// every message, until ctx is done; it then returns ctx's error. It works
+// on a single node, Sentinel and Cluster (SUBSCRIBE through the
+// UniversalClient; PUBLISH is broadcast cluster-wide).
+//
+// It reports ChannelLive once Redis confirms the subscription, and
+// ChannelLost (then tries again, with backoff) on any receive error, a
+// dropped connection, a Redis restart or failover, a PING left unanswered
+// (WatchHealthInterval), or a subscription confirmed a second time on the
+// same subscriber, which means the client reconnected by itself. Each
+// attempt uses a fresh subscription, so no reconnect goes unreported.
+// Before it returns, it calls ChannelLost if the channel was live.
+func (s *Store) WatchInvalidations(ctx context.Context, h InvalidationHandler, opts ...WatchOption) error {
+	cfg := watchConfig{client: s.rdb, health: time.Second, minBackoff: 50 * time.Millisecond, maxBackoff: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	channel := s.InvalidationChannel()
+	wait := cfg.minBackoff
+	for {
+		live, err := watchOnce(ctx, cfg, channel, h)
+		if live {
+			h.ChannelLost(err)
+			wait = cfg.minBackoff
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Full jitter over [wait/2, wait], so instances that lost Redis
+		// together do not all come back in the same millisecond.
+		d := wait/2 + rand.N(wait/2+1)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, cfg.maxBackoff)
+	}
+}
+
+// watchOnce runs one subscription until it fails. It reports whether the
+// subscription was live (ChannelLive called) and why it ended.
+func watchOnce(ctx context.Context, cfg watchConfig, channel string, h InvalidationHandler) (live bool, err error) {
+	ps := cfg.client.Subscribe(ctx, channel)
+	defer ps.Close()
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, cfg.health)
+		if err != nil {
+			if ctx.Err() != nil {
+				return live, ctx.Err()
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return live, fmt.Errorf("redisstore: invalidation channel: %w", err)
+			}
+			if pinged {
+				return live, fmt.Errorf("redisstore: invalidation channel: no answer to PING within %v", cfg.health)
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return live, fmt.Errorf("redisstore: invalidation channel: ping: %w", err)
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Channel != channel {
+				continue
+			}
+			if m.Kind != "subscribe" {
+				return live, fmt.Errorf("redisstore: invalidation channel: unexpected %s", m.Kind)
+			}
+			if live {
+				// A second confirmation: the client reconnected and
+				// resubscribed behind our back.
+				h.ChannelLost(ErrResubscribed)
+			}
+			live = true
+			h.ChannelLive()
+		case *redis.Message:
+			if m.Channel != channel {
+				continue
+			}
+			dispatch(h, m.Payload)
+		}
+	}
+}
+
+func dispatch(h InvalidationHandler, payload string) {
+	switch {
+	case strings.HasPrefix(payload, invFamilyPrefix) && len(payload) > len(invFamilyPrefix):
+		h.InvalidateFamily(payload[len(invFamilyPrefix):])
+	case strings.HasPrefix(payload, invClientPrefix) && len(payload) > len(invClientPrefix):
+		h.InvalidateClient(payload[len(invClientPrefix):])
+	default:
+		h.InvalidateAll()
+	}
+}
