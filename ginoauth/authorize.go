@@ -58,7 +58,18 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		c.Header("Referrer-Policy", "no-referrer")
 		var params url.Values
 		if c.Request.Method == http.MethodPost {
+			// Bounded as the token endpoint's body is (64 KiB).
+			if c.Request.Body != nil {
+				c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
+			}
 			if err := c.Request.ParseForm(); err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
+					e.Status = http.StatusRequestEntityTooLarge
+					p.authorizeErrorPage(c, e)
+					return
+				}
 				p.authorizeErrorPage(c, oautherr.ErrInvalidRequest.WithDescription("The form could not be read."))
 				return
 			}

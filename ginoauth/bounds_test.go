@@ -115,3 +115,30 @@ func TestCheckCSRFBoundsTheBody(t *testing.T) {
 		t.Errorf("JSON POST with the token in the body: status = %d, want 403 (only forms are read)", status)
 	}
 }
+
+// TestAuthorizeBoundsTheForm: a consent POST of 50 MiB to the
+// authorization endpoint, from a logged-in browser, is refused with 413
+// after at most 64 KiB of it is read.
+func TestAuthorizeBoundsTheForm(t *testing.T) {
+	t.Parallel()
+	ce := newCodeEnv(t, "memory", nil)
+	r := gin.New()
+	ce.p.Mount(r)
+	for _, path := range []string{"/o/authorize/", "/o/authorize"} {
+		body := bigBody("client_id="+ce.webID+"&response_type=code&pad=", 50<<20, "")
+		req := httptest.NewRequest("POST", path, body)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "test_user", Value: "u1.alice"})
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		if rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s of 50 MiB: status = %d, want 413", path, rec.Code)
+		}
+		if got := body.read.Load(); got >= maxRead {
+			t.Errorf("POST %s of 50 MiB: read %d bytes of the body, want < %d", path, got, maxRead)
+		}
+		if loc := rec.Header().Get("Location"); loc != "" {
+			t.Errorf("POST %s of 50 MiB: redirected to %q, want an error page", path, loc)
+		}
+	}
+}
