@@ -41,6 +41,8 @@ type IntrospectionResponse struct {
 // a Basic challenge, as at the token endpoint; a caller's bearer token that
 // is invalid, 401 invalid_token, and one without the scope, 403
 // insufficient_scope, both with a Bearer challenge (RFC 7662 section 2.3).
+// Config.TokenRateLimit throttles it as it does the token endpoint (per
+// address, then per client: the caller's, or its bearer token's).
 func (p *Provider) IntrospectHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.introspect(c)
@@ -63,6 +65,12 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		return nil, err
 	}
 	ctx := c.Request.Context()
+	// The token endpoint's budgets (and counters): client secrets can be
+	// guessed here as well as there. Per address before the caller is
+	// authenticated, per client (authenticateIntrospector) after.
+	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
+		return nil, err
+	}
 	if err := p.authenticateIntrospector(c, params); err != nil {
 		return nil, err
 	}
@@ -135,7 +143,7 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 			e.Scope = []string{need}
 			return e
 		}
-		return nil
+		return p.allow(c, "client", info.ClientID, p.cfg.TokenRateLimit.PerClient)
 	}
 	app, err := p.authenticateClient(c, params)
 	if err != nil {
@@ -144,7 +152,7 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 	if app.ClientType != store.Confidential {
 		return oautherr.ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
 	}
-	return nil
+	return p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient)
 }
 
 // bearerCaller reports whether r authenticates with a bearer token: one
