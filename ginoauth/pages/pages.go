@@ -532,9 +532,17 @@ func appFormOf(a *store.Application) appForm {
 	}
 }
 
-// problems checks what Provider.CheckApplication does not: the name.
+// problems checks what Provider.CheckApplication does not: the name, and
+// that the grant types are among those the form offers (CheckApplication
+// accepts any the server has, refresh_token and custom grants included,
+// which only an operator may give).
 func (f appForm) problems() []string {
 	var out []string
+	for _, g := range f.grantTypes {
+		if !slices.ContainsFunc(formGrantTypes, func(c Choice) bool { return c.Value == g }) {
+			out = append(out, fmt.Sprintf("The form does not offer the grant type %q: choose among authorization code, password and client credentials.", g))
+		}
+	}
 	if utf8.RuneCountInString(f.name) > maxApplicationName {
 		out = append(out, fmt.Sprintf("The name is too long: %d characters at most.", maxApplicationName))
 	}
