@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -58,7 +59,18 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		c.Header("Referrer-Policy", "no-referrer")
 		var params url.Values
 		if c.Request.Method == http.MethodPost {
+			// Bounded as the token endpoint's body is (64 KiB).
+			if c.Request.Body != nil {
+				c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
+			}
 			if err := c.Request.ParseForm(); err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
+					e.Status = http.StatusRequestEntityTooLarge
+					p.authorizeErrorPage(c, e)
+					return
+				}
 				p.authorizeErrorPage(c, oautherr.ErrInvalidRequest.WithDescription("The form could not be read."))
 				return
 			}
@@ -136,7 +148,7 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	}
 	req := &authzRequest{app: app, params: params}
 	if ru, ok := params["redirect_uri"]; ok {
-		if !MatchRedirectURI(app.RedirectURIs, ru[0]) {
+		if !redirectAllowed(app, ru[0]) {
 			return nil, oautherr.ErrInvalidRequest.WithDescription("The redirect_uri is not registered for this client.")
 		}
 		req.redirectURI, req.redirectGiven = ru[0], true
@@ -197,6 +209,19 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	return req, nil
 }
 
+// redirectAllowed reports whether uri is one of app's redirect URIs: for a
+// public (native) client as MatchRedirectURI says, with RFC 8252's
+// any-port loopback exception; for a confidential client exactly, since
+// the exception is for native apps, which cannot know their port in
+// advance, and would let a local process on another port take a web
+// client's codes.
+func redirectAllowed(app *store.Application, uri string) bool {
+	if app.ClientType == store.Public {
+		return MatchRedirectURI(app.RedirectURIs, uri)
+	}
+	return slices.Contains(app.RedirectURIs, uri)
+}
+
 // validVerifier checks RFC 7636's 43 to 128 unreserved characters (a
 // code_verifier; an S256 challenge is 43 of them).
 func validVerifier(s string) bool {
@@ -213,7 +238,9 @@ func validVerifier(s string) bool {
 }
 
 // canSkipConsent applies DOT's skip_authorization and approval_prompt=auto
-// (an earlier, still live approval of this client covering these scopes).
+// (an earlier, still live approval of this client covering these scopes):
+// Config.RequestApprovalPrompt, or the request's approval_prompt as
+// Config.AllowApprovalPromptParameter permits.
 func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner *Owner) (bool, error) {
 	if req.prompt == "consent" {
 		return false, nil
@@ -221,9 +248,11 @@ func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner 
 	if req.app.SkipAuthorization {
 		return true, nil
 	}
-	approval := req.approval
-	if approval == "" {
-		approval = p.cfg.RequestApprovalPrompt
+	// The request's approval_prompt may always ask for consent (force),
+	// but may skip it (auto) only with AllowApprovalPromptParameter.
+	approval := p.cfg.RequestApprovalPrompt
+	if req.approval == "force" || (req.approval != "" && p.cfg.AllowApprovalPromptParameter) {
+		approval = req.approval
 	}
 	if approval != "auto" {
 		return false, nil

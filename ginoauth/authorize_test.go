@@ -480,7 +480,7 @@ func TestConsentCSRFAndDeny(t *testing.T) {
 
 func TestSkipAuthorizationAndApprovalPromptAuto(t *testing.T) {
 	t.Parallel()
-	ce := newCodeEnv(t, "memory", nil)
+	ce := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.AllowApprovalPromptParameter = true })
 	ctx := context.Background()
 	trusted, _, _ := ce.p.CreateApplication(ctx, ginoauth.NewApplication{
 		ClientType: store.Public, GrantTypes: []string{store.GrantAuthorizationCode},

@@ -54,8 +54,19 @@ type Config struct {
 	// RequestApprovalPrompt: "force" (the
 	// default) shows the consent page every time; "auto" skips it when the
 	// user already approved the client for the requested scopes and that
-	// grant is still live. A request's approval_prompt parameter overrides it.
+	// grant is still live. A request's approval_prompt=force is always
+	// honoured; its approval_prompt=auto only with
+	// AllowApprovalPromptParameter.
 	RequestApprovalPrompt string
+	// AllowApprovalPromptParameter lets an authorization request's
+	// approval_prompt parameter override RequestApprovalPrompt, as DOT
+	// does, so that approval_prompt=auto skips consent when a live grant
+	// covers the scopes. Off (the default), only RequestApprovalPrompt can
+	// skip consent: otherwise, once a user has consented, any page (or
+	// local process, for a loopback redirect URI) that can send the browser
+	// to the authorization endpoint gets a code without the user seeing a
+	// page. docs/security.md.
+	AllowApprovalPromptParameter bool
 	// InsecureAllowNoPKCE lets confidential clients use the code grant
 	// without PKCE. Public clients always need
 	// it. Off: RFC 9700 2.1.1 recommends PKCE for every client.

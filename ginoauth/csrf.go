@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"mime"
 	"net/http"
 	"net/url"
 
@@ -36,11 +37,57 @@ func (p *Provider) CSRFToken(c *gin.Context, owner string) string {
 	return p.csrfMAC(secret, owner)
 }
 
+// maxFormBody bounds a form body that ginoauth parses itself: the CSRF
+// check's and the authorization endpoint's.
+const maxFormBody = 64 << 10
+
 // CheckCSRF reports whether a POST carries the CSRF token CSRFToken gave
 // for the same browser and owner, and, when the browser sent an Origin
 // header, that it is the request's own origin.
+//
+// It reads the token from a form body only: one the handler already
+// parsed, or else an application/x-www-form-urlencoded or
+// multipart/form-data body of at most 64 KiB (read through
+// http.MaxBytesReader, so a larger body is refused after 64 KiB, not read
+// to its end). Any other body is not read, and fails the check.
 func (p *Provider) CheckCSRF(c *gin.Context, owner string) bool {
-	return p.CheckCSRFToken(c, owner, c.Request.PostFormValue(CSRFField))
+	return p.CheckCSRFToken(c, owner, csrfFormValue(c))
+}
+
+// csrfFormValue returns the CSRF field of the request's form, reading at
+// most maxFormBody of the body to find it.
+func csrfFormValue(c *gin.Context) string {
+	r := c.Request
+	if r.MultipartForm != nil {
+		if v := r.MultipartForm.Value[CSRFField]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if r.PostForm != nil && ct != "multipart/form-data" {
+		return r.PostForm.Get(CSRFField)
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	switch ct {
+	case "application/x-www-form-urlencoded":
+		r.Body = http.MaxBytesReader(c.Writer, r.Body, maxFormBody)
+		if err := r.ParseForm(); err != nil {
+			return ""
+		}
+		return r.PostForm.Get(CSRFField)
+	case "multipart/form-data":
+		r.Body = http.MaxBytesReader(c.Writer, r.Body, maxFormBody)
+		if err := r.ParseMultipartForm(maxFormBody); err != nil {
+			return ""
+		}
+		if v := r.MultipartForm.Value[CSRFField]; len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // CheckCSRFToken is CheckCSRF for a token that came some other way, such

@@ -3,6 +3,7 @@ package ginoauth
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -35,12 +36,18 @@ type IntrospectionResponse struct {
 // Scopes to be granted). It answers active, scope, client_id, username,
 // token_type ("Bearer" for access tokens, "refresh_token" for refresh
 // tokens), exp, iat, sub (the user id) and iss, or {"active": false} for
-// any token that is unknown, expired, revoked or malformed.
+// any token that is unknown, expired, revoked or malformed, or that the
+// caller may not see. A caller sees its own tokens (for a bearer caller,
+// those of its token's client); a resource server, an application whose
+// AllowedScopes name the introspection scope, also sees other clients'
+// access tokens; a refresh token only its own client sees.
 //
 // A client whose authentication fails is answered 401 invalid_client with
 // a Basic challenge, as at the token endpoint; a caller's bearer token that
 // is invalid, 401 invalid_token, and one without the scope, 403
 // insufficient_scope, both with a Bearer challenge (RFC 7662 section 2.3).
+// Config.TokenRateLimit throttles it as it does the token endpoint (per
+// address, then per client: the caller's, or its bearer token's).
 func (p *Provider) IntrospectHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.introspect(c)
@@ -63,7 +70,14 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		return nil, err
 	}
 	ctx := c.Request.Context()
-	if err := p.authenticateIntrospector(c, params); err != nil {
+	// The token endpoint's budgets (and counters): client secrets can be
+	// guessed here as well as there. Per address before the caller is
+	// authenticated, per client (authenticateIntrospector) after.
+	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
+		return nil, err
+	}
+	caller, err := p.authenticateIntrospector(c, params)
+	if err != nil {
 		return nil, err
 	}
 	raw := params["token"]
@@ -81,6 +95,9 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if info.ClientID != caller.clientID && !caller.resourceServer {
+			return inactive, nil
 		}
 		return &IntrospectionResponse{
 			Active: true, Scope: scope.Format(info.Scopes), ClientID: info.ClientID, Username: info.Username,
@@ -101,6 +118,9 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		if !rt.ExpiresAt.IsZero() && !now.Before(rt.ExpiresAt) {
 			return inactive, nil
 		}
+		if rt.ClientID != caller.clientID {
+			return inactive, nil // a refresh token is its own client's business only
+		}
 		r := &IntrospectionResponse{
 			Active: true, Scope: scope.Format(rt.Scopes), ClientID: rt.ClientID, Username: rt.Username,
 			TokenType: "refresh_token", Iat: rt.IssuedAt.Unix(), Sub: rt.UserID, Iss: iss,
@@ -113,6 +133,21 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 	return inactive, nil
 }
 
+// introspector is who asks the introspection endpoint: the client (the
+// bearer token's, for a bearer caller), and whether it is a resource
+// server, which may see other clients' access tokens.
+type introspector struct {
+	clientID       string
+	resourceServer bool
+}
+
+// isResourceServer reports whether app may introspect other clients'
+// access tokens: its AllowedScopes name the introspection scope (an empty
+// ceiling, which allows every scope, does not count).
+func (p *Provider) isResourceServer(app *store.Application) bool {
+	return slices.Contains(app.AllowedScopes, p.introspectionScope())
+}
+
 // authenticateIntrospector lets in a confidential client, or a bearer token
 // holding the introspection scope (RFC 7662 section 2.1 leaves the choice
 // to the server; DOT accepts both). A caller using a bearer token is
@@ -120,31 +155,46 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 // section 3.1): invalid_token for a bad token, insufficient_scope for one
 // without the scope; a caller using client credentials as the token
 // endpoint answers, invalid_client.
-func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]string) error {
+func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]string) (*introspector, error) {
 	if bearerCaller(c.Request) {
 		tok, err := resource.ParseBearer(c.Request.Header.Get("Authorization"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		info, err := p.Validate(c.Request.Context(), tok)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if need := p.introspectionScope(); !info.HasScope(need) {
 			e := oautherr.ErrInsufficientScope.WithDescription("The request requires higher privileges than provided by the access token.")
 			e.Scope = []string{need}
-			return e
+			return nil, e
 		}
-		return nil
+		if err := p.allow(c, "client", info.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
+			return nil, err
+		}
+		caller := &introspector{clientID: info.ClientID}
+		app, err := p.store.GetApplication(c.Request.Context(), info.ClientID)
+		switch {
+		case errors.Is(err, store.ErrNotFound): // deleted since: its own tokens only
+		case err != nil:
+			return nil, err
+		default:
+			caller.resourceServer = p.isResourceServer(app)
+		}
+		return caller, nil
 	}
 	app, err := p.authenticateClient(c, params)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if app.ClientType != store.Confidential {
-		return oautherr.ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
+		return nil, oautherr.ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
 	}
-	return nil
+	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
+		return nil, err
+	}
+	return &introspector{clientID: app.ClientID, resourceServer: p.isResourceServer(app)}, nil
 }
 
 // bearerCaller reports whether r authenticates with a bearer token: one
@@ -168,6 +218,12 @@ func (p *Provider) bearerError(c *gin.Context, err error) {
 	setRetryAfter(c, err)
 	oautherr.WriteBearer(c, p.realm, e)
 }
+
+// IntrospectionScope returns the introspection scope
+// (Config.IntrospectionScope or DefaultIntrospectionScope): a bearer token
+// needs it to call the introspection endpoint, and an application whose
+// AllowedScopes name it is a resource server there.
+func (p *Provider) IntrospectionScope() string { return p.introspectionScope() }
 
 func (p *Provider) introspectionScope() string {
 	if p.cfg.IntrospectionScope != "" {

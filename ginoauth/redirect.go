@@ -16,7 +16,9 @@ import (
 // registered http URI on a loopback host (isLoopbackHost: the rule
 // registration uses too) matches a request that differs from it only in
 // the port, which must then be absent or a port number from 1 to 65535
-// written without leading zeros.
+// written without leading zeros. The exception is for native apps: the
+// authorization endpoint applies it to public clients only, and matches a
+// confidential client's redirect URIs exactly.
 func MatchRedirectURI(registered []string, requested string) bool {
 	for _, r := range registered {
 		if r == requested {

@@ -21,6 +21,7 @@ import (
 // other clients' tokens. Revoking a refresh token revokes every token of
 // its grant (section 2.1: "SHOULD"); revoking an access token revokes its
 // refresh token too when Config.RevokeRefreshWithAccessToken is set.
+// Config.TokenRateLimit throttles it as it does the token endpoint.
 func (p *Provider) RevokeHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := p.revoke(c); err != nil {
@@ -37,8 +38,16 @@ func (p *Provider) revoke(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// The token endpoint's budgets (and counters): client secrets can be
+	// guessed here as well as there.
+	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
+		return err
+	}
 	app, err := p.authenticateClient(c, params)
 	if err != nil {
+		return err
+	}
+	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
 		return err
 	}
 	raw := params["token"]

@@ -38,10 +38,18 @@ func HashPassword(password string) (string, error) {
 }
 
 // StoreUsers authenticates against the users of a store.Users with their
-// bcrypt hashes. An unknown username costs the same bcrypt comparison as a
-// known one, so response time does not tell which usernames exist.
+// bcrypt hashes. An unknown username, and a user whose hash is unusable
+// (no password: social sign-in) or not bcrypt, cost the same bcrypt
+// comparison as a known one, so response time does not tell which
+// usernames exist or which can log in with a password. (A user whose hash
+// has another bcrypt cost than PasswordCost costs that cost: rehash such
+// passwords at the next login.)
 type StoreUsers struct {
 	Users store.Users
+	// Compare compares a bcrypt hash with a password, as (and by default)
+	// bcrypt.CompareHashAndPassword. It is a hook for tests and
+	// instrumentation; a replacement must cost what bcrypt costs.
+	Compare func(hash, password []byte) error
 }
 
 // dummyHash is compared against when the user does not exist. It is made
@@ -53,15 +61,28 @@ var dummyHash = sync.OnceValue(func() []byte {
 
 // Authenticate implements UserAuthenticator.
 func (s StoreUsers) Authenticate(ctx context.Context, username, password string) (*store.User, error) {
+	compare := s.Compare
+	if compare == nil {
+		compare = bcrypt.CompareHashAndPassword
+	}
 	u, err := s.Users.GetUserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		_ = compare(dummyHash(), []byte(password))
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
 		return nil, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil || !u.IsActive {
+	hash := []byte(u.PasswordHash)
+	if _, err := bcrypt.Cost(hash); err != nil {
+		// An unusable hash (a user created by social sign-in: empty or
+		// "!"-marked, as Django's) or one that is not bcrypt: this user
+		// cannot log in with a password, and costs the comparison an
+		// unknown user costs, so timing does not single them out.
+		_ = compare(dummyHash(), []byte(password))
+		return nil, ErrBadCredentials
+	}
+	if compare(hash, []byte(password)) != nil || !u.IsActive {
 		return nil, ErrBadCredentials
 	}
 	return u, nil

@@ -256,8 +256,11 @@ type pages struct {
 	list, form, detail, del, tokens *template.Template
 	errPage                         *template.Template
 	scopes                          map[string]string
-	scopeNames                      []string // sorted
-	log                             *slog.Logger
+	scopeNames                      []string // sorted, those the form offers
+	// introspection is the introspection scope, which the form does not
+	// offer: it makes an application a resource server.
+	introspection string
+	log           *slog.Logger
 }
 
 // Mount registers the management pages of p on r, under p's PathPrefix,
@@ -308,7 +311,8 @@ func newPages(r gin.IRouter, p *ginoauth.Provider, cfg Config) *pages {
 		scopes:      p.Scopes(),
 		log:         cmp.Or(cfg.Logger, slog.Default()),
 	}
-	pg.scopeNames = slices.Sorted(maps.Keys(pg.scopes))
+	pg.introspection = p.IntrospectionScope()
+	pg.scopeNames = slices.DeleteFunc(slices.Sorted(maps.Keys(pg.scopes)), func(s string) bool { return s == pg.introspection })
 	return pg
 }
 
@@ -532,9 +536,29 @@ func appFormOf(a *store.Application) appForm {
 	}
 }
 
-// problems checks what Provider.CheckApplication does not: the name.
+// problems is the form's problems, and a request for the introspection
+// scope, which the form does not offer: it would let the application see
+// every client's access tokens at the introspection endpoint. Only an
+// operator gives it.
+func (pg *pages) problems(f appForm) []string {
+	out := f.problems()
+	if slices.Contains(f.scopes, pg.introspection) {
+		out = append(out, fmt.Sprintf("The form does not offer the scope %q: it lets an application read other applications' tokens, and only an administrator can grant it.", pg.introspection))
+	}
+	return out
+}
+
+// problems checks what Provider.CheckApplication does not: the name, and
+// that the grant types are among those the form offers (CheckApplication
+// accepts any the server has, refresh_token and custom grants included,
+// which only an operator may give).
 func (f appForm) problems() []string {
 	var out []string
+	for _, g := range f.grantTypes {
+		if !slices.ContainsFunc(formGrantTypes, func(c Choice) bool { return c.Value == g }) {
+			out = append(out, fmt.Sprintf("The form does not offer the grant type %q: choose among authorization code, password and client credentials.", g))
+		}
+	}
 	if utf8.RuneCountInString(f.name) > maxApplicationName {
 		out = append(out, fmt.Sprintf("The name is too long: %d characters at most.", maxApplicationName))
 	}
@@ -609,7 +633,7 @@ func (pg *pages) register(c *gin.Context, owner *ginoauth.Owner) {
 	f := readAppForm(c.Request.PostForm)
 	cand := &store.Application{UserID: owner.ID}
 	f.apply(cand)
-	if errs := append(f.problems(), problemsOf(pg.p.CheckApplication(cand))...); len(errs) > 0 {
+	if errs := append(pg.problems(f), problemsOf(pg.p.CheckApplication(cand))...); len(errs) > 0 {
 		pg.render(c, http.StatusBadRequest, pg.form, pg.formData(c, owner, f, nil, errs))
 		return
 	}
@@ -652,13 +676,20 @@ func (pg *pages) update(c *gin.Context, owner *ginoauth.Owner) {
 		}
 		o := *a
 		old = &o
-		keepRefresh := a.AllowsGrant(store.GrantRefreshToken) // not on the form
+		keepRefresh := a.AllowsGrant(store.GrantRefreshToken)                   // not on the form
+		keepIntrospection := slices.Contains(a.AllowedScopes, pg.introspection) // nor this
 		f.apply(a)
 		if keepRefresh && !a.AllowsGrant(store.GrantRefreshToken) {
 			a.GrantTypes = append(a.GrantTypes, store.GrantRefreshToken)
 		}
-		if errs := f.problems(); len(errs) > 0 {
+		if errs := pg.problems(f); len(errs) > 0 {
 			return &ginoauth.InvalidApplicationError{Problems: append(errs, problemsOf(pg.p.CheckApplication(a))...)}
+		}
+		if keepIntrospection && !slices.Contains(a.AllowedScopes, pg.introspection) {
+			if len(a.AllowedScopes) == 0 { // every scope: name them, to keep the one not on the form
+				a.AllowedScopes = slices.Clone(pg.scopeNames)
+			}
+			a.AllowedScopes = append(a.AllowedScopes, pg.introspection)
 		}
 		if a.ClientType == store.Confidential && a.SecretHash == "" {
 			// A public client made confidential: it needs a secret.
