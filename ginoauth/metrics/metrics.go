@@ -43,8 +43,10 @@ type Metrics struct {
 	cacheLag     prometheus.Histogram
 
 	// The children of the fixed label sets, resolved once, so the hot
-	// path (a validation) is an atomic add with no label hashing.
-	validation map[string]prometheus.Counter
+	// path (a validation) is an atomic add with no label hashing, and
+	// the other sets, against which values are checked.
+	validation        map[string]prometheus.Counter
+	kinds, limits, ep []string
 }
 
 var _ observe.Observer = (*Metrics)(nil)
@@ -101,17 +103,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	// Each value of a fixed label set exists from the start, at zero, so
 	// rate() and alerts see the first increment.
-	m.validation = make(map[string]prometheus.Counter, len(observe.ValidationResults)+1)
-	for _, r := range append(observe.ValidationResults, other) {
+	m.kinds, m.limits, m.ep = observe.RevocationKinds(), observe.Limits(), observe.Endpoints()
+	m.validation = make(map[string]prometheus.Counter)
+	for _, r := range append(observe.ValidationResults(), other) {
 		m.validation[r] = m.validations.WithLabelValues(r)
 	}
-	for _, k := range observe.RevocationKinds {
+	for _, k := range m.kinds {
 		m.revocations.WithLabelValues(k)
 	}
-	for _, l := range observe.Limits {
+	for _, l := range m.limits {
 		m.throttled.WithLabelValues(l)
 	}
-	for _, e := range observe.Endpoints {
+	for _, e := range m.ep {
 		m.unavailable.WithLabelValues(e)
 	}
 	for _, c := range []prometheus.Collector{
@@ -150,7 +153,7 @@ func (m *Metrics) Validation(result string) {
 
 // Revocation implements observe.Observer.
 func (m *Metrics) Revocation(kind string) {
-	m.revocations.WithLabelValues(oneOf(kind, observe.RevocationKinds)).Inc()
+	m.revocations.WithLabelValues(oneOf(kind, m.kinds)).Inc()
 }
 
 // RefreshTokenReuse implements observe.Observer.
@@ -161,12 +164,12 @@ func (m *Metrics) CodeReplay() { m.replays.Inc() }
 
 // Throttled implements observe.Observer.
 func (m *Metrics) Throttled(limit string) {
-	m.throttled.WithLabelValues(oneOf(limit, observe.Limits)).Inc()
+	m.throttled.WithLabelValues(oneOf(limit, m.limits)).Inc()
 }
 
 // Unavailable implements observe.Observer.
 func (m *Metrics) Unavailable(endpoint string) {
-	m.unavailable.WithLabelValues(oneOf(endpoint, observe.Endpoints)).Inc()
+	m.unavailable.WithLabelValues(oneOf(endpoint, m.ep)).Inc()
 }
 
 // StoreError implements observe.Observer.

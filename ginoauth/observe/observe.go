@@ -72,8 +72,10 @@ const (
 	ValidationStoreError = "store_error"
 )
 
-// ValidationResults lists the Validation results.
-var ValidationResults = []string{ValidationValid, ValidationInvalid, ValidationCacheHit, ValidationStoreError}
+// ValidationResults returns the Validation results (a new slice).
+func ValidationResults() []string {
+	return []string{ValidationValid, ValidationInvalid, ValidationCacheHit, ValidationStoreError}
+}
 
 // Revocation kinds.
 const (
@@ -88,8 +90,8 @@ const (
 	RevokeApplication = "application"
 )
 
-// RevocationKinds lists the Revocation kinds.
-var RevocationKinds = []string{RevokeToken, RevokeFamily, RevokeApplication}
+// RevocationKinds returns the Revocation kinds (a new slice).
+func RevocationKinds() []string { return []string{RevokeToken, RevokeFamily, RevokeApplication} }
 
 // Limits of the token endpoint (Config.TokenRateLimit).
 const (
@@ -97,8 +99,8 @@ const (
 	LimitClient  = "client"  // RateLimit.PerClient
 )
 
-// Limits lists the Throttled limits.
-var Limits = []string{LimitAddress, LimitClient}
+// Limits returns the Throttled limits (a new slice).
+func Limits() []string { return []string{LimitAddress, LimitClient} }
 
 // Endpoints that answer 503.
 const (
@@ -110,8 +112,10 @@ const (
 	EndpointResource = "resource"
 )
 
-// Endpoints lists the Unavailable endpoints.
-var Endpoints = []string{EndpointToken, EndpointRevoke, EndpointIntrospect, EndpointAuthorize, EndpointResource}
+// Endpoints returns the Unavailable endpoints (a new slice).
+func Endpoints() []string {
+	return []string{EndpointToken, EndpointRevoke, EndpointIntrospect, EndpointAuthorize, EndpointResource}
+}
 
 // Nop is an Observer that reports nothing, to embed.
 type Nop struct{}
