@@ -14,10 +14,12 @@ import (
 
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ginoauth/toolkit/demo/snippets"
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/pages"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -66,6 +68,10 @@ type options struct {
 	// SocialURL, if set, is the social site's base URL: the API accepts
 	// its tokens through the exchange grants (social.go).
 	SocialURL string
+	// Observer and TracerProvider are ginoauth.Config's (serve's
+	// --metrics-addr and --trace); nil means none.
+	Observer       observe.Observer
+	TracerProvider trace.TracerProvider
 }
 
 // app is the demo server: its HTTP handler and what the commands and tests
@@ -231,6 +237,8 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		CSRFCookieSecure:   o.SecureCookies,
 		TokenRateLimit:     tokenThrottle(o.TokenRateLimit),
 		Issuer:             a.issuer,
+		Observer:           o.Observer,
+		TracerProvider:     o.TracerProvider,
 	})
 }
 

@@ -4,7 +4,7 @@
 //
 //	demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
 //	             [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
-//	             [--issuer URL] [--site social | --social-url URL]
+//	             [--issuer URL] [--site social | --social-url URL] [--metrics-addr ADDR] [--trace]
 //	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
 //	                       [--client-id ID] [--user U] [--scopes "read write"] [--json]
@@ -18,7 +18,10 @@
 // 'demo help' says what each command and flag does, and 'demo COMMAND -h'
 // details a command's flags. --site social acts on the fake social site of
 // docs/social-login.md (its users, applications and server), --social-url
-// makes the API trust that site's tokens.
+// makes the API trust that site's tokens. --metrics-addr ADDR serves
+// Prometheus metrics at http://ADDR/metrics on a listener of its own
+// (docs/metrics.md), and --trace prints OpenTelemetry spans (the token
+// endpoint, Redis commands) to standard error.
 //
 // Without a Redis URL (--redis, or the REDIS_URL environment variable)
 // everything lives in memory: serve then creates a demo user and application
@@ -141,7 +144,7 @@ of Django REST Framework's tutorial.
 Usage:
   demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
                [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
-               [--issuer URL] [--site social | --social-url URL]
+               [--issuer URL] [--site social | --social-url URL] [--metrics-addr ADDR] [--trace]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
         registers the demo client (a public code-grant application; with Redis,
@@ -156,6 +159,9 @@ Usage:
         Secure (behind a TLS proxy); --token-rate-limit is the token requests a
         minute allowed per client and per address (0: no limit). --issuer URL:
         the issuer of the metadata and of iss (default: the request's host).
+        --metrics-addr ADDR serves Prometheus metrics at http://ADDR/metrics on a
+        listener of its own (docs/metrics.md); --trace prints OpenTelemetry spans
+        of the token endpoint and of Redis commands to stderr.
         --site and --social-url: see Social login below.
   demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
         Create a user who can get tokens with the password grant.

@@ -45,6 +45,9 @@ type serveConfig struct {
 	issuer         string
 	site           string
 	socialURL      string
+	// metricsAddr is --metrics-addr ("": no metrics); trace is --trace.
+	metricsAddr string
+	trace       bool
 }
 
 // serveFlags is serve's flag set, parsing into cfg.
@@ -75,6 +78,8 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
 	fs.StringVar(&cfg.site, "site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
 	fs.StringVar(&cfg.socialURL, "social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics, on a listener of its own (host:port, such as 127.0.0.1:9100; default: no metrics; docs/metrics.md)")
+	fs.BoolVar(&cfg.trace, "trace", false, "print OpenTelemetry spans (the token endpoint, Redis commands) to stderr as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: demo serve [flags]")
 		fs.PrintDefaults()
@@ -138,7 +143,7 @@ func (cfg *serveConfig) level() (slog.Level, error) {
 }
 
 // appOptions are the options of the app serve runs on b.
-func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger) options {
+func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observability) options {
 	tokenLimit := cfg.tokenRateLimit
 	if tokenLimit == 0 {
 		tokenLimit = -1 // options: negative is no limit
@@ -146,7 +151,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger) options {
 	return options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
-		SocialURL: cfg.socialURL,
+		SocialURL: cfg.socialURL, Observer: obs.observer, TracerProvider: obs.tracer,
 	}
 }
 
@@ -175,7 +180,12 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
-	a, err := newApp(cfg.appOptions(b, log))
+	obs, err := e.startObservability(cfg, b, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = obs.stop(ctx) }()
+	a, err := newApp(cfg.appOptions(b, log, obs))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -341,6 +342,7 @@ func (p *Provider) redirectTo(c *gin.Context, req *authzRequest, vals url.Values
 // when req is known and the error is the client's business, else a page.
 func (p *Provider) authorizeFail(c *gin.Context, req *authzRequest, err error) {
 	e := asError(err)
+	p.observeError(observe.EndpointAuthorize, e)
 	if req == nil || e.Status >= 500 {
 		if e.Status >= 500 {
 			p.logError(c.Request.Context(), "ginoauth: authorization endpoint", err)

@@ -86,6 +86,7 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 
 // replayedCode revokes the tokens issued from a code presented twice.
 func (p *Provider) replayedCode(ctx context.Context, family string, answer *oautherr.Error) error {
+	p.observeCodeReplay()
 	p.log.WarnContext(ctx, "ginoauth: authorization code replayed; revoking the tokens issued from it")
 	if err := p.store.RevokeFamily(ctx, family); err != nil {
 		return err

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
@@ -144,6 +147,16 @@ type Config struct {
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+
+	// Observer receives the events operators count (tokens issued,
+	// revocations, throttled and unavailable answers, store failures...),
+	// such as a *metrics.Metrics of package ginoauth/metrics; it is also
+	// Middleware.Observer unless that is set. Nil reports nothing.
+	// docs/metrics.md lists the metrics.
+	Observer observe.Observer
+	// TracerProvider gives the tracer of the token endpoint's spans. Nil
+	// means OpenTelemetry's global provider (a no-op until one is set).
+	TracerProvider trace.TracerProvider
 }
 
 // The defaults of Config.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -52,6 +53,7 @@ func (p *Provider) IntrospectHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.introspect(c)
 		if err != nil {
+			p.observeError(observe.EndpointIntrospect, err)
 			if bearerCaller(c.Request) {
 				p.bearerError(c, err)
 			} else {

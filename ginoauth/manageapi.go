@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -126,6 +127,7 @@ func (p *Provider) DeleteApplication(ctx context.Context, clientID string) error
 	if _, err := p.RevokeGrants(ctx, f); err != nil {
 		return fmt.Errorf("ginoauth: application %q deleted, but revoking tokens issued to it meanwhile failed (retry with RevokeGrants): %w", clientID, err)
 	}
+	p.observeRevocation(observe.RevokeApplication)
 	return nil
 }
 
@@ -156,6 +158,7 @@ func (p *Provider) RevokeGrants(ctx context.Context, f store.GrantFilter) (int, 
 		if err := p.store.RevokeFamily(ctx, g.Family); err != nil {
 			return n, fmt.Errorf("ginoauth: revoke grant: %w", err)
 		}
+		p.observeRevocation(observe.RevokeFamily)
 		n++
 	}
 	return n, nil

@@ -40,9 +40,11 @@ import (
 
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -76,6 +78,8 @@ type Provider struct {
 	loginURL       loginURL
 	log            *slog.Logger
 	now            func() time.Time
+	obs            observe.Observer // nil: nothing reported
+	tracer         trace.Tracer
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -96,7 +100,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		cfg:            cfg,
-		store:          cfg.Store,
+		store:          newObservedStore(cfg.Store, cfg.Observer),
 		users:          cfg.Users,
 		codec:          codec,
 		scopes:         cfg.Scopes,
@@ -114,6 +118,8 @@ func New(cfg Config) (*Provider, error) {
 		basicChallenge: `Basic realm="` + cfg.Middleware.Realm + `"`,
 		log:            cfg.Logger,
 		now:            cfg.Now,
+		obs:            cfg.Observer,
+		tracer:         tokenTracer(cfg.TracerProvider),
 	}
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
 		return nil, err
@@ -199,6 +205,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.Middleware.Now == nil {
 		cfg.Middleware.Now = cfg.Now
 	}
+	if cfg.Middleware.Observer == nil {
+		cfg.Middleware.Observer = cfg.Observer
+	}
 	return cfg
 }
 
@@ -250,7 +259,7 @@ func validRealm(realm string) bool {
 }
 
 // Store returns the store the provider keeps its data in.
-func (p *Provider) Store() store.Store { return p.store }
+func (p *Provider) Store() store.Store { return p.cfg.Store }
 
 // Scopes returns the configured scopes and their descriptions (a copy).
 func (p *Provider) Scopes() map[string]string {

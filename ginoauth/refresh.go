@@ -157,6 +157,7 @@ func (p *Provider) rotatedRefresh(ctx context.Context, app *store.Application, k
 		}
 		p.logError(ctx, "ginoauth: a retired refresh token's successor does not open", err)
 	}
+	p.observeRefreshReuse()
 	if p.cfg.DisableRefreshTokenReuseProtection {
 		return nil, invalid
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -25,6 +26,7 @@ import (
 func (p *Provider) RevokeHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := p.revoke(c); err != nil {
+			p.observeError(observe.EndpointRevoke, err)
 			p.tokenError(c, err)
 			return
 		}
@@ -85,6 +87,7 @@ func (p *Provider) revokeAccess(ctx context.Context, clientID, raw string) error
 	if err := p.store.RevokeAccessToken(ctx, k); err != nil {
 		return err
 	}
+	p.observeRevocation(observe.RevokeToken)
 	if p.cfg.RevokeRefreshWithAccessToken && !at.Refresh.IsZero() {
 		return p.store.RevokeRefreshToken(ctx, at.Refresh)
 	}
@@ -109,5 +112,9 @@ func (p *Provider) revokeRefresh(ctx context.Context, clientID, raw string) erro
 	}
 	// Section 2.1: revoking a refresh token SHOULD invalidate every access
 	// token of the same grant.
-	return p.store.RevokeFamily(ctx, rt.Key.Family)
+	if err := p.store.RevokeFamily(ctx, rt.Key.Family); err != nil {
+		return err
+	}
+	p.observeRevocation(observe.RevokeFamily)
+	return nil
 }

@@ -57,6 +57,7 @@ func (p *Provider) allow(c *gin.Context, kind, key string, limit int) error {
 	if ok {
 		return nil
 	}
+	p.observeThrottled(kind)
 	return &throttled{ErrTooManyRequests.WithDescription("Too many token requests; retry later."), retry}
 }
 

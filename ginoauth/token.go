@@ -9,6 +9,7 @@ import (
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/scope"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
@@ -30,8 +31,11 @@ type TokenResponse struct {
 // to put the endpoint elsewhere.
 func (p *Provider) TokenHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		span := p.startTokenSpan(c)
 		resp, err := p.token(c)
+		endTokenSpan(span, err)
 		if err != nil {
+			p.observeError(observe.EndpointToken, err)
 			p.tokenError(c, err)
 			return
 		}
@@ -69,6 +73,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if !ok {
 		return nil, oautherr.ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", oautherr.Quote(grant))
 	}
+	p.tokenGrant(c, grant, false)
 	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
 		return nil, err
 	}
@@ -84,7 +89,11 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
 		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
-	return g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request})
+	resp, err := g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request})
+	if err == nil {
+		p.tokenGrant(c, grant, true)
+	}
+	return resp, err
 }
 
 // passwordGrant is RFC 6749 section 4.3.

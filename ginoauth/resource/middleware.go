@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 )
 
 // TokenValidator checks a bearer access token (RFC 6750) and returns what
@@ -63,6 +64,9 @@ type Options struct {
 	// Now is the clock a token's ExpiresAt is checked against, so a
 	// validator's answer is never used past it. Nil means time.Now.
 	Now func() time.Time
+	// Observer receives each validation's result and each 503 answer
+	// (package ginoauth/metrics counts them). Nil reports nothing.
+	Observer observe.Observer
 }
 
 // ErrUserNotFound is what an Options.UserLoader returns (or wraps) when
@@ -103,6 +107,7 @@ type authenticator struct {
 	userLoader func(c *gin.Context, userID string) (any, error)
 	log        *slog.Logger
 	now        func() time.Time
+	obs        observe.Observer // nil: nothing reported
 }
 
 func newAuthenticator(v TokenValidator, opts Options) *authenticator {
@@ -112,6 +117,7 @@ func newAuthenticator(v TokenValidator, opts Options) *authenticator {
 		userLoader: opts.UserLoader,
 		log:        opts.Logger,
 		now:        opts.Now,
+		obs:        opts.Observer,
 	}
 	if opts.Realm != "" && opts.Realm != DefaultRealm {
 		a.realm = opts.Realm
@@ -157,6 +163,9 @@ func (a *authenticator) serve(c *gin.Context) {
 		return
 	}
 	info, user, err := a.validate(c, raw)
+	if a.obs != nil {
+		a.observe(err)
+	}
 	switch {
 	case err == nil:
 		SetToken(c, info)
@@ -171,6 +180,19 @@ func (a *authenticator) serve(c *gin.Context) {
 		return
 	}
 	c.Next()
+}
+
+// observe reports a validation's result, and the 503 it answers.
+func (a *authenticator) observe(err error) {
+	switch {
+	case err == nil:
+		a.obs.Validation(observe.ValidationValid)
+	case errors.Is(err, oautherr.ErrInvalidToken):
+		a.obs.Validation(observe.ValidationInvalid)
+	default:
+		a.obs.Validation(observe.ValidationStoreError)
+		a.obs.Unavailable(observe.EndpointResource)
+	}
 }
 
 // validate asks the validator about raw, checks the answer's expiry
