@@ -155,7 +155,8 @@ func withMeta(t *testing.T, reg *prometheus.Registry, names []string, want strin
 // moved by exactly what was done, on the registry and on a /metrics scrape.
 func TestMetricsThroughHTTP(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, nil, ginoauth.RateLimit{PerClient: 2, Window: time.Hour})
+	// PerClient 3: two token requests and the revocation count against it.
+	s := newServer(t, nil, ginoauth.RateLimit{PerClient: 3, Window: time.Hour})
 	s.newClient()
 	cc := url.Values{"grant_type": {"client_credentials"}}
 
@@ -179,7 +180,7 @@ func TestMetricsThroughHTTP(t *testing.T) {
 		t.Errorf("second token: got %d, want 200", code)
 	}
 	if code, _ := s.token(cc); code != http.StatusTooManyRequests {
-		t.Errorf("third token (PerClient 2): got %d, want 429", code)
+		t.Errorf("third token (the fourth request of the client, PerClient 3): got %d, want 429", code)
 	}
 
 	s.expect(`
