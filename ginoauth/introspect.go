@@ -101,6 +101,11 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		if !rt.ExpiresAt.IsZero() && !now.Before(rt.ExpiresAt) {
 			return inactive, nil
 		}
+		if _, ok, err := p.currentApp(ctx, rt.ClientID, rt.Generation); err != nil {
+			return nil, err
+		} else if !ok {
+			return inactive, nil
+		}
 		r := &IntrospectionResponse{
 			Active: true, Scope: scope.Format(rt.Scopes), ClientID: rt.ClientID, Username: rt.Username,
 			TokenType: "refresh_token", Iat: rt.IssuedAt.Unix(), Sub: rt.UserID, Iss: iss,

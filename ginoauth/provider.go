@@ -76,6 +76,7 @@ type Provider struct {
 	loginURL       loginURL
 	log            *slog.Logger
 	now            func() time.Time
+	apps           *appCache
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -115,6 +116,8 @@ func New(cfg Config) (*Provider, error) {
 		log:            cfg.Logger,
 		now:            cfg.Now,
 	}
+	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
+	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
 		return nil, err
 	}
@@ -160,6 +163,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ApplicationCacheTTL == 0 {
+		cfg.ApplicationCacheTTL = DefaultApplicationCacheTTL
+	}
+	if cfg.ApplicationCacheSize <= 0 {
+		cfg.ApplicationCacheSize = DefaultApplicationCacheSize
 	}
 	if cfg.AccessTokenExpire == 0 {
 		cfg.AccessTokenExpire = DefaultAccessTokenExpire

@@ -73,13 +73,13 @@ func (p *Provider) revokeAccess(ctx context.Context, clientID, raw string) error
 	if at.ClientID != clientID {
 		return nil
 	}
-	if err := p.store.RevokeAccessToken(ctx, k); err != nil {
-		return err
+	if p.cfg.RevokeRefreshWithAccessToken {
+		// A family holds one pair (store.Key): the access token is live, so
+		// the family's refresh token, if any, is the one issued with it.
+		// Revoking the family removes both.
+		return p.store.RevokeFamily(ctx, family)
 	}
-	if p.cfg.RevokeRefreshWithAccessToken && !at.Refresh.IsZero() {
-		return p.store.RevokeRefreshToken(ctx, at.Refresh)
-	}
-	return nil
+	return p.store.RevokeAccessToken(ctx, k)
 }
 
 func (p *Provider) revokeRefresh(ctx context.Context, clientID, raw string) error {
