@@ -28,7 +28,7 @@ import (
 // refuses: a nil record, an empty ClientID, user ID or username, a token or
 // code Key with an empty Signature or Family, an access token, code or
 // retired refresh token without ExpiresAt, records of one write that do not
-// share a Family, a zero GrantFilter, a limiter call with an empty key,
+// share a Family, a GrantFilter without UserID, a limiter call with an empty key,
 // a limit below 1 or a window that is not positive, or a social link with
 // an empty provider, upstream ID or user ID or a provider holding ':'.
 var ErrInvalid = errors.New("memstore: invalid record")

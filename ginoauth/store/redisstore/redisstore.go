@@ -1,15 +1,15 @@
 // Package redisstore is a store.Store on Redis, through a
 // redis.UniversalClient, so a single node, Sentinel and Cluster work alike.
 //
-// The layout is built for the hot path: validating a bearer token is one GET
-// of a compact JSON value, issuing tokens is one Lua script (plus a
-// best-effort write of the grant indexes), and rotating a refresh token is
-// one Lua script. Records expire through Redis TTLs, so there is no clean-up
-// job. Every record of one grant (tokens, retired refresh tokens,
-// authorization codes, the family index and the grant record) carries the
-// grant's Family as a Redis Cluster hash tag, which keeps the grant in one
-// slot and lets the multi-key scripts run on Cluster. docs/redis-keys.md
-// describes every key.
+// The layout is built for the hot path: validating a bearer token is one
+// GET of a compact binary record, issuing tokens is one Lua script (plus,
+// for tokens with a user, the user's grant index script in the same
+// pipeline: one round trip), and rotating a refresh token is one Lua
+// script. Records expire through Redis TTLs, so there is no clean-up job.
+// A family (the tokens of one grant) holds one access token, one refresh
+// token and one code, at <prefix>{<family>}a, r and c; the braces are the
+// Redis Cluster hash tag, which keeps the grant in one slot and lets the
+// multi-key scripts run on Cluster. docs/redis-keys.md describes every key.
 //
 // Errors: a missing key is store.ErrNotFound; every failure of Redis or of
 // the connection to it (network, timeout, cancelled context, cluster down)
@@ -40,7 +40,7 @@ const DefaultPrefix = "ginoauth:"
 // or username, a token or code Key with an empty Signature or Family or a
 // Family holding '{' or '}', an access token, code or retired refresh token
 // without ExpiresAt, records of one write that do not share a Family, a
-// zero GrantFilter, a limiter call with an empty key, a limit below 1 or
+// GrantFilter without UserID, a scope holding a space or empty, a limiter call with an empty key, a limit below 1 or
 // a window shorter than a millisecond, or a social link with an empty
 // provider, upstream ID or user ID or a provider holding ':'.
 var ErrInvalid = errors.New("redisstore: invalid record")
