@@ -31,7 +31,7 @@ type appCache struct {
 	size int
 	now  func() time.Time
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	entries  map[string]appEntry
 	inflight map[string]*appCall
 }
@@ -56,15 +56,32 @@ func newAppCache(load func(context.Context, string) (*store.Application, error),
 // cache when its entry is younger than the TTL. Errors are the store's
 // (ErrNotFound, ErrUnavailable).
 func (c *appCache) get(ctx context.Context, clientID string) (*store.Application, error) {
+	app, err := c.shared(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return cloneApp(app), nil
+}
+
+// shared is get without the copy: the caller must not change the result.
+func (c *appCache) shared(ctx context.Context, clientID string) (*store.Application, error) {
 	if c.ttl <= 0 {
 		return c.load(ctx, clientID)
 	}
 	now := c.now()
+	c.mu.RLock()
+	e, ok := c.entries[clientID]
+	c.mu.RUnlock()
+	if ok {
+		if age := now.Sub(e.fetched); age >= 0 && age < c.ttl {
+			return e.app, nil
+		}
+	}
 	c.mu.Lock()
 	if e, ok := c.entries[clientID]; ok {
 		if age := now.Sub(e.fetched); age >= 0 && age < c.ttl {
 			c.mu.Unlock()
-			return cloneApp(e.app), nil
+			return e.app, nil
 		}
 		delete(c.entries, clientID)
 	}
@@ -104,7 +121,7 @@ func (c *appCache) get(ctx context.Context, clientID string) (*store.Application
 	if call.err != nil {
 		return nil, call.err
 	}
-	return cloneApp(call.app), nil
+	return call.app, nil
 }
 
 // forget drops clientID's entry, after this instance changed the
@@ -123,18 +140,18 @@ func cloneApp(a *store.Application) *store.Application {
 	return &c
 }
 
-// currentApp returns the application a token, code or grant issued to
-// clientID with generation gen belongs to, or ok false when it is gone or
-// its tokens were revoked since (another generation). err is a store
-// failure (ErrUnavailable): the caller answers 503, never lets the token
-// through.
-func (p *Provider) currentApp(ctx context.Context, clientID string, gen int64) (app *store.Application, ok bool, err error) {
-	app, err = p.apps.get(ctx, clientID)
+// currentApp reports whether the application a token, code or grant was
+// issued to (clientID, with generation gen) still exists with that
+// generation: false when it is gone or its tokens were revoked since. err
+// is a store failure (ErrUnavailable): the caller answers 503, never lets
+// the token through.
+func (p *Provider) currentApp(ctx context.Context, clientID string, gen int64) (ok bool, err error) {
+	app, err := p.apps.shared(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
-	return app, app.Generation == gen, nil
+	return app.Generation == gen, nil
 }

@@ -101,7 +101,7 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		if !rt.ExpiresAt.IsZero() && !now.Before(rt.ExpiresAt) {
 			return inactive, nil
 		}
-		if _, ok, err := p.currentApp(ctx, rt.ClientID, rt.Generation); err != nil {
+		if ok, err := p.currentApp(ctx, rt.ClientID, rt.Generation); err != nil {
 			return nil, err
 		} else if !ok {
 			return inactive, nil

@@ -134,7 +134,7 @@ func (p *Provider) ListGrants(ctx context.Context, f store.GrantFilter) ([]*stor
 	}
 	out := grants[:0]
 	for _, g := range grants {
-		_, ok, err := p.currentApp(ctx, g.ClientID, g.Generation)
+		ok, err := p.currentApp(ctx, g.ClientID, g.Generation)
 		if err != nil {
 			return nil, fmt.Errorf("ginoauth: list grants: %w", err)
 		}

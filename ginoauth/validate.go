@@ -56,7 +56,7 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 	}
 	// The application must still exist and not have had its tokens revoked
 	// since (Generation); read through the provider's cache.
-	if _, ok, err := p.currentApp(ctx, at.ClientID, at.Generation); err != nil {
+	if ok, err := p.currentApp(ctx, at.ClientID, at.Generation); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, errTokenInvalid

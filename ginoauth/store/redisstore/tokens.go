@@ -277,6 +277,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 	if user == "" {
 		user = old.UserID
 	}
+	if w.atVal == "" && w.rtVal == "" {
+		user = "" // nothing new lives: no index entry (expiry 0 would read "never")
+	}
 	cmd, err := s.runWithIndex(ctx, rotateScript, keys, args, user, family, w.exp)
 	if err != nil {
 		return unavailable("rotate refresh token", err)
