@@ -6,8 +6,9 @@
 // (package storetest): redisstore, on any redis.UniversalClient, and
 // memstore, an in-process store used when no Redis is configured.
 //
-// Following ory/fosite, a store never sees a raw token: tokens are kept under
-// their SHA-256 signature (see Key), so a dump of the store holds nothing a
+// Following ory/fosite, a store never sees a raw token: a token is known by
+// its family and its SHA-256 signature (see Key), and a record keeps at
+// most a digest of the signature, so a dump of the store holds nothing a
 // client could present.
 package store
 

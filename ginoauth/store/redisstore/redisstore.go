@@ -40,9 +40,10 @@ const DefaultPrefix = "ginoauth:"
 // or username, a token or code Key with an empty Signature or Family or a
 // Family holding '{' or '}', an access token, code or retired refresh token
 // without ExpiresAt, records of one write that do not share a Family, a
-// GrantFilter without UserID, a scope holding a space or empty, a limiter call with an empty key, a limit below 1 or
-// a window shorter than a millisecond, or a social link with an empty
-// provider, upstream ID or user ID or a provider holding ':'.
+// GrantFilter without UserID, an empty scope or one holding a space, a
+// limiter call with an empty key, a limit below 1 or a window shorter than
+// a millisecond, or a social link with an empty provider, upstream ID or
+// user ID or a provider holding ':'.
 var ErrInvalid = errors.New("redisstore: invalid record")
 
 // undoTimeout bounds the best-effort clean-up of a half-done write.
