@@ -258,7 +258,7 @@ func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner 
 	if approval != "auto" {
 		return false, nil
 	}
-	grants, err := p.store.ListGrants(ctx, store.GrantFilter{UserID: owner.ID, ClientID: req.app.ClientID})
+	grants, err := p.ListGrants(ctx, store.GrantFilter{UserID: owner.ID, ClientID: req.app.ClientID})
 	if err != nil {
 		return false, err
 	}
@@ -303,6 +303,7 @@ func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
 		UserID:              owner.ID,
 		Username:            owner.Username,
 		Scopes:              req.scopes,
+		Generation:          req.app.Generation,
 		CodeChallenge:       req.challenge,
 		CodeChallengeMethod: req.method,
 		IssuedAt:            now,

@@ -103,7 +103,7 @@ func (p *Provider) authenticateClient(c *gin.Context, params map[string]string) 
 	if !found {
 		return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed: no client credentials.")
 	}
-	app, err := p.store.GetApplication(c.Request.Context(), creds.ID)
+	app, err := p.apps.get(c.Request.Context(), creds.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
 	}

@@ -36,8 +36,8 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 	if err != nil {
 		return nil, err
 	}
-	if code.ClientID != app.ClientID {
-		return nil, invalid
+	if code.ClientID != app.ClientID || code.Generation != app.Generation {
+		return nil, invalid // another client's, or revoked with its application's tokens
 	}
 	if !code.ConsumedAt.IsZero() {
 		return nil, p.replayedCode(ctx, family, invalid)

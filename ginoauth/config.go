@@ -157,6 +157,20 @@ type Config struct {
 	// TracerProvider gives the tracer of the token endpoint's spans. Nil
 	// means OpenTelemetry's global provider (a no-op until one is set).
 	TracerProvider trace.TracerProvider
+
+	// ApplicationCacheTTL is how long an application read from the store
+	// is reused by this instance: for validating tokens (each checks its
+	// application still exists and its Generation) and for authenticating
+	// clients at the token endpoint. Zero means
+	// DefaultApplicationCacheTTL (one second): a change or deletion of an
+	// application, or the revocation of its tokens, is honoured by every
+	// instance within that time (at once by the instance that made it).
+	// Negative disables the cache: every use reads the store.
+	ApplicationCacheTTL time.Duration
+
+	// ApplicationCacheSize bounds the number of applications cached; zero
+	// means DefaultApplicationCacheSize.
+	ApplicationCacheSize int
 }
 
 // The defaults of Config.

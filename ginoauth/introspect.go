@@ -123,6 +123,11 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		if rt.ClientID != caller.clientID {
 			return inactive, nil // a refresh token is its own client's business only
 		}
+		if ok, err := p.currentApp(ctx, rt.ClientID, rt.Generation); err != nil {
+			return nil, err
+		} else if !ok {
+			return inactive, nil
+		}
 		r := &IntrospectionResponse{
 			Active: true, Scope: scope.Format(rt.Scopes), ClientID: rt.ClientID, Username: rt.Username,
 			TokenType: "refresh_token", Iat: rt.IssuedAt.Unix(), Sub: rt.UserID, Iss: iss,

@@ -38,7 +38,7 @@ func (e *InvalidApplicationError) Is(target error) bool { return target == ErrIn
 
 // errEmptyGrantFilter refuses the zero store.GrantFilter, which would
 // select nothing on some stores and everything on others.
-var errEmptyGrantFilter = errors.New("ginoauth: a grant filter needs a user, a client or both")
+var errEmptyGrantFilter = errors.New("ginoauth: a grant filter needs a user (ListGrants), or a user, a client or both (RevokeGrants)")
 
 // ListApplications returns the applications owned by the user with ID
 // ownerUserID, or every application when ownerUserID is empty, ordered by
@@ -97,58 +97,81 @@ func (p *Provider) UpdateApplication(ctx context.Context, clientID string, chang
 	if len(problems) > 0 {
 		return nil, &InvalidApplicationError{Problems: problems}
 	}
+	defer p.apps.forget(clientID)
 	if err := p.store.UpdateApplication(ctx, app); err != nil {
 		return nil, fmt.Errorf("ginoauth: update application %q: %w", clientID, err)
 	}
 	return app, nil
 }
 
-// DeleteApplication revokes every grant (access and refresh tokens) of the
-// application and deletes it, as deleting a DOT Application cascades to
-// its tokens. A missing application gives an error wrapping
+// DeleteApplication deletes the application, which revokes every token
+// and code issued to it, as deleting a DOT Application cascades to its
+// tokens: the provider refuses a token whose application is gone (every
+// instance within Config.ApplicationCacheTTL, this one at once), and an
+// application created again under the same client ID gets a new
+// Generation, which the old tokens do not carry. The tokens' records are
+// left to expire. A missing application gives an error wrapping
 // store.ErrNotFound.
-//
-// Grants are revoked before the application is deleted, so that a failure
-// leaves it in place to delete again, and once more after, for tokens
-// issued in between (a deleted client cannot get new ones). If that last
-// sweep fails, the application is gone and the error says so; finish with
-// RevokeGrants(ctx, store.GrantFilter{ClientID: clientID}).
 func (p *Provider) DeleteApplication(ctx context.Context, clientID string) error {
-	if _, err := p.store.GetApplication(ctx, clientID); err != nil {
-		return fmt.Errorf("ginoauth: delete application %q: %w", clientID, err)
-	}
-	f := store.GrantFilter{ClientID: clientID}
-	if _, err := p.RevokeGrants(ctx, f); err != nil {
-		return fmt.Errorf("ginoauth: delete application %q: %w", clientID, err)
-	}
+	defer p.apps.forget(clientID)
 	if err := p.store.DeleteApplication(ctx, clientID); err != nil {
 		return fmt.Errorf("ginoauth: delete application %q: %w", clientID, err)
-	}
-	if _, err := p.RevokeGrants(ctx, f); err != nil {
-		return fmt.Errorf("ginoauth: application %q deleted, but revoking tokens issued to it meanwhile failed (retry with RevokeGrants): %w", clientID, err)
 	}
 	p.observeRevocation(observe.RevokeApplication)
 	return nil
 }
 
-// ListGrants returns the live grants of a user, of a client, or of a user
-// for a client (DOT's authorized tokens), newest first. The zero filter is
-// refused.
+// ListGrants returns the live grants of a user, or of a user for a client
+// (DOT's authorized tokens), newest first, leaving out those of deleted
+// applications and those revoked with their application's tokens (another
+// Generation). A filter without UserID is refused: grants are indexed by
+// user only.
 func (p *Provider) ListGrants(ctx context.Context, f store.GrantFilter) ([]*store.Grant, error) {
-	if f.UserID == "" && f.ClientID == "" {
+	if f.UserID == "" {
 		return nil, errEmptyGrantFilter
 	}
 	grants, err := p.store.ListGrants(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("ginoauth: list grants: %w", err)
 	}
-	return grants, nil
+	out := grants[:0]
+	for _, g := range grants {
+		ok, err := p.currentApp(ctx, g.ClientID, g.Generation)
+		if err != nil {
+			return nil, fmt.Errorf("ginoauth: list grants: %w", err)
+		}
+		if ok {
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }
 
-// RevokeGrants revokes every live grant f selects (the access and refresh
-// tokens of each, with store.Tokens.RevokeFamily) and returns how many it
-// revoked, also when it stops at an error. The zero filter is refused.
+// RevokeGrants revokes the grants f selects and returns how many it
+// revoked, also when it stops at an error. With a UserID, it lists the
+// user's live grants (of f's client only, when ClientID is set) and
+// revokes each family (store.Tokens.RevokeFamily). With only a ClientID,
+// it revokes every token and code of the application at once, without
+// listing them (store.Applications.RevokeApplicationTokens: a new
+// Generation; every instance refuses the old tokens within
+// Config.ApplicationCacheTTL, this one at once), and returns 1, or 0 when
+// the application does not exist. The zero filter is refused.
 func (p *Provider) RevokeGrants(ctx context.Context, f store.GrantFilter) (int, error) {
+	if f.UserID == "" && f.ClientID == "" {
+		return 0, errEmptyGrantFilter
+	}
+	if f.UserID == "" {
+		defer p.apps.forget(f.ClientID)
+		_, err := p.store.RevokeApplicationTokens(ctx, f.ClientID)
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("ginoauth: revoke the tokens of application %q: %w", f.ClientID, err)
+		}
+		p.observeRevocation(observe.RevokeApplication)
+		return 1, nil
+	}
 	grants, err := p.ListGrants(ctx, f)
 	if err != nil {
 		return 0, err

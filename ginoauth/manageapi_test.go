@@ -226,12 +226,15 @@ func TestManageDeleteApplication(t *testing.T) {
 		if !wantStatus(t, "refresh with the deleted client", r, 401) {
 			t.FailNow()
 		}
-		g, err := e.p.ListGrants(ctx, store.GrantFilter{ClientID: e.confID})
+		g, err := e.p.ListGrants(ctx, store.GrantFilter{UserID: "u1", ClientID: e.confID})
 		if err != nil {
 			t.Fatalf("ListGrants of the deleted client: error %v, want nil", err)
 		}
 		if len(g) != 0 {
 			t.Fatalf("grants left of the deleted client: got %v, want none", g)
+		}
+		if _, err := e.p.ListGrants(ctx, store.GrantFilter{ClientID: e.confID}); err == nil {
+			t.Fatal("ListGrants by client alone: error nil, want one (grants are indexed by user)")
 		}
 		if !e.works(pub) {
 			t.Fatal("another application's token: refused, want it to work")
@@ -272,8 +275,11 @@ func TestManageRevokeGrants(t *testing.T) {
 		}{
 			{"user and client", store.GrantFilter{UserID: "u1", ClientID: e.pubID}, 1, []resp{pub}, []resp{pw1, pw2, cc}},
 			{"user", store.GrantFilter{UserID: "u1"}, 2, []resp{pw1, pw2}, []resp{cc}},
+			// A client alone: every token of the application at once (a
+			// new generation), counted as one.
 			{"client", store.GrantFilter{ClientID: e.confID}, 1, []resp{cc}, nil},
-			{"nothing left", store.GrantFilter{ClientID: e.confID}, 0, nil, nil},
+			{"client again", store.GrantFilter{ClientID: e.confID}, 1, nil, nil},
+			{"unknown client", store.GrantFilter{ClientID: "nope"}, 0, nil, nil},
 		} {
 			n, err := e.p.RevokeGrants(ctx, tc.f)
 			if err != nil {

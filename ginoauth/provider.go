@@ -80,6 +80,7 @@ type Provider struct {
 	now            func() time.Time
 	obs            observe.Observer // nil: nothing reported
 	tracer         trace.Tracer
+	apps           *appCache
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -121,6 +122,8 @@ func New(cfg Config) (*Provider, error) {
 		obs:            cfg.Observer,
 		tracer:         tokenTracer(cfg.TracerProvider),
 	}
+	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
+	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
 		return nil, err
 	}
@@ -166,6 +169,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ApplicationCacheTTL == 0 {
+		cfg.ApplicationCacheTTL = DefaultApplicationCacheTTL
+	}
+	if cfg.ApplicationCacheSize <= 0 {
+		cfg.ApplicationCacheSize = DefaultApplicationCacheSize
 	}
 	if cfg.AccessTokenExpire == 0 {
 		cfg.AccessTokenExpire = DefaultAccessTokenExpire

@@ -48,6 +48,12 @@ var cheapHash = func() string {
 type countingStore struct {
 	store.Store
 	gets atomic.Int64
+	apps atomic.Int64 // GetApplication calls
+}
+
+func (s *countingStore) GetApplication(ctx context.Context, clientID string) (*store.Application, error) {
+	s.apps.Add(1)
+	return s.Store.GetApplication(ctx, clientID)
 }
 
 func (s *countingStore) GetAccessToken(ctx context.Context, k store.Key) (*store.AccessToken, error) {

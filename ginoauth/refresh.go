@@ -47,8 +47,8 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	if err != nil {
 		return nil, err
 	}
-	if old.ClientID != app.ClientID {
-		return nil, invalid
+	if old.ClientID != app.ClientID || old.Generation != app.Generation {
+		return nil, invalid // another client's, or revoked with its application's tokens
 	}
 	now := p.now()
 	if !old.ExpiresAt.IsZero() && !now.Before(old.ExpiresAt) {
@@ -84,7 +84,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		}
 		scopes = allowed
 	}
-	at, rt, resp, err := p.mint(family, app.ClientID, old.UserID, old.Username, scopes, true)
+	at, rt, resp, err := p.mint(family, app, old.UserID, old.Username, scopes, true)
 	if err != nil {
 		return nil, err
 	}

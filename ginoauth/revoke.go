@@ -84,13 +84,20 @@ func (p *Provider) revokeAccess(ctx context.Context, clientID, raw string) error
 	if at.ClientID != clientID {
 		return nil
 	}
+	if p.cfg.RevokeRefreshWithAccessToken {
+		// A family holds one pair (store.Key): the access token is live, so
+		// the family's refresh token, if any, is the one issued with it.
+		// Revoking the family removes both.
+		if err := p.store.RevokeFamily(ctx, family); err != nil {
+			return err
+		}
+		p.observeRevocation(observe.RevokeFamily)
+		return nil
+	}
 	if err := p.store.RevokeAccessToken(ctx, k); err != nil {
 		return err
 	}
 	p.observeRevocation(observe.RevokeToken)
-	if p.cfg.RevokeRefreshWithAccessToken && !at.Refresh.IsZero() {
-		return p.store.RevokeRefreshToken(ctx, at.Refresh)
-	}
 	return nil
 }
 

@@ -139,7 +139,7 @@ func (p *Provider) issue(ctx context.Context, app *store.Application, userID, us
 // issueInFamily mints and stores tokens in a given family (that of the
 // authorization code they are exchanged for).
 func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*TokenResponse, error) {
-	at, rt, resp, err := p.mint(family, app.ClientID, userID, username, scopes, withRefresh)
+	at, rt, resp, err := p.mint(family, app, userID, username, scopes, withRefresh)
 	if err != nil {
 		return nil, err
 	}
@@ -151,20 +151,22 @@ func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.
 
 // mint makes an access token (and a refresh token, if asked) in family,
 // returning the records to store and the answer to send.
-func (p *Provider) mint(family, clientID, userID, username string, scopes []string, withRefresh bool) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
+func (p *Provider) mint(family string, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
+	clientID := app.ClientID
 	now := p.now().UTC()
 	access, err := p.codec.Mint(opaque.AccessPrefix, family)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	at := &store.AccessToken{
-		Key:       store.Key{Family: family, Signature: opaque.Signature(access)},
-		ClientID:  clientID,
-		UserID:    userID,
-		Username:  username,
-		Scopes:    scopes,
-		IssuedAt:  now,
-		ExpiresAt: now.Add(p.accessTTL),
+		Key:        store.Key{Family: family, Signature: opaque.Signature(access)},
+		ClientID:   clientID,
+		UserID:     userID,
+		Username:   username,
+		Scopes:     scopes,
+		Generation: app.Generation,
+		IssuedAt:   now,
+		ExpiresAt:  now.Add(p.accessTTL),
 	}
 	resp := &TokenResponse{
 		AccessToken: access,
@@ -180,18 +182,17 @@ func (p *Provider) mint(family, clientID, userID, username string, scopes []stri
 		return nil, nil, nil, err
 	}
 	rt := &store.RefreshToken{
-		Key:      store.Key{Family: family, Signature: opaque.Signature(refresh)},
-		ClientID: clientID,
-		UserID:   userID,
-		Username: username,
-		Scopes:   scopes,
-		Access:   at.Key,
-		IssuedAt: now,
+		Key:        store.Key{Family: family, Signature: opaque.Signature(refresh)},
+		ClientID:   clientID,
+		UserID:     userID,
+		Username:   username,
+		Scopes:     scopes,
+		Generation: app.Generation,
+		IssuedAt:   now,
 	}
 	if p.refreshTTL > 0 {
 		rt.ExpiresAt = now.Add(p.refreshTTL)
 	}
-	at.Refresh = rt.Key
 	resp.RefreshToken = refresh
 	return at, rt, resp, nil
 }

@@ -31,7 +31,11 @@ func (p *Provider) Middleware() gin.HandlerFunc {
 }
 
 // Validate checks an access token and returns what it grants; it
-// implements resource.TokenValidator. A token that is malformed or forged
+// implements resource.TokenValidator. The token's application must still
+// exist with the Generation the token was issued under (see
+// store.Application.Generation); applications are read through a cache
+// (Config.ApplicationCacheTTL), so this is usually the one store round
+// trip of the token lookup. A token that is malformed or forged
 // (refused without a store round trip), unknown, revoked or expired gives
 // an *oautherr.Error with Code invalid_token (RFC 6750 section 3.1); a
 // store outage gives an error wrapping store.ErrUnavailable.
@@ -48,6 +52,13 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 		return nil, err
 	}
 	if !p.now().Before(at.ExpiresAt) {
+		return nil, errTokenInvalid
+	}
+	// The application must still exist and not have had its tokens revoked
+	// since (Generation); read through the provider's cache.
+	if ok, err := p.currentApp(ctx, at.ClientID, at.Generation); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, errTokenInvalid
 	}
 	return &resource.TokenInfo{

@@ -444,6 +444,16 @@ func (cli *CLI) revokeTokens(ctx context.Context, args []string) error {
 		}
 		return err
 	}
+	if f.UserID == "" {
+		// The application's tokens are revoked at once (a new generation),
+		// not grant by grant: there is no count.
+		if n == 0 {
+			fmt.Fprintf(cli.stdout(), "No application %q: nothing revoked.\n", f.ClientID)
+		} else {
+			fmt.Fprintf(cli.stdout(), "Revoked every token of application %q.\n", f.ClientID)
+		}
+		return nil
+	}
 	fmt.Fprintf(cli.stdout(), "Revoked %s.\n", grants(n))
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -340,9 +341,9 @@ func TestRevokeTokens(t *testing.T) {
 	}{
 		{[]string{"revoketokens", "--user", "alice", "--client-id", ids[2]}, "Revoked 1 grant.\n", []string{"alice@2"}},
 		{[]string{"revoketokens", "--user", "alice"}, "Revoked 1 grant.\n", []string{"alice@0"}},
-		{[]string{"revoketokens", "--client-id", ids[0]}, "Revoked 2 grants.\n", []string{"bob@0", "cc@0"}},
-		{[]string{"revoketokens", "--client-id", ids[0]}, "Revoked 0 grants.\n", nil},
-		{[]string{"revoketokens", "--client-id", "deleted-or-unknown"}, "Revoked 0 grants.\n", nil},
+		{[]string{"revoketokens", "--client-id", ids[0]}, fmt.Sprintf("Revoked every token of application %q.\n", ids[0]), []string{"bob@0", "cc@0"}},
+		{[]string{"revoketokens", "--client-id", ids[0]}, fmt.Sprintf("Revoked every token of application %q.\n", ids[0]), nil},
+		{[]string{"revoketokens", "--client-id", "deleted-or-unknown"}, "No application \"deleted-or-unknown\": nothing revoked.\n", nil},
 	} {
 		out.Reset()
 		if err := cli.Run(ctx, tc.args); err != nil || out.String() != tc.out {

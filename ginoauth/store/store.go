@@ -6,8 +6,9 @@
 // (package storetest): redisstore, on any redis.UniversalClient, and
 // memstore, an in-process store used when no Redis is configured.
 //
-// Following ory/fosite, a store never sees a raw token: tokens are kept under
-// their SHA-256 signature (see Key), so a dump of the store holds nothing a
+// Following ory/fosite, a store never sees a raw token: a token is known by
+// its family and its SHA-256 signature (see Key), and a record keeps at
+// most a digest of the signature, so a dump of the store holds nothing a
 // client could present.
 package store
 
@@ -89,6 +90,13 @@ type Application struct {
 	SkipAuthorization bool      `json:"skip_authorization,omitempty"`
 	UserID            string    `json:"user_id,omitempty"` // owner, optional
 	CreatedAt         time.Time `json:"created_at"`
+	// Generation is set by the store: CreateApplication gives it a value
+	// never given before (not even to a deleted application of the same
+	// ClientID), and RevokeApplicationTokens a new one. Tokens and codes
+	// carry the Generation of their application at issuance; the provider
+	// refuses one whose Generation is not its application's current one.
+	// UpdateApplication keeps the stored Generation, whatever app says.
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // AllowsGrant reports whether grant is among the application's grant types.
@@ -117,9 +125,18 @@ type User struct {
 
 // Key locates a stored token. Signature is the hex SHA-256 of the token
 // string; Family is the grant the token belongs to (every token minted from
-// one grant, including rotated refresh tokens, shares it). Stores may use
-// Family to keep a grant's tokens together, as redisstore does with a Redis
-// Cluster hash tag.
+// one grant, including rotated refresh tokens, shares it).
+//
+// A family holds at most one access token, one refresh token and one
+// authorization code at a time: stores keep tokens by Family and kind, and
+// keep the Signature inside the record. SaveTokens into a family replaces
+// the access token it holds (and its refresh token, when rt is not nil),
+// and a rotation replaces the pair. A lookup whose Signature is not that of
+// the record the family holds (an older token of the family, or a forgery)
+// is ErrNotFound; stores compare signatures in constant time. Each
+// issuance therefore mints a new family; only a rotation reuses one, and a
+// code's family is that of the tokens it is exchanged for. redisstore
+// keeps a family in one Redis Cluster slot (hash tag).
 type Key struct {
 	Family    string `json:"f"`
 	Signature string `json:"s"`
@@ -135,10 +152,14 @@ type AccessToken struct {
 	UserID   string   `json:"u,omitempty"`
 	Username string   `json:"n,omitempty"`
 	Scopes   []string `json:"sc,omitempty"`
-	// Refresh is the key of the refresh token issued with this access token.
-	Refresh   Key       `json:"r,omitempty"`
-	IssuedAt  time.Time `json:"i"`
-	ExpiresAt time.Time `json:"e"`
+	// Generation is the application's Generation at issuance.
+	Generation int64     `json:"g,omitempty"`
+	IssuedAt   time.Time `json:"i"`
+	ExpiresAt  time.Time `json:"e"`
+	// GrantCreatedAt is when the family's first tokens were issued: set by
+	// the store on reads (SaveTokens takes IssuedAt; a rotation keeps the
+	// old refresh token's), ignored on writes.
+	GrantCreatedAt time.Time `json:"-"`
 }
 
 // RefreshToken is the stored record of an issued refresh token.
@@ -148,11 +169,13 @@ type RefreshToken struct {
 	UserID   string   `json:"u,omitempty"`
 	Username string   `json:"n,omitempty"`
 	Scopes   []string `json:"sc,omitempty"`
-	// Access is the key of the access token issued with this refresh token.
-	Access   Key       `json:"a"`
-	IssuedAt time.Time `json:"i"`
+	// Generation is the application's Generation at issuance.
+	Generation int64     `json:"g,omitempty"`
+	IssuedAt   time.Time `json:"i"`
 	// ExpiresAt is zero for a refresh token that never expires.
 	ExpiresAt time.Time `json:"e,omitempty"`
+	// GrantCreatedAt is as AccessToken's.
+	GrantCreatedAt time.Time `json:"-"`
 }
 
 // AuthorizationCode is the stored record of an authorization code (RFC
@@ -167,10 +190,12 @@ type AuthorizationCode struct {
 	RedirectURI string   `json:"ru"`
 	// CodeChallenge and CodeChallengeMethod are RFC 7636's ("S256" or
 	// "plain"); empty when the request carried no challenge.
-	CodeChallenge       string    `json:"cc,omitempty"`
-	CodeChallengeMethod string    `json:"cm,omitempty"`
-	IssuedAt            time.Time `json:"i"`
-	ExpiresAt           time.Time `json:"e"`
+	CodeChallenge       string `json:"cc,omitempty"`
+	CodeChallengeMethod string `json:"cm,omitempty"`
+	// Generation is the application's Generation at issuance.
+	Generation int64     `json:"g,omitempty"`
+	IssuedAt   time.Time `json:"i"`
+	ExpiresAt  time.Time `json:"e"`
 	// ConsumedAt is set once the code was redeemed.
 	ConsumedAt time.Time `json:"ca,omitempty"`
 }
@@ -199,6 +224,9 @@ type Grant struct {
 	UserID   string   `json:"u,omitempty"`
 	Username string   `json:"n,omitempty"`
 	Scopes   []string `json:"sc,omitempty"`
+	// Generation is that of the application the grant's tokens were
+	// issued under (see Application.Generation).
+	Generation int64 `json:"g,omitempty"`
 	// CreatedAt is when the family's first tokens were saved.
 	CreatedAt time.Time `json:"i"`
 	// ExpiresAt is when the family's last live token expires; zero when a
@@ -206,8 +234,9 @@ type Grant struct {
 	ExpiresAt time.Time `json:"e,omitempty"`
 }
 
-// GrantFilter selects grants by user, by client, or both (AND). The zero
-// filter is not allowed.
+// GrantFilter selects grants by user, or by user and client (AND). A
+// filter without UserID is not allowed: stores index grants by user only
+// (revoke a client's tokens with Applications.RevokeApplicationTokens).
 type GrantFilter struct {
 	UserID   string
 	ClientID string
@@ -223,7 +252,15 @@ type Applications interface {
 	// UpdateApplication replaces a stored application; ErrNotFound if absent.
 	UpdateApplication(ctx context.Context, app *Application) error
 	// DeleteApplication removes an application; ErrNotFound if absent.
+	// Its tokens are left in place: the provider refuses them, as their
+	// application is gone (and a recreated application of the same
+	// ClientID has a new Generation).
 	DeleteApplication(ctx context.Context, clientID string) error
+	// RevokeApplicationTokens gives the application a new Generation, never
+	// given before, and returns it; ErrNotFound if absent. Every token and
+	// code issued to it before carries an older Generation, which the
+	// provider refuses: this revokes them all without listing them.
+	RevokeApplicationTokens(ctx context.Context, clientID string) (int64, error)
 	// ListApplications returns every application, ordered by ClientID.
 	ListApplications(ctx context.Context) ([]*Application, error)
 }
@@ -243,18 +280,23 @@ type Users interface {
 // their ExpiresAt; a zero ExpiresAt on a refresh token means never.
 type Tokens interface {
 	// SaveTokens stores a newly issued access token and, when rt is not
-	// nil, its refresh token, both or neither. If their family was revoked
+	// nil, its refresh token, both or neither, replacing the access token
+	// (and, when rt is not nil, the refresh token) their family held (see
+	// Key). If their family was revoked
 	// (see RevokeFamily) it stores nothing and returns ErrRevoked; the
 	// check and the write are one atomic step.
 	SaveTokens(ctx context.Context, at *AccessToken, rt *RefreshToken) error
 	// GetAccessToken returns the access token stored under k, or ErrNotFound
-	// when it does not exist, expired or was revoked. Implementations answer
+	// when it does not exist, expired, was revoked or replaced, or its
+	// family holds a token of another Signature. Implementations answer
 	// it with one round trip: it runs on every protected request.
 	GetAccessToken(ctx context.Context, k Key) (*AccessToken, error)
 	// GetRefreshToken returns the refresh token stored under k or ErrNotFound.
 	GetRefreshToken(ctx context.Context, k Key) (*RefreshToken, error)
-	// RotateRefreshToken atomically consumes the refresh token old (and
-	// revokes the access token old.Access issued with it) and stores the new
+	// RotateRefreshToken atomically consumes the refresh token old, as
+	// GetRefreshToken returned it (the new tokens keep its GrantCreatedAt),
+	// (and
+	// revokes the access token its family holds) and stores the new
 	// pair and, when retired is not nil, old's retired record (under
 	// old.Key, kept until retired.ExpiresAt, read by
 	// GetRetiredRefreshToken). If old is no longer stored, because it was
@@ -267,9 +309,10 @@ type Tokens interface {
 	// GetRetiredRefreshToken returns the retired record a rotation left
 	// under k, or ErrNotFound.
 	GetRetiredRefreshToken(ctx context.Context, k Key) (*RetiredRefreshToken, error)
-	// RevokeAccessToken deletes an access token; no error if absent.
+	// RevokeAccessToken deletes an access token; no error if absent (nor
+	// when its family holds another one, which it leaves alone).
 	RevokeAccessToken(ctx context.Context, k Key) error
-	// RevokeRefreshToken deletes a refresh token; no error if absent.
+	// RevokeRefreshToken deletes a refresh token, as RevokeAccessToken.
 	RevokeRefreshToken(ctx context.Context, k Key) error
 	// RevokeFamily deletes every token of a family (access, refresh and
 	// retired refresh tokens, authorization codes) and its Grant, at once
@@ -287,6 +330,9 @@ type Tokens interface {
 	// ListGrants returns the live grants matching f, newest first. A grant
 	// lives while any of its access or refresh tokens does; SaveTokens and
 	// RotateRefreshToken keep it up to date from the tokens they store.
+	// Only grants with a user are listed (tokens without a user, such as
+	// client_credentials ones, are in no grant index); a filter without
+	// UserID is refused.
 	ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, error)
 }
 
@@ -294,7 +340,8 @@ type Tokens interface {
 type Codes interface {
 	// SaveAuthorizationCode stores a new code; the store keeps it until
 	// ExpiresAt + CodeRetention (callers check ExpiresAt themselves). It
-	// returns ErrDuplicate if a code is stored under its Key, and ErrRevoked,
+	// returns ErrDuplicate if its family holds a code already (one code a
+	// family, see Key), and ErrRevoked,
 	// storing nothing, if its family was revoked (see RevokeFamily).
 	SaveAuthorizationCode(ctx context.Context, c *AuthorizationCode) error
 	// GetAuthorizationCode returns the code stored under k, consumed or

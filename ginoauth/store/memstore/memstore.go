@@ -13,6 +13,7 @@ package memstore
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,7 +28,7 @@ import (
 // refuses: a nil record, an empty ClientID, user ID or username, a token or
 // code Key with an empty Signature or Family, an access token, code or
 // retired refresh token without ExpiresAt, records of one write that do not
-// share a Family, a zero GrantFilter, a limiter call with an empty key,
+// share a Family, a GrantFilter without UserID, a limiter call with an empty key,
 // a limit below 1 or a window that is not positive, or a social link with
 // an empty provider, upstream ID or user ID or a provider holding ':'.
 var ErrInvalid = errors.New("memstore: invalid record")
@@ -59,12 +60,14 @@ type Store struct {
 	users     map[string]*store.User
 	usernames map[string]string    // username -> user ID
 	social    map[socialKey]string // upstream account -> user ID
-	access    map[store.Key]*store.AccessToken
-	refresh   map[store.Key]*store.RefreshToken
-	retired   map[store.Key]*store.RetiredRefreshToken
-	codes     map[store.Key]*store.AuthorizationCode
-	// families indexes every record of a family and holds its grant.
-	families map[string]*family
+	// Tokens and codes by family: a family holds one of each (see
+	// store.Key); retired refresh tokens by family and signature.
+	access  map[string]*store.AccessToken
+	refresh map[string]*store.RefreshToken
+	retired map[string]map[string]*store.RetiredRefreshToken
+	codes   map[string]*store.AuthorizationCode
+	// gen is the last application generation given out.
+	gen int64
 	// revoked holds the tombstones RevokeFamily leaves: until when each
 	// revoked family refuses writes.
 	revoked map[string]time.Time
@@ -72,23 +75,6 @@ type Store struct {
 
 	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int
-}
-
-// family is what the store knows of one family: the keys of its records
-// (which may have expired, or be gone when the set is read) and its grant.
-type family struct {
-	access, refresh, retired, codes map[store.Key]struct{}
-	// grant is the grant's client, user, scopes and creation time; its
-	// ExpiresAt is computed from the live tokens when read, and it is dead
-	// (invisible, replaced by the next save) while none is live. nil until
-	// the family's first tokens are saved.
-	grant *store.Grant
-}
-
-// empty reports whether f indexes no record; its grant, if any, is then
-// dead too.
-func (f *family) empty() bool {
-	return len(f.access) == 0 && len(f.refresh) == 0 && len(f.retired) == 0 && len(f.codes) == 0
 }
 
 // windowKey names one limiter window: the key, the window length and the
@@ -120,11 +106,10 @@ func New(opts ...Option) *Store {
 		users:     make(map[string]*store.User),
 		usernames: make(map[string]string),
 		social:    make(map[socialKey]string),
-		access:    make(map[store.Key]*store.AccessToken),
-		refresh:   make(map[store.Key]*store.RefreshToken),
-		retired:   make(map[store.Key]*store.RetiredRefreshToken),
-		codes:     make(map[store.Key]*store.AuthorizationCode),
-		families:  make(map[string]*family),
+		access:    make(map[string]*store.AccessToken),
+		refresh:   make(map[string]*store.RefreshToken),
+		retired:   make(map[string]map[string]*store.RetiredRefreshToken),
+		codes:     make(map[string]*store.AuthorizationCode),
 		revoked:   make(map[string]time.Time),
 		windows:   make(map[windowKey]*limitWindow),
 		sweepAt:   minSweep,
@@ -145,8 +130,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // --- applications ---
 
-// CreateApplication stores a copy of app; store.ErrDuplicate if its ClientID
-// is taken.
+// CreateApplication stores a copy of app with a new Generation, which it
+// also sets on app; store.ErrDuplicate if its ClientID is taken.
 func (s *Store) CreateApplication(_ context.Context, app *store.Application) error {
 	if app == nil || app.ClientID == "" {
 		return fmt.Errorf("%w: application without ClientID", ErrInvalid)
@@ -157,6 +142,8 @@ func (s *Store) CreateApplication(_ context.Context, app *store.Application) err
 	if _, ok := s.apps[c.ClientID]; ok {
 		return fmt.Errorf("%w: application %q", store.ErrDuplicate, c.ClientID)
 	}
+	s.gen++
+	c.Generation, app.Generation = s.gen, s.gen
 	s.apps[c.ClientID] = c
 	return nil
 }
@@ -181,15 +168,31 @@ func (s *Store) UpdateApplication(_ context.Context, app *store.Application) err
 	c := cloneApp(app)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.apps[c.ClientID]; !ok {
+	cur, ok := s.apps[c.ClientID]
+	if !ok {
 		return store.ErrNotFound
 	}
+	c.Generation = cur.Generation
 	s.apps[c.ClientID] = c
 	return nil
 }
 
+// RevokeApplicationTokens gives the application a new Generation and
+// returns it; store.ErrNotFound if absent.
+func (s *Store) RevokeApplicationTokens(_ context.Context, clientID string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	app, ok := s.apps[clientID]
+	if !ok {
+		return 0, store.ErrNotFound
+	}
+	s.gen++
+	app.Generation = s.gen
+	return s.gen, nil
+}
+
 // DeleteApplication removes an application; store.ErrNotFound if absent.
-// Tokens issued to it are left to expire.
+// Tokens issued to it are left to expire (the provider refuses them).
 func (s *Store) DeleteApplication(_ context.Context, clientID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,12 +297,13 @@ func (s *Store) GetSocialUser(_ context.Context, provider, upstreamID string) (s
 
 // --- tokens ---
 
-// SaveTokens stores copies of at and, when rt is not nil, rt, and creates
-// or updates their family's grant. Both must have a Key with a Signature and
-// a Family, share the Family, and at must have an ExpiresAt. A record whose
-// ExpiresAt has already passed is accepted and is, like any expired record,
-// never returned. If the family was revoked (see RevokeFamily) it stores
-// nothing and returns store.ErrRevoked.
+// SaveTokens stores copies of at and, when rt is not nil, rt, replacing
+// the access token (and refresh token) their family held. Both must have
+// a Key with a Signature and a Family, share the Family, and at must have
+// an ExpiresAt. A record whose ExpiresAt has already passed is accepted
+// and is, like any expired record, never returned. If the family was
+// revoked (see RevokeFamily) it stores nothing and returns
+// store.ErrRevoked.
 func (s *Store) SaveTokens(_ context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
 	if err := checkPair(at, rt, ""); err != nil {
 		return err
@@ -316,45 +320,44 @@ func (s *Store) SaveTokens(_ context.Context, at *store.AccessToken, rt *store.R
 }
 
 // GetAccessToken returns a copy of the access token stored under k, or
-// store.ErrNotFound when it does not exist, expired or was revoked.
+// store.ErrNotFound when it does not exist, expired, was revoked or
+// replaced.
 func (s *Store) GetAccessToken(_ context.Context, k store.Key) (*store.AccessToken, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	at, ok := s.access[k]
-	if !ok || expired(at.ExpiresAt, now) {
+	at, ok := s.access[k.Family]
+	if !ok || !sameSig(at.Key, k) || expired(at.ExpiresAt, now) {
 		return nil, store.ErrNotFound
 	}
 	return cloneAccess(at), nil
 }
 
 // GetRefreshToken returns a copy of the refresh token stored under k, or
-// store.ErrNotFound when it does not exist, expired or was revoked.
+// store.ErrNotFound when it does not exist, expired, was revoked or
+// replaced.
 func (s *Store) GetRefreshToken(_ context.Context, k store.Key) (*store.RefreshToken, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	rt, ok := s.refresh[k]
-	if !ok || expired(rt.ExpiresAt, now) {
+	rt, ok := s.refresh[k.Family]
+	if !ok || !sameSig(rt.Key, k) || expired(rt.ExpiresAt, now) {
 		return nil, store.ErrNotFound
 	}
 	return cloneRefresh(rt), nil
 }
 
-// RotateRefreshToken, under the store's lock, deletes the refresh token
-// old.Key and the access token old.Access, stores a copy of retired (when
-// not nil) under old.Key, and at and rt (rt may be nil), and updates the
-// family's grant (client, user and scopes from the new tokens, CreatedAt
-// kept). If old's family was revoked (see RevokeFamily) it changes nothing
-// and returns store.ErrRevoked; if old.Key is not stored or has expired it
-// changes nothing and returns store.ErrNotFound. at and rt must be in old's
-// Family, and retired's Key, when not zero, must be old.Key.
+// RotateRefreshToken, under the store's lock, deletes the family's access
+// token and its refresh token old.Key, stores a copy of retired (when not
+// nil) under old.Key, and at and rt (rt may be nil), which keep the
+// grant's creation time. If old's family was revoked (see RevokeFamily) it
+// changes nothing and returns store.ErrRevoked; if old.Key is not the
+// family's refresh token or has expired it changes nothing and returns
+// store.ErrNotFound. at and rt must be in old's Family, and retired's Key,
+// when not zero, must be old.Key.
 func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, retired *store.RetiredRefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
 	if old == nil || !validKey(old.Key) {
 		return fmt.Errorf("%w: old refresh token without a valid Key", ErrInvalid)
-	}
-	if !old.Access.IsZero() && old.Access.Family != old.Key.Family {
-		return fmt.Errorf("%w: old access token is in family %q, not %q", ErrInvalid, old.Access.Family, old.Key.Family)
 	}
 	if err := checkPair(at, rt, old.Key.Family); err != nil {
 		return err
@@ -366,26 +369,25 @@ func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, r
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.revokedLocked(old.Key.Family, now) {
+	fam := old.Key.Family
+	if s.revokedLocked(fam, now) {
 		return store.ErrRevoked
 	}
-	cur, ok := s.refresh[old.Key]
-	if !ok {
+	cur, ok := s.refresh[fam]
+	if !ok || !sameSig(cur.Key, old.Key) || expired(cur.ExpiresAt, now) {
 		return store.ErrNotFound
 	}
-	var created time.Time // the grant's, kept; old was live, so was it
-	if f := s.families[old.Key.Family]; f != nil && f.grant != nil {
-		created = f.grant.CreatedAt
-	}
-	s.dropLocked(kindRefresh, old.Key)
-	if expired(cur.ExpiresAt, now) {
-		return store.ErrNotFound
-	}
-	s.dropLocked(kindAccess, old.Access)
+	created := cur.GrantCreatedAt
+	delete(s.access, fam)
+	delete(s.refresh, fam)
 	if x != nil {
 		x.Key = old.Key
-		s.retired[x.Key] = x
-		s.familyLocked(x.Key.Family).retired[x.Key] = struct{}{}
+		m := s.retired[fam]
+		if m == nil {
+			m = make(map[string]*store.RetiredRefreshToken)
+			s.retired[fam] = m
+		}
+		m[old.Key.Signature] = x
 		s.writes++
 	}
 	s.putLocked(a, r, created, now)
@@ -398,69 +400,73 @@ func (s *Store) GetRetiredRefreshToken(_ context.Context, k store.Key) (*store.R
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	x, ok := s.retired[k]
+	x, ok := s.retired[k.Family][k.Signature]
 	if !ok || expired(x.ExpiresAt, now) {
 		return nil, store.ErrNotFound
 	}
 	return cloneRetired(x), nil
 }
 
-// RevokeAccessToken deletes an access token; no error if absent.
+// RevokeAccessToken deletes the family's access token if it is k's; no
+// error if absent.
 func (s *Store) RevokeAccessToken(_ context.Context, k store.Key) error {
 	s.mu.Lock()
-	s.dropLocked(kindAccess, k)
+	if at, ok := s.access[k.Family]; ok && sameSig(at.Key, k) {
+		delete(s.access, k.Family)
+	}
 	s.mu.Unlock()
 	return nil
 }
 
-// RevokeRefreshToken deletes a refresh token; no error if absent.
+// RevokeRefreshToken deletes the family's refresh token if it is k's; no
+// error if absent.
 func (s *Store) RevokeRefreshToken(_ context.Context, k store.Key) error {
 	s.mu.Lock()
-	s.dropLocked(kindRefresh, k)
+	if rt, ok := s.refresh[k.Family]; ok && sameSig(rt.Key, k) {
+		delete(s.refresh, k.Family)
+	}
 	s.mu.Unlock()
 	return nil
 }
 
-// RevokeFamily deletes, under the store's lock, every access, refresh and
-// retired refresh token and every authorization code of family, and its
-// grant; no error if there are none. It leaves a tombstone that makes
-// SaveTokens, RotateRefreshToken and SaveAuthorizationCode into the family
-// return store.ErrRevoked for store.RevokedFamilyRetention, or until the
-// last of the deleted records would have expired if that is later (those
-// that never expire aside); revoking again never shortens it.
-func (s *Store) RevokeFamily(_ context.Context, familyID string) error {
+// RevokeFamily deletes, under the store's lock, the family's access,
+// refresh and retired refresh tokens and its authorization code; no error
+// if there are none. It leaves a tombstone that makes SaveTokens,
+// RotateRefreshToken and SaveAuthorizationCode into the family return
+// store.ErrRevoked for store.RevokedFamilyRetention, or until the last of
+// the deleted records would have expired if that is later (those that
+// never expire aside); revoking again never shortens it.
+func (s *Store) RevokeFamily(_ context.Context, fam string) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	until := now.Add(store.RevokedFamilyRetention)
-	if f, ok := s.families[familyID]; ok {
-		until = deleteAll(s.access, f.access, until, func(at *store.AccessToken) time.Time { return at.ExpiresAt })
-		until = deleteAll(s.refresh, f.refresh, until, func(rt *store.RefreshToken) time.Time { return rt.ExpiresAt })
-		until = deleteAll(s.retired, f.retired, until, func(x *store.RetiredRefreshToken) time.Time { return x.ExpiresAt })
-		until = deleteAll(s.codes, f.codes, until, func(c *store.AuthorizationCode) time.Time {
-			return c.ExpiresAt.Add(store.CodeRetention)
-		})
-		delete(s.families, familyID)
+	later := func(t time.Time) {
+		if t.After(until) {
+			until = t
+		}
 	}
-	if cur, ok := s.revoked[familyID]; !ok || until.After(cur) {
-		s.revoked[familyID] = until
+	if at, ok := s.access[fam]; ok {
+		later(at.ExpiresAt)
+	}
+	if rt, ok := s.refresh[fam]; ok {
+		later(rt.ExpiresAt)
+	}
+	if c, ok := s.codes[fam]; ok {
+		later(c.ExpiresAt.Add(store.CodeRetention))
+	}
+	for _, x := range s.retired[fam] {
+		later(x.ExpiresAt)
+	}
+	delete(s.access, fam)
+	delete(s.refresh, fam)
+	delete(s.codes, fam)
+	delete(s.retired, fam)
+	if cur, ok := s.revoked[fam]; !ok || until.After(cur) {
+		s.revoked[fam] = until
 	}
 	s.wroteLocked(1, now)
 	return nil
-}
-
-// deleteAll deletes the records of m named in keys and returns the later
-// of until and the records' expiry times (a zero time, never, is ignored).
-func deleteAll[V any](m map[store.Key]V, keys map[store.Key]struct{}, until time.Time, expiry func(V) time.Time) time.Time {
-	for k := range keys {
-		if v, ok := m[k]; ok {
-			if exp := expiry(v); exp.After(until) {
-				until = exp
-			}
-		}
-		delete(m, k)
-	}
-	return until
 }
 
 // revokedLocked reports whether family is revoked at now.
@@ -469,30 +475,54 @@ func (s *Store) revokedLocked(family string, now time.Time) bool {
 	return ok && now.Before(until)
 }
 
-// ListGrants scans every family and returns copies of the live grants
-// matching f, newest first (ties by Family). A grant lives while one of its
-// access or refresh tokens does; its ExpiresAt is the latest ExpiresAt among
-// them, zero if a live refresh token never expires. The zero filter is
-// refused with ErrInvalid.
+// ListGrants scans the families and returns the live grants of f's user
+// (and client, when set), newest first (ties by Family). A grant lives
+// while its access or refresh token does; its client, user and scopes are
+// the refresh token's when there is one; its ExpiresAt is the later of
+// theirs, zero if a live refresh token never expires. A filter without
+// UserID is refused with ErrInvalid.
 func (s *Store) ListGrants(_ context.Context, f store.GrantFilter) ([]*store.Grant, error) {
-	if f.UserID == "" && f.ClientID == "" {
-		return nil, fmt.Errorf("%w: empty grant filter", ErrInvalid)
+	if f.UserID == "" {
+		return nil, fmt.Errorf("%w: grant filter without a user", ErrInvalid)
 	}
 	now := s.now()
 	s.mu.RLock()
 	out := []*store.Grant{}
-	for _, fam := range s.families {
-		g := fam.grant
-		if g == nil || (f.UserID != "" && g.UserID != f.UserID) || (f.ClientID != "" && g.ClientID != f.ClientID) {
-			continue
+	seen := map[string]bool{}
+	add := func(fam string) {
+		if seen[fam] {
+			return
 		}
-		exp, live := s.liveUntilLocked(fam, now)
-		if !live {
-			continue
+		seen[fam] = true
+		var g *store.Grant
+		at, rt := s.access[fam], s.refresh[fam]
+		if at != nil && expired(at.ExpiresAt, now) {
+			at = nil
 		}
-		c := cloneGrant(g)
-		c.ExpiresAt = exp
-		out = append(out, c)
+		if rt != nil && expired(rt.ExpiresAt, now) {
+			rt = nil
+		}
+		switch {
+		case rt != nil:
+			g = &store.Grant{Family: fam, ClientID: rt.ClientID, UserID: rt.UserID, Username: rt.Username, Scopes: slices.Clone(rt.Scopes), Generation: rt.Generation, CreatedAt: rt.GrantCreatedAt, ExpiresAt: rt.ExpiresAt}
+			if at != nil && !g.ExpiresAt.IsZero() && at.ExpiresAt.After(g.ExpiresAt) {
+				g.ExpiresAt = at.ExpiresAt
+			}
+		case at != nil:
+			g = &store.Grant{Family: fam, ClientID: at.ClientID, UserID: at.UserID, Username: at.Username, Scopes: slices.Clone(at.Scopes), Generation: at.Generation, CreatedAt: at.GrantCreatedAt, ExpiresAt: at.ExpiresAt}
+		default:
+			return
+		}
+		if g.UserID != f.UserID || (f.ClientID != "" && g.ClientID != f.ClientID) {
+			return
+		}
+		out = append(out, g)
+	}
+	for fam := range s.refresh {
+		add(fam)
+	}
+	for fam := range s.access {
+		add(fam)
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b *store.Grant) int {
@@ -508,7 +538,7 @@ func (s *Store) ListGrants(_ context.Context, f store.GrantFilter) ([]*store.Gra
 
 // SaveAuthorizationCode stores a copy of c, kept until c.ExpiresAt +
 // store.CodeRetention. c must have a Key with a Signature and a Family and
-// an ExpiresAt. A code already stored under c.Key is not replaced:
+// an ExpiresAt. If the family holds a code it is not replaced:
 // store.ErrDuplicate (so that a save can never undo a consumption). If the
 // family was revoked (see RevokeFamily) it stores nothing and returns
 // store.ErrRevoked.
@@ -523,11 +553,10 @@ func (s *Store) SaveAuthorizationCode(_ context.Context, c *store.AuthorizationC
 	if s.revokedLocked(cp.Key.Family, now) {
 		return store.ErrRevoked
 	}
-	if cur, ok := s.codes[cp.Key]; ok && !codeGone(cur, now) {
+	if cur, ok := s.codes[cp.Key.Family]; ok && !codeGone(cur, now) {
 		return fmt.Errorf("%w: authorization code", store.ErrDuplicate)
 	}
-	s.codes[cp.Key] = cp
-	s.familyLocked(cp.Key.Family).codes[cp.Key] = struct{}{}
+	s.codes[cp.Key.Family] = cp
 	s.wroteLocked(1, now)
 	return nil
 }
@@ -538,8 +567,8 @@ func (s *Store) GetAuthorizationCode(_ context.Context, k store.Key) (*store.Aut
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	c, ok := s.codes[k]
-	if !ok || codeGone(c, now) {
+	c, ok := s.codes[k.Family]
+	if !ok || !sameSig(c.Key, k) || codeGone(c, now) {
 		return nil, store.ErrNotFound
 	}
 	return cloneCode(c), nil
@@ -552,8 +581,8 @@ func (s *Store) ConsumeAuthorizationCode(_ context.Context, k store.Key, at time
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.codes[k]
-	if !ok || codeGone(c, now) {
+	c, ok := s.codes[k.Family]
+	if !ok || !sameSig(c.Key, k) || codeGone(c, now) {
 		return store.ErrNotFound
 	}
 	if !c.ConsumedAt.IsZero() {
@@ -594,130 +623,33 @@ func (s *Store) Allow(_ context.Context, key string, limit int, window time.Dura
 	return false, max(w.end.Sub(now), time.Nanosecond), nil
 }
 
-// --- families and sweeping ---
+// --- sweeping ---
 
-type kind int
-
-const (
-	kindAccess kind = iota
-	kindRefresh
-)
-
-// familyLocked returns the family record of id, creating it.
-func (s *Store) familyLocked(id string) *family {
-	f, ok := s.families[id]
-	if !ok {
-		f = &family{
-			access:  make(map[store.Key]struct{}),
-			refresh: make(map[store.Key]struct{}),
-			retired: make(map[store.Key]struct{}),
-			codes:   make(map[store.Key]struct{}),
-		}
-		s.families[id] = f
-	}
-	return f
+// sameSig reports, in constant time, whether a record keyed stored is the
+// token k names.
+func sameSig(stored, k store.Key) bool {
+	return subtle.ConstantTimeCompare([]byte(stored.Signature), []byte(k.Signature)) == 1
 }
 
-// dropLocked deletes the access or refresh token k and its family index
-// entry, and the family once it indexes nothing.
-func (s *Store) dropLocked(kd kind, k store.Key) {
-	f := s.families[k.Family]
-	if kd == kindAccess {
-		delete(s.access, k)
-		if f != nil {
-			delete(f.access, k)
-		}
-	} else {
-		delete(s.refresh, k)
-		if f != nil {
-			delete(f.refresh, k)
-		}
-	}
-	if f != nil && f.empty() {
-		delete(s.families, k.Family)
-	}
-}
-
-// hasLiveLocked reports whether f has a live access or refresh token at
-// now. It stops at the first one, so that saving tokens into a family with
-// many costs O(1) while they live.
-func (s *Store) hasLiveLocked(f *family, now time.Time) bool {
-	for k := range f.access {
-		if at, ok := s.access[k]; ok && !expired(at.ExpiresAt, now) {
-			return true
-		}
-	}
-	for k := range f.refresh {
-		if rt, ok := s.refresh[k]; ok && !expired(rt.ExpiresAt, now) {
-			return true
-		}
-	}
-	return false
-}
-
-// liveUntilLocked reports whether f has a live access or refresh token at
-// now and, if so, when the last of them expires (zero: never).
-func (s *Store) liveUntilLocked(f *family, now time.Time) (time.Time, bool) {
-	var last time.Time
-	live, never := false, false
-	for k := range f.access {
-		if at, ok := s.access[k]; ok && !expired(at.ExpiresAt, now) {
-			live = true
-			if at.ExpiresAt.After(last) {
-				last = at.ExpiresAt
-			}
-		}
-	}
-	for k := range f.refresh {
-		if rt, ok := s.refresh[k]; ok && !expired(rt.ExpiresAt, now) {
-			live = true
-			if rt.ExpiresAt.IsZero() {
-				never = true
-			} else if rt.ExpiresAt.After(last) {
-				last = rt.ExpiresAt
-			}
-		}
-	}
-	if never {
-		last = time.Time{}
-	}
-	return last, live
-}
-
-// putLocked stores a (and r when not nil) in their family, whose grant it
-// updates from them. The grant's CreatedAt is created when not zero (a
-// rotation passes the grant's); otherwise it is kept when the grant was
-// live, and else taken from a.IssuedAt (or now). It sweeps expired records
-// when enough writes have happened since the last sweep.
+// putLocked stores a (and r when not nil) in their family, replacing what
+// it held. Their GrantCreatedAt is created when not zero (a rotation
+// passes the grant's), else their IssuedAt (or now). It sweeps expired
+// records when enough writes have happened since the last sweep.
 func (s *Store) putLocked(a *store.AccessToken, r *store.RefreshToken, created, now time.Time) {
-	f := s.familyLocked(a.Key.Family)
-	live := false
 	if created.IsZero() {
-		live = s.hasLiveLocked(f, now)
+		created = a.IssuedAt
+		if created.IsZero() {
+			created = now
+		}
 	}
-	s.access[a.Key] = a
-	f.access[a.Key] = struct{}{}
+	a.GrantCreatedAt = created
+	s.access[a.Key.Family] = a
 	n := 1
 	if r != nil {
-		s.refresh[r.Key] = r
-		f.refresh[r.Key] = struct{}{}
+		r.GrantCreatedAt = created
+		s.refresh[r.Key.Family] = r
 		n++
 	}
-	g := &store.Grant{Family: a.Key.Family, ClientID: a.ClientID, UserID: a.UserID, Username: a.Username, Scopes: slices.Clone(a.Scopes)}
-	if r != nil {
-		g.ClientID, g.UserID, g.Username, g.Scopes = r.ClientID, r.UserID, r.Username, slices.Clone(r.Scopes)
-	}
-	switch {
-	case !created.IsZero():
-		g.CreatedAt = created
-	case live && f.grant != nil:
-		g.CreatedAt = f.grant.CreatedAt
-	case !a.IssuedAt.IsZero():
-		g.CreatedAt = a.IssuedAt
-	default:
-		g.CreatedAt = now
-	}
-	f.grant = g
 	s.wroteLocked(n, now)
 }
 
@@ -743,10 +675,17 @@ func (s *Store) sweepLocked(now time.Time) {
 			delete(s.refresh, k)
 		}
 	}
-	for k, x := range s.retired {
-		if expired(x.ExpiresAt, now) {
-			delete(s.retired, k)
+	nRetired := 0
+	for fam, m := range s.retired {
+		for k, x := range m {
+			if expired(x.ExpiresAt, now) {
+				delete(m, k)
+			}
 		}
+		if len(m) == 0 {
+			delete(s.retired, fam)
+		}
+		nRetired += len(m)
 	}
 	for k, c := range s.codes {
 		if codeGone(c, now) {
@@ -763,26 +702,8 @@ func (s *Store) sweepLocked(now time.Time) {
 			delete(s.revoked, id)
 		}
 	}
-	for id, f := range s.families {
-		pruneIndex(f.access, s.access)
-		pruneIndex(f.refresh, s.refresh)
-		pruneIndex(f.retired, s.retired)
-		pruneIndex(f.codes, s.codes)
-		if f.empty() {
-			delete(s.families, id)
-		}
-	}
 	s.writes = 0
-	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+len(s.retired)+len(s.codes)+len(s.windows)+len(s.revoked))
-}
-
-// pruneIndex removes from a family index the keys no longer in records.
-func pruneIndex[V any](index map[store.Key]struct{}, records map[store.Key]V) {
-	for k := range index {
-		if _, ok := records[k]; !ok {
-			delete(index, k)
-		}
-	}
+	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+nRetired+len(s.codes)+len(s.windows)+len(s.revoked))
 }
 
 // codeGone reports whether c's retention has passed at now.
@@ -885,11 +806,5 @@ func cloneRetired(x *store.RetiredRefreshToken) *store.RetiredRefreshToken {
 func cloneCode(x *store.AuthorizationCode) *store.AuthorizationCode {
 	c := *x
 	c.Scopes = slices.Clone(x.Scopes)
-	return &c
-}
-
-func cloneGrant(g *store.Grant) *store.Grant {
-	c := *g
-	c.Scopes = slices.Clone(g.Scopes)
 	return &c
 }

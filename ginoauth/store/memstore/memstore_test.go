@@ -44,8 +44,8 @@ func pair(clock *fakeClock, family, name string, atTTL, rtTTL time.Duration) (*s
 	n := clock.Now()
 	ak := store.Key{Family: family, Signature: "at-" + name}
 	rk := store.Key{Family: family, Signature: "rt-" + name}
-	at := &store.AccessToken{Key: ak, ClientID: "c", Refresh: rk, IssuedAt: n, ExpiresAt: n.Add(atTTL)}
-	rt := &store.RefreshToken{Key: rk, ClientID: "c", Access: ak, IssuedAt: n}
+	at := &store.AccessToken{Key: ak, ClientID: "c", IssuedAt: n, ExpiresAt: n.Add(atTTL)}
+	rt := &store.RefreshToken{Key: rk, ClientID: "c", IssuedAt: n}
 	if rtTTL != 0 {
 		rt.ExpiresAt = n.Add(rtTTL)
 	}
@@ -345,8 +345,8 @@ func TestSweepFamilies(t *testing.T) {
 	if len(s.codes) != 0 || len(s.retired) != 0 || len(s.refresh) != 0 || len(s.windows) != 0 || len(s.revoked) != 0 {
 		t.Fatalf("expired records kept: %d codes, %d retired, %d refresh tokens, %d limiter windows, %d tombstones", len(s.codes), len(s.retired), len(s.refresh), len(s.windows), len(s.revoked))
 	}
-	if len(s.families) != 1 {
-		t.Fatalf("%d families kept, want only x", len(s.families))
+	if len(s.access) != 1 {
+		t.Fatalf("%d access tokens kept, want only family x's", len(s.access))
 	}
 }
 

@@ -2,8 +2,8 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -11,15 +11,14 @@ import (
 
 // --- authorization codes ---
 
-// SaveAuthorizationCode stores c at <prefix>code:{<family>}:<signature>, a
-// hash of its JSON ("v") and, once consumed, its consumption time ("ca"),
-// kept until c.ExpiresAt + store.CodeRetention, and enters it in the family
-// index so that RevokeFamily removes it: one Lua script. c must have a
-// valid Key and an ExpiresAt (ErrInvalid). A code already stored under
-// c.Key is not replaced: store.ErrDuplicate (so that a save can never undo
-// a consumption). If the family was revoked (RevokeFamily's tombstone
-// exists) nothing is written: store.ErrRevoked. A code whose retention has
-// already passed is not written, and SaveAuthorizationCode returns nil.
+// SaveAuthorizationCode stores c at <prefix>{<family>}c, a hash of its
+// encoded record ("v") and, once consumed, its consumption time in Unix
+// ms ("ca"), kept until c.ExpiresAt + store.CodeRetention: one Lua
+// script. c must have a valid Key and an ExpiresAt (ErrInvalid). If the
+// family holds a code already it is not replaced: store.ErrDuplicate (so
+// that a save can never undo a consumption). If the family was revoked
+// nothing is written: store.ErrRevoked. A code whose retention has already
+// passed is not written, and SaveAuthorizationCode returns nil.
 func (s *Store) SaveAuthorizationCode(ctx context.Context, c *store.AuthorizationCode) error {
 	if c == nil || !validKey(c.Key) {
 		return fmt.Errorf("%w: authorization code without a valid Key", ErrInvalid)
@@ -27,25 +26,25 @@ func (s *Store) SaveAuthorizationCode(ctx context.Context, c *store.Authorizatio
 	if c.ExpiresAt.IsZero() {
 		return fmt.Errorf("%w: authorization code without ExpiresAt", ErrInvalid)
 	}
-	keep := c.ExpiresAt.Add(store.CodeRetention)
-	d := s.ttl(keep)
+	d := s.ttl(c.ExpiresAt.Add(store.CodeRetention))
 	if d <= 0 {
 		return nil
 	}
 	v := *c
-	v.ConsumedAt = time.Time{}
-	val, err := json.Marshal(&v)
+	if v.IssuedAt.IsZero() {
+		v.IssuedAt = s.now()
+	}
+	val, err := encodeCode(&v)
 	if err != nil {
-		return fmt.Errorf("redisstore: encoding authorization code: %w", err)
+		return err
 	}
 	consumed := ""
 	if !c.ConsumedAt.IsZero() {
-		consumed = c.ConsumedAt.Format(time.RFC3339Nano)
+		consumed = strconv.FormatInt(c.ConsumedAt.UnixMilli(), 10)
 	}
 	family := c.Key.Family
-	keys := []string{s.codeKey(c.Key), s.familyKey(family), s.grantKey(family), s.revokedKey(family)}
-	args := append(s.syncArgs(), val, consumed, d.Milliseconds(), micros(keep))
-	n, err := saveCodeScript.Run(ctx, s.rdb, keys, args...).Int()
+	keys := []string{s.familyKey(family, kindCode), s.familyKey(family, kindTombstone)}
+	n, err := saveCodeScript.Run(ctx, s.rdb, keys, val, consumed, d.Milliseconds()).Int()
 	if err != nil {
 		return unavailable("save authorization code", err)
 	}
@@ -64,7 +63,7 @@ func (s *Store) GetAuthorizationCode(ctx context.Context, k store.Key) (*store.A
 	if !validKey(k) {
 		return nil, store.ErrNotFound
 	}
-	key := s.codeKey(k)
+	key := s.familyKey(k.Family, kindCode)
 	vals, err := s.rdb.HMGet(ctx, key, "v", "ca").Result()
 	if err != nil {
 		return nil, mapErr("get authorization code", err)
@@ -73,26 +72,29 @@ func (s *Store) GetAuthorizationCode(ctx context.Context, k store.Key) (*store.A
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	c := new(store.AuthorizationCode)
-	if err := json.Unmarshal([]byte(v), c); err != nil {
+	c, err := decodeCode([]byte(v), k)
+	if err != nil {
 		return nil, corrupt("get authorization code", key, err)
 	}
-	c.ConsumedAt = time.Time{}
+	if !matches([]byte(v), k.Signature) {
+		return nil, store.ErrNotFound
+	}
 	if ca, ok := vals[1].(string); ok {
-		if c.ConsumedAt, err = time.Parse(time.RFC3339Nano, ca); err != nil {
-			return nil, corrupt("get authorization code", key, err)
+		m, err := strconv.ParseInt(ca, 10, 64)
+		if err != nil || m <= 0 {
+			return nil, corrupt("get authorization code", key, fmt.Errorf("consumption time %q", ca))
 		}
+		c.ConsumedAt = time.UnixMilli(m).UTC()
 	}
 	if !s.now().Before(c.ExpiresAt.Add(store.CodeRetention)) {
 		return nil, store.ErrNotFound // TTLs are rounded up to the millisecond
 	}
-	c.Key = k
 	return c, nil
 }
 
-// ConsumeAuthorizationCode sets the field "ca" of the code under k with
-// HSETNX, in a script that first checks the code exists: of concurrent
-// calls exactly one gets nil, the others store.ErrConsumed;
+// ConsumeAuthorizationCode sets the field "ca" of the family's code with
+// HSETNX, in a script that first checks the family holds k's code: of
+// concurrent calls exactly one gets nil, the others store.ErrConsumed;
 // store.ErrNotFound if there is no such code. A zero at is taken as now.
 func (s *Store) ConsumeAuthorizationCode(ctx context.Context, k store.Key, at time.Time) error {
 	if !validKey(k) {
@@ -101,7 +103,8 @@ func (s *Store) ConsumeAuthorizationCode(ctx context.Context, k store.Key, at ti
 	if at.IsZero() {
 		at = s.now() // the zero time would read as "not consumed"
 	}
-	n, err := consumeScript.Run(ctx, s.rdb, []string{s.codeKey(k)}, at.Format(time.RFC3339Nano)).Int()
+	m := max(at.UnixMilli(), 1)
+	n, err := consumeScript.Run(ctx, s.rdb, []string{s.familyKey(k.Family, kindCode)}, digest(k.Signature), m).Int()
 	if err != nil {
 		return unavailable("consume authorization code", err)
 	}

@@ -1,15 +1,15 @@
 // Package redisstore is a store.Store on Redis, through a
 // redis.UniversalClient, so a single node, Sentinel and Cluster work alike.
 //
-// The layout is built for the hot path: validating a bearer token is one GET
-// of a compact JSON value, issuing tokens is one Lua script (plus a
-// best-effort write of the grant indexes), and rotating a refresh token is
-// one Lua script. Records expire through Redis TTLs, so there is no clean-up
-// job. Every record of one grant (tokens, retired refresh tokens,
-// authorization codes, the family index and the grant record) carries the
-// grant's Family as a Redis Cluster hash tag, which keeps the grant in one
-// slot and lets the multi-key scripts run on Cluster. docs/redis-keys.md
-// describes every key.
+// The layout is built for the hot path: validating a bearer token is one
+// GET of a compact binary record, issuing tokens is one Lua script (plus,
+// for tokens with a user, the user's grant index script in the same
+// pipeline: one round trip), and rotating a refresh token is one Lua
+// script. Records expire through Redis TTLs, so there is no clean-up job.
+// A family (the tokens of one grant) holds one access token, one refresh
+// token and one code, at <prefix>{<family>}a, r and c; the braces are the
+// Redis Cluster hash tag, which keeps the grant in one slot and lets the
+// multi-key scripts run on Cluster. docs/redis-keys.md describes every key.
 //
 // Errors: a missing key is store.ErrNotFound; every failure of Redis or of
 // the connection to it (network, timeout, cancelled context, cluster down)
@@ -40,9 +40,10 @@ const DefaultPrefix = "ginoauth:"
 // or username, a token or code Key with an empty Signature or Family or a
 // Family holding '{' or '}', an access token, code or retired refresh token
 // without ExpiresAt, records of one write that do not share a Family, a
-// zero GrantFilter, a limiter call with an empty key, a limit below 1 or
-// a window shorter than a millisecond, or a social link with an empty
-// provider, upstream ID or user ID or a provider holding ':'.
+// GrantFilter without UserID, an empty scope or one holding a space, a
+// limiter call with an empty key, a limit below 1 or a window shorter than
+// a millisecond, or a social link with an empty provider, upstream ID or
+// user ID or a provider holding ':'.
 var ErrInvalid = errors.New("redisstore: invalid record")
 
 // undoTimeout bounds the best-effort clean-up of a half-done write.
@@ -118,48 +119,34 @@ func (s *Store) appsKey() string                { return s.prefix + "apps" }
 func (s *Store) userKey(id string) string       { return s.prefix + "user:" + id }
 func (s *Store) usernameKey(name string) string { return s.prefix + "username:" + name }
 
-// accessKey is <prefix>at:{<family>}:<signature>.
-func (s *Store) accessKey(k store.Key) string {
-	return s.prefix + "at:{" + k.Family + "}:" + k.Signature
+// familyKey is <prefix>{<family>}<kind>: kind 'a' (access token), 'r'
+// (refresh token), 'c' (code), 'x' (retired refresh tokens) or 'v'
+// (tombstone). The braces are the Cluster hash tag.
+func (s *Store) familyKey(family string, kind byte) string {
+	return s.prefix + "{" + family + "}" + string(kind)
 }
 
-// refreshKey is <prefix>rt:{<family>}:<signature>.
-func (s *Store) refreshKey(k store.Key) string {
-	return s.prefix + "rt:{" + k.Family + "}:" + k.Signature
-}
+const kindTombstone = 'v'
 
-// retiredKey is <prefix>rtx:{<family>}:<signature>.
-func (s *Store) retiredKey(k store.Key) string {
-	return s.prefix + "rtx:{" + k.Family + "}:" + k.Signature
-}
+// userIndexKey is <prefix>u:<user_id>, the user's grant index.
+func (s *Store) userIndexKey(userID string) string { return s.prefix + "u:" + userID }
 
-// codeKey is <prefix>code:{<family>}:<signature>.
-func (s *Store) codeKey(k store.Key) string {
-	return s.prefix + "code:{" + k.Family + "}:" + k.Signature
-}
+// appGenKey is <prefix>appgen, the counter of application generations.
+func (s *Store) appGenKey() string { return s.prefix + "appgen" }
 
-// familyKey is <prefix>fam:{<family>}, the family index.
-func (s *Store) familyKey(family string) string { return s.prefix + "fam:{" + family + "}" }
+// InvalidationChannel is the channel, under the prefix, on which the store
+// publishes "f:<family>" when a family's tokens are revoked or replaced and
+// "c:<client_id>" when an application is updated, deleted or its tokens
+// revoked.
+const InvalidationChannel = "inv"
 
-// grantKey is <prefix>grant:{<family>}, the grant record.
-func (s *Store) grantKey(family string) string { return s.prefix + "grant:{" + family + "}" }
-
-// revokedKey is <prefix>rev:{<family>}, the tombstone of a revoked family.
-func (s *Store) revokedKey(family string) string { return s.prefix + "rev:{" + family + "}" }
-
-// userGrantsKey and clientGrantsKey are the grant indexes (not tagged).
-func (s *Store) userGrantsKey(id string) string   { return s.prefix + "grants:user:" + id }
-func (s *Store) clientGrantsKey(id string) string { return s.prefix + "grants:client:" + id }
+func (s *Store) invChannel() string { return s.prefix + InvalidationChannel }
 
 // limitKey is <prefix>rl:<key>:<window ms>:<window start, Unix ms>. Reading
 // from the right, the two numbers are unambiguous whatever key holds.
 func (s *Store) limitKey(key string, window, start int64) string {
 	return s.prefix + "rl:" + key + ":" + strconv.FormatInt(window, 10) + ":" + strconv.FormatInt(start, 10)
 }
-
-// tokenPrefixes are the beginnings of access and refresh token key names,
-// by which the scripts tell a family's live tokens from its other records.
-func (s *Store) tokenPrefixes() (string, string) { return s.prefix + "at:{", s.prefix + "rt:{" }
 
 // validKey reports whether k can name a key: an empty Family would make the
 // hash tag empty (Redis then hashes the whole key), and a brace in it would
@@ -223,18 +210,60 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // --- applications ---
 
-// CreateApplication stores app at <prefix>app:<client_id> with SET NX
-// (store.ErrDuplicate if the ClientID is taken), then adds the ClientID to
-// the <prefix>apps index. If the index write fails, the record is removed
-// again and the error is store.ErrUnavailable.
+// An application's value is its Generation in decimal followed by its JSON
+// (without the generation): the scripts that change one keep the other. A
+// value that starts with '{' (written before generations) is generation 0.
+
+// encodeApp returns app's JSON without its Generation.
+func encodeApp(app *store.Application) ([]byte, error) {
+	c := *app
+	c.Generation = 0
+	val, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: encoding application: %w", err)
+	}
+	return val, nil
+}
+
+func decodeApp(b []byte) (*store.Application, error) {
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	var gen int64
+	if i > 0 {
+		g, err := strconv.ParseInt(string(b[:i]), 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		gen = g
+	}
+	app := new(store.Application)
+	if err := json.Unmarshal(b[i:], app); err != nil {
+		return nil, err
+	}
+	app.Generation = gen
+	return app, nil
+}
+
+// CreateApplication takes a new generation from <prefix>appgen (INCR),
+// sets app.Generation to it, stores app at <prefix>app:<client_id> with
+// SET NX (store.ErrDuplicate if the ClientID is taken), then adds the
+// ClientID to the <prefix>apps index. If the index write fails, the record
+// is removed again and the error is store.ErrUnavailable.
 func (s *Store) CreateApplication(ctx context.Context, app *store.Application) error {
 	if app == nil || app.ClientID == "" {
 		return fmt.Errorf("%w: application without ClientID", ErrInvalid)
 	}
-	val, err := json.Marshal(app)
+	js, err := encodeApp(app)
 	if err != nil {
-		return fmt.Errorf("redisstore: encoding application: %w", err)
+		return err
 	}
+	gen, err := s.rdb.Incr(ctx, s.appGenKey()).Result()
+	if err != nil {
+		return unavailable("create application: generation", err)
+	}
+	val := append([]byte(strconv.FormatInt(gen, 10)), js...)
 	key := s.appKey(app.ClientID)
 	ok, err := s.rdb.SetNX(ctx, key, val, 0).Result()
 	if err != nil {
@@ -248,6 +277,7 @@ func (s *Store) CreateApplication(ctx context.Context, app *store.Application) e
 		s.undo(ctx, key, val)
 		return unavailable("create application: index", err)
 	}
+	app.Generation = gen
 	return nil
 }
 
@@ -266,47 +296,72 @@ func (s *Store) GetApplication(ctx context.Context, clientID string) (*store.App
 	if err != nil {
 		return nil, mapErr("get application", err)
 	}
-	app := new(store.Application)
-	if err := json.Unmarshal(b, app); err != nil {
+	app, err := decodeApp(b)
+	if err != nil {
 		return nil, corrupt("get application", key, err)
 	}
 	return app, nil
 }
 
-// UpdateApplication replaces a stored application with SET XX;
-// store.ErrNotFound if absent.
+// UpdateApplication replaces a stored application's JSON, keeping its
+// stored generation, and publishes "c:<client_id>" on <prefix>inv: one
+// script. store.ErrNotFound if absent.
 func (s *Store) UpdateApplication(ctx context.Context, app *store.Application) error {
 	if app == nil || app.ClientID == "" {
 		return fmt.Errorf("%w: application without ClientID", ErrInvalid)
 	}
-	val, err := json.Marshal(app)
+	js, err := encodeApp(app)
 	if err != nil {
-		return fmt.Errorf("redisstore: encoding application: %w", err)
+		return err
 	}
-	ok, err := s.rdb.SetXX(ctx, s.appKey(app.ClientID), val, 0).Result()
+	n, err := updateAppScript.Run(ctx, s.rdb, []string{s.appKey(app.ClientID)}, js, s.invChannel(), "c:"+app.ClientID).Int()
 	if err != nil {
-		return mapErr("update application", err)
+		return unavailable("update application", err)
 	}
-	if !ok {
+	if n == 0 {
 		return store.ErrNotFound
 	}
 	return nil
 }
 
-// DeleteApplication removes the ClientID from the index, then the record;
-// store.ErrNotFound if there was no record. Tokens issued to the application
-// are left to expire.
+// RevokeApplicationTokens takes a new generation from <prefix>appgen and
+// sets it on the application (unless it already holds a higher one), and
+// publishes "c:<client_id>": two round trips. store.ErrNotFound if absent.
+func (s *Store) RevokeApplicationTokens(ctx context.Context, clientID string) (int64, error) {
+	gen, err := s.rdb.Incr(ctx, s.appGenKey()).Result()
+	if err != nil {
+		return 0, unavailable("revoke application tokens: generation", err)
+	}
+	n, err := newGenScript.Run(ctx, s.rdb, []string{s.appKey(clientID)}, gen, s.invChannel(), "c:"+clientID).Int64()
+	if err != nil {
+		return 0, unavailable("revoke application tokens", err)
+	}
+	if n < 0 {
+		return 0, store.ErrNotFound
+	}
+	return n, nil
+}
+
+// DeleteApplication removes the ClientID from the index, then, in one
+// pipeline, the record and a PUBLISH of "c:<client_id>";
+// store.ErrNotFound if there was no record. Tokens issued to the
+// application are left to expire: the provider refuses them.
 func (s *Store) DeleteApplication(ctx context.Context, clientID string) error {
 	// Index first: a Create racing with this Delete then either fails with
 	// ErrDuplicate (record still there) or re-adds its own index entry.
 	if err := s.rdb.SRem(ctx, s.appsKey(), clientID).Err(); err != nil {
 		return unavailable("delete application: index", err)
 	}
-	n, err := s.rdb.Del(ctx, s.appKey(clientID)).Result()
+	var del *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.Del(ctx, s.appKey(clientID))
+		p.Publish(ctx, s.invChannel(), "c:"+clientID)
+		return nil
+	})
 	if err != nil {
 		return unavailable("delete application", err)
 	}
-	if n == 0 {
+	if del.Val() == 0 {
 		return store.ErrNotFound
 	}
 	return nil
@@ -343,8 +398,8 @@ func (s *Store) ListApplications(ctx context.Context) ([]*store.Application, err
 		if err != nil {
 			return nil, unavailable("list applications", err)
 		}
-		app := new(store.Application)
-		if err := json.Unmarshal(b, app); err != nil {
+		app, err := decodeApp(b)
+		if err != nil {
 			return nil, corrupt("list applications", s.appKey(ids[i]), err)
 		}
 		out = append(out, app)
@@ -417,366 +472,4 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*store.
 		return nil, store.ErrNotFound // stale username key
 	}
 	return u, nil
-}
-
-// --- tokens ---
-
-// ttl is how long a record expiring at exp has left: 0 for never, -1 when it
-// has already expired. It is rounded up to the millisecond; the reads check
-// ExpiresAt themselves, so the record is never honoured past it.
-func (s *Store) ttl(exp time.Time) time.Duration {
-	if exp.IsZero() {
-		return 0
-	}
-	d := exp.Sub(s.now())
-	if d <= 0 {
-		return -1
-	}
-	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
-}
-
-// micros is exp as the family index keeps it: Unix microseconds, rounded
-// up; "0" for never.
-func micros(exp time.Time) string {
-	if exp.IsZero() {
-		return "0"
-	}
-	us := exp.UnixMicro()
-	if exp.Nanosecond()%1000 != 0 {
-		us++
-	}
-	return strconv.FormatInt(us, 10)
-}
-
-// write is one record to SET with its TTL (0: none) and to enter in the
-// family index with its expiry (see micros).
-type write struct {
-	key string
-	val []byte
-	ttl time.Duration
-	exp string
-}
-
-// tokenWrites validates at and rt (the family, when not empty, is the one
-// they must be in) and returns their writes. A record whose ExpiresAt has
-// already passed has no write: it is accepted and, like any expired record,
-// never returned.
-func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, family string) ([]write, error) {
-	if at == nil || !validKey(at.Key) {
-		return nil, fmt.Errorf("%w: access token without a valid Key", ErrInvalid)
-	}
-	if at.ExpiresAt.IsZero() {
-		return nil, fmt.Errorf("%w: access token without ExpiresAt", ErrInvalid)
-	}
-	if family == "" {
-		family = at.Key.Family
-	}
-	if at.Key.Family != family {
-		return nil, fmt.Errorf("%w: access token is in family %q, not %q", ErrInvalid, at.Key.Family, family)
-	}
-	if rt != nil {
-		if !validKey(rt.Key) {
-			return nil, fmt.Errorf("%w: refresh token without a valid Key", ErrInvalid)
-		}
-		if rt.Key.Family != family {
-			return nil, fmt.Errorf("%w: refresh token is in family %q, not %q", ErrInvalid, rt.Key.Family, family)
-		}
-	}
-	ws := make([]write, 0, 2)
-	if d := s.ttl(at.ExpiresAt); d > 0 {
-		val, err := json.Marshal(at)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: encoding access token: %w", err)
-		}
-		ws = append(ws, write{s.accessKey(at.Key), val, d, micros(at.ExpiresAt)})
-	}
-	if rt != nil {
-		if d := s.ttl(rt.ExpiresAt); d >= 0 {
-			val, err := json.Marshal(rt)
-			if err != nil {
-				return nil, fmt.Errorf("redisstore: encoding refresh token: %w", err)
-			}
-			ws = append(ws, write{s.refreshKey(rt.Key), val, d, micros(rt.ExpiresAt)})
-		}
-	}
-	return ws, nil
-}
-
-// syncArgs are the first arguments of every script that calls sync: the
-// store's time in Unix microseconds and the token key prefixes.
-func (s *Store) syncArgs() []any {
-	atp, rtp := s.tokenPrefixes()
-	return []any{strconv.FormatInt(s.now().UnixMicro(), 10), atp, rtp}
-}
-
-// SaveTokens writes at and, when rt is not nil, rt in one Lua script, which
-// also enters them in their family index and creates or updates the
-// family's grant record: all or nothing. They must share a Family (one
-// Cluster slot), and at must have an ExpiresAt, which becomes the key's
-// TTL; a refresh token with a zero ExpiresAt gets no TTL. A record whose
-// ExpiresAt has already passed is not written, and SaveTokens still returns
-// nil: it behaves as a record that expired at once. Then, best effort, the
-// family is added to its user's and client's grant indexes (a failure there
-// is not reported: the tokens are stored, and only ListGrants misses them).
-// If the family was revoked (RevokeFamily's tombstone exists) the script
-// writes nothing and SaveTokens returns store.ErrRevoked; the index writes
-// that rode along then name a family without a grant record, which
-// ListGrants removes.
-func (s *Store) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
-	ws, err := s.tokenWrites(at, rt, "")
-	if err != nil {
-		return err
-	}
-	if len(ws) == 0 {
-		return nil
-	}
-	family := at.Key.Family
-	g, created, err := s.grantOf(at, rt)
-	if err != nil {
-		return err
-	}
-	keys := []string{s.familyKey(family), s.grantKey(family), s.revokedKey(family)}
-	args := append(s.syncArgs(), g.raw, created.Format(time.RFC3339Nano))
-	for _, w := range ws {
-		keys = append(keys, w.key)
-		args = append(args, w.val, w.ttl.Milliseconds(), w.exp)
-	}
-	// One round trip: the script (the family's slot) and, after it, the
-	// user and client grant indexes (other slots; best effort, as ListGrants
-	// and RevokeFamily mend them).
-	cmd, err := s.runIndexed(ctx, saveScript, keys, args, family, g, grantScore(at, rt))
-	if err != nil {
-		return unavailable("save tokens", err)
-	}
-	n, err := cmd.Int()
-	if err != nil {
-		return unavailable("save tokens", err)
-	}
-	if n < 0 {
-		return store.ErrRevoked
-	}
-	return nil
-}
-
-// runIndexed runs a token-writing script and, in the same pipeline (one
-// round trip), the grant index writes of its family (other slots; best
-// effort, as ListGrants and RevokeFamily mend them). A server that does
-// not have the script yet gets it loaded, and the indexes written again.
-func (s *Store) runIndexed(ctx context.Context, script *redis.Script, keys []string, args []any, family string, g grantValue, score float64) (*redis.Cmd, error) {
-	var cmd *redis.Cmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cmd = script.EvalSha(ctx, p, keys, args...)
-		s.addGrantIndexes(ctx, p, family, g, score)
-		return nil
-	})
-	if err != nil && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd = script.Run(ctx, s.rdb, keys, args...)
-		if cmd.Err() == nil {
-			s.indexGrant(ctx, family, g, score)
-		}
-	}
-	return cmd, cmd.Err()
-}
-
-// GetAccessToken returns the access token stored under k, or
-// store.ErrNotFound when it does not exist, expired or was revoked. It is
-// one GET. A Key that cannot name a key (see ErrInvalid) is not found.
-func (s *Store) GetAccessToken(ctx context.Context, k store.Key) (*store.AccessToken, error) {
-	if !validKey(k) {
-		return nil, store.ErrNotFound
-	}
-	key := s.accessKey(k)
-	b, err := s.gets.get(ctx, key)
-	if err != nil {
-		return nil, mapErr("get access token", err)
-	}
-	at := new(store.AccessToken)
-	if err := json.Unmarshal(b, at); err != nil {
-		return nil, corrupt("get access token", key, err)
-	}
-	if !s.now().Before(at.ExpiresAt) {
-		return nil, store.ErrNotFound // TTLs are rounded up to the millisecond
-	}
-	at.Key = k
-	return at, nil
-}
-
-// GetRefreshToken returns the refresh token stored under k or
-// store.ErrNotFound. It is one GET.
-func (s *Store) GetRefreshToken(ctx context.Context, k store.Key) (*store.RefreshToken, error) {
-	if !validKey(k) {
-		return nil, store.ErrNotFound
-	}
-	key := s.refreshKey(k)
-	b, err := s.rdb.Get(ctx, key).Bytes()
-	if err != nil {
-		return nil, mapErr("get refresh token", err)
-	}
-	rt := new(store.RefreshToken)
-	if err := json.Unmarshal(b, rt); err != nil {
-		return nil, corrupt("get refresh token", key, err)
-	}
-	if !rt.ExpiresAt.IsZero() && !s.now().Before(rt.ExpiresAt) {
-		return nil, store.ErrNotFound
-	}
-	rt.Key = k
-	return rt, nil
-}
-
-// RotateRefreshToken runs one Lua script that deletes the refresh token
-// old.Key and, only if it was still stored, deletes the access token
-// old.Access, writes retired (when not nil) under old.Key at
-// <prefix>rtx:{<family>}:<signature> until its ExpiresAt, writes at and rt
-// (rt may be nil) with their TTLs, and brings the family index and the
-// grant record up to date (client, user and scopes from the new tokens,
-// CreatedAt kept, expiry from the family's live tokens). If old was already
-// used, revoked or expired it changes nothing and returns
-// store.ErrNotFound; of concurrent rotations of one token exactly one
-// succeeds. If the family was revoked (RevokeFamily's tombstone exists) it
-// changes nothing and returns store.ErrRevoked, whether or not old is still
-// stored. old.Key, old.Access, at and rt must share one Family, and
-// retired must have an ExpiresAt and a zero Key or old's (ErrInvalid
-// otherwise). New records already past their ExpiresAt are not written, as
-// in SaveTokens.
-func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken, retired *store.RetiredRefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
-	if old == nil || !validKey(old.Key) {
-		return fmt.Errorf("%w: old refresh token without a valid Key", ErrInvalid)
-	}
-	family := old.Key.Family
-	if !old.Access.IsZero() && old.Access.Family != family {
-		return fmt.Errorf("%w: old access token is in family %q, not %q", ErrInvalid, old.Access.Family, family)
-	}
-	ws, err := s.tokenWrites(at, rt, family)
-	if err != nil {
-		return err
-	}
-	oldRefresh := s.refreshKey(old.Key)
-	oldAccess := oldRefresh // deleted already; keeps KEYS[2] in the slot
-	if !old.Access.IsZero() {
-		oldAccess = s.accessKey(old.Access)
-	}
-	retiredKey, retiredVal, retiredTTL, retiredExp := oldRefresh, []byte{}, int64(0), "0"
-	if retired != nil {
-		if !retired.Key.IsZero() && retired.Key != old.Key {
-			return fmt.Errorf("%w: retired refresh token keyed %v, not the rotated token's %v", ErrInvalid, retired.Key, old.Key)
-		}
-		if retired.ExpiresAt.IsZero() {
-			return fmt.Errorf("%w: retired refresh token without ExpiresAt", ErrInvalid)
-		}
-		if d := s.ttl(retired.ExpiresAt); d > 0 {
-			if retiredVal, err = json.Marshal(retired); err != nil {
-				return fmt.Errorf("redisstore: encoding retired refresh token: %w", err)
-			}
-			retiredKey, retiredTTL, retiredExp = s.retiredKey(old.Key), d.Milliseconds(), micros(retired.ExpiresAt)
-		}
-	}
-	g, created, err := s.grantOf(at, rt)
-	if err != nil {
-		return err
-	}
-	keys := make([]string, 0, 6+len(ws))
-	args := make([]any, 0, 8+3*len(ws))
-	keys = append(keys, oldRefresh, oldAccess, s.familyKey(family), s.grantKey(family), retiredKey, s.revokedKey(family))
-	args = append(append(args, s.syncArgs()...), g.raw, created.Format(time.RFC3339Nano), retiredVal, retiredTTL, retiredExp)
-	for _, w := range ws {
-		keys = append(keys, w.key)
-		args = append(args, w.val, w.ttl.Milliseconds(), w.exp)
-	}
-	// The index writes ride along even when the rotation finds the token
-	// gone: ZADD GT then only restates the family's expiry, or re-adds a
-	// revoked family, which ListGrants cleans.
-	cmd, err := s.runIndexed(ctx, rotateScript, keys, args, family, g, grantScore(at, rt))
-	if err != nil {
-		return unavailable("rotate refresh token", err)
-	}
-	n, err := cmd.Int()
-	if err != nil {
-		return unavailable("rotate refresh token", err)
-	}
-	switch {
-	case n < 0:
-		return store.ErrRevoked
-	case n == 0:
-		return store.ErrNotFound
-	}
-	return nil
-}
-
-// GetRetiredRefreshToken returns the retired record a rotation left under
-// k, or store.ErrNotFound. It is one GET.
-func (s *Store) GetRetiredRefreshToken(ctx context.Context, k store.Key) (*store.RetiredRefreshToken, error) {
-	if !validKey(k) {
-		return nil, store.ErrNotFound
-	}
-	key := s.retiredKey(k)
-	b, err := s.rdb.Get(ctx, key).Bytes()
-	if err != nil {
-		return nil, mapErr("get retired refresh token", err)
-	}
-	x := new(store.RetiredRefreshToken)
-	if err := json.Unmarshal(b, x); err != nil {
-		return nil, corrupt("get retired refresh token", key, err)
-	}
-	if !x.ExpiresAt.IsZero() && !s.now().Before(x.ExpiresAt) {
-		return nil, store.ErrNotFound
-	}
-	x.Key = k
-	return x, nil
-}
-
-// RevokeAccessToken deletes an access token, and its family index entry,
-// in one script that also brings the grant's expiry up to date (deleting
-// the grant once no token of it lives); no error if absent.
-func (s *Store) RevokeAccessToken(ctx context.Context, k store.Key) error {
-	if !validKey(k) {
-		return nil
-	}
-	return s.revokeToken(ctx, "revoke access token", s.accessKey(k), k.Family)
-}
-
-// RevokeRefreshToken deletes a refresh token as RevokeAccessToken deletes
-// an access token; no error if absent.
-func (s *Store) RevokeRefreshToken(ctx context.Context, k store.Key) error {
-	if !validKey(k) {
-		return nil
-	}
-	return s.revokeToken(ctx, "revoke refresh token", s.refreshKey(k), k.Family)
-}
-
-func (s *Store) revokeToken(ctx context.Context, op, key, family string) error {
-	keys := []string{key, s.familyKey(family), s.grantKey(family)}
-	if err := revokeTokenScript.Run(ctx, s.rdb, keys, s.syncArgs()...).Err(); err != nil {
-		return unavailable(op, err)
-	}
-	return nil
-}
-
-// RevokeFamily deletes, in one Lua script, every key in the family index
-// (access, refresh and retired refresh tokens, authorization codes), the
-// index and the grant record, and sets the family's tombstone,
-// <prefix>rev:{<family>}, which makes every later write into the family
-// fail with store.ErrRevoked: its TTL is that of the longest-lived deleted
-// record (those that never expire aside), at least
-// store.RevokedFamilyRetention, and a tombstone that already lives longer
-// is kept. Then, best effort, it removes the family from its user's and
-// client's grant indexes. No error if nothing is left. A family that cannot
-// name a key (see ErrInvalid) has nothing to revoke.
-func (s *Store) RevokeFamily(ctx context.Context, family string) error {
-	if !validFamily(family) {
-		return nil
-	}
-	keys := []string{s.familyKey(family), s.grantKey(family), s.revokedKey(family)}
-	now := strconv.FormatInt(s.now().UnixMicro(), 10)
-	raw, err := revokeFamilyScript.Run(ctx, s.rdb, keys, now, store.RevokedFamilyRetention.Milliseconds()).Text()
-	if errors.Is(err, redis.Nil) {
-		return nil // no grant record (none yet, or it expired): no index entry to remove
-	}
-	if err != nil {
-		return unavailable("revoke family", err)
-	}
-	var g grantValue
-	if json.Unmarshal([]byte(raw), &g) == nil {
-		s.unindexGrant(ctx, family, g)
-	}
-	return nil
 }

@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,11 +81,11 @@ func issue(family, rawAT, rawRT string, atTTL, rtTTL time.Duration) (*store.Acce
 	rk := store.Key{Family: family, Signature: signature(rawRT)}
 	at := &store.AccessToken{
 		Key: ak, ClientID: "client", UserID: "u1", Username: "alice",
-		Scopes: []string{"read"}, Refresh: rk, IssuedAt: now, ExpiresAt: now.Add(atTTL),
+		Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: now.Add(atTTL),
 	}
 	rt := &store.RefreshToken{
 		Key: rk, ClientID: "client", UserID: "u1", Username: "alice",
-		Scopes: []string{"read"}, Access: ak, IssuedAt: now,
+		Scopes: []string{"read"}, IssuedAt: now,
 	}
 	if rtTTL != 0 {
 		rt.ExpiresAt = now.Add(rtTTL)
@@ -129,10 +126,10 @@ func TestNewRejectsBracesInPrefix(t *testing.T) {
 	if s.prefix != DefaultPrefix {
 		t.Fatalf("default prefix %q, want %q", s.prefix, DefaultPrefix)
 	}
-	if got := s.accessKey(store.Key{Family: "f", Signature: "s"}); got != "ginoauth:at:{f}:s" {
+	if got := s.accessKey(store.Key{Family: "f", Signature: "s"}); got != "ginoauth:{f}a" {
 		t.Fatalf("access key %q", got)
 	}
-	if got := s.refreshKey(store.Key{Family: "f", Signature: "s"}); got != "ginoauth:rt:{f}:s" {
+	if got := s.refreshKey(store.Key{Family: "f", Signature: "s"}); got != "ginoauth:{f}r" {
 		t.Fatalf("refresh key %q", got)
 	}
 }
@@ -165,14 +162,11 @@ func TestKeysHoldNoRawToken(t *testing.T) {
 	}
 	got := keys(t, client, prefix)
 	want := []string{
-		prefix + "at:{grant1}:" + signature(rawAT2),
-		prefix + "code:{grant1}:" + signature(rawCode),
-		prefix + "fam:{grant1}",
-		prefix + "grant:{grant1}",
-		prefix + "grants:client:client",
-		prefix + "grants:user:u1",
-		prefix + "rt:{grant1}:" + signature(rawRT2),
-		prefix + "rtx:{grant1}:" + signature(rawRT),
+		prefix + "u:u1",
+		prefix + "{grant1}a",
+		prefix + "{grant1}c",
+		prefix + "{grant1}r",
+		prefix + "{grant1}x",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("keys:\n got  %q\n want %q", got, want)
@@ -276,107 +270,6 @@ func noTTL(d time.Duration) bool { return d == -1*time.Nanosecond || d == -1*tim
 
 func about(d, want time.Duration) bool { return d > want-time.Minute && d <= want }
 
-func TestFamilyTTLs(t *testing.T) {
-	t.Parallel()
-	s, client, _ := newStore(t)
-	ctx := testCtx(t)
-	fam, grant := s.familyKey("g"), s.grantKey("g")
-
-	// A code: kept ExpiresAt + CodeRetention; the index lives as long.
-	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
-	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	if d := pttl(t, client, s.codeKey(code.Key)); !about(d, time.Minute+store.CodeRetention) {
-		t.Fatalf("code TTL %v, want about %v", d, time.Minute+store.CodeRetention)
-	}
-	if d := pttl(t, client, fam); !about(d, time.Minute+store.CodeRetention) {
-		t.Fatalf("family index TTL %v after a code, want about %v", d, time.Minute+store.CodeRetention)
-	}
-	if n := client.Exists(ctx, grant).Val(); n != 0 {
-		t.Fatal("a code alone made a grant record")
-	}
-
-	// Tokens: the grant follows the longest-lived token, the index its
-	// longest-lived entry.
-	at, rt := issue("g", "a1", "r1", 2*time.Minute, 5*time.Minute)
-	if err := s.SaveTokens(ctx, at, rt); err != nil {
-		t.Fatal(err)
-	}
-	if d := pttl(t, client, grant); !about(d, 5*time.Minute) {
-		t.Fatalf("grant TTL %v, want about 5m (the refresh token's)", d)
-	}
-	if d := pttl(t, client, fam); !about(d, time.Minute+store.CodeRetention) {
-		t.Fatalf("family index TTL %v, want about %v (the code's)", d, time.Minute+store.CodeRetention)
-	}
-
-	// A rotation with a long-kept retired record and a refresh token that
-	// never expires.
-	at2, rt2 := issue("g", "a2", "r2", time.Hour, 0)
-	retired := &store.RetiredRefreshToken{ClientID: "client", RotatedAt: time.Now(), ExpiresAt: time.Now().Add(3 * time.Hour)}
-	if err := s.RotateRefreshToken(ctx, rt, retired, at2, rt2); err != nil {
-		t.Fatal(err)
-	}
-	if d := pttl(t, client, s.retiredKey(rt.Key)); !about(d, 3*time.Hour) {
-		t.Fatalf("retired record TTL %v, want about 3h", d)
-	}
-	if d := pttl(t, client, grant); !noTTL(d) {
-		t.Fatalf("grant TTL %v with a refresh token that never expires, want none", d)
-	}
-	if d := pttl(t, client, fam); !noTTL(d) {
-		t.Fatalf("family index TTL %v with a refresh token that never expires, want none", d)
-	}
-	if e := client.HGet(ctx, grant, "e").Val(); e != "0" {
-		t.Fatalf("grant expiry %q, want 0 (never)", e)
-	}
-
-	// Revoking that refresh token: back to the longest-lived remaining.
-	if err := s.RevokeRefreshToken(ctx, rt2.Key); err != nil {
-		t.Fatal(err)
-	}
-	if d := pttl(t, client, grant); !about(d, time.Hour) {
-		t.Fatalf("grant TTL %v after revoking the refresh token, want about 1h (the access token's)", d)
-	}
-	if d := pttl(t, client, fam); !about(d, 3*time.Hour) {
-		t.Fatalf("family index TTL %v after revoking the refresh token, want about 3h (the retired record's)", d)
-	}
-	idx, err := client.HGetAll(ctx, fam).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantIdx := []string{s.accessKey(at2.Key), s.codeKey(code.Key), s.retiredKey(rt.Key)}
-	gotIdx := slices.Sorted(maps.Keys(idx))
-	if !slices.Equal(gotIdx, wantIdx) {
-		t.Fatalf("family index %q, want %q", gotIdx, wantIdx)
-	}
-
-	// The last token: the grant goes, the index stays for the others.
-	if err := s.RevokeAccessToken(ctx, at2.Key); err != nil {
-		t.Fatal(err)
-	}
-	if n := client.Exists(ctx, grant).Val(); n != 0 {
-		t.Fatal("grant record left after its last token was revoked")
-	}
-	if n := client.HLen(ctx, fam).Val(); n != 2 {
-		t.Fatalf("family index has %d entries, want 2 (code, retired)", n)
-	}
-
-	// Limiter counters expire with their window.
-	if _, _, err := s.Allow(ctx, "k", 1, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	rl := keys(t, client, s.prefix+"rl:")
-	if len(rl) != 1 {
-		t.Fatalf("limiter keys %q, want one", rl)
-	}
-	if d := pttl(t, client, rl[0]); d <= 0 || d > time.Hour {
-		t.Fatalf("limiter counter TTL %v, want within (0, 1h]", d)
-	}
-	if !strings.HasPrefix(rl[0], s.prefix+"rl:k:3600000:") {
-		t.Fatalf("limiter key %q, want %srl:k:3600000:<window start>", rl[0], s.prefix)
-	}
-}
-
 // counter counts the commands and pipelines a client sends.
 type counter struct {
 	mu        sync.Mutex
@@ -461,8 +354,9 @@ func TestRoundTrips(t *testing.T) {
 		}, []string{"hmget"})
 
 		at, rt := issue(fam, gen(1), gen(2), time.Hour, 0)
-		// One round trip: the script, then the grant indexes of user and client.
-		indexes := []string{"zadd", "zremrangebyscore", "zadd", "zremrangebyscore"}
+		at.UserID, rt.UserID = "u-"+fam, "u-"+fam
+		// One round trip: the family's script, then the user index script.
+		indexes := []string{"evalsha"}
 		check(round, "SaveTokens", func() error { return s.SaveTokens(ctx, at, rt) }, nil, append([]string{"evalsha"}, indexes...))
 		check(round, "GetAccessToken", func() error {
 			_, err := s.GetAccessToken(ctx, at.Key)
@@ -474,26 +368,27 @@ func TestRoundTrips(t *testing.T) {
 		}, []string{"get"})
 
 		at2, rt2 := issue(fam, gen(3), gen(4), time.Hour, 0)
+		at2.UserID, rt2.UserID = "u-"+fam, "u-"+fam
 		retired := &store.RetiredRefreshToken{ClientID: "client", RotatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 		check(round, "RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, rt, retired, at2, rt2) }, nil, append([]string{"evalsha"}, indexes...))
 		check(round, "GetRetiredRefreshToken", func() error {
 			_, err := s.GetRetiredRefreshToken(ctx, rt.Key)
 			return err
-		}, []string{"get"})
+		}, []string{"hget"})
 		check(round, "ListGrants", func() error {
-			gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
+			gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u-" + fam})
 			if err == nil && len(gs) != 1 {
 				err = fmt.Errorf("%d grants, want 1", len(gs))
 			}
 			return err
-		}, []string{"zrevrange"}, []string{"hmget"})
+		}, []string{"hgetall"}, []string{"get", "get"})
 		check(round, "RevokeAccessToken", func() error { return s.RevokeAccessToken(ctx, at2.Key) }, script)
 		check(round, "Allow", func() error {
 			_, _, err := s.Allow(ctx, "k", 10, time.Hour)
 			return err
 		}, script)
-		// The script, then the grant indexes.
-		check(round, "RevokeFamily", func() error { return s.RevokeFamily(ctx, fam) }, script, []string{"zrem", "zrem"})
+		// One script; the user index entry is left for ListGrants to drop.
+		check(round, "RevokeFamily", func() error { return s.RevokeFamily(ctx, fam) }, script)
 		check(round, "GetAccessToken(revoked)", func() error {
 			if _, err := s.GetAccessToken(ctx, at2.Key); !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("got %v, want ErrNotFound", err)
@@ -501,8 +396,8 @@ func TestRoundTrips(t *testing.T) {
 			return nil
 		}, []string{"get"})
 		// Refused by the tombstone in the same one round trip. (The index
-		// writes that ride along name a grant that does not exist, which
-		// ListGrants drops: another user's, not to count that ZREM above.)
+		// write that rides along names a dead family, which ListGrants
+		// drops.)
 		at3, rt3 := issue(fam, gen(5), gen(6), time.Hour, 0)
 		at3.UserID, rt3.UserID = "u2", "u2"
 		check(round, "SaveTokens(revoked)", func() error {
@@ -592,10 +487,12 @@ func TestRevokeFamilyLeavesNothing(t *testing.T) {
 	if d := pttl(t, client, s.revokedKey("g")); !about(d, time.Hour) {
 		t.Errorf("tombstone TTL %v, want about 1h", d)
 	}
-	for _, idx := range []string{s.userGrantsKey("u1"), s.clientGrantsKey("client")} {
-		if m := client.ZRange(ctx, idx, 0, -1).Val(); !slices.Equal(m, []string{"x"}) {
-			t.Errorf("grant index %q = %q after RevokeFamily(g), want [x]", idx, m)
-		}
+	gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
+	if err != nil || len(gs) != 1 || gs[0].Family != "x" {
+		t.Errorf("ListGrants after RevokeFamily(g) = %v, %v; want [x]", gs, err)
+	}
+	if m := client.HKeys(ctx, prefix+"u:u1").Val(); !slices.Equal(m, []string{"x"}) {
+		t.Errorf("user index after ListGrants = %q, want [x] (the revoked family dropped)", m)
 	}
 }
 
@@ -651,75 +548,6 @@ func TestTombstoneTTL(t *testing.T) {
 	}
 }
 
-// TestListGrantsDropsStaleEntries: index entries whose grant record is gone
-// are skipped and removed; others stay.
-func TestListGrantsDropsStaleEntries(t *testing.T) {
-	t.Parallel()
-	s, client, _ := newStore(t)
-	ctx := testCtx(t)
-	at, rt := issue("g", "a1", "r1", time.Hour, 0)
-	if err := s.SaveTokens(ctx, at, rt); err != nil {
-		t.Fatal(err)
-	}
-	idx := s.userGrantsKey("u1")
-	if err := client.ZAdd(ctx, idx, redis.Z{Score: 1, Member: "ghost"}, redis.Z{Score: 2, Member: "bad{fam"}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(gs) != 1 || gs[0].Family != "g" {
-		t.Fatalf("ListGrants = %v, want the one grant g", gs)
-	}
-	if m := client.ZRange(ctx, idx, 0, -1).Val(); !slices.Equal(m, []string{"bad{fam", "g"}) {
-		t.Fatalf("user index after ListGrants: %q, want the stale entry gone and the others kept", m)
-	}
-	// The client index is not touched by a listing by user.
-	if m := client.ZRange(ctx, s.clientGrantsKey("client"), 0, -1).Val(); !slices.Equal(m, []string{"g"}) {
-		t.Fatalf("client index %q, want [g]", m)
-	}
-}
-
-// TestLegacyFamily: tokens stored without a family index or grant record
-// (by a version before them) still rotate; the rotation creates the grant
-// and indexes it.
-func TestLegacyFamily(t *testing.T) {
-	t.Parallel()
-	s, client, _ := newStore(t)
-	ctx := testCtx(t)
-	at, rt := issue("old", "a1", "r1", time.Hour, 0)
-	for key, v := range map[string]any{s.accessKey(at.Key): at, s.refreshKey(rt.Key): rt} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := client.Set(ctx, key, b, 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1"}); err != nil || len(gs) != 0 {
-		t.Fatalf("ListGrants before rotation = %v, %v; want none", gs, err)
-	}
-	at2, rt2 := issue("old", "a2", "r2", time.Hour, 0)
-	if err := s.RotateRefreshToken(ctx, rt, nil, at2, rt2); err != nil {
-		t.Fatal(err)
-	}
-	gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u1", ClientID: "client"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(gs) != 1 || gs[0].Family != "old" || !gs[0].ExpiresAt.IsZero() {
-		t.Fatalf("ListGrants after rotating a legacy family = %+v, want grant old that never expires", gs)
-	}
-	if err := s.RevokeFamily(ctx, "old"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetRefreshToken(ctx, rt2.Key); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("refresh token left after RevokeFamily: %v", err)
-	}
-}
-
 func TestInvalidTokens(t *testing.T) {
 	t.Parallel()
 	s, client, prefix := newStore(t)
@@ -739,8 +567,6 @@ func TestInvalidTokens(t *testing.T) {
 	noExp.ExpiresAt = time.Time{}
 	braces := *at2
 	braces.Key.Family = "a}b"
-	oldOtherAccess := *rt
-	oldOtherAccess.Access.Family = "x"
 	otherRetired := &store.RetiredRefreshToken{Key: rt2.Key, ExpiresAt: time.Now().Add(time.Hour)}
 	retiredNoExp := &store.RetiredRefreshToken{Key: rt.Key}
 	code := &store.AuthorizationCode{Key: store.Key{Family: "g", Signature: "c"}, ClientID: "client", ExpiresAt: time.Now().Add(time.Minute)}
@@ -764,7 +590,6 @@ func TestInvalidTokens(t *testing.T) {
 		{"Rotate(nil old)", s.RotateRefreshToken(ctx, nil, nil, at2, rt2)},
 		{"Rotate(at in another family)", s.RotateRefreshToken(ctx, rt, nil, atX, rt2)},
 		{"Rotate(rt in another family)", s.RotateRefreshToken(ctx, rt, nil, at2, rtX)},
-		{"Rotate(old access in another family)", s.RotateRefreshToken(ctx, &oldOtherAccess, nil, at2, rt2)},
 		{"Rotate(retired under another key)", s.RotateRefreshToken(ctx, rt, otherRetired, at2, rt2)},
 		{"Rotate(retired without ExpiresAt)", s.RotateRefreshToken(ctx, rt, retiredNoExp, at2, rt2)},
 		{"SaveAuthorizationCode(nil)", s.SaveAuthorizationCode(ctx, nil)},
@@ -823,7 +648,10 @@ func TestCorruptValue(t *testing.T) {
 	s, client, prefix := newStore(t)
 	ctx := testCtx(t)
 	k := store.Key{Family: "g", Signature: "s"}
-	for _, key := range []string{s.accessKey(k), s.refreshKey(k), s.retiredKey(k), prefix + "app:c", prefix + "user:u"} {
+	if err := client.HSet(ctx, s.retiredKey(k), digest("s"), "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{s.accessKey(k), s.refreshKey(k), prefix + "app:c", prefix + "user:u"} {
 		if err := client.Set(ctx, key, "{not json", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -834,7 +662,7 @@ func TestCorruptValue(t *testing.T) {
 	if err := client.HSet(ctx, s.codeKey(k), "v", "{not json").Err(); err != nil {
 		t.Fatal(err)
 	}
-	k2 := store.Key{Family: "g", Signature: "s2"}
+	k2 := store.Key{Family: "g2", Signature: "s2"}
 	code := &store.AuthorizationCode{Key: k2, ClientID: "c", ExpiresAt: time.Now().Add(time.Minute)}
 	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
 		t.Fatal(err)
@@ -842,18 +670,21 @@ func TestCorruptValue(t *testing.T) {
 	if err := client.HSet(ctx, s.codeKey(k2), "ca", "yesterday").Err(); err != nil {
 		t.Fatal(err)
 	}
-	for user, fields := range map[string][]string{
-		"u1": {"v", "{not json", "i", "2030-01-01T00:00:00Z", "e", "0"},
-		"u2": {"v", `{"c":"c"}`, "i", "not a time", "e", "0"},
-		"u3": {"v", `{"c":"c"}`, "i", "2030-01-01T00:00:00Z", "e", "soon"},
-		"u4": {"v", `{"c":"c"}`, "i", "2030-01-01T00:00:00Z"},
-	} {
-		if err := client.HSet(ctx, s.grantKey(user), fields).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := client.ZAdd(ctx, s.userGrantsKey(user), redis.Z{Member: user}).Err(); err != nil {
-			t.Fatal(err)
-		}
+	// A user index naming the family whose access token is corrupt.
+	if err := client.HSet(ctx, prefix+"u:u1", "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A version or kind this code does not know is corrupt too.
+	k3 := store.Key{Family: "g3", Signature: "s"}
+	at3, _ := issue("g3", "x", "y", time.Hour, 0)
+	at3.Key = k3
+	if err := s.SaveTokens(ctx, at3, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := []byte(client.Get(ctx, s.accessKey(k3)).Val())
+	v[0] = 2
+	if err := client.Set(ctx, s.accessKey(k3), v, 0).Err(); err != nil {
+		t.Fatal(err)
 	}
 	errs := map[string]error{}
 	_, errs["GetAccessToken"] = s.GetAccessToken(ctx, k)
@@ -864,9 +695,8 @@ func TestCorruptValue(t *testing.T) {
 	_, errs["GetApplication"] = s.GetApplication(ctx, "c")
 	_, errs["ListApplications"] = s.ListApplications(ctx)
 	_, errs["GetUser"] = s.GetUser(ctx, "u")
-	for _, u := range []string{"u1", "u2", "u3", "u4"} {
-		_, errs["ListGrants("+u+")"] = s.ListGrants(ctx, store.GrantFilter{UserID: u})
-	}
+	_, errs["ListGrants"] = s.ListGrants(ctx, store.GrantFilter{UserID: "u1"})
+	_, errs["GetAccessToken(version 2)"] = s.GetAccessToken(ctx, k3)
 	for name, err := range errs {
 		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s of a corrupt value: got %v, want ErrUnavailable", name, err)
@@ -933,6 +763,7 @@ func everyMethod(ctx context.Context, s store.Store) map[string]error {
 	errs["CreateApplication"] = s.CreateApplication(ctx, app)
 	_, errs["GetApplication"] = s.GetApplication(ctx, "c")
 	errs["UpdateApplication"] = s.UpdateApplication(ctx, app)
+	_, errs["RevokeApplicationTokens"] = s.RevokeApplicationTokens(ctx, "c")
 	errs["DeleteApplication"] = s.DeleteApplication(ctx, "c")
 	_, errs["ListApplications"] = s.ListApplications(ctx)
 	errs["CreateUser"] = s.CreateUser(ctx, &store.User{ID: "u1", Username: "alice"})
@@ -1050,44 +881,112 @@ func TestCodeNotReplaced(t *testing.T) {
 	}
 }
 
-// TestGrantIndexesStayBounded: a client that gets many short-lived tokens
-// (client_credentials) does not grow its grant index forever: each write
-// drops the entries of grants that have expired. The store's clock moves;
-// the tokens' TTLs in Redis do not matter here.
-func TestGrantIndexesStayBounded(t *testing.T) {
+// Key names by kind, for the tests.
+func (s *Store) accessKey(k store.Key) string  { return s.familyKey(k.Family, kindAccess) }
+func (s *Store) refreshKey(k store.Key) string { return s.familyKey(k.Family, kindRefresh) }
+func (s *Store) retiredKey(k store.Key) string { return s.familyKey(k.Family, kindRetired) }
+func (s *Store) codeKey(k store.Key) string    { return s.familyKey(k.Family, kindCode) }
+func (s *Store) revokedKey(family string) string {
+	return s.familyKey(family, kindTombstone)
+}
+
+// TestPublishes: every revocation or replacement of tokens publishes
+// "f:<family>", every change of an application "c:<client_id>", on
+// <prefix>inv.
+func TestPublishes(t *testing.T) {
 	t.Parallel()
-	s, client, _ := newStore(t)
+	s, client, prefix := newStore(t)
 	ctx := testCtx(t)
-	start := time.Now()
-	var offset atomic.Int64
-	s.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	save := func(fam, clientID string, exp time.Time, rt bool) {
-		at := &store.AccessToken{
-			Key:      store.Key{Family: fam, Signature: signature(fam)},
-			ClientID: clientID, Scopes: []string{"read"}, IssuedAt: start, ExpiresAt: exp,
-		}
-		var r *store.RefreshToken
-		if rt {
-			r = &store.RefreshToken{Key: store.Key{Family: fam, Signature: signature(fam + "r")}, ClientID: clientID, Access: at.Key, IssuedAt: start}
-			at.Refresh = r.Key
-		}
-		if err := s.SaveTokens(ctx, at, r); err != nil {
-			t.Fatal(err)
+	sub := client.Subscribe(ctx, prefix+InvalidationChannel)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	ch := sub.Channel()
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case m := <-ch:
+			return m.Payload
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing published", what)
+			return ""
 		}
 	}
-	for i := range 20 {
-		save(fmt.Sprint("short", i), "machine", start.Add(time.Minute), false)
+	app := &store.Application{ClientID: "app", Name: "app"}
+	if err := s.CreateApplication(ctx, app); err != nil {
+		t.Fatal(err)
 	}
-	save("long", "machine", start.Add(time.Hour), false)
-	save("forever", "machine", start.Add(time.Minute), true) // a refresh token that never expires
-	if n := client.ZCard(ctx, s.clientGrantsKey("machine")).Val(); n != 22 {
-		t.Fatalf("index holds %d grants, want 22", n)
+	at, rt := issue("g", "a1", "r1", time.Hour, 0)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
 	}
-	offset.Store(int64(2 * time.Minute)) // the short grants are over
-	save("later", "machine", start.Add(time.Hour), false)
-	members := client.ZRange(ctx, s.clientGrantsKey("machine"), 0, -1).Val()
-	slices.Sort(members)
-	if !slices.Equal(members, []string{"forever", "later", "long"}) {
-		t.Fatalf("index after the short grants expired: %q", members)
+	at2, rt2 := issue("g", "a2", "r2", time.Hour, 0)
+	steps := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"RotateRefreshToken", func() error { return s.RotateRefreshToken(ctx, rt, nil, at2, rt2) }, "f:g"},
+		{"RevokeAccessToken", func() error { return s.RevokeAccessToken(ctx, at2.Key) }, "f:g"},
+		{"RevokeRefreshToken", func() error { return s.RevokeRefreshToken(ctx, rt2.Key) }, "f:g"},
+		{"RevokeFamily", func() error { return s.RevokeFamily(ctx, "g") }, "f:g"},
+		{"UpdateApplication", func() error { return s.UpdateApplication(ctx, app) }, "c:app"},
+		{"RevokeApplicationTokens", func() error { _, err := s.RevokeApplicationTokens(ctx, "app"); return err }, "c:app"},
+		{"DeleteApplication", func() error { return s.DeleteApplication(ctx, "app") }, "c:app"},
+	}
+	for _, st := range steps {
+		if err := st.run(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := next(st.name); got != st.want {
+			t.Fatalf("%s published %q, want %q", st.name, got, st.want)
+		}
+	}
+}
+
+// TestUserIndex: the user index is a hash of family -> expiry whose TTL
+// follows its longest entry; client_credentials tokens write no index and
+// one key only.
+func TestUserIndex(t *testing.T) {
+	t.Parallel()
+	s, client, prefix := newStore(t)
+	ctx := testCtx(t)
+	cc, _ := issue("cc", "a0", "r0", time.Hour, 0)
+	cc.UserID, cc.Username = "", ""
+	if err := s.SaveTokens(ctx, cc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, client, prefix); !slices.Equal(got, []string{prefix + "{cc}a"}) {
+		t.Fatalf("keys after a client_credentials token: %q, want only its access token", got)
+	}
+	at, rt := issue("g1", "a1", "r1", time.Hour, 2*time.Hour)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	idx := prefix + "u:u1"
+	// The entry's expiry is rounded up to the millisecond, hence the +1ms.
+	if d := pttl(t, client, idx); !about(d, 2*time.Hour+time.Millisecond) {
+		t.Fatalf("index TTL %v, want about 2h", d)
+	}
+	at2, rt2 := issue("g2", "a2", "r2", time.Hour, 30*time.Minute)
+	if err := s.SaveTokens(ctx, at2, rt2); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, client, idx); !about(d, 2*time.Hour+time.Millisecond) {
+		t.Fatalf("index TTL %v after a shorter grant, want about 2h still", d)
+	}
+	at3, rt3 := issue("g3", "a3", "r3", time.Hour, 0)
+	if err := s.SaveTokens(ctx, at3, rt3); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, client, idx); !noTTL(d) {
+		t.Fatalf("index TTL %v with a refresh token that never expires, want none", d)
+	}
+	if enc := client.ObjectEncoding(ctx, idx).Val(); redistest.UsingRealServer() && enc != "listpack" {
+		t.Fatalf("index encoding %q, want listpack", enc)
+	}
+	if n := client.HLen(ctx, idx).Val(); n != 3 {
+		t.Fatalf("index has %d entries, want 3", n)
 	}
 }

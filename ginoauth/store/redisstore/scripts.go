@@ -2,216 +2,200 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua scripts. Every script's keys share one family hash tag, so each
-// runs on Cluster; Redis runs a script atomically.
-//
-// A family index, <prefix>fam:{<family>}, is a hash from the name of every
-// key of the family (tokens, retired refresh tokens, codes) to its expiry
-// in Unix microseconds ("0": never). A grant record, <prefix>grant:{<family>},
-// is a hash of "v" (JSON client, user and scopes), "i" (creation time) and
-// "e" (expiry, Unix microseconds, "0": never). A family's tombstone,
-// <prefix>rev:{<family>}, exists while the family is revoked: every script
-// that writes into a family checks it first and, when it exists, writes
-// nothing and returns -1.
+// The Lua scripts. A token script's keys are those of one family,
+// <prefix>{<family>}a (access token), r (refresh token), c (code), x
+// (retired refresh tokens) and v (tombstone), which share the family's hash
+// tag, so each runs on Cluster; Redis runs a script atomically. A record's
+// digest (see encoding.go) is string.sub(value, 3, 18). A family's
+// tombstone exists while the family is revoked: every script that writes
+// into a family checks it first and, when it exists, writes nothing and
+// returns -1. Every script that removes or replaces a token publishes
+// "f:<family>" on <prefix>inv (ARGV: the channel and the message).
 
-// syncLua defines sync(fam, grant, now, atp, rtp), which brings a family
-// index and its grant record up to date after a write: it drops index
-// entries that expired by now (the store's clock, Unix microseconds), gives
-// the index the TTL of its longest-lived entry (none if one never expires),
-// and gives the grant the expiry and TTL of the family's longest-lived
-// access or refresh token (key names starting with atp or rtp), deleting it
-// when none lives. It does not create a grant record. TTLs are relative to
-// now, as the tokens' own are.
-const syncLua = `
-local function ms(us, now)
-	return string.format('%.0f', math.ceil((us - now) / 1000))
-end
-
-local function sync(fam, grant, now, atp, rtp)
-	local all = redis.call('HGETALL', fam)
-	local dead = {}
-	local famMax, famNever = 0, false
-	local tokMax, tokMaxS, tokNever, tokLive = 0, '0', false, false
-	for i = 1, #all, 2 do
-		local k, e = all[i], all[i + 1]
-		local n = tonumber(e) or 0
-		if n ~= 0 and n <= now then
-			dead[#dead + 1] = k
-		else
-			local tok = string.sub(k, 1, #atp) == atp or string.sub(k, 1, #rtp) == rtp
-			if tok then tokLive = true end
-			if n == 0 then
-				famNever = true
-				if tok then tokNever = true end
-			else
-				if n > famMax then famMax = n end
-				if tok and n > tokMax then tokMax, tokMaxS = n, e end
-			end
-		end
-	end
-	for i = 1, #dead, 500 do
-		redis.call('HDEL', fam, unpack(dead, i, math.min(i + 499, #dead)))
-	end
-	if famNever then
-		redis.call('PERSIST', fam)
-	elseif famMax > 0 then
-		redis.call('PEXPIRE', fam, ms(famMax, now))
-	end
-	if redis.call('EXISTS', grant) == 0 then
-		return
-	end
-	if not tokLive then
-		redis.call('DEL', grant)
-	elseif tokNever then
-		redis.call('HSET', grant, 'e', '0')
-		redis.call('PERSIST', grant)
-	else
-		redis.call('HSET', grant, 'e', tokMaxS)
-		redis.call('PEXPIRE', grant, ms(tokMax, now))
-	end
-end
-`
-
-// saveScript: KEYS = fam, grant, tombstone, then the token keys; ARGV =
-// now, atp, rtp, grant value, grant creation time, then value, PX (0: none)
-// and index expiry per token key. Unless the family is revoked, it writes
-// the tokens and their index entries, sets the grant's value (and its
-// creation time if it has none) and syncs. Returns -1 if the family is
-// revoked, 1 if it created the grant, else 0.
-var saveScript = redis.NewScript(syncLua + `
+// saveScript: KEYS = a, r, v; ARGV = access value (” for none), PX,
+// refresh value (” for none), PX ('0': none). Returns -1 if the family is
+// revoked, else 1.
+var saveScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then
 	return -1
 end
-local now = tonumber(ARGV[1])
-for i = 4, #KEYS do
-	local j = 6 + 3 * (i - 4)
-	if ARGV[j + 1] ~= '0' then
-		redis.call('SET', KEYS[i], ARGV[j], 'PX', ARGV[j + 1])
-	else
-		redis.call('SET', KEYS[i], ARGV[j])
-	end
-	redis.call('HSET', KEYS[1], KEYS[i], ARGV[j + 2])
+if ARGV[1] ~= '' then
+	redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
-redis.call('HSET', KEYS[2], 'v', ARGV[4])
-local created = redis.call('HSETNX', KEYS[2], 'i', ARGV[5])
-sync(KEYS[1], KEYS[2], now, ARGV[2], ARGV[3])
-return created
+if ARGV[3] ~= '' then
+	if ARGV[4] ~= '0' then
+		redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+	else
+		redis.call('SET', KEYS[2], ARGV[3])
+	end
+end
+return 1
 `)
 
-// rotateScript: KEYS = old refresh token, old access token, fam, grant,
-// retired record, tombstone, then the new token keys; ARGV = now, atp,
-// rtp, grant value, grant creation time, retired value (empty for none), PX
-// and index expiry, then value, PX (0: none) and index expiry per new token
-// key. Unless the family is revoked, it consumes (DELs) the old refresh
-// token and, only if it was there, deletes the old access token, writes
-// the retired record and the new tokens with their index entries, sets the
-// grant's value (keeping its creation time) and syncs. Returns -1 when the
-// family is revoked, 0 when the old refresh token was gone, 2 when the
-// grant record had to be created, else 1.
-var rotateScript = redis.NewScript(syncLua + `
-if redis.call('EXISTS', KEYS[6]) == 1 then
+// indexScript: KEYS = <prefix>u:<user>; ARGV = family, its grant's expiry
+// (Unix ms, '0': never), now (Unix ms). It sets the field and keeps the
+// hash's TTL at its longest entry's (none while an entry never expires).
+// Past 64 fields it drops those whose expiry has passed.
+var indexScript = redis.NewScript(`
+local existed = redis.call('EXISTS', KEYS[1])
+local cur = redis.call('PTTL', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local now = tonumber(ARGV[3])
+if redis.call('HLEN', KEYS[1]) > 64 then
+	local all = redis.call('HGETALL', KEYS[1])
+	for i = 1, #all, 2 do
+		local e = tonumber(all[i + 1]) or 0
+		if e ~= 0 and e <= now then
+			redis.call('HDEL', KEYS[1], all[i])
+		end
+	end
+end
+if ARGV[2] == '0' then
+	redis.call('PERSIST', KEYS[1])
+	return 1
+end
+local ttl = tonumber(ARGV[2]) - now
+if ttl < 1 then ttl = 1 end
+if existed == 0 or (cur >= 0 and cur < ttl) then
+	redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl))
+end
+return 1
+`)
+
+// rotateScript: KEYS = r, a, x, v; ARGV = old digest, retired value (”
+// for none), its PX, access value (” for none), PX, refresh value (”
+// for none), PX ('0': none), channel, message. Unless the family is
+// revoked, and only if the family's refresh token is the old one, it
+// replaces the pair (deleting the refresh token when there is no new one),
+// files the retired record under the old digest in x (whose TTL it keeps
+// at the longest record's) and publishes. Returns -1 when the family is
+// revoked, 0 when the old refresh token is gone, else 1.
+var rotateScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[4]) == 1 then
 	return -1
 end
-if redis.call('DEL', KEYS[1]) == 0 then
+local cur = redis.call('GET', KEYS[1])
+if not cur or string.sub(cur, 3, 18) ~= ARGV[1] then
 	return 0
 end
 redis.call('DEL', KEYS[2])
-redis.call('HDEL', KEYS[3], KEYS[1], KEYS[2])
-local now = tonumber(ARGV[1])
 if ARGV[6] ~= '' then
-	redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7])
-	redis.call('HSET', KEYS[3], KEYS[5], ARGV[8])
-end
-for i = 7, #KEYS do
-	local j = 9 + 3 * (i - 7)
-	if ARGV[j + 1] ~= '0' then
-		redis.call('SET', KEYS[i], ARGV[j], 'PX', ARGV[j + 1])
+	if ARGV[7] ~= '0' then
+		redis.call('SET', KEYS[1], ARGV[6], 'PX', ARGV[7])
 	else
-		redis.call('SET', KEYS[i], ARGV[j])
+		redis.call('SET', KEYS[1], ARGV[6])
 	end
-	redis.call('HSET', KEYS[3], KEYS[i], ARGV[j + 2])
+else
+	redis.call('DEL', KEYS[1])
 end
-redis.call('HSET', KEYS[4], 'v', ARGV[4])
-local created = redis.call('HSETNX', KEYS[4], 'i', ARGV[5])
-sync(KEYS[3], KEYS[4], now, ARGV[2], ARGV[3])
-return 1 + created
+if ARGV[2] ~= '' then
+	local t = redis.call('PTTL', KEYS[3])
+	redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+	if t < tonumber(ARGV[3]) then
+		redis.call('PEXPIRE', KEYS[3], ARGV[3])
+	end
+end
+if ARGV[4] ~= '' then
+	redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+end
+redis.call('PUBLISH', ARGV[8], ARGV[9])
+return 1
 `)
 
-// revokeTokenScript: KEYS = token key, fam, grant; ARGV = now, atp, rtp.
-// It deletes the token and, if it was there, its index entry, and syncs.
-// Returns the number of keys deleted.
-var revokeTokenScript = redis.NewScript(syncLua + `
-local n = redis.call('DEL', KEYS[1])
-if n == 1 then
-	redis.call('HDEL', KEYS[2], KEYS[1])
-	sync(KEYS[2], KEYS[3], tonumber(ARGV[1]), ARGV[2], ARGV[3])
+// revokeTokenScript: KEYS = a token key; ARGV = digest, channel, message.
+// It deletes the token only if it is the one named by the digest, and
+// publishes. Returns the number of keys deleted.
+var revokeTokenScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur or string.sub(cur, 3, 18) ~= ARGV[1] then
+	return 0
 end
-return n
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 `)
 
-// revokeFamilyScript: KEYS = fam, grant, tombstone; ARGV = now (Unix
-// microseconds), the tombstone's least TTL in ms. It deletes every key
-// named in the family index, the index and the grant, and sets the
-// tombstone (value: now) with the TTL of the longest-lived deleted entry
-// ("0", never, aside), at least the least TTL, unless the tombstone already
-// lives longer. It returns the grant's value (nil if there was no grant).
-// The keys it reads from the index are not declared in KEYS, but they
-// carry the family's hash tag, so they are in the slot of KEYS on Cluster.
+// revokeFamilyScript: KEYS = a, r, c, x, v; ARGV = the tombstone's least
+// TTL in ms, its value (now, Unix ms), channel, message. It deletes the
+// family's records and sets the tombstone with the TTL of the
+// longest-lived deleted record (those without a TTL aside), at least the
+// least TTL, unless the tombstone already lives longer; then publishes.
 var revokeFamilyScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local all = redis.call('HGETALL', KEYS[1])
-local ks = {}
-for i = 1, #all, 2 do
-	ks[#ks + 1] = all[i]
-	local n = tonumber(all[i + 1]) or 0
-	if n ~= 0 then
-		local left = math.ceil((n - now) / 1000)
-		if left > ttl then ttl = left end
-	end
+local ttl = tonumber(ARGV[1])
+for i = 1, 4 do
+	local t = redis.call('PTTL', KEYS[i])
+	if t > ttl then ttl = t end
 end
-for i = 1, #ks, 500 do
-	redis.call('DEL', unpack(ks, i, math.min(i + 499, #ks)))
-end
-local v = redis.call('HGET', KEYS[2], 'v')
-redis.call('DEL', KEYS[1], KEYS[2])
-local cur = redis.call('PTTL', KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local cur = redis.call('PTTL', KEYS[5])
 if cur == -2 or (cur >= 0 and cur < ttl) then
-	redis.call('SET', KEYS[3], ARGV[1], 'PX', string.format('%.0f', ttl))
+	redis.call('SET', KEYS[5], ARGV[2], 'PX', string.format('%.0f', ttl))
 end
-return v
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
 `)
 
-// saveCodeScript: KEYS = code, fam, grant, tombstone; ARGV = now, atp,
-// rtp, code value, consumption time (empty for none), PX, index expiry. It
-// writes the code unless the family is revoked or a code is stored under
-// its key, enters it in the index and syncs. Returns 1, 0 if a code was
-// already stored, or -1 if the family is revoked.
-var saveCodeScript = redis.NewScript(syncLua + `
-if redis.call('EXISTS', KEYS[4]) == 1 then
+// saveCodeScript: KEYS = c, v; ARGV = code value, consumption time (Unix
+// ms, ” for none), PX. It writes the code unless the family is revoked or
+// holds a code. Returns 1, 0 if a code was already stored, or -1 if the
+// family is revoked.
+var saveCodeScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then
 	return -1
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
 	return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[4])
-if ARGV[5] ~= '' then
-	redis.call('HSET', KEYS[1], 'ca', ARGV[5])
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+if ARGV[2] ~= '' then
+	redis.call('HSET', KEYS[1], 'ca', ARGV[2])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('HSET', KEYS[2], KEYS[1], ARGV[7])
-sync(KEYS[2], KEYS[3], tonumber(ARGV[1]), ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `)
 
-// consumeScript: KEYS = code; ARGV = consumption time. Returns -1 when
-// there is no code, else HSETNX's answer: 1 for the first consumption, 0
-// for a replay.
+// consumeScript: KEYS = c; ARGV = digest, consumption time. Returns -1
+// when the family holds no code of that digest, else HSETNX's answer: 1
+// for the first consumption, 0 for a replay.
 var consumeScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v or string.sub(v, 3, 18) ~= ARGV[1] then
 	return -1
 end
-return redis.call('HSETNX', KEYS[1], 'ca', ARGV[1])
+return redis.call('HSETNX', KEYS[1], 'ca', ARGV[2])
+`)
+
+// updateAppScript: KEYS = app; ARGV = JSON, channel, message. It replaces
+// the JSON after the stored generation digits, keeping them. Returns 0 if
+// there is no application, else 1.
+var updateAppScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+	return 0
+end
+local g = string.match(cur, '^%d*')
+redis.call('SET', KEYS[1], g .. ARGV[1], 'KEEPTTL')
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`)
+
+// newGenScript: KEYS = app; ARGV = new generation, channel, message. It
+// sets the generation digits unless the stored one is already higher.
+// Returns -1 if there is no application, else the generation it holds.
+var newGenScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+	return -1
+end
+local g = string.match(cur, '^%d*')
+local old = tonumber(g) or 0
+local new = tonumber(ARGV[1])
+if old >= new then
+	return old
+end
+redis.call('SET', KEYS[1], ARGV[1] .. string.sub(cur, #g + 1), 'KEEPTTL')
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return new
 `)
 
 // limitScript: KEYS = window counter; ARGV = ms to the window's end. It

@@ -264,7 +264,7 @@ func testCodeConsume(t *testing.T, s store.Store) {
 	equal(t, "consumed code after a replay", got, &want)
 
 	// Consuming one code leaves another alone.
-	other := code("fam", "2", time.Minute)
+	other := code("fam2", "2", time.Minute)
 	must(t, "SaveAuthorizationCode(other)", s.SaveAuthorizationCode(c, other))
 	got, err = s.GetAuthorizationCode(c, other.Key)
 	must(t, "GetAuthorizationCode(other)", err)
@@ -329,14 +329,14 @@ func testCodeRetention(t *testing.T, s store.Store) {
 	wantErr(t, "ConsumeAuthorizationCode(expired) again", s.ConsumeAuthorizationCode(c, late.Key, now()), store.ErrConsumed)
 
 	// Past the retention: gone. A store may refuse the write or accept it.
-	gone := code("fam", "gone", -store.CodeRetention-time.Second)
+	gone := code("fam-gone", "gone", -store.CodeRetention-time.Second)
 	_ = s.SaveAuthorizationCode(c, gone)
 	_, err = s.GetAuthorizationCode(c, gone.Key)
 	wantErr(t, "GetAuthorizationCode(past retention)", err, store.ErrNotFound)
 	wantErr(t, "ConsumeAuthorizationCode(past retention)", s.ConsumeAuthorizationCode(c, gone.Key, now()), store.ErrNotFound)
 
 	// A code whose retention ends shortly disappears then.
-	soon := code("fam", "soon", -store.CodeRetention+expiryWait)
+	soon := code("fam-soon", "soon", -store.CodeRetention+expiryWait)
 	must(t, "SaveAuthorizationCode(retention ends soon)", s.SaveAuthorizationCode(c, soon))
 	if !hasCode(t, s, soon.Key) {
 		t.Fatal("code gone before the end of its retention")
@@ -401,7 +401,7 @@ func testRevokeFamily(t *testing.T, s store.Store) {
 	if got := families(listGrants(t, s, store.GrantFilter{UserID: "u1"})); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("grants after revoking a: %q, want [b]", got)
 	}
-	if got := families(listGrants(t, s, store.GrantFilter{ClientID: "client"})); !slices.Equal(got, []string{"b"}) {
+	if got := families(listGrants(t, s, store.GrantFilter{UserID: "u1", ClientID: "client"})); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("grants of the client after revoking a: %q, want [b]", got)
 	}
 	at3, rt3 := tokens("a", "a3", time.Hour, 0)
@@ -526,7 +526,6 @@ func testGrantsList(t *testing.T, s store.Store) {
 		exp := rt.ExpiresAt
 		if !withRefresh {
 			rt, exp = nil, at.ExpiresAt
-			at.Refresh = store.Key{}
 		}
 		must(t, "SaveTokens("+family+")", s.SaveTokens(c, at, rt))
 		all = append(all, saved{at, rt, exp})
@@ -553,12 +552,11 @@ func testGrantsList(t *testing.T, s store.Store) {
 	}
 	check(store.GrantFilter{UserID: "u1"}, g5, g2, g1)
 	check(store.GrantFilter{UserID: "u2"}, g3)
-	check(store.GrantFilter{ClientID: "c1"}, g5, g4, g3, g1)
-	check(store.GrantFilter{ClientID: "c2"}, g2)
 	check(store.GrantFilter{UserID: "u1", ClientID: "c1"}, g5, g1)
+	check(store.GrantFilter{UserID: "u1", ClientID: "c2"}, g2)
 	check(store.GrantFilter{UserID: "u2", ClientID: "c2"})
 	check(store.GrantFilter{UserID: "nobody"})
-	check(store.GrantFilter{ClientID: "nobody"})
+	_ = g4 // no user: in no grant index
 
 	// Returned grants are copies.
 	got := listGrants(t, s, store.GrantFilter{UserID: "u2"})
@@ -570,7 +568,6 @@ func testGrantsExpiry(t *testing.T, s store.Store) {
 	c := ctx(t)
 	// Short-lived access token only.
 	atA, _ := grantTokens("short-at", "c", "u", expiryWait, 0)
-	atA.Refresh = store.Key{}
 	must(t, "SaveTokens(short-at)", s.SaveTokens(c, atA, nil))
 	// Both tokens short-lived.
 	atB, rtB := grantTokens("short-both", "c", "u", expiryWait, expiryWait)
@@ -600,7 +597,7 @@ func testGrantsExpiry(t *testing.T, s store.Store) {
 			t.Fatalf("grant %s expires at %v, want %v", g.Family, g.ExpiresAt, want)
 		}
 	}
-	if got := families(listGrants(t, s, store.GrantFilter{ClientID: "c"})); len(got) != 2 {
+	if got := families(listGrants(t, s, store.GrantFilter{UserID: "u", ClientID: "c"})); len(got) != 2 {
 		t.Fatalf("grants of the client after expiry: %q, want 2", got)
 	}
 }
@@ -643,10 +640,11 @@ func testGrantsRotation(t *testing.T, s store.Store) {
 	// access token.
 	at3, _ := tokens("fam", "3", 30*time.Minute, 0)
 	at3.ClientID, at3.UserID, at3.Username, at3.Scopes = "c", "u", "name-u", []string{"read"}
-	at3.Refresh = store.Key{}
-	must(t, "RotateRefreshToken(no new refresh token)", s.RotateRefreshToken(c, rt2, nil, at3, nil))
+	old, err := s.GetRefreshToken(c, rt2.Key) // a rotation keeps the CreatedAt of the old token read
+	must(t, "GetRefreshToken", err)
+	must(t, "RotateRefreshToken(no new refresh token)", s.RotateRefreshToken(c, old, nil, at3, nil))
 	want.ExpiresAt = at3.ExpiresAt
-	gs = listGrants(t, s, store.GrantFilter{ClientID: "c"})
+	gs = listGrants(t, s, store.GrantFilter{UserID: "u"})
 	if len(gs) != 1 {
 		t.Fatalf("ListGrants after the last rotation: %d grants, want 1", len(gs))
 	}
@@ -670,7 +668,7 @@ func testGrantsTokenRevocation(t *testing.T, s store.Store) {
 	if gs := listGrants(t, s, store.GrantFilter{UserID: "u"}); len(gs) != 0 {
 		t.Fatalf("grant listed after all its tokens were revoked: %q", families(gs))
 	}
-	if gs := listGrants(t, s, store.GrantFilter{ClientID: "c"}); len(gs) != 0 {
+	if gs := listGrants(t, s, store.GrantFilter{UserID: "u", ClientID: "c"}); len(gs) != 0 {
 		t.Fatalf("grant listed by client after all its tokens were revoked: %q", families(gs))
 	}
 
@@ -690,6 +688,9 @@ func testGrantsInvalidFilter(t *testing.T, s store.Store) {
 	must(t, "SaveTokens", s.SaveTokens(c, at, rt))
 	if gs, err := s.ListGrants(c, store.GrantFilter{}); err == nil {
 		t.Fatalf("ListGrants(zero filter) = %d grants and no error; the zero filter is not allowed", len(gs))
+	}
+	if gs, err := s.ListGrants(c, store.GrantFilter{ClientID: "c"}); err == nil {
+		t.Fatalf("ListGrants(client only) = %d grants and no error; grants are indexed by user only", len(gs))
 	}
 }
 

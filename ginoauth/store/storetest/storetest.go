@@ -96,6 +96,10 @@ var tests = []contractTest[store.Store]{
 	{"Grants/Rotation", testGrantsRotation},
 	{"Grants/TokenRevocation", testGrantsTokenRevocation},
 	{"Grants/InvalidFilter", testGrantsInvalidFilter},
+	{"Family/Replace", testFamilyReplace},
+	{"Family/SignatureMismatch", testSignatureMismatch},
+	{"Applications/Generations", testAppGenerations},
+	{"Grants/UserIndex", testUserIndex},
 	{"Limiter/Limit", testLimiterLimit},
 	{"Limiter/NewWindow", testLimiterNewWindow},
 	{"Limiter/DistinctKeys", testLimiterDistinctKeys},
@@ -114,9 +118,9 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// now returns the current time in UTC to the microsecond, which every
-// reasonable encoding keeps.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+// now returns the current time in UTC to the millisecond, which every
+// store keeps (redisstore keeps times as Unix milliseconds).
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
 func must(t *testing.T, what string, err error) {
 	t.Helper()
@@ -220,12 +224,12 @@ func tokens(family, name string, atTTL, rtTTL time.Duration) (*store.AccessToken
 	rk := store.Key{Family: family, Signature: "rt-" + name}
 	at := &store.AccessToken{
 		Key: ak, ClientID: "client", UserID: "u1", Username: "alice",
-		Scopes: []string{"read", "write"}, Refresh: rk,
-		IssuedAt: n, ExpiresAt: n.Add(atTTL),
+		Scopes:   []string{"read", "write"},
+		IssuedAt: n, ExpiresAt: n.Add(atTTL), GrantCreatedAt: n,
 	}
 	rt := &store.RefreshToken{
 		Key: rk, ClientID: "client", UserID: "u1", Username: "alice",
-		Scopes: []string{"read", "write"}, Access: ak, IssuedAt: n,
+		Scopes: []string{"read", "write"}, IssuedAt: n, GrantCreatedAt: n,
 	}
 	if rtTTL != 0 {
 		rt.ExpiresAt = n.Add(rtTTL)
@@ -356,6 +360,7 @@ func testAppNoAliasing(t *testing.T, s store.Store) {
 	want := newApp("app1")
 	want.CreatedAt = app.CreatedAt
 	must(t, "CreateApplication", s.CreateApplication(c, app))
+	want.Generation = app.Generation
 	// Mutating the record passed in must not change the stored one.
 	app.Name = "changed"
 	app.GrantTypes[0] = "changed"
@@ -471,6 +476,7 @@ func testUserNoAliasing(t *testing.T, s store.Store) {
 func testTokenSaveGet(t *testing.T, s store.Store) {
 	c := ctx(t)
 	at, rt := tokens("fam1", "1", time.Hour, 24*time.Hour)
+	at.Generation, rt.Generation = 7, 7
 	must(t, "SaveTokens", s.SaveTokens(c, at, rt))
 	gotAT, err := s.GetAccessToken(c, at.Key)
 	must(t, "GetAccessToken", err)
@@ -505,7 +511,6 @@ func testTokenSaveGet(t *testing.T, s store.Store) {
 func testTokenSaveWithoutRefresh(t *testing.T, s store.Store) {
 	c := ctx(t)
 	at, _ := tokens("fam", "1", time.Hour, 0)
-	at.Refresh = store.Key{}
 	must(t, "SaveTokens(at, nil)", s.SaveTokens(c, at, nil))
 	got, err := s.GetAccessToken(c, at.Key)
 	must(t, "GetAccessToken", err)
@@ -627,6 +632,7 @@ func testRotate(t *testing.T, s store.Store) {
 	old, err := s.GetRefreshToken(c, rt1.Key)
 	must(t, "GetRefreshToken", err)
 	at2, rt2 := tokens("fam", "2", time.Hour, 24*time.Hour)
+	at2.GrantCreatedAt, rt2.GrantCreatedAt = rt1.IssuedAt, rt1.IssuedAt // the grant's, kept
 	must(t, "RotateRefreshToken", s.RotateRefreshToken(c, old, nil, at2, rt2))
 
 	if hasAccess(t, s, at1.Key) {
@@ -670,7 +676,7 @@ func testRotateWithoutRefresh(t *testing.T, s store.Store) {
 	at1, rt1 := tokens("fam", "1", time.Hour, 0)
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
 	at2, _ := tokens("fam", "2", time.Hour, 0)
-	at2.Refresh = store.Key{}
+	at2.GrantCreatedAt = rt1.IssuedAt
 	must(t, "RotateRefreshToken(rt nil)", s.RotateRefreshToken(c, rt1, nil, at2, nil))
 	if hasAccess(t, s, at1.Key) || hasRefresh(t, s, rt1.Key) {
 		t.Fatal("old tokens still there after rotation")
@@ -696,7 +702,7 @@ func testRotateRevoked(t *testing.T, s store.Store) {
 	}
 
 	// A refresh token that was never stored.
-	ghost := &store.RefreshToken{Key: store.Key{Family: "fam", Signature: "ghost"}, Access: at1.Key, ClientID: "client"}
+	ghost := &store.RefreshToken{Key: store.Key{Family: "fam", Signature: "ghost"}, ClientID: "client"}
 	wantErr(t, "RotateRefreshToken(never stored)", s.RotateRefreshToken(c, ghost, nil, at2, rt2), store.ErrNotFound)
 	if !hasAccess(t, s, at1.Key) {
 		t.Fatal("failed rotation revoked an access token")
