@@ -60,6 +60,9 @@ type options struct {
 	// address, may make per minute (ginoauth.Config.TokenRateLimit, both
 	// limits); zero means defaultTokenRateLimit, negative means no limit.
 	TokenRateLimit int
+	// ValidationCache turns on ginoauth.Config.ValidationCache (used with
+	// Redis only).
+	ValidationCache bool
 	// Issuer is the provider's issuer identifier (ginoauth.Config.Issuer),
 	// in its metadata and as the iss of authorization answers, and what
 	// the demo client expects there; empty means the scheme and host each
@@ -239,6 +242,7 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		Issuer:             a.issuer,
 		Observer:           o.Observer,
 		TracerProvider:     o.TracerProvider,
+		ValidationCache:    o.ValidationCache,
 	})
 }
 

@@ -4,6 +4,7 @@
 //
 //	demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
 //	             [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
+//	             [--validation-cache=true]
 //	             [--issuer URL] [--site social | --social-url URL] [--metrics-addr ADDR] [--trace]
 //	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
@@ -144,6 +145,7 @@ of Django REST Framework's tutorial.
 Usage:
   demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
                [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
+               [--validation-cache=true]
                [--issuer URL] [--site social | --social-url URL] [--metrics-addr ADDR] [--trace]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
@@ -157,7 +159,9 @@ Usage:
         --cors-origin (repeatable) lets a browser app on that origin call the
         token endpoints and the API; --secure-cookies marks the session cookies
         Secure (behind a TLS proxy); --token-rate-limit is the token requests a
-        minute allowed per client and per address (0: no limit). --issuer URL:
+        minute allowed per client and per address (0: no limit).
+        --validation-cache=false: with Redis, read every token from Redis instead
+        of the in-process cache kept in step by pub/sub. --issuer URL:
         the issuer of the metadata and of iss (default: the request's host).
         --metrics-addr ADDR serves Prometheus metrics at http://ADDR/metrics on a
         listener of its own (docs/metrics.md); --trace prints OpenTelemetry spans

@@ -37,14 +37,15 @@ type serveConfig struct {
 	redisSet bool
 	logLevel string
 	// pipelines is --redis-pipelines (0: the store's default).
-	pipelines      int
-	bench          bool
-	corsOrigins    []string
-	secureCookies  bool
-	tokenRateLimit int
-	issuer         string
-	site           string
-	socialURL      string
+	pipelines       int
+	bench           bool
+	corsOrigins     []string
+	secureCookies   bool
+	tokenRateLimit  int
+	validationCache bool
+	issuer          string
+	site            string
+	socialURL       string
 	// metricsAddr is --metrics-addr ("": no metrics); trace is --trace.
 	metricsAddr string
 	trace       bool
@@ -74,6 +75,7 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		"allow `N` token requests a minute to one client and to one source address, then answer 429 with Retry-After; 0: no limit. "+
 			"The default, 10 a second, is far more than a person or a well-behaved client needs (an access token lasts 10 hours) "+
 			"and slows down guessing client secrets and passwords; raise it for a busy client or many users behind one address, 0 for load runs")
+	fs.BoolVar(&cfg.validationCache, "validation-cache", true, "with Redis: answer a protected request from an in-process cache of validated tokens, kept in step with revocations on every instance through Redis pub/sub (docs/design.md); --validation-cache=false reads Redis on every request")
 	fs.StringVar(&cfg.issuer, "issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
 	fs.StringVar(&cfg.site, "site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
@@ -152,6 +154,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
 		SocialURL: cfg.socialURL, Observer: obs.observer, TracerProvider: obs.tracer,
+		ValidationCache: cfg.validationCache,
 	}
 }
 

@@ -168,6 +168,28 @@ type Config struct {
 	// Negative disables the cache: every use reads the store.
 	ApplicationCacheTTL time.Duration
 
+	// ValidationCache keeps validated access tokens in process, so a
+	// protected request usually costs no store round trip. It needs a
+	// redisstore store: every instance subscribes to the store's
+	// invalidation channel, and a revocation anywhere (the revoke
+	// endpoint, reuse detection, a replayed code, revoketokens, a deleted
+	// application, the authorized-tokens page) drops the token from every
+	// cache within about a second. While the channel is down (a dropped
+	// connection, a restarted or failed-over Redis) the cache is flushed
+	// and bypassed until the subscription is confirmed again. With another
+	// store it is ignored. Call Provider.Close to stop the subscription.
+	ValidationCache bool
+	// ValidationCacheMaxEntries bounds the tokens cached; zero means
+	// 100,000.
+	ValidationCacheMaxEntries int
+	// ValidationCacheMaxBytes bounds the cache's approximate memory; zero
+	// means 64 MiB.
+	ValidationCacheMaxBytes int
+	// ValidationCacheMaxAge is the longest a cached answer is reused,
+	// whatever its token's expiry: the bound on a change that publishes
+	// nothing (a user deleted, say). Zero means 10 seconds.
+	ValidationCacheMaxAge time.Duration
+
 	// ApplicationCacheSize bounds the number of applications cached; zero
 	// means DefaultApplicationCacheSize.
 	ApplicationCacheSize int

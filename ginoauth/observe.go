@@ -203,3 +203,11 @@ func endTokenSpan(span trace.Span, err error) {
 	}
 	span.End()
 }
+
+// observeValidation reports a validation result the provider decided
+// itself (a validation cache hit).
+func (p *Provider) observeValidation(result string) {
+	if p.obs != nil {
+		p.obs.Validation(result)
+	}
+}

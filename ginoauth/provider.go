@@ -43,6 +43,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/internal/tokencache"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
@@ -81,6 +82,8 @@ type Provider struct {
 	obs            observe.Observer // nil: nothing reported
 	tracer         trace.Tracer
 	apps           *appCache
+	tokens         *tokencache.Cache // nil: no validation cache
+	stopWatch      context.CancelFunc
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -124,6 +127,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
 	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
+	p.startValidationCache(cfg)
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
 		return nil, err
 	}

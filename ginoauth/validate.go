@@ -3,11 +3,14 @@ package ginoauth
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/internal/tokencache"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/observe"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
@@ -44,7 +47,18 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 	if err != nil {
 		return nil, errTokenInvalid
 	}
-	at, err := p.store.GetAccessToken(ctx, store.Key{Family: family, Signature: opaque.Signature(token)})
+	sig := opaque.Signature(token)
+	var ticket tokencache.Ticket
+	if p.tokens != nil {
+		if info, ok := p.tokens.Get(family, sig); ok {
+			p.observeValidation(observe.ValidationCacheHit)
+			return info, nil
+		}
+		// Taken before any store read: a revocation published meanwhile
+		// keeps this answer out of the cache.
+		ticket = p.tokens.Ticket()
+	}
+	at, err := p.store.GetAccessToken(ctx, store.Key{Family: family, Signature: sig})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errTokenInvalid
 	}
@@ -61,15 +75,72 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 	} else if !ok {
 		return nil, errTokenInvalid
 	}
-	return &resource.TokenInfo{
+	info := &resource.TokenInfo{
 		ClientID:  at.ClientID,
 		UserID:    at.UserID,
 		Username:  at.Username,
 		Scopes:    at.Scopes,
 		IssuedAt:  at.IssuedAt,
 		ExpiresAt: at.ExpiresAt,
-	}, nil
+	}
+	if p.tokens != nil {
+		cached := *info
+		cached.Scopes = slices.Clone(info.Scopes) // the cache keeps its own
+		p.tokens.Put(ticket, family, sig, &cached)
+	}
+	return info, nil
 }
+
+// startValidationCache starts Config.ValidationCache: the cache, and the
+// subscription to the redisstore invalidation channel that keeps it live.
+func (p *Provider) startValidationCache(cfg Config) {
+	if !cfg.ValidationCache {
+		return
+	}
+	w, ok := cfg.Store.(store.Watcher)
+	if !ok {
+		p.log.Info("ginoauth: ValidationCache needs a store that publishes revocations (redisstore); not caching")
+		return
+	}
+	p.tokens = tokencache.New(tokencache.Options{
+		MaxEntries: cfg.ValidationCacheMaxEntries,
+		MaxBytes:   cfg.ValidationCacheMaxBytes,
+		MaxAge:     cfg.ValidationCacheMaxAge,
+		Now:        p.now,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopWatch = cancel
+	go func() { _ = w.Watch(ctx, invalidations{Listener: tokencache.Listener{Cache: p.tokens, Log: p.log}, apps: p.apps}) }()
+}
+
+// invalidations passes the store's invalidations to the validation cache,
+// and an application's to the application cache too, so a revocation of
+// an application's tokens reaches this instance at once rather than when
+// its cached application record ages out.
+type invalidations struct {
+	tokencache.Listener
+	apps *appCache
+}
+
+func (h invalidations) InvalidateClient(clientID string) {
+	h.apps.forget(clientID)
+	h.Listener.InvalidateClient(clientID)
+}
+
+// Close stops what New started in the background: the validation cache's
+// subscription (Config.ValidationCache). The provider still answers
+// afterwards, without the cache.
+func (p *Provider) Close() error {
+	if p.stopWatch != nil {
+		p.stopWatch()
+		p.tokens.SetLive(false) // no invalidations arrive any more
+	}
+	return nil
+}
+
+// ValidationCacheLive reports whether the validation cache is in use: on,
+// and its invalidation channel confirmed live.
+func (p *Provider) ValidationCacheLive() bool { return p.tokens != nil && p.tokens.Live() }
 
 var errTokenInvalid = oautherr.ErrInvalidToken.WithDescription("The access token is invalid, expired or revoked.")
 

@@ -379,6 +379,35 @@ type SocialLinks interface {
 	GetSocialUser(ctx context.Context, provider, upstreamID string) (userID string, err error)
 }
 
+// InvalidationHandler receives what a Watcher learns of revocations, for
+// a cache of validated tokens. Its methods are called one at a time, in
+// order. It starts in the lost state: nothing may be trusted to be
+// invalidated until ChannelLive; after ChannelLost, every message until the
+// next ChannelLive may have been missed.
+type InvalidationHandler interface {
+	// InvalidateFamily: tokens of family were revoked or replaced.
+	InvalidateFamily(family string)
+	// InvalidateClient: the application changed, was deleted, or had all
+	// its tokens revoked.
+	InvalidateClient(clientID string)
+	// InvalidateAll: anything may have changed (a message not understood).
+	InvalidateAll()
+	// ChannelLive: every invalidation from now on will be delivered, until
+	// ChannelLost.
+	ChannelLive()
+	// ChannelLost: invalidations may have been missed since ChannelLive.
+	ChannelLost(err error)
+}
+
+// Watcher is implemented by stores that tell every instance sharing them
+// about revocations (redisstore, through Redis pub/sub). It is optional:
+// the provider's validation cache type-asserts it.
+type Watcher interface {
+	// Watch delivers invalidations to h until ctx ends, reconnecting as
+	// needed and reporting the channel's state.
+	Watch(ctx context.Context, h InvalidationHandler) error
+}
+
 // Store is everything the authorization server keeps.
 type Store interface {
 	Applications

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -52,23 +53,15 @@ func (s *Store) publish(ctx context.Context, msg string) error {
 // The handler starts in the lost state: nothing may be trusted to be
 // invalidated until ChannelLive. After ChannelLost, every message until the
 // next ChannelLive may have been missed.
-type InvalidationHandler interface {
-	// InvalidateFamily: tokens of family were revoked or replaced.
-	InvalidateFamily(family string)
-	// InvalidateClient: the application changed, was deleted, or had all
-	// its tokens revoked.
-	InvalidateClient(clientID string)
-	// InvalidateAll: a message the watcher does not recognise; anything
-	// may have changed.
-	InvalidateAll()
-	// ChannelLive: the subscription is confirmed; every invalidation
-	// published from now on will be delivered, until ChannelLost.
-	ChannelLive()
-	// ChannelLost: the subscription failed, its connection dropped, Redis
-	// stopped answering, or the client reconnected by itself; messages
-	// may have been missed since the last ChannelLive.
-	ChannelLost(err error)
+type InvalidationHandler = store.InvalidationHandler
+
+// Watch implements store.Watcher: WatchInvalidations with the default
+// options.
+func (s *Store) Watch(ctx context.Context, h store.InvalidationHandler) error {
+	return s.WatchInvalidations(ctx, h)
 }
+
+var _ store.Watcher = (*Store)(nil)
 
 // WatchOption configures WatchInvalidations.
 type WatchOption func(*watchConfig)

@@ -1,0 +1,236 @@
+package ginoauth_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
+	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+// cachePair is two providers (two instances) on one Redis, each with the
+// validation cache on, and a client_credentials application.
+type cachePair struct {
+	a, b  *ginoauth.Provider
+	recB  *recorder
+	app   *store.Application
+	store *redisstore.Store
+}
+
+func newCachePair(t *testing.T, client redis.UniversalClient, prefix string) *cachePair {
+	t.Helper()
+	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &cachePair{recB: &recorder{}, store: rs}
+	for i, rec := range []*recorder{{}, cp.recB} {
+		p, err := ginoauth.New(ginoauth.Config{Store: rs, SecretKey: testKey, ValidationCache: true, Observer: rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		if i == 0 {
+			cp.a = p
+		} else {
+			cp.b = p
+		}
+	}
+	cp.app, _, err = cp.a.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// eventually polls cond every 10 ms for up to limit.
+func eventually(limit time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+func (cp *cachePair) issue(t *testing.T) string {
+	t.Helper()
+	resp, err := cp.a.IssueTokens(context.Background(), cp.app, ginoauth.IssueRequest{Scopes: []string{"read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.AccessToken
+}
+
+func (cp *cachePair) cacheHits() int {
+	n := 0
+	for _, e := range cp.recB.got() {
+		if e == "validation cache_hit" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestValidationCacheRevocationAcrossInstances: instance B answers a token
+// from its cache, and a revocation made through instance A (the revoke
+// endpoint's store call, a family revocation, the application's tokens
+// revoked) is honoured by B within a second.
+func TestValidationCacheRevocationAcrossInstances(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	cp := newCachePair(t, client, prefix)
+	ctx := context.Background()
+	if !eventually(2*time.Second, cp.b.ValidationCacheLive) {
+		t.Fatal("B's validation cache: got not live after 2 s, want live")
+	}
+	for _, tc := range []struct {
+		name   string
+		revoke func(token string) error
+	}{
+		{"revoke the access token", func(token string) error {
+			return cp.a.Store().RevokeAccessToken(ctx, tokenKey(t, token))
+		}},
+		{"revoke the family", func(token string) error {
+			return cp.a.Store().RevokeFamily(ctx, tokenKey(t, token).Family)
+		}},
+		{"revoke the application's tokens", func(string) error {
+			_, err := cp.a.RevokeGrants(ctx, store.GrantFilter{ClientID: cp.app.ClientID})
+			return err
+		}},
+	} {
+		token := cp.issue(t)
+		hits := cp.cacheHits()
+		for range 2 {
+			if _, err := cp.b.Validate(ctx, token); err != nil {
+				t.Fatalf("%s: B validates the fresh token: got %v, want no error", tc.name, err)
+			}
+		}
+		if got := cp.cacheHits() - hits; got != 1 {
+			t.Errorf("%s: cache hits of two validations on B: got %d, want 1", tc.name, got)
+		}
+		start := time.Now()
+		if err := tc.revoke(token); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		refused := eventually(time.Second, func() bool {
+			_, err := cp.b.Validate(ctx, token)
+			return errors.Is(err, oautherr.ErrInvalidToken)
+		})
+		if !refused {
+			t.Errorf("%s: B still accepts the token 1 s after the revocation", tc.name)
+		} else {
+			t.Logf("%s: refused by B after %v", tc.name, time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
+// TestValidationCacheChannelCut: when B's invalidation channel is cut,
+// B flushes and bypasses its cache (every validation reads the store)
+// until it has subscribed again, then caches again. A real Redis is needed
+// to cut one named connection (CLIENT KILL).
+func TestValidationCacheChannelCut(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv(redistest.EnvURL)
+	if url == "" {
+		t.Skip("needs a real Redis (REDIS_URL) to cut a connection with CLIENT KILL")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name [8]byte
+	_, _ = rand.Read(name[:])
+	opt.ClientName = "ginoauth-cut-" + hex.EncodeToString(name[:])
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { _ = client.Close() })
+	_, prefix := redistest.Client(t) // a prefix cleaned up after the test
+	cp := newCachePair(t, client, prefix)
+	ctx := context.Background()
+	if !eventually(2*time.Second, cp.b.ValidationCacheLive) {
+		t.Fatal("B's validation cache: got not live after 2 s, want live")
+	}
+	token := cp.issue(t)
+	if _, err := cp.b.Validate(ctx, token); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+
+	// Kill this test's subscriber connections (both providers' share the
+	// client name; no other test's connection has it).
+	admin := redis.NewClient(&redis.Options{Addr: opt.Addr, DB: opt.DB, Password: opt.Password, Username: opt.Username})
+	t.Cleanup(func() { _ = admin.Close() })
+	list, err := admin.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for line := range strings.SplitSeq(list, "\n") {
+		if !strings.Contains(line, "name="+opt.ClientName+" ") || !strings.Contains(line, "cmd=subscribe") && !strings.Contains(line, " sub=1") {
+			continue
+		}
+		for f := range strings.FieldsSeq(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := admin.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+					killed++
+				}
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("found no subscriber connection named %s to kill", opt.ClientName)
+	}
+	if !eventually(3*time.Second, func() bool { return !cp.b.ValidationCacheLive() }) {
+		// The watcher may already have resubscribed; it must have flushed
+		// meanwhile, which the next validation shows as a miss.
+		t.Log("B's cache was live again before the test saw it down")
+	}
+	if !eventually(5*time.Second, cp.b.ValidationCacheLive) {
+		t.Fatal("B's cache: got not live 5 s after the cut, want live again")
+	}
+	hits := cp.cacheHits()
+	if _, err := cp.b.Validate(ctx, token); err != nil {
+		t.Fatalf("validate after the cut: %v", err)
+	}
+	if got := cp.cacheHits() - hits; got != 0 {
+		t.Errorf("first validation after the cut: got %d cache hits, want 0 (the cache was flushed)", got)
+	}
+	if _, err := cp.b.Validate(ctx, token); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if got := cp.cacheHits() - hits; got != 1 {
+		t.Errorf("second validation after the cut: got %d cache hits, want 1 (caching resumed)", got)
+	}
+	// Revocations still reach B after the reconnect.
+	if err := cp.a.Store().RevokeFamily(ctx, tokenKey(t, token).Family); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(time.Second, func() bool {
+		_, err := cp.b.Validate(ctx, token)
+		return errors.Is(err, oautherr.ErrInvalidToken)
+	}) {
+		t.Error("after the reconnect, B still accepts a revoked token 1 s later")
+	}
+}
+
+// tokenKey is the store key of an access token.
+func tokenKey(t *testing.T, token string) store.Key {
+	t.Helper()
+	if !strings.HasPrefix(token, opaque.AccessPrefix) {
+		t.Fatalf("token %.8s...: not an access token", token)
+	}
+	return store.Key{Family: token[len(opaque.AccessPrefix) : len(opaque.AccessPrefix)+opaque.FamilyLen], Signature: opaque.Signature(token)}
+}
