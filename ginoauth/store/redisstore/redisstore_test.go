@@ -99,15 +99,10 @@ func issue(family, rawAT, rawRT string, atTTL, rtTTL time.Duration) (*store.Acce
 // keys returns every key under prefix, sorted.
 func keys(t *testing.T, client redis.UniversalClient, prefix string) []string {
 	t.Helper()
-	var out []string
-	iter := client.Scan(testCtx(t), 0, prefix+"*", 100).Iterator()
-	for iter.Next(testCtx(t)) {
-		out = append(out, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	out, err := redistest.Keys(testCtx(t), client, prefix) // every master on a Cluster
+	if err != nil {
 		t.Fatalf("SCAN: %v", err)
 	}
-	slices.Sort(out)
 	return out
 }
 
