@@ -419,6 +419,9 @@ func (c *counter) get() ([]string, [][]string) {
 // so that connection set-up (HELLO, CLIENT SETINFO, which go through hooks
 // too) and the script loads are not counted.
 func TestRoundTrips(t *testing.T) {
+	if redistest.UsingCluster() {
+		t.Skip("counts round trips after a warm-up on one master; on Redis Cluster a script is loaded per master, so a first EVALSHA may miss")
+	}
 	t.Parallel()
 	s, client, _ := newStore(t)
 	ctx := testCtx(t)
