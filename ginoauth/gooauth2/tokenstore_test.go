@@ -89,6 +89,7 @@ func (e *goEnv) api(t *testing.T, token string) (int, map[string]any) {
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 func TestGoOAuth2ServerClientCredentials(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	e := newGoEnv(t)
 	status, body := e.token(t, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}, confID, confSecret)
@@ -137,6 +138,7 @@ func TestGoOAuth2ServerClientCredentials(t *testing.T) {
 }
 
 func TestGoOAuth2ServerPasswordAndRefresh(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	e := newGoEnv(t)
 	status, body := e.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}, "scope": {"read write"}}, confID, confSecret)
@@ -195,6 +197,7 @@ func TestGoOAuth2ServerPasswordAndRefresh(t *testing.T) {
 // concurrent refreshes both succeed. The adapter's Create replaces the
 // pair atomically, so exactly one does.
 func TestGoOAuth2ConcurrentRefresh(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	e := newGoEnv(t)
 	_, body := e.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}}, confID, confSecret)
@@ -271,6 +274,7 @@ func (b *barrierStore) GetByCode(ctx context.Context, code string) (oauth2.Token
 // it exactly one gets tokens, because RemoveByCode reports the code the
 // winner removed.
 func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	e := newGoEnv(t)
 	ctx := context.Background()
@@ -352,6 +356,7 @@ func TestGoOAuth2AuthorizationCodeRedeemedOnce(t *testing.T) {
 // a code that is not (or no longer) stored, in either layout; of
 // concurrent removals exactly one succeeds.
 func TestRemoveByCode(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	client, prefix := redistest.Client(t)
 	ns := prefix + "legacy:"
@@ -418,6 +423,7 @@ func TestRemoveByCode(t *testing.T) {
 }
 
 func TestGoOAuth2Removal(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	e := newGoEnv(t)
 	ctx := context.Background()
@@ -539,6 +545,7 @@ func TestClientStore(t *testing.T) {
 // WithLegacyNamespace) keeps accepting the tokens it issued before, and
 // its first refresh moves the pair to the new layout.
 func TestTokenStoreReadsGoOAuth2RedisTokens(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	ctx := context.Background()
 	e := newGoEnv(t)
@@ -624,6 +631,7 @@ func TestTokenStoreReadsGoOAuth2RedisTokens(t *testing.T) {
 // go-oauth2's Manager anyway), whether the pair is stored fresh or by a
 // refresh rotation. A zero lifetime is no TTL.
 func TestTokenStoreTTLs(t *testing.T) {
+	skipOnCluster(t)
 	t.Parallel()
 	client, prefix := redistest.Client(t)
 	ts := gooauth2.NewTokenStore(client, gooauth2.WithPrefix(prefix))

@@ -1,7 +1,8 @@
-// Package redistest gives tests a Redis to talk to: the server named by the
-// REDIS_URL environment variable when it is set, an in-process miniredis
-// otherwise. Every client comes with its own key prefix, so tests sharing a
-// real server run in parallel without seeing each other's keys.
+// Package redistest gives tests a Redis to talk to: the Redis Cluster named
+// by the REDIS_CLUSTER_URL environment variable when it is set, else the
+// server named by REDIS_URL when it is set, else an in-process miniredis.
+// Every client comes with its own key prefix, so tests sharing a real
+// server run in parallel without seeing each other's keys.
 package redistest
 
 import (
@@ -9,8 +10,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,23 +27,42 @@ import (
 // is unset, Client starts a miniredis instead.
 const EnvURL = "REDIS_URL"
 
-// UsingRealServer reports whether REDIS_URL is set, so that Client talks to
-// a real, possibly shared, server. Tests that would disturb other users of
-// the server (SCRIPT FLUSH, CONFIG SET) skip themselves when it does.
-func UsingRealServer() bool { return os.Getenv(EnvURL) != "" }
+// EnvClusterURL is the environment variable naming a real Redis Cluster, in
+// go-redis's ParseClusterURL form: redis://host:port?addr=host2:port2&...
+// (any reachable nodes; the client discovers the rest). It wins over
+// REDIS_URL.
+const EnvClusterURL = "REDIS_CLUSTER_URL"
+
+// UsingRealServer reports whether REDIS_CLUSTER_URL or REDIS_URL is set, so
+// that Client talks to a real, possibly shared, server. Tests that would
+// disturb other users of the server (SCRIPT FLUSH, CONFIG SET) skip
+// themselves when it does.
+func UsingRealServer() bool { return os.Getenv(EnvURL) != "" || UsingCluster() }
+
+// UsingCluster reports whether REDIS_CLUSTER_URL is set, so that Client
+// returns a *redis.ClusterClient. Tests that cannot run on a cluster skip
+// themselves, with the reason, when it does.
+func UsingCluster() bool { return os.Getenv(EnvClusterURL) != "" }
 
 // Client returns a Redis client and a key prefix of the form
-// "test:<random>:" unique to this call. With REDIS_URL set it connects to
-// that server and fails the test if it does not answer PING within two
-// seconds; without it, it starts a miniredis whose TTLs follow the wall clock
+// "test:<random>:" unique to this call. With REDIS_CLUSTER_URL set it
+// returns a *redis.ClusterClient on that cluster; else, with REDIS_URL set,
+// a client of that server; either fails the test if Redis does not answer
+// PING within two seconds; without it, it starts a miniredis whose TTLs follow the wall clock
 // as a real server's do. Cleanup deletes every key under the prefix (SCAN and
-// DEL) and closes the client.
+// DEL, on every master of a cluster) and closes the client.
 func Client(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
 	prefix := "test:" + randomHex(t, 8) + ":"
 
 	var client redis.UniversalClient
-	if url := os.Getenv(EnvURL); url != "" {
+	if url := os.Getenv(EnvClusterURL); url != "" {
+		c, err := NewClusterClient(url)
+		if err != nil {
+			t.Fatalf("redistest: %s=%q: %v", EnvClusterURL, url, err)
+		}
+		client = c
+	} else if url := os.Getenv(EnvURL); url != "" {
 		opt, err := redis.ParseURL(url)
 		if err != nil {
 			t.Fatalf("redistest: cannot parse %s=%q: %v", EnvURL, url, err)
@@ -75,6 +98,26 @@ func Client(t testing.TB) (redis.UniversalClient, string) {
 	return client, prefix
 }
 
+// NewClusterClient returns a Cluster client for url (ParseClusterURL form)
+// once every master answers PING within two seconds.
+func NewClusterClient(url string) (*redis.ClusterClient, error) {
+	opt, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse the cluster URL: %w", err)
+	}
+	c := redis.NewClusterClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err = c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		return node.Ping(ctx).Err()
+	})
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("the cluster's masters do not answer PING within 2s: %w", err)
+	}
+	return c, nil
+}
+
 // DeletePrefix deletes every key starting with prefix, on every master when
 // client is a Cluster client. The prefix must not contain glob characters.
 func DeletePrefix(ctx context.Context, client redis.UniversalClient, prefix string) error {
@@ -84,6 +127,33 @@ func DeletePrefix(ctx context.Context, client redis.UniversalClient, prefix stri
 		})
 	}
 	return deletePrefix(ctx, client, prefix)
+}
+
+// Keys returns every key starting with prefix, sorted, from every master
+// when client is a Cluster client (a SCAN through a Cluster client reaches
+// one node only). The prefix must not contain glob characters.
+func Keys(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			out = append(out, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+	} else {
+		err = scan(ctx, client)
+	}
+	slices.Sort(out)
+	return out, err
 }
 
 func deletePrefix(ctx context.Context, c redis.Cmdable, prefix string) error {

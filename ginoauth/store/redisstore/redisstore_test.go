@@ -96,15 +96,10 @@ func issue(family, rawAT, rawRT string, atTTL, rtTTL time.Duration) (*store.Acce
 // keys returns every key under prefix, sorted.
 func keys(t *testing.T, client redis.UniversalClient, prefix string) []string {
 	t.Helper()
-	var out []string
-	iter := client.Scan(testCtx(t), 0, prefix+"*", 100).Iterator()
-	for iter.Next(testCtx(t)) {
-		out = append(out, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	out, err := redistest.Keys(testCtx(t), client, prefix) // every master on a Cluster
+	if err != nil {
 		t.Fatalf("SCAN: %v", err)
 	}
-	slices.Sort(out)
 	return out
 }
 
@@ -317,6 +312,9 @@ func (c *counter) get() ([]string, [][]string) {
 // so that connection set-up (HELLO, CLIENT SETINFO, which go through hooks
 // too) and the script loads are not counted.
 func TestRoundTrips(t *testing.T) {
+	if redistest.UsingCluster() {
+		t.Skip("counts round trips after a warm-up on one master; on Redis Cluster a script is loaded per master, so a first EVALSHA may miss")
+	}
 	t.Parallel()
 	s, client, _ := newStore(t)
 	ctx := testCtx(t)
