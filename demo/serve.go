@@ -192,6 +192,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer func() { _ = a.provider.Close() }() // the validation cache's subscription
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.addr, err)

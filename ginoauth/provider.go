@@ -83,7 +83,7 @@ type Provider struct {
 	tracer         trace.Tracer
 	apps           *appCache
 	tokens         *tokencache.Cache // nil: no validation cache
-	stopWatch      context.CancelFunc
+	stopWatch      func()            // stops the validation cache subscription and waits
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,

@@ -109,8 +109,12 @@ func (p *Provider) startValidationCache(cfg Config) {
 		Now:        p.now,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	p.stopWatch = cancel
-	go func() { _ = w.Watch(ctx, invalidations{Listener: tokencache.Listener{Cache: p.tokens, Log: p.log}, apps: p.apps}) }()
+	done := make(chan struct{})
+	p.stopWatch = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		_ = w.Watch(ctx, invalidations{Listener: tokencache.Listener{Cache: p.tokens, Log: p.log}, apps: p.apps})
+	}()
 }
 
 // invalidations passes the store's invalidations to the validation cache,
@@ -127,9 +131,9 @@ func (h invalidations) InvalidateClient(clientID string) {
 	h.Listener.InvalidateClient(clientID)
 }
 
-// Close stops what New started in the background: the validation cache's
-// subscription (Config.ValidationCache). The provider still answers
-// afterwards, without the cache.
+// Close stops what New started in the background, the validation cache's
+// subscription (Config.ValidationCache), and waits for it to end. The
+// provider still answers afterwards, without the cache. Close it once.
 func (p *Provider) Close() error {
 	if p.stopWatch != nil {
 		p.stopWatch()
