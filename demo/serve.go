@@ -189,6 +189,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("serving", "url", base, "store", b.where)
+	warnIssuer(log, ln.Addr(), cfg.issuer)
 	return e.runServer(ctx, stop, newHTTPServer(a.handler, log), ln, base, log)
 }
 
@@ -260,6 +261,22 @@ func (e *runEnv) runServer(ctx context.Context, stopSignals func(), srv *http.Se
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnIssuer warns when the server listens where other machines may reach
+// it and has no --issuer: the issuer of its metadata and of the iss of its
+// authorization answers (RFC 9207) then comes from each request's Host
+// header, which a client cannot rely on.
+func warnIssuer(log *slog.Logger, addr net.Addr, issuer string) {
+	if issuer != "" {
+		return
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return
+	}
+	log.Warn("listening on a non-loopback address without --issuer: the issuer (metadata, and the iss of authorization answers, RFC 9207) "+
+		"is taken from each request's Host header; set --issuer to the URL clients reach this server at, such as --issuer https://auth.example.com",
+		"addr", addr.String())
 }
 
 // checkOrigin validates a --cors-origin value: an http or https origin,
