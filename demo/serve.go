@@ -45,6 +45,7 @@ type serveConfig struct {
 	issuer         string
 	site           string
 	socialURL      string
+	secretKeyFile  string
 }
 
 // serveFlags is serve's flag set, parsing into cfg.
@@ -75,6 +76,8 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
 	fs.StringVar(&cfg.site, "site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
 	fs.StringVar(&cfg.socialURL, "social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
+	fs.StringVar(&cfg.secretKeyFile, "secret-key-file", "", "file holding the secret key (hex or base64, 32 bytes or more; make one with: head -c 32 /dev/urandom | base64 > key) "+
+		"when "+envSecretKey+" is unset; with Redis, one of them is required (the key is never kept in Redis); without Redis, neither: a random key")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: demo serve [flags]")
 		fs.PrintDefaults()
@@ -170,7 +173,9 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	if cfg.pipelines != 0 {
 		e.storeOpts = append(e.storeOpts, redisstore.WithPipelines(cfg.pipelines))
 	}
-	b, err := e.openBackend(ctx, cfg.redisURL)
+	ke := *e
+	ke.secretKeyFile = cfg.secretKeyFile
+	b, err := ke.openBackend(ctx, cfg.redisURL)
 	if err != nil {
 		return err
 	}
