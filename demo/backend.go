@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -52,13 +54,16 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 // openBackend opens the Redis at redisURL, or the embedded stores when it
-// is empty. With Redis, the secret key is GINOAUTH_SECRET_KEY or else the one
-// kept in Redis (created on first use), so that every instance and command
-// agrees; embedded, it is random.
+// is empty. The secret key is GINOAUTH_SECRET_KEY, or else the file of
+// --secret-key-file (runEnv.secretKeyFile); never anything kept in Redis,
+// where whoever reads Redis could forge login sessions with it. Without
+// either, embedded, it is random; with Redis, serve cannot run (every
+// instance must agree on the key) and the management commands, which sign
+// nothing (runEnv.keyOptional), get a random one.
 func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, error) {
 	if redisURL == "" {
-		key := make([]byte, minSecretKey)
-		if _, err := rand.Read(key); err != nil {
+		key, err := e.loadSecretKey(true)
+		if err != nil {
 			return nil, err
 		}
 		return &backend{
@@ -80,14 +85,14 @@ func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, er
 			closeFn()
 		}
 	}()
+	key, err := e.loadSecretKey(e.keyOptional)
+	if err != nil {
+		return nil, err
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
 		return nil, fmt.Errorf("cannot reach Redis at %s: %w", where, err)
-	}
-	key, err := e.secretKey(ctx, client)
-	if err != nil {
-		return nil, err
 	}
 	st, err := redisstore.New(client, append([]redisstore.Option{redisstore.WithPrefix(e.prefix)}, e.storeOpts...)...)
 	if err != nil {
@@ -132,9 +137,16 @@ func redactURLError(err error) error {
 	return err
 }
 
-// secretKey returns GINOAUTH_SECRET_KEY, or else the key kept in Redis at
-// <prefix>secret_key, creating it with SET NX if no instance has yet.
-func (e *runEnv) secretKey(ctx context.Context, client redis.UniversalClient) ([]byte, error) {
+// errNoSecretKey is serve's answer on Redis without a secret key.
+var errNoSecretKey = errors.New("with Redis, the demo needs a secret key that every instance shares, and never keeps it in Redis:\n" +
+	"make one with\n" +
+	"  head -c 32 /dev/urandom | base64 > key\n" +
+	"and pass it with --secret-key-file key, or as " + envSecretKey + "=$(cat key)")
+
+// loadSecretKey returns GINOAUTH_SECRET_KEY, or else the key in the file
+// runEnv.secretKeyFile; without either, a random key if optional, else
+// errNoSecretKey.
+func (e *runEnv) loadSecretKey(optional bool) ([]byte, error) {
 	if v := e.getenv(envSecretKey); v != "" {
 		key, err := parseSecretKey(v)
 		if err != nil {
@@ -142,34 +154,44 @@ func (e *runEnv) secretKey(ctx context.Context, client redis.UniversalClient) ([
 		}
 		return key, nil
 	}
-	redisKey := e.prefix + "secret_key"
-	fresh := make([]byte, minSecretKey)
-	if _, err := rand.Read(fresh); err != nil {
+	if e.secretKeyFile != "" {
+		v, err := os.ReadFile(e.secretKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-key-file: %w", err)
+		}
+		key, err := parseSecretKey(string(v))
+		if err != nil {
+			return nil, fmt.Errorf("--secret-key-file %s: %w", e.secretKeyFile, err)
+		}
+		return key, nil
+	}
+	if !optional {
+		return nil, errNoSecretKey
+	}
+	key := make([]byte, minSecretKey)
+	if _, err := rand.Read(key); err != nil {
 		return nil, err
-	}
-	if err := client.SetNX(ctx, redisKey, hex.EncodeToString(fresh), 0).Err(); err != nil {
-		return nil, fmt.Errorf("storing the secret key in Redis: %w", err)
-	}
-	v, err := client.Get(ctx, redisKey).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading the secret key from Redis: %w", err)
-	}
-	key, err := parseSecretKey(v)
-	if err != nil {
-		return nil, fmt.Errorf("the secret key in Redis at %q: %w", redisKey, err)
 	}
 	return key, nil
 }
 
-// parseSecretKey decodes a hex secret key of at least minSecretKey bytes.
+// parseSecretKey decodes a secret key of at least minSecretKey bytes,
+// written in hex (openssl rand -hex 32) or in base64 (head -c 32
+// /dev/urandom | base64). Its errors never quote the key.
 func parseSecretKey(v string) ([]byte, error) {
-	key, err := hex.DecodeString(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
+	key, err := hex.DecodeString(v)
 	if err != nil {
-		return nil, errors.New("the secret key must be hex encoded")
+		key, err = base64.StdEncoding.DecodeString(v)
+	}
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(v)
+	}
+	if err != nil {
+		return nil, errors.New("the secret key must be hex or base64 encoded; make one with: head -c 32 /dev/urandom | base64")
 	}
 	if len(key) < minSecretKey {
-		return nil, fmt.Errorf("the secret key must be at least %d bytes (%d hex digits); generate one with: openssl rand -hex 32",
-			minSecretKey, 2*minSecretKey)
+		return nil, fmt.Errorf("the secret key must be at least %d bytes; make one with: head -c 32 /dev/urandom | base64", minSecretKey)
 	}
 	return key, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -42,12 +43,24 @@ func runCmd(t *testing.T, env *runEnv, args ...string) cmdResult {
 	return cmdResult{code, out.String(), errOut.String()}
 }
 
+// testSecretKey is the GINOAUTH_SECRET_KEY of redisEnv: serve needs one
+// on Redis.
+var testSecretKey = strings.Repeat("5e", minSecretKey)
+
+// keyEnv is an environment with GINOAUTH_SECRET_KEY only.
+func keyEnv(k string) string {
+	if k == envSecretKey {
+		return testSecretKey
+	}
+	return ""
+}
+
 // redisEnv is a runEnv whose --redis URLs all lead to one test Redis under
-// a prefix of its own.
+// a prefix of its own, with a secret key in GINOAUTH_SECRET_KEY.
 func redisEnv(t *testing.T) (*runEnv, redis.UniversalClient) {
 	client, prefix := redistest.Client(t)
 	return &runEnv{
-		getenv: noEnv,
+		getenv: keyEnv,
 		prefix: prefix,
 		dial:   func(string) (redis.UniversalClient, error) { return client, nil },
 	}, client
@@ -200,19 +213,18 @@ func TestCommandsOnRedis(t *testing.T) {
 		t.Errorf("createapplication with REDIS_URL: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 
-	// The commands stored one secret key; a server opening the same Redis
-	// gets it too.
-	stored, err := client.Get(context.Background(), env.prefix+"secret_key").Result()
-	if err != nil {
-		t.Fatalf("no secret key in Redis: %v", err)
+	// A server opening the same Redis sees what the commands made; no
+	// secret key was kept there.
+	if n, err := client.Exists(context.Background(), env.prefix+"secret_key").Result(); err != nil || n != 0 {
+		t.Errorf("a secret key is in Redis (exists %d, err %v)", n, err)
 	}
 	e2 := *env
 	b, err := e2.openBackend(context.Background(), testRedisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hex.EncodeToString(b.secretKey) != stored {
-		t.Error("the server's secret key differs from the one the commands stored")
+	if hex.EncodeToString(b.secretKey) != testSecretKey {
+		t.Error("the server's secret key is not GINOAUTH_SECRET_KEY")
 	}
 	srv := startApp(t, options{Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: testLogger(t)})
 	tk := srv.tokenForm(basic(creds["client_id"], creds["client_secret"]), url.Values{
@@ -224,7 +236,7 @@ func TestCommandsOnRedis(t *testing.T) {
 	}
 }
 
-// TestSecretKeyFromEnvironment: GINOAUTH_SECRET_KEY wins over the stored
+// TestSecretKeyFromEnvironment: GINOAUTH_SECRET_KEY, hex or base64, is the
 // key and must be long enough.
 func TestSecretKeyFromEnvironment(t *testing.T) {
 	t.Parallel()
@@ -233,7 +245,8 @@ func TestSecretKeyFromEnvironment(t *testing.T) {
 	for _, tt := range []struct {
 		value string
 		ok    bool
-	}{{good, true}, {strings.Repeat("ab", 31), false}, {"not hex", false}} {
+	}{{good, true}, {base64.StdEncoding.EncodeToString([]byte(strings.Repeat("\xab", 32))), true},
+		{strings.Repeat("ab", 31), false}, {"not hex", false}} {
 		e := *env
 		e.getenv = func(k string) string {
 			if k == envSecretKey {
@@ -365,7 +378,7 @@ func TestServeOnRedis(t *testing.T) {
 func TestServeRedisDown(t *testing.T) {
 	t.Parallel()
 	down := redistest.Unreachable(t)
-	env := &runEnv{getenv: noEnv, prefix: defaultPrefix, dial: func(string) (redis.UniversalClient, error) { return down, nil }}
+	env := &runEnv{getenv: keyEnv, prefix: defaultPrefix, dial: func(string) (redis.UniversalClient, error) { return down, nil }}
 	r := runCmd(t, env, "serve", "--addr", "127.0.0.1:0", "--redis", testRedisURL)
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot reach Redis") {
 		t.Errorf("code %d, stderr %q; want 1 and 'cannot reach Redis'", r.code, r.stderr)

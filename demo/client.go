@@ -246,8 +246,8 @@ func (a *app) clientError(c *gin.Context, status int, code, description string) 
 
 // clientCallback is GET /client/callback, the redirect URI: it checks the
 // state against the cookie (once: the cookie's flow is consumed), shows an
-// error the provider sent back (access_denied, ...), checks the issuer
-// (RFC 9207), exchanges the code with the PKCE verifier at the provider's
+// error the provider sent back (access_denied, ...), requires and checks
+// the issuer (RFC 9207), exchanges the code with the PKCE verifier at the provider's
 // token endpoint, keeps the access token in the client's cookie and shows
 // the result, with the first 8 characters of the token only.
 func (a *app) clientCallback(c *gin.Context) {
@@ -282,7 +282,14 @@ func (a *app) clientCallback(c *gin.Context) {
 			"The state parameter does not match the one this browser started with: the answer may be forged. Start again.")
 		return
 	}
-	if iss := q.Get("iss"); iss != "" && iss != a.client.issuer {
+	// RFC 9207: the provider names itself in every answer, an error
+	// included; an answer without iss may come from another server the
+	// browser was sent to (a mix-up attack), so it is refused too.
+	if iss := q.Get("iss"); iss == "" {
+		fail(http.StatusBadRequest, "issuer_missing",
+			fmt.Sprintf("The answer does not say which server sent it (no iss parameter, RFC 9207); this client expects %q.", a.client.issuer))
+		return
+	} else if iss != a.client.issuer {
 		fail(http.StatusBadRequest, "issuer_mismatch",
 			fmt.Sprintf("The answer comes from issuer %q, not %q (RFC 9207).", iss, a.client.issuer))
 		return

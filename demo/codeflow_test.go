@@ -167,6 +167,7 @@ func TestCodeFlow(t *testing.T) {
 
 	t.Run("callback errors", func(t *testing.T) {
 		t.Parallel()
+		iss := "iss=" + url.QueryEscape(s.url)
 		tests := []struct {
 			name  string
 			start bool // go through /client/start first
@@ -177,9 +178,12 @@ func TestCodeFlow(t *testing.T) {
 			{"state mismatch", true, func(string) string { return "code=goac_x&state=forged" }, "state_mismatch"},
 			{"no state", true, func(string) string { return "code=goac_x" }, "state_mismatch"},
 			{"issuer mismatch", true, func(st string) string { return "code=goac_x&iss=https%3A%2F%2Fevil.example&state=" + st }, "issuer_mismatch"},
-			{"error from the provider", true, func(st string) string { return "error=invalid_scope&error_description=nope&state=" + st }, "invalid_scope"},
-			{"neither code nor error", true, func(st string) string { return "state=" + st }, "invalid_request"},
-			{"bad code", true, func(st string) string { return "code=goac_bad&state=" + st }, "invalid_grant"},
+			{"no issuer (RFC 9207)", true, func(st string) string { return "code=goac_x&state=" + st }, "issuer_missing"},
+			{"empty issuer", true, func(st string) string { return "code=goac_x&iss=&state=" + st }, "issuer_missing"},
+			{"error without issuer", true, func(st string) string { return "error=access_denied&state=" + st }, "issuer_missing"},
+			{"error from the provider", true, func(st string) string { return "error=invalid_scope&error_description=nope&" + iss + "&state=" + st }, "invalid_scope"},
+			{"neither code nor error", true, func(st string) string { return iss + "&state=" + st }, "invalid_request"},
+			{"bad code", true, func(st string) string { return "code=goac_bad&" + iss + "&state=" + st }, "invalid_grant"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -49,6 +49,10 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 			if site == siteSocial {
 				se = e.socialSite()
 			}
+			// The commands sign nothing: without a key given, a random one.
+			ke := *se
+			ke.keyOptional = true
+			se = &ke
 			grants, err := manageGrants(site, e.log())
 			if err != nil {
 				return nil, err

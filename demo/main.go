@@ -5,7 +5,8 @@
 //	demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
 //	             [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
 //	             [--validation-cache=true]
-//	             [--issuer URL] [--site social | --social-url URL] [--metrics-addr ADDR] [--trace]
+//	             [--issuer URL] [--site social | --social-url URL] [--secret-key-file PATH]
+//	             [--metrics-addr ADDR] [--trace]
 //	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
 //	                       [--client-id ID] [--user U] [--scopes "read write"] [--json]
@@ -102,6 +103,12 @@ type runEnv struct {
 	// storeOpts are extra options for the Redis store (serve's
 	// --redis-pipelines).
 	storeOpts []redisstore.Option
+	// secretKeyFile is serve's --secret-key-file: where the secret key is
+	// when GINOAUTH_SECRET_KEY is unset.
+	secretKeyFile string
+	// keyOptional lets openBackend make a random secret key on Redis when
+	// none is given: for the management commands, which sign nothing.
+	keyOptional bool
 	// serving, if set, is called with the base URL once serve listens.
 	serving func(baseURL string)
 }
@@ -146,7 +153,8 @@ Usage:
   demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
                [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
                [--validation-cache=true]
-               [--issuer URL] [--site social | --social-url URL] [--metrics-addr ADDR] [--trace]
+               [--issuer URL] [--site social | --social-url URL] [--secret-key-file PATH]
+               [--metrics-addr ADDR] [--trace]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
         registers the demo client (a public code-grant application; with Redis,
@@ -166,6 +174,8 @@ Usage:
         --metrics-addr ADDR serves Prometheus metrics at http://ADDR/metrics on a
         listener of its own (docs/metrics.md); --trace prints OpenTelemetry spans
         of the token endpoint and of Redis commands to stderr.
+        --secret-key-file PATH: the secret key (hex or base64, 32 bytes or more)
+        when GINOAUTH_SECRET_KEY is unset; with Redis, one of them is required.
         --site and --social-url: see Social login below.
   demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
         Create a user who can get tokens with the password grant.
@@ -201,8 +211,10 @@ Social login (docs/social-login.md):
 Environment:
   REDIS_URL            Redis to keep everything in (redis://host:6379/0); --redis wins.
                        Without either, everything is in memory and lost on exit.
-  GINOAUTH_SECRET_KEY  hex key (32 bytes or more) tokens are signed with. Unset, the
-                       key is generated once and kept in Redis at demo:secret_key.
+  GINOAUTH_SECRET_KEY  key (32 bytes or more, hex or base64) tokens and sessions are
+                       keyed with. With Redis, serve needs it or --secret-key-file
+                       (head -c 32 /dev/urandom | base64 > key); it is never kept in
+                       Redis. Without Redis, unset: a random key per process.
   GINOAUTH_PASSWORD    createuser's password when --password is not given.
   GIN_MODE             gin's mode (release unless set).
 `

@@ -46,6 +46,7 @@ type serveConfig struct {
 	issuer          string
 	site            string
 	socialURL       string
+	secretKeyFile   string
 	// metricsAddr is --metrics-addr ("": no metrics); trace is --trace.
 	metricsAddr string
 	trace       bool
@@ -82,6 +83,8 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.socialURL, "social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics, on a listener of its own (host:port, such as 127.0.0.1:9100; default: no metrics; docs/metrics.md)")
 	fs.BoolVar(&cfg.trace, "trace", false, "print OpenTelemetry spans (the token endpoint, Redis commands) to stderr as JSON")
+	fs.StringVar(&cfg.secretKeyFile, "secret-key-file", "", "file holding the secret key (hex or base64, 32 bytes or more; make one with: head -c 32 /dev/urandom | base64 > key) "+
+		"when "+envSecretKey+" is unset; with Redis, one of them is required (the key is never kept in Redis); without Redis, neither: a random key")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: demo serve [flags]")
 		fs.PrintDefaults()
@@ -178,7 +181,9 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	if cfg.pipelines != 0 {
 		e.storeOpts = append(e.storeOpts, redisstore.WithPipelines(cfg.pipelines))
 	}
-	b, err := e.openBackend(ctx, cfg.redisURL)
+	ke := *e
+	ke.secretKeyFile = cfg.secretKeyFile
+	b, err := ke.openBackend(ctx, cfg.redisURL)
 	if err != nil {
 		return err
 	}
@@ -203,6 +208,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("serving", "url", base, "store", b.where)
+	warnIssuer(log, ln.Addr(), cfg.issuer)
 	return e.runServer(ctx, stop, newHTTPServer(a.handler, log), ln, base, log)
 }
 
@@ -274,6 +280,22 @@ func (e *runEnv) runServer(ctx context.Context, stopSignals func(), srv *http.Se
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnIssuer warns when the server listens where other machines may reach
+// it and has no --issuer: the issuer of its metadata and of the iss of its
+// authorization answers (RFC 9207) then comes from each request's Host
+// header, which a client cannot rely on.
+func warnIssuer(log *slog.Logger, addr net.Addr, issuer string) {
+	if issuer != "" {
+		return
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return
+	}
+	log.Warn("listening on a non-loopback address without --issuer: the issuer (metadata, and the iss of authorization answers, RFC 9207) "+
+		"is taken from each request's Host header; set --issuer to the URL clients reach this server at, such as --issuer https://auth.example.com",
+		"addr", addr.String())
 }
 
 // checkOrigin validates a --cors-origin value: an http or https origin,

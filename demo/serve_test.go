@@ -227,3 +227,36 @@ func (s *testServer) getJSON(t *testing.T, path, host string, v any) {
 		t.Fatalf("GET %s: %v", path, err)
 	}
 }
+
+// TestServeWarnsWithoutIssuer: `demo serve` on an address other machines
+// can reach, without --issuer, warns that the issuer then comes from each
+// request's Host header (security review, issue 8 finding 16); on a
+// loopback address, or with --issuer, it does not.
+func TestServeWarnsWithoutIssuer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		warn bool
+	}{
+		{"all interfaces", []string{"--addr", "0.0.0.0:0"}, true},
+		{"all interfaces with --issuer", []string{"--addr", "0.0.0.0:0", "--issuer", "https://auth.example.com"}, false},
+		{"loopback", []string{"--addr", "127.0.0.1:0"}, false},
+		{"localhost", []string{"--addr", "localhost:0"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut syncBuffer
+			env := newProcessEnv(&out, &errOut, func(string) string { return "" })
+			_, stop := runServe(t, env, &errOut, tt.args...)
+			if code := stop(); code != 0 {
+				t.Fatalf("serve exited with %d: %s", code, errOut.String())
+			}
+			got := strings.Contains(errOut.String(), "--issuer")
+			if got != tt.warn {
+				t.Errorf("warning about --issuer: %v, want %v; stderr:\n%s", got, tt.warn, errOut.String())
+			}
+		})
+	}
+}

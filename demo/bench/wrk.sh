@@ -67,9 +67,12 @@ go build -o "$out/demo" ./demo
 
 wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not come up" >&2; exit 1; }
 
-"$out/demo" serve --redis "$BENCH_REDIS_URL" --addr "$OURS" --bench --log-level warn --token-rate-limit 0 >"$out/demo.log" 2>&1 &
+# The secret key both demo servers share (on Redis the demo needs one, and
+# never keeps it in Redis).
+head -c 32 /dev/urandom | base64 >"$out/secret.key"
+"$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$OURS" --bench --log-level warn --token-rate-limit 0 >"$out/demo.log" 2>&1 &
 pids+=($!)
-"$out/demo" serve --redis "$BENCH_REDIS_URL" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 --token-rate-limit 0 >"$out/solo.log" 2>&1 &
+"$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 --token-rate-limit 0 >"$out/solo.log" 2>&1 &
 pids+=($!)
 "$out/gooauth2" -addr "$BASE" -redis "$redis_hostport" -db "${redis_db:-0}" >"$out/gooauth2.log" 2>&1 &
 pids+=($!)

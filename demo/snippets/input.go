@@ -89,12 +89,19 @@ const (
 // members are the snippet's writable fields with the right JSON types
 // (strings, and a boolean for linenos). With requireCode (create, and PUT
 // as DRF's full update) the code field must be present. Anything else is
-// an *InputError: a body that is not one JSON object, an unknown field, a
+// an *InputError: a body that is not valid UTF-8, or not one JSON object,
+// or with a member twice in one object (at any depth), an unknown field, a
 // wrong type or null, a blank code, a title over MaxTitleLength
 // characters, a language or style outside Languages or Styles.
 func DecodeInput(body []byte, requireCode bool) (*Input, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &InputError{Description: "The request body is empty; send a JSON object."}
+	}
+	if !utf8.Valid(body) {
+		return nil, &InputError{Description: "The request body is not valid UTF-8."}
+	}
+	if dup := duplicateMember(body); dup != "" {
+		return nil, &InputError{Description: fmt.Sprintf("The request body has the member %q more than once.", dup)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw map[string]json.RawMessage
@@ -149,6 +156,57 @@ func DecodeInput(body []byte, requireCode bool) (*Input, error) {
 		return nil, &InputError{Description: "The snippet is not valid; see fields.", Fields: fields}
 	}
 	return in, nil
+}
+
+// duplicateMember returns the first name found twice in one JSON object
+// of body, at any depth, or "" (also when body is not valid JSON, which
+// DecodeInput reports next). encoding/json would keep the last value,
+// where another parser may keep the first.
+func duplicateMember(body []byte) string {
+	type frame struct {
+		object  bool
+		wantKey bool
+		keys    map[string]bool
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if d, ok := tok.(json.Delim); !ok || d != '}' {
+				k, _ := tok.(string)
+				if top.keys[k] {
+					return k
+				}
+				top.keys[k] = true
+				top.wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, wantKey: true, keys: map[string]bool{}})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'), json.Delim('}'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) == 0 {
+			return ""
+		}
+		if top := stack[len(stack)-1]; top.object {
+			top.wantKey = true // a value ended: a key or '}' comes next
+		}
+	}
 }
 
 func decodeString(v json.RawMessage) (*string, string) {

@@ -310,3 +310,40 @@ func same(a, b *snippets.Snippet) bool {
 	x.Created, y.Created = time.Time{}, time.Time{}
 	return x == y
 }
+
+// TestDecodeInputStrictJSON: a body with invalid UTF-8 (which
+// encoding/json would store as U+FFFD) or with a member twice (whose last
+// value encoding/json would keep) is refused, at any depth (security
+// review, issue 8 finding 15).
+func TestDecodeInputStrictJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, wantDesc string
+	}{
+		{"invalid UTF-8 in code", "{\"code\":\"x\xff\"}", "UTF-8"},
+		{"invalid UTF-8 in title", "{\"code\":\"x\",\"title\":\"\xc3\"}", "UTF-8"},
+		{"invalid UTF-8 in a key", "{\"code\":\"x\",\"\xfe\":1}", "UTF-8"},
+		{"duplicate code", `{"code":"x","code":"y"}`, `"code"`},
+		{"duplicate title", `{"title":"a","code":"x","title":"b"}`, `"title"`},
+		{"duplicate read-only field", `{"code":"x","id":1,"id":2}`, `"id"`},
+		{"duplicate in a nested object", `{"code":"x","created":{"a":1,"a":2}}`, `"a"`},
+		{"duplicate by escape", `{"code":"x","\u0063ode":"y"}`, `"code"`},
+		{"duplicate after nested values", `{"created":{"a":[1,{"b":2}]},"code":"x","title":"","code":"y"}`, `"code"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := snippets.DecodeInput([]byte(tt.body), true)
+			var ie *snippets.InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("DecodeInput(%q) err = %v, want *InputError", tt.body, err)
+			}
+			if !strings.Contains(ie.Description, tt.wantDesc) {
+				t.Errorf("Description = %q, want it to contain %q", ie.Description, tt.wantDesc)
+			}
+		})
+	}
+	// Valid UTF-8 beyond ASCII, and the same key in two objects, pass.
+	if _, err := snippets.DecodeInput([]byte(`{"code":"é 日本 🎉","created":{"a":[{"a":1},{"a":2}]},"title":"ü","id":[]}`), true); err != nil {
+		t.Errorf("valid body refused: %v", err)
+	}
+}
