@@ -27,6 +27,7 @@ unset REDIS_URL # every command below gets --redis "$BENCH_REDIS_URL"
 OURS=127.0.0.1:8090
 BASE=127.0.0.1:8091
 SOLO=127.0.0.1:8092 # the demo with --redis-pipelines -1: each lookup alone
+NOCACHE=127.0.0.1:8093 # the demo with --validation-cache=false: a Redis GET per request
 
 die() { echo "wrk.sh: $*" >&2; exit 1; }
 case $BENCH_REDIS_URL in
@@ -72,13 +73,16 @@ wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; slee
 head -c 32 /dev/urandom | base64 >"$out/secret.key"
 "$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$OURS" --bench --log-level warn --token-rate-limit 0 >"$out/demo.log" 2>&1 &
 pids+=($!)
-"$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 --token-rate-limit 0 >"$out/solo.log" 2>&1 &
+"$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 --validation-cache=false --token-rate-limit 0 >"$out/solo.log" 2>&1 &
+pids+=($!)
+"$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$NOCACHE" --bench --log-level warn --validation-cache=false --token-rate-limit 0 >"$out/nocache.log" 2>&1 &
 pids+=($!)
 "$out/gooauth2" -addr "$BASE" -redis "$redis_hostport" -db "${redis_db:-0}" >"$out/gooauth2.log" 2>&1 &
 pids+=($!)
 wait_up "http://$OURS/bench/open"
 wait_up "http://$BASE/bench/open"
 wait_up "http://$SOLO/bench/open"
+wait_up "http://$NOCACHE/bench/open"
 
 # Credentials: an application and a user of our own, the baseline's fixed client.
 "$out/demo" createuser --redis "$BENCH_REDIS_URL" --username benchuser --password bench-password >/dev/null 2>&1 || true
@@ -121,7 +125,8 @@ cases=(
   "go-oauth2 stack, client_credentials token|-s $base_post http://$BASE/o/token/"
   "ginoauth demo, GET no auth (/bench/open)|http://$OURS/bench/open"
   "ginoauth demo, protected GET (/bench/protected)|-H Authorization:\ Bearer\ $token http://$OURS/bench/protected"
-  "ginoauth demo, protected GET, lookups not shared (--redis-pipelines -1)|-H Authorization:\ Bearer\ $token http://$SOLO/bench/protected"
+  "ginoauth demo, protected GET, no validation cache (--validation-cache=false)|-H Authorization:\ Bearer\ $token http://$NOCACHE/bench/protected"
+  "ginoauth demo, protected GET, no cache, lookups not shared (--redis-pipelines -1)|-H Authorization:\ Bearer\ $token http://$SOLO/bench/protected"
   "ginoauth demo, snippets list no auth (/bench/snippets/)|http://$OURS/bench/snippets/"
   "ginoauth demo, snippets list protected (/snippets/)|-H Authorization:\ Bearer\ $token http://$OURS/snippets/"
   "ginoauth demo, client_credentials token|-s $ours_post http://$OURS/o/token/"
