@@ -157,7 +157,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
 		SocialURL: cfg.socialURL, Observer: obs.observer, TracerProvider: obs.tracer,
-		ValidationCache: cfg.validationCache,
+		ValidationCache: cfg.validationCache && b.redis != nil, // the embedded store needs none
 	}
 }
 
