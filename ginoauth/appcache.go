@@ -43,9 +43,10 @@ type appEntry struct {
 
 // appCall is one store read that concurrent misses wait for.
 type appCall struct {
-	done chan struct{}
-	app  *store.Application
-	err  error
+	done  chan struct{}
+	stale bool // set by forget, under the cache's lock
+	app   *store.Application
+	err   error
 }
 
 func newAppCache(load func(context.Context, string) (*store.Application, error), ttl time.Duration, size int, now func() time.Time) *appCache {
@@ -96,8 +97,12 @@ func (c *appCache) shared(ctx context.Context, clientID string) (*store.Applicat
 		call.app, call.err = c.load(lctx, clientID)
 		cancel()
 		c.mu.Lock()
-		delete(c.inflight, clientID)
-		if call.err == nil {
+		if c.inflight[clientID] == call {
+			delete(c.inflight, clientID)
+		}
+		// A forget during the read (the application changed) keeps its
+		// possibly old answer out of the cache.
+		if call.err == nil && !call.stale {
 			if len(c.entries) >= c.size {
 				for k := range c.entries { // make room: drop an arbitrary entry
 					delete(c.entries, k)
@@ -129,6 +134,12 @@ func (c *appCache) shared(ctx context.Context, clientID string) (*store.Applicat
 func (c *appCache) forget(clientID string) {
 	c.mu.Lock()
 	delete(c.entries, clientID)
+	if call, ok := c.inflight[clientID]; ok {
+		// A read already under way may return the old record: it is not
+		// cached, and later callers start a read of their own.
+		call.stale = true
+		delete(c.inflight, clientID)
+	}
 	c.mu.Unlock()
 }
 
