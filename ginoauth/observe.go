@@ -124,6 +124,11 @@ func (s *observedStore) Allow(ctx context.Context, key string, limit int, window
 	return ok, retry, s.check("Allow", err)
 }
 
+func (s *observedStore) FirstUse(ctx context.Context, key string, exp time.Time) (bool, error) {
+	ok, err := s.Store.FirstUse(ctx, key, exp)
+	return ok, s.check("FirstUse", err)
+}
+
 // The one-line hooks the endpoints call; each costs a nil check without
 // an Observer.
 

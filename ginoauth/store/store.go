@@ -362,6 +362,20 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
 }
 
+// Replays remembers single-use values until they expire, for the checks
+// that refuse a second use across every instance sharing the store: a
+// signed request of the aws_identity grant, a client assertion's jti
+// (RFC 7523 section 3), a DPoP proof's jti (RFC 9449 section 11.1).
+type Replays interface {
+	// FirstUse records key as used until expiresAt and reports whether
+	// this is its first use: of any number of concurrent calls with one
+	// key, exactly one gets true until expiresAt has passed. An expiresAt
+	// not in the future records nothing and reports false. key must not be
+	// empty (ErrInvalid of the store's package otherwise); callers prefix
+	// it with their own namespace ("awsid:", "jti:").
+	FirstUse(ctx context.Context, key string, expiresAt time.Time) (bool, error)
+}
+
 // SocialLinks keeps the links between local users and their accounts at
 // upstream OAuth2 providers (python-social-auth's UserSocialAuth), for
 // social login and token exchange (package exchange). It is optional: a
@@ -415,6 +429,7 @@ type Store interface {
 	Tokens
 	Codes
 	Limiter
+	Replays
 	// Ping checks that the backend answers; ErrUnavailable if it does not.
 	Ping(ctx context.Context) error
 }

@@ -72,6 +72,8 @@ type Store struct {
 	// revoked family refuses writes.
 	revoked map[string]time.Time
 	windows map[windowKey]*limitWindow
+	// used holds the keys of Replays.FirstUse, until when each is kept.
+	used map[string]time.Time
 
 	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int
@@ -112,6 +114,7 @@ func New(opts ...Option) *Store {
 		codes:     make(map[string]*store.AuthorizationCode),
 		revoked:   make(map[string]time.Time),
 		windows:   make(map[windowKey]*limitWindow),
+		used:      make(map[string]time.Time),
 		sweepAt:   minSweep,
 	}
 	for _, o := range opts {
@@ -623,6 +626,25 @@ func (s *Store) Allow(_ context.Context, key string, limit int, window time.Dura
 	return false, max(w.end.Sub(now), time.Nanosecond), nil
 }
 
+// FirstUse implements store.Replays.
+func (s *Store) FirstUse(_ context.Context, key string, expiresAt time.Time) (bool, error) {
+	if key == "" {
+		return false, fmt.Errorf("%w: empty replay key", ErrInvalid)
+	}
+	now := s.now()
+	if !now.Before(expiresAt) {
+		return false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until, ok := s.used[key]; ok && now.Before(until) {
+		return false, nil
+	}
+	s.used[key] = expiresAt
+	s.wroteLocked(1, now)
+	return true, nil
+}
+
 // --- sweeping ---
 
 // sameSig reports, in constant time, whether a record keyed stored is the
@@ -692,6 +714,11 @@ func (s *Store) sweepLocked(now time.Time) {
 			delete(s.codes, k)
 		}
 	}
+	for k, until := range s.used {
+		if !now.Before(until) {
+			delete(s.used, k)
+		}
+	}
 	for k, w := range s.windows {
 		if !now.Before(w.end) {
 			delete(s.windows, k)
@@ -703,7 +730,7 @@ func (s *Store) sweepLocked(now time.Time) {
 		}
 	}
 	s.writes = 0
-	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+nRetired+len(s.codes)+len(s.windows)+len(s.revoked))
+	s.sweepAt = max(minSweep, len(s.access)+len(s.refresh)+nRetired+len(s.codes)+len(s.windows)+len(s.revoked)+len(s.used))
 }
 
 // codeGone reports whether c's retention has passed at now.

@@ -385,6 +385,10 @@ func TestRoundTrips(t *testing.T) {
 			_, _, err := s.Allow(ctx, "k", 10, time.Hour)
 			return err
 		}, script)
+		check(round, "FirstUse", func() error {
+			_, err := s.FirstUse(ctx, "k"+fam, time.Now().Add(time.Minute))
+			return err
+		}, []string{"set"})
 		// One script; the user index entry is left for ListGrants to drop.
 		check(round, "RevokeFamily", func() error { return s.RevokeFamily(ctx, fam) }, script)
 		check(round, "GetAccessToken(revoked)", func() error {
@@ -576,6 +580,7 @@ func TestInvalidTokens(t *testing.T) {
 	_, _, allowNoLimit := s.Allow(ctx, "k", 0, time.Second)
 	_, _, allowShortWindow := s.Allow(ctx, "k", 1, time.Microsecond)
 	_, listNoFilter := s.ListGrants(ctx, store.GrantFilter{})
+	_, firstUseNoKey := s.FirstUse(ctx, "", time.Now().Add(time.Minute))
 
 	cases := []struct {
 		name string
@@ -597,6 +602,7 @@ func TestInvalidTokens(t *testing.T) {
 		{"Allow(limit 0)", allowNoLimit},
 		{"Allow(window under 1ms)", allowShortWindow},
 		{"ListGrants(zero filter)", listNoFilter},
+		{"FirstUse(empty key)", firstUseNoKey},
 		{"CreateApplication(nil)", s.CreateApplication(ctx, nil)},
 		{"UpdateApplication(no ClientID)", s.UpdateApplication(ctx, &store.Application{})},
 		{"CreateUser(no ID)", s.CreateUser(ctx, &store.User{Username: "x"})},
@@ -780,6 +786,7 @@ func everyMethod(ctx context.Context, s store.Store) map[string]error {
 	_, errs["GetAuthorizationCode"] = s.GetAuthorizationCode(ctx, code.Key)
 	errs["ConsumeAuthorizationCode"] = s.ConsumeAuthorizationCode(ctx, code.Key, time.Now())
 	_, _, errs["Allow"] = s.Allow(ctx, "k", 1, time.Second)
+	_, errs["FirstUse"] = s.FirstUse(ctx, "k", time.Now().Add(time.Minute))
 	return errs
 }
 

@@ -103,6 +103,9 @@ var tests = []contractTest[store.Store]{
 	{"Limiter/Limit", testLimiterLimit},
 	{"Limiter/NewWindow", testLimiterNewWindow},
 	{"Limiter/DistinctKeys", testLimiterDistinctKeys},
+	{"Replays/FirstUse", testFirstUse},
+	{"Replays/Concurrent", testFirstUseConcurrent},
+	{"Replays/Expiry", testFirstUseExpiry},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
