@@ -25,6 +25,8 @@ package awsidentity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +47,10 @@ const GrantType = "aws_identity"
 const (
 	DefaultTimeout      = 5 * time.Second
 	DefaultMaxClockSkew = 15 * time.Minute
+	// DefaultMaxFutureSkew is how far ahead of the server's clock a
+	// request's X-Amz-Date may be: clocks drift, but a request dated
+	// further ahead would stay usable for longer than MaxClockSkew.
+	DefaultMaxFutureSkew = time.Minute
 )
 
 // Config configures the aws_identity grant.
@@ -75,9 +81,20 @@ type Config struct {
 	HTTPClient *http.Client
 	// Timeout bounds the STS round trip; DefaultTimeout when zero.
 	Timeout time.Duration
-	// MaxClockSkew is how far X-Amz-Date may be from the server's clock,
-	// either way; DefaultMaxClockSkew when zero.
+	// MaxClockSkew is how old X-Amz-Date may be; DefaultMaxClockSkew when
+	// zero (STS itself accepts a request for 15 minutes). Each signed
+	// request is accepted once: its signature is kept in the store
+	// (store.Replays) until X-Amz-Date + MaxClockSkew.
 	MaxClockSkew time.Duration
+	// MaxFutureSkew is how far X-Amz-Date may be ahead of the server's
+	// clock; DefaultMaxFutureSkew when zero.
+	MaxFutureSkew time.Duration
+	// ClientIDHeader, if set (such as "X-Ginoauth-Client-ID"), binds a
+	// signed request to one client: the request must carry this header,
+	// inside the signature, with the authenticating client's client_id.
+	// Without it, a signed request is bound to this server only, and
+	// whoever holds it and any client's credentials can use it (once).
+	ClientIDHeader string
 	// Logger receives one line per refused or accepted request (never a
 	// signature, credential or session token); slog.Default() when nil.
 	Logger *slog.Logger
@@ -125,6 +142,8 @@ type grant struct {
 	client        *http.Client
 	timeout       time.Duration
 	skew          time.Duration
+	future        time.Duration
+	clientIDLower string
 	log           *slog.Logger
 	now           func() time.Time
 }
@@ -135,13 +154,19 @@ type grant struct {
 // proves who the caller is on AWS, and the client secret which client
 // software asks.
 func New(cfg Config) (ginoauth.GrantType, error) {
-	g := &grant{cfg: cfg, timeout: cfg.Timeout, skew: cfg.MaxClockSkew, log: cfg.Logger, now: cfg.Now}
-	if !validHeaderName(cfg.ServerIDHeader) {
-		return ginoauth.GrantType{}, errors.New("awsidentity: ServerIDHeader must be a header name")
+	g := &grant{cfg: cfg, timeout: cfg.Timeout, skew: cfg.MaxClockSkew, future: cfg.MaxFutureSkew, log: cfg.Logger, now: cfg.Now}
+	if err := checkBindingHeader("ServerIDHeader", cfg.ServerIDHeader); err != nil {
+		return ginoauth.GrantType{}, err
 	}
 	g.serverIDLower = strings.ToLower(cfg.ServerIDHeader)
-	if g.serverIDLower == "host" || strings.HasPrefix(g.serverIDLower, "x-amz-") || g.serverIDLower == "authorization" || hopByHop[g.serverIDLower] {
-		return ginoauth.GrantType{}, fmt.Errorf("awsidentity: ServerIDHeader %q is reserved", cfg.ServerIDHeader)
+	if cfg.ClientIDHeader != "" {
+		if err := checkBindingHeader("ClientIDHeader", cfg.ClientIDHeader); err != nil {
+			return ginoauth.GrantType{}, err
+		}
+		g.clientIDLower = strings.ToLower(cfg.ClientIDHeader)
+		if g.clientIDLower == g.serverIDLower {
+			return ginoauth.GrantType{}, errors.New("awsidentity: ClientIDHeader must differ from ServerIDHeader")
+		}
 	}
 	if cfg.ServerID == "" || !validHeaderValue(cfg.ServerID) || strings.TrimSpace(cfg.ServerID) != cfg.ServerID {
 		return ginoauth.GrantType{}, errors.New("awsidentity: ServerID must be a non-empty header value without surrounding spaces")
@@ -169,8 +194,11 @@ func New(cfg Config) (ginoauth.GrantType, error) {
 	if g.skew == 0 {
 		g.skew = DefaultMaxClockSkew
 	}
-	if g.timeout < 0 || g.skew < 0 {
-		return ginoauth.GrantType{}, errors.New("awsidentity: Timeout and MaxClockSkew must not be negative")
+	if g.future == 0 {
+		g.future = DefaultMaxFutureSkew
+	}
+	if g.timeout < 0 || g.skew < 0 || g.future < 0 {
+		return ginoauth.GrantType{}, errors.New("awsidentity: Timeout, MaxClockSkew and MaxFutureSkew must not be negative")
 	}
 	if g.log == nil {
 		g.log = slog.Default()
@@ -187,10 +215,27 @@ func New(cfg Config) (ginoauth.GrantType, error) {
 	return ginoauth.GrantType{Name: GrantType, Handle: g.handle}, nil
 }
 
+// checkBindingHeader checks a header name of Config that the signature
+// must cover: a valid name that AWS, HTTP or the transport do not own.
+func checkBindingHeader(field, name string) error {
+	if !validHeaderName(name) {
+		return fmt.Errorf("awsidentity: %s must be a header name", field)
+	}
+	lower := strings.ToLower(name)
+	if lower == "host" || strings.HasPrefix(lower, "x-amz-") || lower == "authorization" || lower == "content-length" || hopByHop[lower] {
+		return fmt.Errorf("awsidentity: %s %q is reserved", field, name)
+	}
+	return nil
+}
+
 // handle answers an aws_identity token request.
 func (g *grant) handle(ctx context.Context, p *ginoauth.Provider, r *ginoauth.TokenRequest) (*ginoauth.TokenResponse, error) {
-	req, err := g.checkRequest(r.Params, g.now())
+	req, err := g.checkRequest(r.Params, r.Client.ClientID, g.now())
 	if err != nil {
+		g.refused(ctx, r, err)
+		return nil, err
+	}
+	if err := g.checkFirstUse(ctx, p, req); err != nil {
 		g.refused(ctx, r, err)
 		return nil, err
 	}
@@ -228,6 +273,23 @@ func (g *grant) handle(ctx context.Context, p *ginoauth.Provider, r *ginoauth.To
 	g.log.InfoContext(ctx, "awsidentity: token issued", "client_id", r.Client.ClientID,
 		"arn", id.arn, "account", id.account, "username", u.Username, "scope", resp.Scope)
 	return resp, nil
+}
+
+// checkFirstUse records the request's signature in the store until the
+// request is too old to be accepted anyway, and refuses a signature seen
+// before, on any instance. It runs before STS is called: of two
+// concurrent uses, one reaches STS. The store keeps a digest, never the
+// signature itself.
+func (g *grant) checkFirstUse(ctx context.Context, p *ginoauth.Provider, req *signedRequest) error {
+	sum := sha256.Sum256([]byte(req.signature))
+	first, err := p.Store().FirstUse(ctx, "awsid:"+hex.EncodeToString(sum[:16]), req.signedAt.Add(g.skew))
+	if err != nil {
+		return err
+	}
+	if !first {
+		return invalidGrant("This signed request was used already; sign a new one.")
+	}
+	return nil
 }
 
 // scopes decides the token's scopes: the provider's decision for the

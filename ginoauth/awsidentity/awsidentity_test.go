@@ -3,6 +3,7 @@ package awsidentity_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -40,6 +41,7 @@ func init() { gin.SetMode(gin.TestMode) }
 const (
 	serverIDHeader = "X-Ginoauth-Server-ID"
 	serverID       = "auth.example.com"
+	clientIDHeader = "X-Ginoauth-Client-ID"
 	getCaller      = "Action=GetCallerIdentity&Version=2011-06-15"
 	// upstreamSecret is in every error answer of the fake STS: it must
 	// never reach a client.
@@ -135,6 +137,8 @@ type signing struct {
 	at         time.Time
 	stringJSON bool                // headers_json values as strings, not lists
 	edit       func(h http.Header) // after signing
+	clientID   string              // the X-Ginoauth-Client-ID header to sign, if any
+	same       bool                // no X-Test-Nonce (see sign)
 }
 
 // sign builds an aws_identity token request as a client does: it signs a
@@ -176,6 +180,14 @@ func sign(t *testing.T, s signing) url.Values {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	if !s.noServerID && !s.unsigned {
 		req.Header.Set(serverIDHeader, s.serverID)
+	}
+	if s.clientID != "" {
+		req.Header.Set(clientIDHeader, s.clientID)
+	}
+	if !s.same {
+		// Each signed request unique, as two a second apart are: the
+		// server accepts each signature once.
+		req.Header.Set("X-Test-Nonce", rand.Text())
 	}
 	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, req, sha256Hex([]byte(s.body)), s.service, s.signRegion, s.at); err != nil {
 		t.Fatal(err)
@@ -559,8 +571,13 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"mapping no scopes": func(c *awsidentity.Config) {
 			c.Mappings = []awsidentity.Mapping{{Account: "111122223333", Username: "x"}}
 		},
-		"bad allowed region": func(c *awsidentity.Config) { c.AllowedRegions = []string{"evil.com"} },
-		"negative timeout":   func(c *awsidentity.Config) { c.Timeout = -1 },
+		"bad allowed region":                       func(c *awsidentity.Config) { c.AllowedRegions = []string{"evil.com"} },
+		"negative timeout":                         func(c *awsidentity.Config) { c.Timeout = -1 },
+		"negative future skew":                     func(c *awsidentity.Config) { c.MaxFutureSkew = -1 },
+		"client-ID header x-amz":                   func(c *awsidentity.Config) { c.ClientIDHeader = "X-Amz-Client" },
+		"client-ID header Content-Length":          func(c *awsidentity.Config) { c.ClientIDHeader = "Content-Length" },
+		"client-ID header is the server-ID header": func(c *awsidentity.Config) { c.ClientIDHeader = strings.ToLower(serverIDHeader) },
+		"bad client-ID header name":                func(c *awsidentity.Config) { c.ClientIDHeader = "Client ID" },
 	} {
 		c := ok
 		mod(&c)
@@ -784,6 +801,103 @@ func TestRedirectsNotFollowed(t *testing.T) {
 					t.Errorf("STS asked %d times, the redirect's target %d times; want 1 and 0", first.hits.Load(), reached.Load())
 				}
 			})
+		}
+	}
+}
+
+// TestSignedRequestUsedOnce: a signed request gets a token once, on any
+// instance sharing the store; its replays, one after the other or
+// concurrent, are refused with invalid_grant, and only one reaches STS.
+func TestSignedRequestUsedOnce(t *testing.T) {
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, kind, nil, nil)
+			f := sign(t, signing{})
+			if a := e.token(f); a.status != 200 {
+				t.Fatalf("first use: got %d %v, want 200", a.status, a.body)
+			}
+			if a := e.token(f); a.status != 400 || a.str("error") != "invalid_grant" {
+				t.Errorf("replay: got %d %v, want 400 invalid_grant", a.status, a.body)
+			}
+			f = sign(t, signing{})
+			var ok atomic.Int64
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/o/token/", strings.NewReader(f.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.SetBasicAuth(e.id, e.sec)
+					res, err := e.srv.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					res.Body.Close()
+					if res.StatusCode == 200 {
+						ok.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if got := ok.Load(); got != 1 {
+				t.Errorf("8 concurrent uses of one signed request: got %d tokens, want 1", got)
+			}
+			if got := e.sts.hits.Load(); got != 2 {
+				t.Errorf("STS calls: got %d, want 2 (one per signed request)", got)
+			}
+		})
+	}
+}
+
+// TestSigningTime: X-Amz-Date may be up to MaxClockSkew old but only
+// MaxFutureSkew ahead.
+func TestSigningTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, nil)
+	for _, tc := range []struct {
+		name string
+		at   time.Duration
+		want int
+	}{
+		{"now", 0, 200},
+		{"14 minutes old", -14 * time.Minute, 200},
+		{"16 minutes old", -16 * time.Minute, 400},
+		{"30 s ahead", 30 * time.Second, 200},
+		{"5 minutes ahead", 5 * time.Minute, 400},
+		{"14 minutes ahead", 14 * time.Minute, 400},
+	} {
+		a := e.token(sign(t, signing{at: time.Now().Add(tc.at)}))
+		if a.status != tc.want || (tc.want == 400 && a.str("error") != "invalid_grant") {
+			t.Errorf("%s: got %d %v, want %d", tc.name, a.status, a.body, tc.want)
+		}
+	}
+}
+
+// TestClientIDBinding: with ClientIDHeader set, a signed request names its
+// client inside the signature, and no other client can use it.
+func TestClientIDBinding(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil, func(c *awsidentity.Config) { c.ClientIDHeader = clientIDHeader })
+	unsignedClientID := func(id string) func(http.Header) {
+		return func(h http.Header) { h.Set(clientIDHeader, id) }
+	}
+	for _, tc := range []struct {
+		name string
+		s    func() signing
+		want int
+	}{
+		{"this client", func() signing { return signing{clientID: e.id} }, 200},
+		{"no client ID header", func() signing { return signing{} }, 400},
+		{"another client", func() signing { return signing{clientID: "someone-else"} }, 400},
+		{"header outside the signature", func() signing { return signing{edit: unsignedClientID(e.id)} }, 400},
+		{"header twice", func() signing {
+			return signing{clientID: e.id, edit: func(h http.Header) { h.Add(clientIDHeader, e.id) }}
+		}, 400},
+	} {
+		a := e.token(sign(t, tc.s()))
+		if a.status != tc.want || (tc.want == 400 && a.str("error") != "invalid_grant") {
+			t.Errorf("%s: got %d %v, want %d", tc.name, a.status, a.body, tc.want)
 		}
 	}
 }

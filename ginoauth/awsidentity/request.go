@@ -197,6 +197,7 @@ var hopByHop = map[string]bool{
 type sigV4Auth struct {
 	date, region, service string
 	signedHeaders         []string
+	signature             string // 64 lower-case hex digits
 }
 
 // parseAuthorization parses "AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/
@@ -228,7 +229,7 @@ func parseAuthorization(v string) (*sigV4Auth, error) {
 	if len(scope) != 5 || scope[0] == "" || scope[4] != "aws4_request" {
 		return nil, errors.New("the credential scope is malformed")
 	}
-	a := &sigV4Auth{date: scope[1], region: scope[2], service: scope[3]}
+	a := &sigV4Auth{date: scope[1], region: scope[2], service: scope[3], signature: sig}
 	a.signedHeaders = strings.Split(signed, ";")
 	for i, h := range a.signedHeaders {
 		if !validHeaderName(h) || h != strings.ToLower(h) || (i > 0 && h <= a.signedHeaders[i-1]) {
@@ -240,17 +241,19 @@ func parseAuthorization(v string) (*sigV4Auth, error) {
 
 // signedRequest is a client's request, checked and ready to forward.
 type signedRequest struct {
-	region string
-	host   string
-	body   string      // post_body, forwarded byte for byte: it is signed
-	header http.Header // what is forwarded: Authorization and the signed headers
+	region    string
+	host      string
+	body      string      // post_body, forwarded byte for byte: it is signed
+	header    http.Header // what is forwarded: Authorization and the signed headers
+	signature string      // the SigV4 signature, for the replay check
+	signedAt  time.Time   // X-Amz-Date
 }
 
 // checkRequest validates the grant's parameters, before any network call:
 // the parameters themselves, then the signed request's Host, Authorization
-// and X-Amz-Date headers, then the server ID header, then the headers to
-// forward. Errors are *oautherr.Error values.
-func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRequest, error) {
+// and X-Amz-Date headers, then the server ID and client ID headers, then
+// the headers to forward. Errors are *oautherr.Error values.
+func (g *grant) checkRequest(params map[string]string, clientID string, now time.Time) (*signedRequest, error) {
 	region, body, h, err := g.checkParams(params)
 	if err != nil {
 		return nil, err
@@ -263,17 +266,21 @@ func (g *grant) checkRequest(params map[string]string, now time.Time) (*signedRe
 	if err != nil {
 		return nil, err
 	}
-	if err := g.checkDate(h, auth, now); err != nil {
+	signedAt, err := g.checkDate(h, auth, now)
+	if err != nil {
 		return nil, err
 	}
 	if err := g.checkServerID(h, auth); err != nil {
+		return nil, err
+	}
+	if err := g.checkClientID(h, auth, clientID); err != nil {
 		return nil, err
 	}
 	out, err := forwardedHeaders(h, auth, authz, body)
 	if err != nil {
 		return nil, err
 	}
-	return &signedRequest{region: region, host: host, body: body, header: out}, nil
+	return &signedRequest{region: region, host: host, body: body, header: out, signature: auth.signature, signedAt: signedAt}, nil
 }
 
 // checkParams checks the region, post_body and headers_json parameters and
@@ -346,23 +353,27 @@ func checkAuthorization(h http.Header, region string) (string, *sigV4Auth, error
 }
 
 // checkDate checks X-Amz-Date: well formed, the day of the credential
-// scope, and within the allowed clock skew of now.
-func (g *grant) checkDate(h http.Header, auth *sigV4Auth, now time.Time) error {
+// scope, at most MaxClockSkew old and at most MaxFutureSkew ahead of now.
+// It returns the signing time.
+func (g *grant) checkDate(h http.Header, auth *sigV4Auth, now time.Time) (time.Time, error) {
 	amzDate, err := singleHeader(h, "X-Amz-Date")
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	signedAt, err := time.Parse(amzDateLayout, amzDate)
 	if err != nil {
-		return invalidGrant("The X-Amz-Date header is malformed.")
+		return time.Time{}, invalidGrant("The X-Amz-Date header is malformed.")
 	}
 	if auth.date != amzDate[:8] {
-		return invalidGrant("The credential scope's date does not match X-Amz-Date.")
+		return time.Time{}, invalidGrant("The credential scope's date does not match X-Amz-Date.")
 	}
-	if d := now.Sub(signedAt); d > g.skew || d < -g.skew {
-		return invalidGrant("The request was signed too long ago (or in the future); sign a new one.")
+	if now.Sub(signedAt) > g.skew {
+		return time.Time{}, invalidGrant("The request was signed too long ago; sign a new one.")
 	}
-	return nil
+	if signedAt.Sub(now) > g.future {
+		return time.Time{}, invalidGrant("The request is dated in the future; check the client's clock and sign a new one.")
+	}
+	return signedAt, nil
 }
 
 // checkServerID checks that the server ID header names this server, and
@@ -383,6 +394,27 @@ func (g *grant) checkServerID(h http.Header, auth *sigV4Auth) error {
 		if !signed[name] {
 			return invalidGrant("The %s header must be signed (listed in SignedHeaders).", name)
 		}
+	}
+	return nil
+}
+
+// checkClientID checks, when Config.ClientIDHeader is set, that the signed
+// request names the authenticating client in that header, inside the
+// signature, so that a signed request made for one client cannot be used
+// by another.
+func (g *grant) checkClientID(h http.Header, auth *sigV4Auth, clientID string) error {
+	if g.cfg.ClientIDHeader == "" {
+		return nil
+	}
+	got, err := singleHeader(h, g.cfg.ClientIDHeader)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(auth.signedHeaders, g.clientIDLower) {
+		return invalidGrant("The %s header must be signed (listed in SignedHeaders).", g.cfg.ClientIDHeader)
+	}
+	if got != clientID {
+		return invalidGrant("The %s header does not name this client.", g.cfg.ClientIDHeader)
 	}
 	return nil
 }
