@@ -1,12 +1,14 @@
 package ginoauth_test
 
 import (
+	"fmt"
 	"maps"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -29,11 +31,13 @@ func (r *recorder) add(e string) {
 	r.events = append(r.events, e)
 }
 
-func (r *recorder) TokenIssued(g string)  { r.add("issued " + g) }
-func (r *recorder) Validation(res string) { r.add("validation " + res) }
-func (r *recorder) Revocation(k string)   { r.add("revocation " + k) }
-func (r *recorder) CodeReplay()           { r.add("code replay") }
-func (r *recorder) RefreshTokenReuse()    { r.add("refresh reuse") }
+func (r *recorder) TokenIssued(g string)               { r.add("issued " + g) }
+func (r *recorder) CacheSize(n int)                    { r.add(fmt.Sprintf("cache size %d", n)) }
+func (r *recorder) CacheInvalidationLag(time.Duration) { r.add("cache lag") }
+func (r *recorder) Validation(res string)              { r.add("validation " + res) }
+func (r *recorder) Revocation(k string)                { r.add("revocation " + k) }
+func (r *recorder) CodeReplay()                        { r.add("code replay") }
+func (r *recorder) RefreshTokenReuse()                 { r.add("refresh reuse") }
 
 func (r *recorder) got() []string {
 	r.mu.Lock()

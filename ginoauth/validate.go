@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -110,11 +111,38 @@ func (p *Provider) startValidationCache(cfg Config) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	p.stopWatch = func() { cancel(); <-done }
+	reported := make(chan struct{})
+	p.stopWatch = func() { cancel(); <-done; <-reported }
 	go func() {
 		defer close(done)
-		_ = w.Watch(ctx, invalidations{Listener: tokencache.Listener{Cache: p.tokens, Log: p.log}, apps: p.apps})
+		_ = w.Watch(ctx, invalidations{Listener: tokencache.Listener{Cache: p.tokens, Log: p.log}, apps: p.apps, obs: p.obs})
 	}()
+	go p.reportCacheSize(ctx, reported)
+}
+
+// cacheSizeEvery is how often the validation cache's size goes to
+// Config.Observer (observe.Observer.CacheSize).
+const cacheSizeEvery = time.Second
+
+// reportCacheSize reports the validation cache's entries to the Observer
+// every cacheSizeEvery until ctx ends, then closes done. The size is read
+// off the hot path: the cache never calls the Observer itself.
+func (p *Provider) reportCacheSize(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	if p.obs == nil {
+		return
+	}
+	t := time.NewTicker(cacheSizeEvery)
+	defer t.Stop()
+	for {
+		n, _ := p.tokens.Len()
+		p.obs.CacheSize(n)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // invalidations passes the store's invalidations to the validation cache,
@@ -124,6 +152,15 @@ func (p *Provider) startValidationCache(cfg Config) {
 type invalidations struct {
 	tokencache.Listener
 	apps *appCache
+	obs  observe.Observer // nil: lags not reported
+}
+
+// InvalidationLag implements store.InvalidationLagHandler: the watcher
+// learned of a revocation lag after the store recorded it.
+func (h invalidations) InvalidationLag(lag time.Duration) {
+	if h.obs != nil {
+		h.obs.CacheInvalidationLag(lag)
+	}
 }
 
 func (h invalidations) InvalidateClient(clientID string) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,26 @@ func TestValidationCacheRevocationAcrossInstances(t *testing.T) {
 		} else {
 			t.Logf("%s: refused by B after %v", tc.name, time.Since(start).Round(time.Millisecond))
 		}
+	}
+}
+
+// TestValidationCacheReportsSize: the Observer hears the validation
+// cache's size (observe.Observer.CacheSize), every second.
+func TestValidationCacheReportsSize(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	cp := newCachePair(t, client, prefix)
+	if !eventually(2*time.Second, cp.b.ValidationCacheLive) {
+		t.Fatal("B's validation cache: got not live after 2 s, want live")
+	}
+	for range 2 {
+		if _, err := cp.b.Validate(context.Background(), cp.issue(t)); err != nil {
+			t.Fatalf("B validates a fresh token: got %v, want no error", err)
+		}
+	}
+	reported := eventually(3*time.Second, func() bool { return slices.Contains(cp.recB.got(), "cache size 2") })
+	if !reported {
+		t.Errorf("B's observer events: got %q, want one \"cache size 2\" within 3 s", cp.recB.got())
 	}
 }
 

@@ -413,6 +413,15 @@ type InvalidationHandler interface {
 	ChannelLost(err error)
 }
 
+// InvalidationLagHandler is implemented by an InvalidationHandler that
+// wants to know how late invalidations arrive. A Watcher whose messages
+// carry the time of their revocation calls InvalidationLag after each
+// such message, with the time from the revocation to its delivery (on
+// clocks of different machines, so their skew included).
+type InvalidationLagHandler interface {
+	InvalidationLag(lag time.Duration)
+}
+
 // Watcher is implemented by stores that tell every instance sharing them
 // about revocations (redisstore, through Redis pub/sub). It is optional:
 // the provider's validation cache type-asserts it.
