@@ -34,6 +34,7 @@
 //		Name:           "github",
 //		UserDetailsURL: "https://api.github.com/user",
 //		UsernameField:  "login",
+//		AnyClient:      true, // GitHub cannot tell which app a token was issued to
 //	}}})
 //	p, err := ginoauth.New(ginoauth.Config{..., GrantTypes: grants})
 //	p.CreateApplication(ctx, ginoauth.NewApplication{ClientType: store.Confidential,
@@ -114,6 +115,21 @@ type Backend struct {
 	// as a bearer token.
 	IntrospectionURL                                 string
 	IntrospectionClientID, IntrospectionClientSecret string
+
+	// AllowedClientIDs are the upstream clients whose tokens this backend
+	// accepts. An upstream token is a user's grant to one upstream
+	// client: every third-party application the user ever authorized
+	// there holds one, and could sign in here as the user if any token
+	// were accepted. The introspection answer (RFC 7662 section 2.2) must
+	// name one of them as its client_id or among its aud values, so
+	// IntrospectionURL is required with it. A backend sets
+	// AllowedClientIDs or AnyClient, never both nor neither.
+	AllowedClientIDs []string
+	// AnyClient accepts a token issued to any upstream client, for an
+	// upstream that cannot tell which client a token is for (no
+	// introspection, as GitHub's user API): any application the user
+	// authorized there can then sign in here as the user.
+	AnyClient bool
 
 	// The fields of the user-details object mapped to the local user. A
 	// dotted name ("data.id") reads a nested object. A number is taken
@@ -380,6 +396,10 @@ func validToken(token string) bool {
 
 // errRejected is the answer to a token the upstream refused.
 var errRejected = oautherr.ErrInvalidGrant.WithDescription("The upstream provider rejected the token.")
+
+// errOtherClient is the answer to an upstream token issued to a client
+// the backend does not accept (Backend.AllowedClientIDs).
+var errOtherClient = oautherr.ErrInvalidGrant.WithDescription("The upstream token was issued to a client this server does not accept.")
 
 // ErrUpstreamUnavailable is wrapped by the cause of every 503 the grants
 // answer because an upstream failed: unreachable, slow (Config.Timeout),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,9 +36,11 @@ func init() { gin.SetMode(gin.TestMode) }
 // never reach a client of the provider.
 const secretBody = "UPSTREAM-INTERNAL-DETAIL"
 
-// upstream is a fake social site: tokens "tok-alice", "tok-bob" and
-// "tok-stale" are valid, every other token is refused with 401; its
-// introspection endpoint says "tok-stale" is inactive.
+// upstream is a fake social site: tokens "tok-alice", "tok-bob",
+// "tok-stale" and "tok-thirdparty" (alice's, held by another application)
+// are valid, every other token is refused with 401; its introspection
+// endpoint says "tok-stale" is inactive, and names each token's upstream
+// client (clients).
 type upstream struct {
 	srv   *httptest.Server
 	calls atomic.Int64
@@ -51,13 +54,24 @@ var profiles = map[string]map[string]any{
 	"tok-alice": {"id": 42, "username": "alice", "email": "alice@social.example", "first_name": "Alice", "last_name": "Liddell"},
 	"tok-bob":   {"id": "b-7", "username": "bob", "email": "bob@social.example"},
 	"tok-stale": {"id": "s-1", "username": "stale"},
+	// alice's grant to a third-party application at the upstream.
+	"tok-thirdparty": {"id": 42, "username": "alice", "email": "alice@social.example"},
+}
+
+// clients is what the fake introspection says of each token's client:
+// client_id and aud members of its answer.
+var clients = map[string]map[string]any{
+	"tok-alice":      {"client_id": "app-1"},
+	"tok-bob":        {"client_id": "app-2", "aud": []string{"api", "app-1"}},
+	"tok-stale":      {"client_id": "app-1"},
+	"tok-thirdparty": {"client_id": "evil-app", "aud": "evil-app"},
 }
 
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
 	u.elsewhere = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.elsewhereCalls.Add(1)
-		json.NewEncoder(w).Encode(map[string]any{"active": true, "id": 42, "username": "alice"})
+		json.NewEncoder(w).Encode(map[string]any{"active": true, "id": 42, "username": "alice", "client_id": "app-1"})
 	}))
 	t.Cleanup(u.elsewhere.Close)
 	mux := http.NewServeMux()
@@ -144,7 +158,9 @@ func newUpstream(t *testing.T) *upstream {
 		}
 		_ = r.ParseForm()
 		tok := r.PostForm.Get("token")
-		json.NewEncoder(w).Encode(map[string]any{"active": profiles[tok] != nil && tok != "tok-stale"})
+		answer := map[string]any{"active": profiles[tok] != nil && tok != "tok-stale"}
+		maps.Copy(answer, clients[tok])
+		json.NewEncoder(w).Encode(answer)
 	})
 	// 307 keeps the method and the body: following it would post the
 	// token elsewhere.
@@ -158,10 +174,11 @@ func newUpstream(t *testing.T) *upstream {
 
 func (u *upstream) backends() []exchange.Backend {
 	b := func(name, path string) exchange.Backend {
-		return exchange.Backend{Name: name, UserDetailsURL: u.srv.URL + path}
+		return exchange.Backend{Name: name, UserDetailsURL: u.srv.URL + path, AnyClient: true}
 	}
 	intro := b("introspected", "/user_details/")
 	intro.IntrospectionURL, intro.IntrospectionClientID, intro.IntrospectionClientSecret = u.srv.URL+"/introspect/", "rs", "rs-secret"
+	intro.AnyClient, intro.AllowedClientIDs = false, []string{"app-1"}
 	introBad := intro
 	introBad.Name, introBad.IntrospectionClientSecret = "introspected_badcreds", "wrong"
 	introRedirect := intro
@@ -806,21 +823,29 @@ func TestConcurrentFirstExchange(t *testing.T) {
 
 func TestGrantsConfigErrors(t *testing.T) {
 	t.Parallel()
-	ok := exchange.Backend{Name: "x", UserDetailsURL: "https://up.example/me"}
+	ok := exchange.Backend{Name: "x", UserDetailsURL: "https://up.example/me", AnyClient: true}
 	for name, cfg := range map[string]exchange.Config{
 		"no backends":        {},
-		"empty name":         {Backends: []exchange.Backend{{UserDetailsURL: ok.UserDetailsURL}}},
-		"colon in name":      {Backends: []exchange.Backend{{Name: "a:b", UserDetailsURL: ok.UserDetailsURL}}},
+		"empty name":         {Backends: []exchange.Backend{{UserDetailsURL: ok.UserDetailsURL, AnyClient: true}}},
+		"colon in name":      {Backends: []exchange.Backend{{Name: "a:b", UserDetailsURL: ok.UserDetailsURL, AnyClient: true}}},
 		"twice":              {Backends: []exchange.Backend{ok, ok}},
-		"relative URL":       {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "/me"}}},
-		"ftp URL":            {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "ftp://up.example/me"}}},
-		"credentials in URL": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://u:p@up.example/me"}}},
-		"username in query":  {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://up.example/me?u={username}"}}},
-		"username twice":     {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://up.example/{username}/{username}"}}},
+		"relative URL":       {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "/me", AnyClient: true}}},
+		"ftp URL":            {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "ftp://up.example/me", AnyClient: true}}},
+		"credentials in URL": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://u:p@up.example/me", AnyClient: true}}},
+		"username in query":  {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://up.example/me?u={username}", AnyClient: true}}},
+		"username twice":     {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: "https://up.example/{username}/{username}", AnyClient: true}}},
 		"unknown default":    {Backends: []exchange.Backend{ok}, DefaultBackend: "y"},
 		"negative timeout":   {Backends: []exchange.Backend{ok}, Timeout: -1},
 		"half introspection credentials": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
-			IntrospectionURL: "https://up.example/introspect", IntrospectionClientID: "id"}}},
+			IntrospectionURL: "https://up.example/introspect", IntrospectionClientID: "id", AnyClient: true}}},
+		"neither AllowedClientIDs nor AnyClient": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
+			IntrospectionURL: "https://up.example/introspect"}}},
+		"AllowedClientIDs and AnyClient": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
+			IntrospectionURL: "https://up.example/introspect", AllowedClientIDs: []string{"app"}, AnyClient: true}}},
+		"AllowedClientIDs without introspection": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
+			AllowedClientIDs: []string{"app"}}}},
+		"empty allowed client ID": {Backends: []exchange.Backend{{Name: "x", UserDetailsURL: ok.UserDetailsURL,
+			IntrospectionURL: "https://up.example/introspect", AllowedClientIDs: []string{""}}}},
 	} {
 		if _, err := exchange.GrantTypes(cfg); err == nil {
 			t.Errorf("%s: Grants accepted it", name)
@@ -881,4 +906,43 @@ func TestStoreWithoutLinks(t *testing.T) {
 // error_description (RFC 6749 section 5.2: %x20-21 / %x23-5B / %x5D-7E).
 func notInDescriptionSet(r rune) bool {
 	return r < 0x20 || r > 0x7e || r == '"' || r == '\\'
+}
+
+// TestAllowedClientIDs: a backend with AllowedClientIDs converts only
+// tokens its introspection says were issued to one of them (client_id or
+// aud); the same user's token held by another upstream application is
+// refused, through both grants, before the user details are read.
+func TestAllowedClientIDs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", nil)
+	for _, tc := range []struct {
+		name, token string
+		status      int
+	}{
+		{"client_id allowed", "tok-alice", 200},
+		{"allowed among aud", "tok-bob", 200},
+		{"another application's token", "tok-thirdparty", 400},
+	} {
+		x := rfc8693(tc.token)
+		x.Set("audience", "introspected")
+		for _, f := range []url.Values{convert("introspected", tc.token), x} {
+			before := e.up.calls.Load()
+			r := e.post(f, true)
+			if r.status != tc.status {
+				t.Errorf("%s, %s: got %d %v, want %d", tc.name, f.Get("grant_type"), r.status, r.body, tc.status)
+			}
+			if tc.status == 400 {
+				if r.str("error") != "invalid_grant" {
+					t.Errorf("%s: error %q, want invalid_grant", tc.name, r.str("error"))
+				}
+				if n := e.up.calls.Load() - before; n != 0 {
+					t.Errorf("%s: a refused client's token made %d user-details calls", tc.name, n)
+				}
+			}
+		}
+	}
+	// Without the check (AnyClient), the third party's token converts.
+	if r := e.post(convert("fake_social_site", "tok-thirdparty"), true); r.status != 200 {
+		t.Errorf("AnyClient backend, another application's token: got %d %v, want 200", r.status, r.body)
+	}
 }

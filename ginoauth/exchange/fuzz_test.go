@@ -14,7 +14,7 @@ func FuzzUserURL(f *testing.F) {
 	for _, s := range []string{"alice", "a/b", "..", ".", "a?b", "a#b", "%2F", "a b", "é", "@+.-_", "", strings.Repeat("x", 200)} {
 		f.Add(s)
 	}
-	b, err := newBackend(Backend{Name: "p", UserDetailsURL: "https://up.example/users/{username}/details?fmt=json"})
+	b, err := newBackend(Backend{Name: "p", UserDetailsURL: "https://up.example/users/{username}/details?fmt=json", AnyClient: true})
 	if err != nil {
 		f.Fatal(err)
 	}

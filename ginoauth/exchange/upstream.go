@@ -34,6 +34,8 @@ type backend struct {
 	id, username, email, first []string
 	last                       []string
 	introspectAuth             string
+	// allowed holds AllowedClientIDs; nil with AnyClient.
+	allowed map[string]bool
 }
 
 func newBackend(b Backend) (*backend, error) {
@@ -74,6 +76,9 @@ func newBackend(b Backend) (*backend, error) {
 				[]byte(url.QueryEscape(b.IntrospectionClientID)+":"+url.QueryEscape(b.IntrospectionClientSecret)))
 		}
 	}
+	if err := nb.setClients(); err != nil {
+		return nil, err
+	}
 	field := func(f, def string) []string {
 		if f == "" {
 			f = def
@@ -86,6 +91,52 @@ func newBackend(b Backend) (*backend, error) {
 	nb.first = field(b.FirstNameField, "first_name")
 	nb.last = field(b.LastNameField, "last_name")
 	return nb, nil
+}
+
+// setClients checks AllowedClientIDs and AnyClient and keeps the former
+// as a set.
+func (b *backend) setClients() error {
+	switch {
+	case b.AnyClient && len(b.AllowedClientIDs) > 0:
+		return fmt.Errorf("exchange: backend %s: AllowedClientIDs and AnyClient do not go together", b.Name)
+	case b.AnyClient:
+		return nil
+	case len(b.AllowedClientIDs) == 0:
+		return fmt.Errorf("exchange: backend %s: set AllowedClientIDs (the upstream clients whose tokens are accepted) or AnyClient", b.Name)
+	case b.IntrospectionURL == "":
+		return fmt.Errorf("exchange: backend %s: AllowedClientIDs needs IntrospectionURL, which tells a token's client", b.Name)
+	}
+	b.allowed = map[string]bool{}
+	for _, id := range b.AllowedClientIDs {
+		if id == "" {
+			return fmt.Errorf("exchange: backend %s: AllowedClientIDs holds an empty client ID", b.Name)
+		}
+		b.allowed[id] = true
+	}
+	return nil
+}
+
+// acceptsClient reports whether an introspection answer names an allowed
+// client: its client_id, or one of its aud values (a string or a list of
+// strings, RFC 7662 section 2.2 and RFC 7519 section 4.1.3).
+func (b *backend) acceptsClient(obj map[string]any) bool {
+	if b.allowed == nil {
+		return true
+	}
+	if id, ok := obj["client_id"].(string); ok && b.allowed[id] {
+		return true
+	}
+	switch aud := obj["aud"].(type) {
+	case string:
+		return b.allowed[aud]
+	case []any:
+		for _, a := range aud {
+			if s, ok := a.(string); ok && b.allowed[s] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // errBadUsername is the answer to a {username} that cannot be put in a
@@ -262,6 +313,9 @@ func (x *exchanger) introspectCall(ctx context.Context, b *backend, token string
 	}
 	if !active {
 		return res.StatusCode, errRejected
+	}
+	if !b.acceptsClient(obj) {
+		return res.StatusCode, errOtherClient
 	}
 	return res.StatusCode, nil
 }

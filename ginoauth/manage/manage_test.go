@@ -69,7 +69,7 @@ func TestCreateApplicationJSON(t *testing.T) {
 // name package exchange's grant types, for a provider that has them.
 func TestCreateApplicationExchangeGrants(t *testing.T) {
 	t.Parallel()
-	grants, err := exchange.GrantTypes(exchange.Config{Backends: []exchange.Backend{{Name: "up", UserDetailsURL: "https://up.example/me"}}})
+	grants, err := exchange.GrantTypes(exchange.Config{Backends: []exchange.Backend{{Name: "up", UserDetailsURL: "https://up.example/me", AnyClient: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
