@@ -59,6 +59,10 @@ type userProfile struct {
 	FirstName  string    `json:"first_name"`
 	LastName   string    `json:"last_name"`
 	DateJoined time.Time `json:"date_joined"`
+	// ClientID is the client the request's token was issued to (none for
+	// a session): what an API converting this site's tokens checks
+	// (exchange.Backend.ClientIDField), as Google's tokeninfo says azp.
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // userDetails is GET /user_details/: the profile of the token's (or the
@@ -95,10 +99,14 @@ func (a *app) writeProfile(c *gin.Context, u *store.User, err error, notFound st
 		a.storeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, userProfile{
+	profile := userProfile{
 		ID: u.ID, Username: u.Username, Email: u.Email,
 		FirstName: u.FirstName, LastName: u.LastName, DateJoined: u.DateJoined,
-	})
+	}
+	if t, ok := resource.TokenFromContext(c); ok {
+		profile.ClientID = t.ClientID
+	}
+	c.JSON(http.StatusOK, profile)
 }
 
 // listSnippets is GET /snippets/: every snippet, oldest first.

@@ -352,7 +352,8 @@ func TestUserDetailsAndSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"id": u.ID, "username": "alice", "email": "alice@example.com",
-		"first_name": "Alice", "last_name": "Tester", "date_joined": u.DateJoined.Format(time.RFC3339)}
+		"first_name": "Alice", "last_name": "Tester", "date_joined": u.DateJoined.Format(time.RFC3339),
+		"client_id": f.conf.id} // the token's client, for an API converting this site's tokens
 	if len(d) != len(want) {
 		t.Errorf("user details = %v, want exactly the fields %v", d, want)
 	}

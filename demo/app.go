@@ -71,6 +71,9 @@ type options struct {
 	// SocialURL, if set, is the social site's base URL: the API accepts
 	// its tokens through the exchange grants (social.go).
 	SocialURL string
+	// SocialClientIDs are the social site's clients whose tokens the API
+	// converts (--social-client-id); none converts no token.
+	SocialClientIDs []string
 	// Observer and TracerProvider are ginoauth.Config's (serve's
 	// --metrics-addr and --trace); nil means none.
 	Observer       observe.Observer
@@ -95,8 +98,10 @@ type app struct {
 	// client is the demo client, set by setupDemoClient before the server
 	// serves; nil until then (its pages answer 503).
 	client *demoClient
-	// socialURL is options.SocialURL.
-	socialURL string
+	// socialURL and socialClientIDs are options.SocialURL and
+	// options.SocialClientIDs.
+	socialURL       string
+	socialClientIDs []string
 	// issuer is options.Issuer without a trailing slash, or "".
 	issuer string
 }
@@ -162,7 +167,7 @@ func newApp(o options) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.socialURL = o.SocialURL
+	a.socialURL, a.socialClientIDs = o.SocialURL, o.SocialClientIDs
 	a.issuer = strings.TrimRight(o.Issuer, "/")
 	if a.provider, err = a.newProvider(o, secret); err != nil {
 		return nil, err
@@ -224,7 +229,7 @@ func secretKeyOrRandom(key []byte) ([]byte, error) {
 // the exchange grants of a social site it trusts, the login session as
 // the owner of authorization requests, CORS and the token rate limits.
 func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) {
-	grants, err := socialGrants(o.SocialURL, a.log)
+	grants, err := socialGrants(o.SocialURL, o.SocialClientIDs, a.log)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,8 @@
 //	demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
 //	             [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
 //	             [--validation-cache=true]
-//	             [--issuer URL] [--site social | --social-url URL] [--secret-key-file PATH]
+//	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
+//	             [--secret-key-file PATH]
 //	             [--metrics-addr ADDR] [--trace]
 //	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
@@ -20,7 +21,8 @@
 // 'demo help' says what each command and flag does, and 'demo COMMAND -h'
 // details a command's flags. --site social acts on the fake social site of
 // docs/social-login.md (its users, applications and server), --social-url
-// makes the API trust that site's tokens. --metrics-addr ADDR serves
+// makes the API trust that site's tokens issued to the clients named by
+// --social-client-id. --metrics-addr ADDR serves
 // Prometheus metrics at http://ADDR/metrics on a listener of its own
 // (docs/metrics.md), and --trace prints OpenTelemetry spans (the token
 // endpoint, Redis commands) to standard error.
@@ -153,7 +155,8 @@ Usage:
   demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
                [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
                [--validation-cache=true]
-               [--issuer URL] [--site social | --social-url URL] [--secret-key-file PATH]
+               [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
+               [--secret-key-file PATH]
                [--metrics-addr ADDR] [--trace]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
@@ -176,7 +179,7 @@ Usage:
         of the token endpoint and of Redis commands to stderr.
         --secret-key-file PATH: the secret key (hex or base64, 32 bytes or more)
         when GINOAUTH_SECRET_KEY is unset; with Redis, one of them is required.
-        --site and --social-url: see Social login below.
+        --site, --social-url and --social-client-id: see Social login below.
   demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
@@ -200,8 +203,9 @@ Social login (docs/social-login.md):
   demo serve --site social [--addr :8001] [--redis URL]
         Run as the fake social site whose tokens the API converts; with Redis,
         under keys demo_social:, so it may share the API's Redis.
-  demo serve --social-url URL
-        Let the API convert the tokens of the social site at URL.
+  demo serve --social-url URL --social-client-id ID [--social-client-id ID]...
+        Let the API convert the tokens the social site at URL issued to the
+        clients named (without --social-client-id it converts none).
   demo createuser --site social ... / demo createapplication --site social ...
         Act on the social site's users and applications (any command but
         serve, routes and help takes --site social).

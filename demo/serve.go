@@ -46,6 +46,7 @@ type serveConfig struct {
 	issuer          string
 	site            string
 	socialURL       string
+	socialClientIDs []string
 	secretKeyFile   string
 	// metricsAddr is --metrics-addr ("": no metrics); trace is --trace.
 	metricsAddr string
@@ -81,6 +82,14 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
 	fs.StringVar(&cfg.site, "site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
 	fs.StringVar(&cfg.socialURL, "social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
+	fs.Func("social-client-id", "with --social-url: a client `ID` of the social site whose tokens the API converts; repeatable. Without it the API converts no token "+
+		"(any application a user once authorized at the social site could otherwise sign in here as the user)", func(v string) error {
+		if v == "" {
+			return errors.New("want a client ID")
+		}
+		cfg.socialClientIDs = append(cfg.socialClientIDs, v)
+		return nil
+	})
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`ADDR`/metrics, on a listener of its own (host:port, such as 127.0.0.1:9100; default: no metrics; docs/metrics.md)")
 	fs.BoolVar(&cfg.trace, "trace", false, "print OpenTelemetry spans (the token endpoint, Redis commands) to stderr as JSON")
 	fs.StringVar(&cfg.secretKeyFile, "secret-key-file", "", "file holding the secret key (hex or base64, 32 bytes or more; make one with: head -c 32 /dev/urandom | base64 > key) "+
@@ -132,6 +141,9 @@ func (cfg *serveConfig) check() error {
 	if cfg.site == siteSocial && cfg.socialURL != "" {
 		return &usageError{"--site social and --social-url do not go together"}
 	}
+	if len(cfg.socialClientIDs) > 0 && cfg.socialURL == "" {
+		return &usageError{"--social-client-id needs --social-url (the social site whose clients it names)"}
+	}
 	if _, err := cfg.level(); err != nil {
 		return err
 	}
@@ -156,7 +168,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 	return options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
-		SocialURL: cfg.socialURL, Observer: obs.observer, TracerProvider: obs.tracer,
+		SocialURL: cfg.socialURL, SocialClientIDs: cfg.socialClientIDs, Observer: obs.observer, TracerProvider: obs.tracer,
 		ValidationCache: cfg.validationCache && b.redis != nil, // the embedded store needs none
 	}
 }
@@ -232,7 +244,7 @@ func (e *runEnv) welcome(ctx context.Context, a *app, b *backend, cfg *serveConf
 	}
 	printDemoClient(e.stdout, base, client, b.embedded)
 	if cfg.socialURL != "" {
-		printSocial(e.stdout, cfg.socialURL)
+		printSocial(e.stdout, cfg.socialURL, cfg.socialClientIDs)
 	}
 	if len(cfg.corsOrigins) > 0 {
 		fmt.Fprintf(e.stdout, "CORS: browser clients may call the token endpoints and the API from %s.\n", strings.Join(cfg.corsOrigins, ", "))

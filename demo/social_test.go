@@ -19,11 +19,14 @@ import (
 func TestSocialLogin(t *testing.T) {
 	t.Parallel()
 	social := newTestServer(t)
-	api := newTestServer(t, func(o *options) { o.SocialURL = social.url })
-
-	// At the social site: a user and its token (password grant).
+	// At the social site: a user, the application the API trusts and
+	// another one (a third party alice authorized there too).
 	alice := social.newUser("alice")
 	sc := social.newClient("", store.Confidential, store.GrantPassword)
+	third := social.newClient("", store.Confidential, store.GrantPassword)
+	api := newTestServer(t, func(o *options) { o.SocialURL, o.SocialClientIDs = social.url, []string{sc.id} })
+
+	// alice's token (password grant).
 	socialTok := social.tokenForm(basic(sc.id, sc.secret), url.Values{
 		"grant_type": {"password"}, "username": {alice.username}, "password": {alice.password},
 	}).wantTokens(t)
@@ -96,6 +99,16 @@ func TestSocialLogin(t *testing.T) {
 	api.tokenForm(basic(ac.id, ac.secret), url.Values{
 		"grant_type": {exchange.GrantConvertToken}, "backend": {backendSocial}, "token": {"goat_forged"},
 	}).wantError(t, http.StatusBadRequest, "invalid_grant")
+
+	// alice's token held by the third-party application signs nobody in.
+	thirdTok := social.tokenForm(basic(third.id, third.secret), url.Values{
+		"grant_type": {"password"}, "username": {alice.username}, "password": {alice.password},
+	}).wantTokens(t)
+	for _, backend := range []string{backendSocial, backendSocialWithParams} {
+		api.tokenForm(basic(ac.id, ac.secret), url.Values{
+			"grant_type": {exchange.GrantConvertToken}, "backend": {backend}, "token": {thirdTok.access}, "username": {alice.username},
+		}).wantError(t, http.StatusBadRequest, "invalid_grant")
+	}
 }
 
 // TestServeSocialFlags: the two modes through `demo serve`.
@@ -104,7 +117,9 @@ func TestServeSocialFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--site", "nope"},
 		{"serve", "--site", "social", "--social-url", "http://localhost:1"},
-		{"serve", "--social-url", "ftp://x", "--addr", "127.0.0.1:0"},
+		{"serve", "--social-url", "ftp://x", "--social-client-id", "c", "--addr", "127.0.0.1:0"},
+		{"serve", "--social-client-id", "c", "--addr", "127.0.0.1:0"},
+		{"serve", "--social-url", "http://localhost:8001", "--social-client-id=", "--addr", "127.0.0.1:0"},
 	} {
 		var out, errOut syncBuffer
 		env := &runEnv{stdout: &out, stderr: &errOut, getenv: noEnv, prefix: defaultPrefix, logger: testLogger(t)}
@@ -116,7 +131,31 @@ func TestServeSocialFlags(t *testing.T) {
 		}
 	}
 
-	// The API mode prints how to convert a token.
+	// The API mode prints how to convert a token, or, without
+	// --social-client-id, that it converts none.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--social-client-id", "app-1", "--social-client-id", "app-2"}, []string{"grant_type=convert_token", exchange.GrantConvertToken, "app-1, app-2"}},
+		{nil, []string{"Social login is off", "--social-client-id"}},
+	} {
+		out := serveOutput(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--social-url", "http://localhost:8001"}, tc.args...))
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("serve --social-url %v: the output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		if tc.args == nil && strings.Contains(out, exchange.GrantConvertToken) {
+			t.Errorf("serve --social-url without --social-client-id: the demo application may still convert tokens:\n%s", out)
+		}
+	}
+}
+
+// serveOutput runs `demo` with args until it serves, and returns what it
+// printed on stdout.
+func serveOutput(t *testing.T, args []string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errOut syncBuffer
@@ -124,21 +163,17 @@ func TestServeSocialFlags(t *testing.T) {
 	env := &runEnv{stdout: &out, stderr: &errOut, getenv: noEnv, prefix: defaultPrefix,
 		logger: testLogger(t), serving: func(u string) { ready <- u }}
 	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--social-url", "http://localhost:8001"}, env)
-	}()
+	go func() { done <- run(ctx, args, env) }()
 	select {
 	case <-ready:
 	case code := <-done:
-		t.Fatalf("serve exited with %d: %s", code, errOut.String())
+		t.Fatalf("%v exited with %d: %s", args, code, errOut.String())
 	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	if s := out.String(); !strings.Contains(s, "grant_type=convert_token") || !strings.Contains(s, exchange.GrantConvertToken) {
-		t.Errorf("serve --social-url did not print the conversion:\n%s", s)
+		t.Fatalf("%v did not start", args)
 	}
 	cancel()
 	<-done
+	return out.String()
 }
 
 // TestSocialOnRedis: the Redis walkthrough of docs/social-login.md. The
@@ -190,7 +225,7 @@ func TestSocialOnRedis(t *testing.T) {
 		return startApp(t, o)
 	}
 	social := open(env.socialSite(), func(*options) {})
-	api := open(env, func(o *options) { o.SocialURL = social.url })
+	api := open(env, func(o *options) { o.SocialURL, o.SocialClientIDs = social.url, []string{sc["client_id"]} })
 
 	password := func(s *testServer, user, pw string) result {
 		return s.tokenForm(basic(sc["client_id"], sc["client_secret"]), url.Values{

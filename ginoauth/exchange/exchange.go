@@ -120,9 +120,10 @@ type Backend struct {
 	// accepts. An upstream token is a user's grant to one upstream
 	// client: every third-party application the user ever authorized
 	// there holds one, and could sign in here as the user if any token
-	// were accepted. The introspection answer (RFC 7662 section 2.2) must
-	// name one of them as its client_id or among its aud values, so
-	// IntrospectionURL is required with it. A backend sets
+	// were accepted. The upstream must say which client a token is for:
+	// the introspection answer's client_id or one of its aud values (RFC
+	// 7662 section 2.2; IntrospectionURL), or the user-details answer's
+	// ClientIDField, or both (each is checked). A backend sets
 	// AllowedClientIDs or AnyClient, never both nor neither.
 	AllowedClientIDs []string
 	// AnyClient accepts a token issued to any upstream client, for an
@@ -130,6 +131,13 @@ type Backend struct {
 	// introspection, as GitHub's user API): any application the user
 	// authorized there can then sign in here as the user.
 	AnyClient bool
+	// ClientIDField is the field of the user-details answer naming the
+	// client the token was issued to, for an upstream whose token-info
+	// endpoint says so (Google's tokeninfo "azp", the demo's social site
+	// "client_id"); a dotted name reads a nested object. With
+	// AllowedClientIDs, an answer whose field names no allowed client is
+	// invalid_grant.
+	ClientIDField string
 
 	// The fields of the user-details object mapped to the local user. A
 	// dotted name ("data.id") reads a nested object. A number is taken

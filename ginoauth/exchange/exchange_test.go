@@ -114,6 +114,15 @@ func newUpstream(t *testing.T) *upstream {
 			json.NewEncoder(w).Encode(map[string]any{"id": p["id"]})
 		}
 	})
+	// A token-info endpoint (as Google's): the user, and the token's
+	// client as azp.
+	mux.HandleFunc("GET /tokeninfo/", func(w http.ResponseWriter, r *http.Request) {
+		if p := auth(w, r); p != nil {
+			info := maps.Clone(p)
+			info["azp"] = clients[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]["client_id"]
+			json.NewEncoder(w).Encode(info)
+		}
+	})
 	mux.HandleFunc("GET /forbidden/", func(w http.ResponseWriter, r *http.Request) {
 		u.calls.Add(1)
 		http.Error(w, secretBody, http.StatusForbidden)
@@ -183,6 +192,8 @@ func (u *upstream) backends() []exchange.Backend {
 	introBad.Name, introBad.IntrospectionClientSecret = "introspected_badcreds", "wrong"
 	introRedirect := intro
 	introRedirect.Name, introRedirect.IntrospectionURL = "introspection_redirect", u.srv.URL+"/introspect_redirect/"
+	tokeninfo := b("tokeninfo", "/tokeninfo/")
+	tokeninfo.AnyClient, tokeninfo.AllowedClientIDs, tokeninfo.ClientIDField = false, []string{"app-1", "app-2"}, "azp"
 	nested := b("nested", "/nested/")
 	nested.IDField, nested.UsernameField, nested.UsernamePrefix = "data.uid", "data.login", "n_"
 	return []exchange.Backend{
@@ -194,7 +205,7 @@ func (u *upstream) backends() []exchange.Backend {
 		b("s302", "/status/302/"), b("s400", "/status/400/"),
 		b("slow", "/slow/"), b("notjson", "/notjson/"), b("array", "/array/"), b("noid", "/noid/"), b("big", "/big/"),
 		b("down", "/user_details/"), // its URL is replaced below by a closed port
-		intro, introBad, introRedirect, nested,
+		intro, introBad, introRedirect, nested, tokeninfo,
 	}
 }
 
@@ -910,22 +921,26 @@ func notInDescriptionSet(r rune) bool {
 
 // TestAllowedClientIDs: a backend with AllowedClientIDs converts only
 // tokens its introspection says were issued to one of them (client_id or
-// aud); the same user's token held by another upstream application is
-// refused, through both grants, before the user details are read.
+// aud), or its user details (ClientIDField), say were issued to one of
+// them; the same user's token held by another upstream application is
+// refused, through both grants (before the user details are read, with
+// introspection).
 func TestAllowedClientIDs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", nil)
 	for _, tc := range []struct {
-		name, token string
-		status      int
+		name, backend, token string
+		status               int
 	}{
-		{"client_id allowed", "tok-alice", 200},
-		{"allowed among aud", "tok-bob", 200},
-		{"another application's token", "tok-thirdparty", 400},
+		{"introspection: client_id allowed", "introspected", "tok-alice", 200},
+		{"introspection: allowed among aud", "introspected", "tok-bob", 200},
+		{"introspection: another application's token", "introspected", "tok-thirdparty", 400},
+		{"ClientIDField: allowed", "tokeninfo", "tok-bob", 200},
+		{"ClientIDField: another application's token", "tokeninfo", "tok-thirdparty", 400},
 	} {
 		x := rfc8693(tc.token)
-		x.Set("audience", "introspected")
-		for _, f := range []url.Values{convert("introspected", tc.token), x} {
+		x.Set("audience", tc.backend)
+		for _, f := range []url.Values{convert(tc.backend, tc.token), x} {
 			before := e.up.calls.Load()
 			r := e.post(f, true)
 			if r.status != tc.status {
@@ -935,7 +950,7 @@ func TestAllowedClientIDs(t *testing.T) {
 				if r.str("error") != "invalid_grant" {
 					t.Errorf("%s: error %q, want invalid_grant", tc.name, r.str("error"))
 				}
-				if n := e.up.calls.Load() - before; n != 0 {
+				if n := e.up.calls.Load() - before; tc.backend == "introspected" && n != 0 {
 					t.Errorf("%s: a refused client's token made %d user-details calls", tc.name, n)
 				}
 			}

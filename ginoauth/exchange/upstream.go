@@ -36,6 +36,8 @@ type backend struct {
 	introspectAuth             string
 	// allowed holds AllowedClientIDs; nil with AnyClient.
 	allowed map[string]bool
+	// clientID is ClientIDField, split; nil without it.
+	clientID []string
 }
 
 func newBackend(b Backend) (*backend, error) {
@@ -103,8 +105,11 @@ func (b *backend) setClients() error {
 		return nil
 	case len(b.AllowedClientIDs) == 0:
 		return fmt.Errorf("exchange: backend %s: set AllowedClientIDs (the upstream clients whose tokens are accepted) or AnyClient", b.Name)
-	case b.IntrospectionURL == "":
-		return fmt.Errorf("exchange: backend %s: AllowedClientIDs needs IntrospectionURL, which tells a token's client", b.Name)
+	case b.IntrospectionURL == "" && b.ClientIDField == "":
+		return fmt.Errorf("exchange: backend %s: AllowedClientIDs needs IntrospectionURL or ClientIDField, which tell a token's client", b.Name)
+	}
+	if b.ClientIDField != "" {
+		b.clientID = splitField(b.ClientIDField)
 	}
 	b.allowed = map[string]bool{}
 	for _, id := range b.AllowedClientIDs {
@@ -198,6 +203,9 @@ func (x *exchanger) fetch(ctx context.Context, b *backend, token, username strin
 		email:    field(obj, b.email),
 		first:    field(obj, b.first),
 		last:     field(obj, b.last),
+	}
+	if b.clientID != nil && !b.allowed[field(obj, b.clientID)] {
+		return nil, errOtherClient
 	}
 	if d.id == "" {
 		err := unavailable(b, "the user details have no %q", strings.Join(b.id, "."))
