@@ -141,50 +141,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 
 	t.Run("list pages", func(t *testing.T) {
 		t.Parallel()
-		s := newStore(t)
-		// 25 snippets: IDs 1 to 25, where 9 to 12 share one instant (as
-		// concurrent creates may), and 20 comes before every other.
-		for i := 1; i <= 25; i++ {
-			at := base.Add(time.Duration(i) * time.Second)
-			if i >= 9 && i <= 12 {
-				at = base.Add(9 * time.Second)
-			}
-			if i == 20 {
-				at = base
-			}
-			if err := s.Create(ctx, mk(fmt.Sprint(i), at)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		order := []int{20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25}
-		tests := []struct {
-			offset, limit int
-			want          []int
-		}{
-			{0, 10, order[:10]},
-			{10, 10, order[10:20]},
-			{20, 10, order[20:]},
-			{8, 3, order[8:11]},
-			{25, 10, nil},
-			{1000, 10, nil},
-			{0, 0, nil},
-		}
-		for _, tt := range tests {
-			page, count, err := s.List(ctx, tt.offset, tt.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int
-			for _, sn := range page {
-				got = append(got, int(sn.ID))
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) || count != 25 {
-				t.Errorf("List(%d, %d) = %v, %d; want %v, 25", tt.offset, tt.limit, got, count, tt.want)
-			}
-			if page == nil {
-				t.Errorf("List(%d, %d) = nil, want an empty, non-nil slice", tt.offset, tt.limit)
-			}
-		}
+		testListPages(t, newStore(t), mk, base)
 	})
 
 	t.Run("callers do not share memory", func(t *testing.T) {
@@ -239,6 +196,55 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 			t.Errorf("List has %d snippets, want %d", len(list), n)
 		}
 	})
+}
+
+// testListPages checks that List returns pages of the list order, with
+// snippets created at one instant in ID order.
+func testListPages(t *testing.T, s snippets.Store, mk func(string, time.Time) *snippets.Snippet, base time.Time) {
+	ctx := context.Background()
+	// 25 snippets: IDs 1 to 25, where 9 to 12 share one instant (as
+	// concurrent creates may), and 20 comes before every other.
+	for i := 1; i <= 25; i++ {
+		at := base.Add(time.Duration(i) * time.Second)
+		if i >= 9 && i <= 12 {
+			at = base.Add(9 * time.Second)
+		}
+		if i == 20 {
+			at = base
+		}
+		if err := s.Create(ctx, mk(fmt.Sprint(i), at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	order := []int{20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25}
+	tests := []struct {
+		offset, limit int
+		want          []int
+	}{
+		{0, 10, order[:10]},
+		{10, 10, order[10:20]},
+		{20, 10, order[20:]},
+		{8, 3, order[8:11]},
+		{25, 10, nil},
+		{1000, 10, nil},
+		{0, 0, nil},
+	}
+	for _, tt := range tests {
+		page, count, err := s.List(ctx, tt.offset, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, sn := range page {
+			got = append(got, int(sn.ID))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) || count != 25 {
+			t.Errorf("List(%d, %d) = %v, %d; want %v, 25", tt.offset, tt.limit, got, count, tt.want)
+		}
+		if page == nil {
+			t.Errorf("List(%d, %d) = nil, want an empty, non-nil slice", tt.offset, tt.limit)
+		}
+	}
 }
 
 // listAll lists every snippet of s, checking the count.
