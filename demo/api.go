@@ -109,23 +109,12 @@ func (a *app) writeProfile(c *gin.Context, u *store.User, err error, notFound st
 	c.JSON(http.StatusOK, profile)
 }
 
-// listSnippets is GET /snippets/: every snippet, oldest first.
-func (a *app) listSnippets(c *gin.Context) {
-	list, err := a.snippets.List(c.Request.Context())
-	if err != nil {
-		a.storeError(c, err)
-		return
-	}
-	out := make([]snippets.View, len(list))
-	for i, s := range list {
-		out[i] = s.View()
-	}
-	c.JSON(http.StatusOK, out)
-}
-
 // createSnippet is POST /snippets/: a new snippet owned by the token's
 // (or the session's) user (the guards made sure there is one).
 func (a *app) createSnippet(c *gin.Context) {
+	if !a.allowWrite(c) {
+		return
+	}
 	in, ok := a.readInput(c, true)
 	if !ok {
 		return
@@ -155,6 +144,9 @@ func (a *app) getSnippet(c *gin.Context) {
 // DRF, PUT needs the required field (code) and PATCH does not; with both,
 // fields left out keep their values.
 func (a *app) updateSnippet(c *gin.Context) {
+	if !a.allowWrite(c) {
+		return
+	}
 	s, ok := a.loadOwnSnippet(c)
 	if !ok {
 		return
@@ -178,6 +170,9 @@ func (a *app) updateSnippet(c *gin.Context) {
 
 // deleteSnippet is DELETE /snippets/:id/, by the owner only.
 func (a *app) deleteSnippet(c *gin.Context) {
+	if !a.allowWrite(c) {
+		return
+	}
 	s, ok := a.loadOwnSnippet(c)
 	if !ok {
 		return
@@ -236,7 +231,8 @@ func snippetNotFound(c *gin.Context) {
 }
 
 // readInput reads and validates a snippet from the request body, or
-// answers 415 (not JSON), 413 (over maxBodyBytes) or 400.
+// answers 415 (not JSON), 413 (over a.maxBody) or 400 (a code over
+// a.maxCode among them).
 func (a *app) readInput(c *gin.Context, requireCode bool) (*snippets.Input, bool) {
 	ct, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || (ct != "application/json" && !strings.HasSuffix(ct, "+json")) {
@@ -244,18 +240,18 @@ func (a *app) readInput(c *gin.Context, requireCode bool) (*snippets.Input, bool
 			"Send the snippet as JSON, with Content-Type: application/json.", nil)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, a.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			writeError(c, http.StatusRequestEntityTooLarge, oautherr.ErrInvalidRequest.Code,
-				fmt.Sprintf("The request body is larger than %d bytes.", maxBodyBytes), nil)
+				fmt.Sprintf("The request body is larger than %d bytes.", a.maxBody), nil)
 			return nil, false
 		}
 		writeError(c, http.StatusBadRequest, oautherr.ErrInvalidRequest.Code, "The request body could not be read.", nil)
 		return nil, false
 	}
-	in, err := snippets.DecodeInput(body, requireCode)
+	in, err := snippets.DecodeInput(body, requireCode, a.maxCode)
 	if err != nil {
 		var ie *snippets.InputError
 		if !errors.As(err, &ie) {

@@ -148,9 +148,12 @@ func TestSnippetsCRUD(t *testing.T) {
 	tk := f.passwordToken(f.conf, f.alice, "").access
 	before := time.Now().Add(-time.Second)
 
-	var list []map[string]any
-	if err := json.Unmarshal(f.api("GET", snippetsPath, tk, "").wantStatus(t, 200).body, &list); err != nil || len(list) != 0 {
-		t.Fatalf("empty list = %v (%v), want []", list, err)
+	var page struct {
+		Count   int              `json:"count"`
+		Results []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal(f.api("GET", snippetsPath, tk, "").wantStatus(t, 200).body, &page); err != nil || len(page.Results) != 0 {
+		t.Fatalf("empty list = %v (%v), want no results", page, err)
 	}
 
 	// Create with the defaults.
@@ -183,11 +186,11 @@ func TestSnippetsCRUD(t *testing.T) {
 	}
 
 	// List, oldest first; get one.
-	if err := json.Unmarshal(f.api("GET", snippetsPath, tk, "").wantStatus(t, 200).body, &list); err != nil {
+	if err := json.Unmarshal(f.api("GET", snippetsPath, tk, "").wantStatus(t, 200).body, &page); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[0]["id"] != 1.0 || list[1]["id"] != 2.0 {
-		t.Fatalf("list = %v, want snippets 1 and 2 in order", list)
+	if list := page.Results; page.Count != 2 || len(list) != 2 || list[0]["id"] != 1.0 || list[1]["id"] != 2.0 {
+		t.Fatalf("list = %v, want snippets 1 and 2 in order", page)
 	}
 	if got := f.api("GET", "/snippets/2/", tk, "").wantStatus(t, 200).obj(t); got["title"] != "Hello" {
 		t.Errorf("GET /snippets/2/ = %v", got)
@@ -215,8 +218,9 @@ func TestSnippetsCRUD(t *testing.T) {
 	f.api("GET", "/snippets/1/", tk, "").wantError(t, 404, "not_found")
 	f.api("DELETE", "/snippets/1/", tk, "").wantError(t, 404, "not_found")
 	f.api("PATCH", "/snippets/1/", tk, `{"title":"x"}`).wantError(t, 404, "not_found")
-	if err := json.Unmarshal(f.api("GET", snippetsPath, tk, "").wantStatus(t, 200).body, &list); err != nil || len(list) != 1 {
-		t.Fatalf("list after delete = %v (%v)", list, err)
+	page.Results = nil
+	if err := json.Unmarshal(f.api("GET", snippetsPath, tk, "").wantStatus(t, 200).body, &page); err != nil || len(page.Results) != 1 || page.Count != 1 {
+		t.Fatalf("list after delete = %v (%v)", page, err)
 	}
 }
 
@@ -296,6 +300,8 @@ func TestSnippetBadRequests(t *testing.T) {
 		{"unknown language", "POST", snippetsPath, "", `{"code":"x","language":"brainfuck"}`, 400, "invalid_request", []string{"language"}},
 		{"unknown style", "PATCH", "/snippets/1/", "", `{"style":"neon"}`, 400, "invalid_request", []string{"style"}},
 		{"several fields", "PUT", "/snippets/1/", "", `{"title":false,"linenos":null}`, 400, "invalid_request", []string{"title", "linenos", "code"}},
+		{"code over 64 KiB", "POST", snippetsPath, "", `{"code":"` + strings.Repeat("x", 64<<10+1) + `"}`, 400, "invalid_request", []string{"code"}},
+		{"code over 64 KiB PATCH", "PATCH", "/snippets/1/", "", `{"code":"` + strings.Repeat("x", 64<<10+1) + `"}`, 400, "invalid_request", []string{"code"}},
 		{"form body", "POST", snippetsPath, "application/x-www-form-urlencoded", "code=x", 415, "unsupported_media_type", nil},
 		{"body too large", "POST", snippetsPath, "", `{"code":"` + strings.Repeat("x", maxBodyBytes) + `"}`, 413, "invalid_request", nil},
 		{"id not a number", "GET", "/snippets/abc/", "", "", 400, "invalid_request", nil},
@@ -488,7 +494,7 @@ func TestStoreOutage(t *testing.T) {
 // panickingStore is a snippets.Store that panics, to test the recovery.
 type panickingStore struct{ snippets.Store }
 
-func (panickingStore) List(context.Context) ([]*snippets.Snippet, error) {
+func (panickingStore) List(context.Context, int, int) ([]*snippets.Snippet, int, error) {
 	panic("boom: secret internal state")
 }
 

@@ -56,6 +56,14 @@ type options struct {
 	// LoginLimit is how many login attempts one address may make per
 	// minute; zero means 30, negative means no limit.
 	LoginLimit int
+	// SnippetCodeLimit is the most bytes a snippet's code may have; zero
+	// means snippets.DefaultMaxCodeBytes (64 KiB).
+	SnippetCodeLimit int
+	// SnippetWriteRate is how many snippet writes (POST, PUT, PATCH,
+	// DELETE) one user may make per period, as DRF's UserRateThrottle,
+	// counted in the store (in Redis: across instances); the zero value
+	// means defaultSnippetWriteRate, a negative N no limit.
+	SnippetWriteRate rate
 	// TokenRateLimit is how many token requests one client, and one source
 	// address, may make per minute (ginoauth.Config.TokenRateLimit, both
 	// limits); zero means defaultTokenRateLimit, negative means no limit.
@@ -95,6 +103,12 @@ type app struct {
 	sessionHashKey []byte
 	secureCookies  bool
 	loginLimit     int
+	// maxCode bounds a snippet's code, maxBody a snippet request's body
+	// (room for maxCode bytes, each escaped in JSON); writeRate throttles
+	// each user's snippet writes.
+	maxCode   int
+	maxBody   int64
+	writeRate rate
 	// client is the demo client, set by setupDemoClient before the server
 	// serves; nil until then (its pages answer 503).
 	client *demoClient
@@ -154,14 +168,16 @@ var tokenAliases = []providerEndpoint{
 // client secrets and passwords.
 const defaultTokenRateLimit = 600
 
-// maxBodyBytes bounds a snippet request body.
+// maxBodyBytes bounds a snippet request body, unless a larger code limit
+// needs more.
 const maxBodyBytes = 1 << 20
 
 // newApp builds the demo server: a ginoauth provider with its token
 // endpoint at /o/token/, and the resource routes behind its middleware and
 // the guards of package permissions, registered in a route registry.
 func newApp(o options) (*app, error) {
-	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now, secureCookies: o.SecureCookies, loginLimit: o.LoginLimit}
+	a := &app{snippets: o.Snippets, log: o.Logger, now: o.Now, secureCookies: o.SecureCookies, loginLimit: o.LoginLimit,
+		maxCode: o.SnippetCodeLimit, writeRate: o.SnippetWriteRate}
 	a.setDefaults()
 	secret, err := secretKeyOrRandom(o.SecretKey)
 	if err != nil {
@@ -197,10 +213,18 @@ func newApp(o options) (*app, error) {
 }
 
 // setDefaults fills in what options left zero: the login limit, the
-// snippet store, the logger and the clock.
+// snippet limits, the snippet store, the logger and the clock.
 func (a *app) setDefaults() {
 	if a.loginLimit == 0 {
 		a.loginLimit = defaultLoginLimit
+	}
+	if a.maxCode <= 0 {
+		a.maxCode = snippets.DefaultMaxCodeBytes
+	}
+	// A code byte takes at most 6 in JSON (\u00XX); 64 KiB for the rest.
+	a.maxBody = max(maxBodyBytes, 6*int64(a.maxCode)+64<<10)
+	if a.writeRate == (rate{}) {
+		a.writeRate = rate{N: defaultSnippetWrites, Per: defaultSnippetWritePeriod}
 	}
 	if a.snippets == nil {
 		a.snippets = snippets.NewMemory()

@@ -8,6 +8,7 @@
 //	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
 //	             [--secret-key-file PATH]
 //	             [--metrics-addr ADDR] [--trace]
+//	             [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
 //	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
 //	                       [--client-id ID] [--user U] [--scopes "read write"] [--json]
@@ -158,6 +159,7 @@ Usage:
                [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
                [--secret-key-file PATH]
                [--metrics-addr ADDR] [--trace]
+               [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
         registers the demo client (a public code-grant application; with Redis,
@@ -177,6 +179,7 @@ Usage:
         --metrics-addr ADDR serves Prometheus metrics at http://ADDR/metrics on a
         listener of its own (docs/metrics.md); --trace prints OpenTelemetry spans
         of the token endpoint and of Redis commands to stderr.
+        --snippet-write-rate N/period per user (0: no limit); --snippet-code-limit BYTES.
         --secret-key-file PATH: the secret key (hex or base64, 32 bytes or more)
         when GINOAUTH_SECRET_KEY is unset; with Redis, one of them is required.
         --site, --social-url and --social-client-id: see Social login below.

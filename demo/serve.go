@@ -19,11 +19,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ginoauth/toolkit/demo/snippets"
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/manage"
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 )
+
+// maxSnippetCodeLimit bounds --snippet-code-limit: 16 MiB.
+const maxSnippetCodeLimit = 16 << 20
 
 // shutdownTimeout bounds how long serve waits for requests in flight after
 // SIGINT or SIGTERM.
@@ -51,6 +55,10 @@ type serveConfig struct {
 	// metricsAddr is --metrics-addr ("": no metrics); trace is --trace.
 	metricsAddr string
 	trace       bool
+	// snippetWriteRate is --snippet-write-rate, snippetCodeLimit
+	// --snippet-code-limit.
+	snippetWriteRate rate
+	snippetCodeLimit int
 }
 
 // serveFlags is serve's flag set, parsing into cfg.
@@ -77,6 +85,14 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		"allow `N` token requests a minute to one client and to one source address, then answer 429 with Retry-After; 0: no limit. "+
 			"The default, 10 a second, is far more than a person or a well-behaved client needs (an access token lasts 10 hours) "+
 			"and slows down guessing client secrets and passwords; raise it for a busy client or many users behind one address, 0 for load runs")
+	cfg.snippetWriteRate = rate{N: defaultSnippetWrites, Per: defaultSnippetWritePeriod}
+	fs.Func("snippet-write-rate", "allow each user `N/period` snippet writes (POST, PUT, PATCH, DELETE; period: second, minute, hour or day, as DRF's throttle rates), "+
+		"then answer 429 with Retry-After; counted in Redis across instances; 0: no limit (default "+defaultSnippetWriteRate+")", func(v string) error {
+		r, err := parseRate(v)
+		cfg.snippetWriteRate = r
+		return err
+	})
+	fs.IntVar(&cfg.snippetCodeLimit, "snippet-code-limit", snippets.DefaultMaxCodeBytes, "the most `bytes` a snippet's code may have (UTF-8); more is 400")
 	fs.BoolVar(&cfg.validationCache, "validation-cache", true, "with Redis: answer a protected request from an in-process cache of validated tokens, kept in step with revocations on every instance through Redis pub/sub (docs/design.md); --validation-cache=false reads Redis on every request")
 	fs.StringVar(&cfg.issuer, "issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
@@ -135,6 +151,9 @@ func (cfg *serveConfig) check() error {
 	if cfg.tokenRateLimit < 0 {
 		return &usageError{fmt.Sprintf("--token-rate-limit %d: want a number of requests per minute, or 0 for no limit", cfg.tokenRateLimit)}
 	}
+	if cfg.snippetCodeLimit < 1 || cfg.snippetCodeLimit > maxSnippetCodeLimit {
+		return &usageError{fmt.Sprintf("--snippet-code-limit %d: want a number of bytes from 1 to %d", cfg.snippetCodeLimit, maxSnippetCodeLimit)}
+	}
 	if cfg.site != "" && cfg.site != siteSocial {
 		return &usageError{fmt.Sprintf("--site %q: the only site is %q", cfg.site, siteSocial)}
 	}
@@ -169,6 +188,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
 		SocialURL: cfg.socialURL, SocialClientIDs: cfg.socialClientIDs, Observer: obs.observer, TracerProvider: obs.tracer,
+		SnippetWriteRate: cfg.snippetWriteRate, SnippetCodeLimit: cfg.snippetCodeLimit,
 		ValidationCache: cfg.validationCache && b.redis != nil, // the embedded store needs none
 	}
 }

@@ -37,7 +37,11 @@ type Config struct {
 
 	// AccessTokenExpire is an access token's lifetime. Zero means 36000 seconds.
 	AccessTokenExpire time.Duration
-	// RefreshTokenExpire is a refresh token's lifetime. Zero means refresh tokens do not expire.
+	// RefreshTokenExpire is a refresh token's lifetime, from its issue (a
+	// rotation issues a new one). Zero means DefaultRefreshTokenExpire, 30
+	// days. There is no setting for refresh tokens that never expire: every
+	// key a grant writes in Redis carries a TTL; set a long lifetime
+	// instead.
 	RefreshTokenExpire time.Duration
 
 	// AuthorizationCodeExpire is an authorization code's lifetime. Zero means 60 seconds.
@@ -199,6 +203,10 @@ type Config struct {
 const (
 	// DefaultAccessTokenExpire is Config.AccessTokenExpire's default.
 	DefaultAccessTokenExpire = 36000 * time.Second
+	// DefaultRefreshTokenExpire is Config.RefreshTokenExpire's default:
+	// 30 days (Django OAuth Toolkit's REFRESH_TOKEN_EXPIRE_SECONDS has
+	// none, so its refresh tokens never expire unless set).
+	DefaultRefreshTokenExpire = 30 * 24 * time.Hour
 	// DefaultAuthorizationCodeExpire is Config.AuthorizationCodeExpire's
 	// default.
 	DefaultAuthorizationCodeExpire = 60 * time.Second

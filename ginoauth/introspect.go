@@ -177,17 +177,18 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 			e.Scope = []string{need}
 			return nil, e
 		}
-		if err := p.allow(c, "client", info.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
-			return nil, err
-		}
 		caller := &introspector{clientID: info.ClientID}
 		app, err := p.store.GetApplication(c.Request.Context(), info.ClientID)
 		switch {
 		case errors.Is(err, store.ErrNotFound): // deleted since: its own tokens only
+			app = &store.Application{ClientID: info.ClientID} // counted as public
 		case err != nil:
 			return nil, err
 		default:
 			caller.resourceServer = p.isResourceServer(app)
+		}
+		if err := p.allowClient(c, app); err != nil {
+			return nil, err
 		}
 		return caller, nil
 	}
@@ -198,7 +199,7 @@ func (p *Provider) authenticateIntrospector(c *gin.Context, params map[string]st
 	if app.ClientType != store.Confidential {
 		return nil, oautherr.ErrInvalidClient.WithDescription("Only confidential clients may introspect tokens.")
 	}
-	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
+	if err := p.allowClient(c, app); err != nil {
 		return nil, err
 	}
 	return &introspector{clientID: app.ClientID, resourceServer: p.isResourceServer(app)}, nil

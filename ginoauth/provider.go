@@ -183,6 +183,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.AccessTokenExpire == 0 {
 		cfg.AccessTokenExpire = DefaultAccessTokenExpire
 	}
+	if cfg.RefreshTokenExpire == 0 {
+		cfg.RefreshTokenExpire = DefaultRefreshTokenExpire
+	}
 	if cfg.AuthorizationCodeExpire == 0 {
 		cfg.AuthorizationCodeExpire = DefaultAuthorizationCodeExpire
 	}

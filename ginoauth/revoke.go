@@ -49,7 +49,7 @@ func (p *Provider) revoke(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
+	if err := p.allowClient(c, app); err != nil {
 		return err
 	}
 	raw := params["token"]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // RateLimit throttles the token endpoint, counted in the store so the
@@ -21,7 +22,9 @@ type RateLimit struct {
 	// guessing of client secrets and passwords.
 	PerAddress int
 	// PerClient is how many token requests one authenticated client may
-	// make per Window.
+	// make per Window. A public client, identified by its client_id alone,
+	// which anyone may send, has this budget per source address: one
+	// address spending it does not throttle the client's users elsewhere.
 	PerClient int
 	// Window is the length of the fixed window. Zero means one minute.
 	Window time.Duration
@@ -59,6 +62,20 @@ func (p *Provider) allow(c *gin.Context, kind, key string, limit int) error {
 	}
 	p.observeThrottled(kind)
 	return &throttled{ErrTooManyRequests.WithDescription("Too many token requests; retry later."), retry}
+}
+
+// allowClient counts one request of an authenticated client against
+// PerClient: per client for a confidential client, which proved its
+// secret; per client and source address for a public one, whose client_id
+// anyone may send, so that one address cannot spend the budget of every
+// user of the client (the per-address budget, counted before, still bounds
+// that address).
+func (p *Provider) allowClient(c *gin.Context, app *store.Application) error {
+	if app.ClientType != store.Confidential {
+		// An address holds no "|": the key is unambiguous.
+		return p.allow(c, "client_addr", c.ClientIP()+"|"+app.ClientID, p.cfg.TokenRateLimit.PerClient)
+	}
+	return p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient)
 }
 
 // setRetryAfter adds Retry-After (whole seconds, at least 1) for a

@@ -81,7 +81,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.allow(c, "client", app.ClientID, p.cfg.TokenRateLimit.PerClient); err != nil {
+	if err := p.allowClient(c, app); err != nil {
 		return nil, err
 	}
 	// The one check that the client may use the grant: the grant handlers

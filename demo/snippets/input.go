@@ -15,6 +15,11 @@ import (
 // CharField(max_length=100)).
 const MaxTitleLength = 100
 
+// DefaultMaxCodeBytes is the most bytes a snippet's code may have unless
+// the caller of DecodeInput says otherwise: 64 KiB, far more than a snippet
+// needs, few enough that a page of the list stays small.
+const DefaultMaxCodeBytes = 64 << 10
+
 // Defaults of the optional fields, as in DRF's tutorial.
 const (
 	DefaultLanguage = "python"
@@ -82,6 +87,7 @@ const (
 	msgBoolean  = "Must be a valid boolean."
 	msgUnknown  = "Unknown field."
 	msgTooLong  = "Ensure this field has no more than %d characters."
+	msgTooBig   = "Ensure this field has no more than %d bytes."
 	msgChoice   = "%q is not a valid choice."
 )
 
@@ -91,9 +97,13 @@ const (
 // as DRF's full update) the code field must be present. Anything else is
 // an *InputError: a body that is not valid UTF-8, or not one JSON object,
 // or with a member twice in one object (at any depth), an unknown field, a
-// wrong type or null, a blank code, a title over MaxTitleLength
+// wrong type or null, a blank code or one over maxCodeBytes bytes (zero or
+// less: DefaultMaxCodeBytes) of UTF-8, a title over MaxTitleLength
 // characters, a language or style outside Languages or Styles.
-func DecodeInput(body []byte, requireCode bool) (*Input, error) {
+func DecodeInput(body []byte, requireCode bool, maxCodeBytes int) (*Input, error) {
+	if maxCodeBytes <= 0 {
+		maxCodeBytes = DefaultMaxCodeBytes
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &InputError{Description: "The request body is empty; send a JSON object."}
 	}
@@ -131,8 +141,12 @@ func DecodeInput(body []byte, requireCode bool) (*Input, error) {
 			}
 		case "code":
 			in.Code, msg = decodeString(v)
-			if msg == "" && len(bytes.TrimSpace([]byte(*in.Code))) == 0 {
+			switch {
+			case msg != "":
+			case len(bytes.TrimSpace([]byte(*in.Code))) == 0:
 				msg = msgBlank
+			case len(*in.Code) > maxCodeBytes:
+				msg = fmt.Sprintf(msgTooBig, maxCodeBytes)
 			}
 		case "linenos":
 			in.Linenos, msg = decodeBool(v)

@@ -18,8 +18,11 @@ import (
 //
 //	<prefix>snippets:seq         INCR counter: the last ID given out
 //	<prefix>snippet:<id>         one JSON value per snippet
-//	<prefix>snippets:by_created  sorted set of IDs, scored by the creation
-//	                             time in Unix microseconds (the list order)
+//	<prefix>snippets:by_created  sorted set of IDs (zero-padded to 19
+//	                             digits; bare in stores written before),
+//	                             scored by the creation time in Unix
+//	                             microseconds: the list order, and the
+//	                             index List reads one page of
 //
 // The keys carry no hash tag, so a Cluster spreads them over slots and no
 // command or transaction spans two of them: Create takes an ID with INCR and
@@ -45,6 +48,11 @@ func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
 func (r *Redis) seqKey() string      { return r.prefix + "snippets:seq" }
 func (r *Redis) indexKey() string    { return r.prefix + "snippets:by_created" }
 func (r *Redis) key(id int64) string { return r.prefix + "snippet:" + strconv.FormatInt(id, 10) }
+
+// member is id as an index member: zero-padded to 19 digits, so that
+// snippets created in the same microsecond, which Redis orders by member,
+// come in ID order.
+func member(id int64) string { return fmt.Sprintf("%019d", id) }
 
 // record is the stored JSON of a snippet.
 type record struct {
@@ -91,7 +99,7 @@ func (r *Redis) Create(ctx context.Context, s *Snippet) error {
 	key := r.key(id)
 	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, key, val, 0)
-		p.ZAdd(ctx, r.indexKey(), redis.Z{Score: float64(c.Created.UnixMicro()), Member: id})
+		p.ZAdd(ctx, r.indexKey(), redis.Z{Score: float64(c.Created.UnixMicro()), Member: member(id)})
 		return nil
 	})
 	if err != nil {
@@ -100,7 +108,7 @@ func (r *Redis) Create(ctx context.Context, s *Snippet) error {
 		undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		r.rdb.Del(undo, key)
-		r.rdb.ZRem(undo, r.indexKey(), id)
+		r.rdb.ZRem(undo, r.indexKey(), member(id))
 		return unavailable("create", err)
 	}
 	s.ID = id
@@ -120,22 +128,51 @@ func (r *Redis) Get(ctx context.Context, id int64) (*Snippet, error) {
 	return decode(key, val)
 }
 
-// List implements Store: the index, then every value in one pipeline.
-func (r *Redis) List(ctx context.Context) ([]*Snippet, error) {
-	ids, err := r.rdb.ZRange(ctx, r.indexKey(), 0, -1).Result()
+// List implements Store: the page of the index and its size (ZRANGE and
+// ZCARD in one transaction), then the page's values in one pipeline.
+// Index entries whose value is gone (deleted since, or a create that
+// failed half way) are skipped, so a page may fall short of limit.
+func (r *Redis) List(ctx context.Context, offset, limit int) ([]*Snippet, int, error) {
+	offset, limit = max(offset, 0), max(limit, 0)
+	var members *redis.StringSliceCmd
+	var count *redis.IntCmd
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		count = p.ZCard(ctx, r.indexKey())
+		if limit > 0 { // ZRANGE 0 -1 would be the whole index
+			members = p.ZRange(ctx, r.indexKey(), int64(offset), int64(offset)+int64(limit)-1)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, unavailable("list", err)
+		return nil, 0, unavailable("list", err)
 	}
-	out := make([]*Snippet, 0, len(ids))
-	if len(ids) == 0 {
-		return out, nil
+	out := make([]*Snippet, 0, min(limit, 100))
+	if members == nil || len(members.Val()) == 0 {
+		return out, int(count.Val()), nil
 	}
+	out, err = r.values(ctx, members.Val(), out)
+	if err != nil {
+		return nil, 0, err
+	}
+	sortByCreated(out)
+	return out, int(count.Val()), nil
+}
+
+// values appends to out the snippets of the index members ids, read in
+// one pipeline, skipping those whose value is gone.
+func (r *Redis) values(ctx context.Context, ids []string, out []*Snippet) ([]*Snippet, error) {
 	cmds := make([]*redis.StringCmd, len(ids))
 	keys := make([]string, len(ids))
-	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range ids {
-			keys[i] = r.prefix + "snippet:" + m
-			cmds[i] = p.Get(ctx, keys[i])
+	for i, m := range ids {
+		id, err := strconv.ParseInt(m, 10, 64)
+		if err != nil {
+			return nil, unavailable("list", fmt.Errorf("index member %q is not an id", m))
+		}
+		keys[i] = r.key(id)
+	}
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
 		}
 		return nil
 	})
@@ -156,7 +193,6 @@ func (r *Redis) List(ctx context.Context) ([]*Snippet, error) {
 		}
 		out = append(out, s)
 	}
-	sortByCreated(out)
 	return out, nil
 }
 
@@ -182,7 +218,8 @@ func (r *Redis) Delete(ctx context.Context, id int64) error {
 	var del *redis.IntCmd
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, r.key(id))
-		p.ZRem(ctx, r.indexKey(), id)
+		// Both forms: before the padding, members were the bare ID.
+		p.ZRem(ctx, r.indexKey(), member(id), strconv.FormatInt(id, 10))
 		return nil
 	})
 	if err != nil {

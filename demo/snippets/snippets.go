@@ -70,8 +70,11 @@ type Store interface {
 	Create(ctx context.Context, s *Snippet) error
 	// Get returns the snippet with that ID or store.ErrNotFound.
 	Get(ctx context.Context, id int64) (*Snippet, error)
-	// List returns every snippet, ordered by Created then ID.
-	List(ctx context.Context) ([]*Snippet, error)
+	// List returns one page of the list: at most limit snippets (none if
+	// limit is 0), skipping the first offset, in the list order (Created,
+	// then ID); and how many snippets there are in all. It reads only that
+	// page, never the whole list. A page past the end is empty.
+	List(ctx context.Context, offset, limit int) (page []*Snippet, count int, err error)
 	// Update replaces the stored snippet with s's ID; store.ErrNotFound if
 	// there is none (it was deleted). It never creates a snippet.
 	Update(ctx context.Context, s *Snippet) error
@@ -80,9 +83,21 @@ type Store interface {
 	Delete(ctx context.Context, id int64) error
 }
 
+// listOrder compares two snippets, given by creation time and ID, in the
+// list order.
+func listOrder(aCreated time.Time, aID int64, bCreated time.Time, bID int64) int {
+	return cmp.Or(aCreated.Compare(bCreated), cmp.Compare(aID, bID))
+}
+
 // sortByCreated orders snippets as List returns them.
 func sortByCreated(list []*Snippet) {
-	slices.SortStableFunc(list, func(a, b *Snippet) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	slices.SortFunc(list, func(a, b *Snippet) int {
+		return listOrder(a.Created, a.ID, b.Created, b.ID)
 	})
+}
+
+// pageBounds clamps [offset, offset+limit) to a list of n.
+func pageBounds(offset, limit, n int) (lo, hi int) {
+	lo = min(max(offset, 0), n)
+	return lo, lo + min(max(limit, 0), n-lo)
 }

@@ -98,7 +98,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 		if _, err := s.Get(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Update recreated a deleted snippet: err = %v", err)
 		}
-		list, err := s.List(ctx)
+		list, err := listAll(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 	t.Run("list ordered by created", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		list, err := s.List(ctx)
+		list, err := listAll(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 				t.Fatal(err)
 			}
 		}
-		list, err = s.List(ctx)
+		list, err = listAll(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,6 +137,11 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 		if got, want := strings.Join(titles, ","), "first,second-a,second-b,third"; got != want {
 			t.Errorf("List order = %s, want %s", got, want)
 		}
+	})
+
+	t.Run("list pages", func(t *testing.T) {
+		t.Parallel()
+		testListPages(t, newStore(t), mk, base)
 	})
 
 	t.Run("callers do not share memory", func(t *testing.T) {
@@ -183,7 +188,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 			}
 			seen[id] = true
 		}
-		list, err := s.List(ctx)
+		list, err := listAll(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,6 +196,64 @@ func testStore(t *testing.T, newStore func(t *testing.T) snippets.Store) {
 			t.Errorf("List has %d snippets, want %d", len(list), n)
 		}
 	})
+}
+
+// testListPages checks that List returns pages of the list order, with
+// snippets created at one instant in ID order.
+func testListPages(t *testing.T, s snippets.Store, mk func(string, time.Time) *snippets.Snippet, base time.Time) {
+	ctx := context.Background()
+	// 25 snippets: IDs 1 to 25, where 9 to 12 share one instant (as
+	// concurrent creates may), and 20 comes before every other.
+	for i := 1; i <= 25; i++ {
+		at := base.Add(time.Duration(i) * time.Second)
+		if i >= 9 && i <= 12 {
+			at = base.Add(9 * time.Second)
+		}
+		if i == 20 {
+			at = base
+		}
+		if err := s.Create(ctx, mk(fmt.Sprint(i), at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	order := []int{20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25}
+	tests := []struct {
+		offset, limit int
+		want          []int
+	}{
+		{0, 10, order[:10]},
+		{10, 10, order[10:20]},
+		{20, 10, order[20:]},
+		{8, 3, order[8:11]},
+		{25, 10, nil},
+		{1000, 10, nil},
+		{0, 0, nil},
+	}
+	for _, tt := range tests {
+		page, count, err := s.List(ctx, tt.offset, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, sn := range page {
+			got = append(got, int(sn.ID))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) || count != 25 {
+			t.Errorf("List(%d, %d) = %v, %d; want %v, 25", tt.offset, tt.limit, got, count, tt.want)
+		}
+		if page == nil {
+			t.Errorf("List(%d, %d) = nil, want an empty, non-nil slice", tt.offset, tt.limit)
+		}
+	}
+}
+
+// listAll lists every snippet of s, checking the count.
+func listAll(ctx context.Context, s snippets.Store) ([]*snippets.Snippet, error) {
+	list, count, err := s.List(ctx, 0, 1000)
+	if err == nil && count != len(list) {
+		err = fmt.Errorf("List: count %d, but %d snippets", count, len(list))
+	}
+	return list, err
 }
 
 // TestRedisUnavailable checks that every operation on an unreachable Redis
@@ -206,7 +269,7 @@ func TestRedisUnavailable(t *testing.T) {
 		"Delete": s.Delete(ctx, 1),
 	}
 	_, checks["Get"] = s.Get(ctx, 1)
-	_, checks["List"] = s.List(ctx)
+	_, _, checks["List"] = s.List(ctx, 0, 10)
 	for op, err := range checks {
 		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s: err = %v, want one wrapping store.ErrUnavailable", op, err)
@@ -221,6 +284,7 @@ func TestDecodeInput(t *testing.T) {
 		name        string
 		body        string
 		requireCode bool
+		maxCode     int               // DecodeInput's maxCodeBytes
 		wantFields  map[string]string // nil: valid
 		wantDesc    string            // substring of Description, for body errors
 	}{
@@ -234,6 +298,13 @@ func TestDecodeInput(t *testing.T) {
 		{name: "missing code", body: `{"title":"t"}`, requireCode: true, wantFields: map[string]string{"code": "This field is required."}},
 		{name: "blank code", body: `{"code":"  \n"}`, requireCode: true, wantFields: map[string]string{"code": "This field may not be blank."}},
 		{name: "title too long", body: `{"code":"x","title":"` + long + `x"}`, wantFields: map[string]string{"title": "Ensure this field has no more than 100 characters."}},
+		{name: "code of 64 KiB", body: `{"code":"` + strings.Repeat("x", 64<<10) + `"}`, requireCode: true},
+		{name: "code over 64 KiB", body: `{"code":"` + strings.Repeat("x", 64<<10+1) + `"}`, requireCode: true,
+			wantFields: map[string]string{"code": "Ensure this field has no more than 65536 bytes."}},
+		{name: "code over 64 KiB in UTF-8", body: `{"code":"` + strings.Repeat("é", 32<<10) + `x"}`, requireCode: true,
+			wantFields: map[string]string{"code": "Ensure this field has no more than 65536 bytes."}},
+		{name: "code over a limit of 10", body: `{"code":"12345678901"}`, maxCode: 10, wantFields: map[string]string{"code": "Ensure this field has no more than 10 bytes."}},
+		{name: "code at a limit of 10", body: `{"code":"1234567890"}`, maxCode: 10},
 		{name: "title not a string", body: `{"code":"x","title":5}`, wantFields: map[string]string{"title": "Not a valid string."}},
 		{name: "code null", body: `{"code":null}`, wantFields: map[string]string{"code": "This field may not be null."}},
 		{name: "linenos not a bool", body: `{"code":"x","linenos":"yes"}`, wantFields: map[string]string{"linenos": "Must be a valid boolean."}},
@@ -252,7 +323,7 @@ func TestDecodeInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, err := snippets.DecodeInput([]byte(tt.body), tt.requireCode)
+			in, err := snippets.DecodeInput([]byte(tt.body), tt.requireCode, tt.maxCode)
 			if tt.wantFields == nil && tt.wantDesc == "" {
 				if err != nil {
 					t.Fatalf("DecodeInput: %v", err)
@@ -283,7 +354,7 @@ func TestDecodeInput(t *testing.T) {
 
 func TestInputDefaultsAndApply(t *testing.T) {
 	t.Parallel()
-	in, err := snippets.DecodeInput([]byte(`{"code":"x"}`), true)
+	in, err := snippets.DecodeInput([]byte(`{"code":"x"}`), true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +362,7 @@ func TestInputDefaultsAndApply(t *testing.T) {
 	if s.Title != "" || s.Linenos || s.Language != "python" || s.Style != "friendly" || s.Code != "x" {
 		t.Errorf("New with defaults = %+v", *s)
 	}
-	patch, err := snippets.DecodeInput([]byte(`{"linenos":true,"style":"vim"}`), false)
+	patch, err := snippets.DecodeInput([]byte(`{"linenos":true,"style":"vim"}`), false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +403,7 @@ func TestDecodeInputStrictJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := snippets.DecodeInput([]byte(tt.body), true)
+			_, err := snippets.DecodeInput([]byte(tt.body), true, 0)
 			var ie *snippets.InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("DecodeInput(%q) err = %v, want *InputError", tt.body, err)
@@ -343,7 +414,7 @@ func TestDecodeInputStrictJSON(t *testing.T) {
 		})
 	}
 	// Valid UTF-8 beyond ASCII, and the same key in two objects, pass.
-	if _, err := snippets.DecodeInput([]byte(`{"code":"é 日本 🎉","created":{"a":[{"a":1},{"a":2}]},"title":"ü","id":[]}`), true); err != nil {
+	if _, err := snippets.DecodeInput([]byte(`{"code":"é 日本 🎉","created":{"a":[{"a":1},{"a":2}]},"title":"ü","id":[]}`), true, 0); err != nil {
 		t.Errorf("valid body refused: %v", err)
 	}
 }
