@@ -124,6 +124,10 @@ func (s *observedStore) Allow(ctx context.Context, key string, limit int, window
 	return ok, retry, s.check("Allow", err)
 }
 
+func (s *observedStore) Forget(ctx context.Context, key string, window time.Duration) error {
+	return s.check("Forget", s.Store.Forget(ctx, key, window))
+}
+
 func (s *observedStore) FirstUse(ctx context.Context, key string, exp time.Time) (bool, error) {
 	ok, err := s.Store.FirstUse(ctx, key, exp)
 	return ok, s.check("FirstUse", err)

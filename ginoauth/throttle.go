@@ -23,7 +23,9 @@ type RateLimit struct {
 	// PerClient is how many token requests one authenticated client may
 	// make per Window.
 	PerClient int
-	// Window is the length of the fixed window. Zero means one minute.
+	// Window is the length of the sliding window: no interval of this
+	// length holds more than the limit (store.Limiter). Zero means one
+	// minute.
 	Window time.Duration
 }
 
