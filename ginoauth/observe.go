@@ -154,14 +154,18 @@ func (p *Provider) observeCodeReplay() {
 	}
 }
 
-// observeThrottled reports a 429 of allow's kind ("addr" or "client").
+// observeThrottled reports a 429 of allow's kind ("addr" or "client") or
+// of AuthenticatePassword ("password").
 func (p *Provider) observeThrottled(kind string) {
 	if p.obs == nil {
 		return
 	}
-	if kind == "addr" {
+	switch kind {
+	case "addr":
 		p.obs.Throttled(observe.LimitAddress)
-	} else {
+	case "password":
+		p.obs.Throttled(observe.LimitPassword)
+	default:
 		p.obs.Throttled(observe.LimitClient)
 	}
 }
