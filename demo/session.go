@@ -314,7 +314,16 @@ func (a *app) login(c *gin.Context) {
 			return
 		}
 	}
-	u, err := ginoauth.StoreUsers{Users: a.provider.Store()}.Authenticate(ctx, username, password)
+	// The provider's password check, under its limit of attempts per
+	// username and address (ginoauth.Config.PasswordAttempts), as at the
+	// token endpoint.
+	u, err := a.provider.AuthenticatePassword(ctx, username, password, c.ClientIP())
+	if retry, ok := ginoauth.RetryAfter(err); ok {
+		c.Header("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
+		d.Error = "Too many failed sign-in attempts for this user; wait a few minutes and try again."
+		a.renderLogin(c, http.StatusTooManyRequests, d)
+		return
+	}
 	if errors.Is(err, ginoauth.ErrBadCredentials) {
 		a.log.InfoContext(ctx, "login failed", "remote", c.ClientIP())
 		d.Error = "Please enter a correct username and password. Note that both fields may be case-sensitive."

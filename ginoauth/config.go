@@ -105,6 +105,12 @@ type Config struct {
 	// TokenRateLimit throttles the token endpoint per source address and
 	// per client (429 with Retry-After). The zero value does not throttle.
 	TokenRateLimit RateLimit
+	// PasswordAttempts bounds password checks (the password grant,
+	// Provider.AuthenticatePassword) per username and source address,
+	// failures only: by default DefaultPasswordAttemptLimit a
+	// DefaultPasswordAttemptWindow, then 429 with Retry-After. A negative
+	// Limit turns it off.
+	PasswordAttempts AttemptLimit
 
 	// PathPrefix is where Mount puts the endpoints. Empty means "/o".
 	PathPrefix string

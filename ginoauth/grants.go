@@ -18,8 +18,11 @@ type TokenRequest struct {
 	Client *store.Application
 	// Params are the request's parameters (form or JSON), each once.
 	Params map[string]string
-	// HTTP is the request itself, for headers and the remote address.
+	// HTTP is the request itself, for headers.
 	HTTP *http.Request
+	// ClientIP is the source address as gin's Context.ClientIP says it
+	// (the engine's trusted proxies decide), as the rate limits count it.
+	ClientIP string
 }
 
 // GrantTypeHandler answers a token request of one grant type: it checks the
@@ -54,7 +57,7 @@ func builtinGrantTypes() []GrantType {
 			return p.codeGrant(ctx, r.Client, r.Params)
 		}},
 		{Name: store.GrantPassword, PublicClients: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
-			return p.passwordGrant(ctx, r.Client, r.Params)
+			return p.passwordGrant(ctx, r.Client, r.Params, r.ClientIP)
 		}},
 		{Name: store.GrantClientCredentials, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
 			return p.clientCredentialsGrant(ctx, r.Client, r.Params)

@@ -124,6 +124,10 @@ func (s *observedStore) Allow(ctx context.Context, key string, limit int, window
 	return ok, retry, s.check("Allow", err)
 }
 
+func (s *observedStore) Forget(ctx context.Context, key string, window time.Duration) error {
+	return s.check("Forget", s.Store.Forget(ctx, key, window))
+}
+
 func (s *observedStore) FirstUse(ctx context.Context, key string, exp time.Time) (bool, error) {
 	ok, err := s.Store.FirstUse(ctx, key, exp)
 	return ok, s.check("FirstUse", err)
@@ -150,14 +154,18 @@ func (p *Provider) observeCodeReplay() {
 	}
 }
 
-// observeThrottled reports a 429 of allow's kind ("addr" or "client").
+// observeThrottled reports a 429 of allow's kind ("addr" or "client") or
+// of AuthenticatePassword ("password").
 func (p *Provider) observeThrottled(kind string) {
 	if p.obs == nil {
 		return
 	}
-	if kind == "addr" {
+	switch kind {
+	case "addr":
 		p.obs.Throttled(observe.LimitAddress)
-	} else {
+	case "password":
+		p.obs.Throttled(observe.LimitPassword)
+	default:
 		p.obs.Throttled(observe.LimitClient)
 	}
 }

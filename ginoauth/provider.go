@@ -180,6 +180,12 @@ func withDefaults(cfg Config) Config {
 	if cfg.ApplicationCacheSize <= 0 {
 		cfg.ApplicationCacheSize = DefaultApplicationCacheSize
 	}
+	if cfg.PasswordAttempts.Limit == 0 {
+		cfg.PasswordAttempts.Limit = DefaultPasswordAttemptLimit
+	}
+	if cfg.PasswordAttempts.Window <= 0 {
+		cfg.PasswordAttempts.Window = DefaultPasswordAttemptWindow
+	}
 	if cfg.AccessTokenExpire == 0 {
 		cfg.AccessTokenExpire = DefaultAccessTokenExpire
 	}

@@ -26,7 +26,9 @@ type RateLimit struct {
 	// which anyone may send, has this budget per source address: one
 	// address spending it does not throttle the client's users elsewhere.
 	PerClient int
-	// Window is the length of the fixed window. Zero means one minute.
+	// Window is the length of the sliding window: no interval of this
+	// length holds more than the limit (store.Limiter). Zero means one
+	// minute.
 	Window time.Duration
 }
 

@@ -89,7 +89,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
 		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
-	resp, err := g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request})
+	resp, err := g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request, ClientIP: c.ClientIP()})
 	if err == nil {
 		p.tokenGrant(c, grant, true)
 	}
@@ -97,7 +97,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 }
 
 // passwordGrant is RFC 6749 section 4.3.
-func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, params map[string]string) (*TokenResponse, error) {
+func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, params map[string]string, clientIP string) (*TokenResponse, error) {
 	username, password := params["username"], params["password"]
 	if username == "" || password == "" {
 		return nil, oautherr.ErrInvalidRequest.WithDescription("The password grant needs username and password.")
@@ -106,7 +106,7 @@ func (p *Provider) passwordGrant(ctx context.Context, app *store.Application, pa
 	if err != nil {
 		return nil, err
 	}
-	u, err := p.users.Authenticate(ctx, username, password)
+	u, err := p.AuthenticatePassword(ctx, username, password, clientIP)
 	if errors.Is(err, ErrBadCredentials) {
 		return nil, oautherr.ErrInvalidGrant.WithDescription("Invalid credentials given.")
 	}

@@ -195,6 +195,7 @@ ginoauth_revocations_total{kind="family"} 0
 ginoauth_revocations_total{kind="token"} 1
 ginoauth_throttled_requests_total{limit="address"} 0
 ginoauth_throttled_requests_total{limit="client"} 1
+ginoauth_throttled_requests_total{limit="password"} 0
 ginoauth_unavailable_responses_total{endpoint="authorize"} 0
 ginoauth_unavailable_responses_total{endpoint="introspect"} 0
 ginoauth_unavailable_responses_total{endpoint="resource"} 0

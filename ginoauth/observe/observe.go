@@ -99,8 +99,12 @@ const (
 	LimitClient  = "client"  // RateLimit.PerClient
 )
 
+// LimitPassword: password attempts per username and address
+// (Config.PasswordAttempts).
+const LimitPassword = "password"
+
 // Limits returns the Throttled limits (a new slice).
-func Limits() []string { return []string{LimitAddress, LimitClient} }
+func Limits() []string { return []string{LimitAddress, LimitClient, LimitPassword} }
 
 // Endpoints that answer 503.
 const (

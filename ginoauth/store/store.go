@@ -353,13 +353,19 @@ type Codes interface {
 	ConsumeAuthorizationCode(ctx context.Context, k Key, at time.Time) error
 }
 
-// Limiter counts events in fixed windows, for throttling that holds across
-// every instance sharing the store.
+// Limiter counts events in sliding windows, for throttling that holds
+// across every instance sharing the store.
 type Limiter interface {
-	// Allow counts one event under key in the current window of length
-	// window and reports whether the count is within limit; when it is not,
-	// retryAfter is the time left in the window.
+	// Allow counts one event under key and reports whether it is within
+	// limit: it is allowed when fewer than limit events were allowed under
+	// key (and this window length) in the last window, so that no
+	// interval of length window ever holds more than limit allowed events.
+	// A refused event is not counted. When it is refused, retryAfter is
+	// the time until the oldest counted event leaves the window.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+	// Forget drops the events counted under key for windows of length
+	// window (a successful login forgets the attempts before it).
+	Forget(ctx context.Context, key string, window time.Duration) error
 }
 
 // Replays remembers single-use values until they expire, for the checks

@@ -79,17 +79,25 @@ type Store struct {
 	writes, sweepAt int
 }
 
-// windowKey names one limiter window: the key, the window length and the
-// window's start, in nanoseconds since the Unix epoch.
+// windowKey names one limiter log: the key and the window length.
 type windowKey struct {
 	key    string
 	window time.Duration
-	start  int64
 }
 
+// limitWindow is the times of the events allowed under a windowKey,
+// oldest first: at most the limit of the last Allow.
 type limitWindow struct {
-	count int
-	end   time.Time
+	times []time.Time
+}
+
+// prune drops the events not after now - window.
+func (w *limitWindow) prune(now time.Time, window time.Duration) {
+	i := 0
+	for i < len(w.times) && !w.times[i].After(now.Add(-window)) {
+		i++
+	}
+	w.times = w.times[i:]
 }
 
 var (
@@ -600,30 +608,38 @@ func (s *Store) ConsumeAuthorizationCode(_ context.Context, k store.Key, at time
 
 // --- limiter ---
 
-// Allow counts one event under key in the current fixed window (windows are
-// aligned on the Unix epoch) and reports whether the count is within limit;
-// when it is not, retryAfter is the time left in the window.
+// Allow implements store.Limiter with a sliding window log.
 func (s *Store) Allow(_ context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	if key == "" || limit < 1 || window <= 0 {
 		return false, 0, fmt.Errorf("%w: limiter key %q, limit %d, window %v", ErrInvalid, key, limit, window)
 	}
 	now := s.now()
-	ns := now.UnixNano()
-	start := ns - ns%int64(window)
-	wk := windowKey{key, window, start}
+	wk := windowKey{key, window}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, ok := s.windows[wk]
 	if !ok {
-		w = &limitWindow{end: time.Unix(0, start).Add(window)}
+		w = &limitWindow{}
 		s.windows[wk] = w
 		s.wroteLocked(1, now)
 	}
-	w.count++
-	if w.count <= limit {
+	w.prune(now, window)
+	if len(w.times) < limit {
+		w.times = append(w.times, now)
 		return true, 0, nil
 	}
-	return false, max(w.end.Sub(now), time.Nanosecond), nil
+	return false, max(w.times[0].Add(window).Sub(now), time.Nanosecond), nil
+}
+
+// Forget implements store.Limiter.
+func (s *Store) Forget(_ context.Context, key string, window time.Duration) error {
+	if key == "" || window <= 0 {
+		return fmt.Errorf("%w: limiter key %q, window %v", ErrInvalid, key, window)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.windows, windowKey{key, window})
+	return nil
 }
 
 // FirstUse implements store.Replays.
@@ -720,7 +736,7 @@ func (s *Store) sweepLocked(now time.Time) {
 		}
 	}
 	for k, w := range s.windows {
-		if !now.Before(w.end) {
+		if w.prune(now, k.window); len(w.times) == 0 {
 			delete(s.windows, k)
 		}
 	}

@@ -282,25 +282,31 @@ func TestFakeClockFamilies(t *testing.T) {
 func TestFakeClockLimiter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// 10s into a minute.
-	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 10, 0, time.UTC)}
+	// 50s into a minute: an epoch-aligned window would end in 10s.
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 50, 0, time.UTC)}
 	s := New(WithClock(clock.Now))
 	for i := range 2 {
 		if ok, _, err := s.Allow(ctx, "k", 2, time.Minute); err != nil || !ok {
 			t.Fatalf("Allow #%d = %v, %v", i+1, ok, err)
 		}
+		clock.Advance(5 * time.Second)
 	}
+	// 10s after the first event: 50s until it leaves the window.
 	ok, retry, err := s.Allow(ctx, "k", 2, time.Minute)
 	if err != nil || ok || retry != 50*time.Second {
-		t.Fatalf("Allow #3 = %v, %v, %v; want refused with 50s to the end of the window", ok, retry, err)
+		t.Fatalf("Allow #3 = %v, %v, %v; want refused with 50s until the first event leaves the window", ok, retry, err)
 	}
 	clock.Advance(50*time.Second - time.Nanosecond)
 	if ok, retry, _ := s.Allow(ctx, "k", 2, time.Minute); ok || retry != time.Nanosecond {
-		t.Fatalf("Allow 1ns before the window ends = %v, %v; want refused, 1ns", ok, retry)
+		t.Fatalf("Allow 1ns before the first event leaves = %v, %v; want refused, 1ns", ok, retry)
 	}
 	clock.Advance(time.Nanosecond)
 	if ok, _, _ := s.Allow(ctx, "k", 2, time.Minute); !ok {
-		t.Fatal("Allow refused at the start of a new window")
+		t.Fatal("Allow refused once the first event left the window")
+	}
+	// The second event (5s later) is still in the window, with the one just allowed.
+	if ok, retry, _ := s.Allow(ctx, "k", 2, time.Minute); ok || retry != 5*time.Second {
+		t.Fatalf("Allow with two events in the window = %v, %v; want refused, 5s", ok, retry)
 	}
 }
 

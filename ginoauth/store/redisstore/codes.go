@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -120,33 +121,41 @@ func (s *Store) ConsumeAuthorizationCode(ctx context.Context, k store.Key, at ti
 
 // --- limiter ---
 
-// Allow counts one event under key in the current fixed window, aligned on
-// the Unix epoch and counted in whole milliseconds: one script runs INCR on
-// <prefix>rl:<key>:<window ms>:<window start ms>, PEXPIRE NX to the
-// window's end, and PTTL, whose answer is retryAfter when the count is over
-// limit. The window is computed on this process's clock, so instances
-// sharing a Redis should keep their clocks in sync.
+// Allow implements store.Limiter with a sliding window log: one script
+// keeps the times of the allowed events under <prefix>rl:<key>:<window
+// ms> (a sorted set of at most limit members, by Redis's clock, expiring a
+// window after the last event), so that no interval of length window ever
+// holds more than limit allowed events, on any instance.
 func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	if key == "" || limit < 1 || window < time.Millisecond {
 		return false, 0, fmt.Errorf("%w: limiter key %q, limit %d, window %v", ErrInvalid, key, limit, window)
 	}
 	wms := window.Milliseconds()
-	now := s.now().UnixMilli()
-	start := now - now%wms
-	left := start + wms - now // at least 1
-	res, err := limitScript.Run(ctx, s.rdb, []string{s.limitKey(key, wms, start)}, left).Int64Slice()
+	member := strconv.FormatUint(rand.Uint64(), 36) // two events in one ms are two members
+	res, err := limitScript.Run(ctx, s.rdb, []string{s.limitKey(key, wms)}, wms, limit, member).Int64Slice()
 	if err != nil {
 		return false, 0, unavailable("limiter", err)
 	}
 	if len(res) != 2 {
 		return false, 0, unavailable("limiter", fmt.Errorf("unexpected reply %v", res))
 	}
-	if res[0] <= int64(limit) {
+	if res[0] == 1 {
 		return true, 0, nil
 	}
 	retry := time.Duration(res[1]) * time.Millisecond
 	if retry <= 0 || retry > window {
-		retry = time.Duration(left) * time.Millisecond
+		retry = min(max(retry, time.Millisecond), window)
 	}
 	return false, retry, nil
+}
+
+// Forget implements store.Limiter: it deletes the log of key's window.
+func (s *Store) Forget(ctx context.Context, key string, window time.Duration) error {
+	if key == "" || window < time.Millisecond {
+		return fmt.Errorf("%w: limiter key %q, window %v", ErrInvalid, key, window)
+	}
+	if err := s.rdb.Del(ctx, s.limitKey(key, window.Milliseconds())).Err(); err != nil {
+		return unavailable("limiter", err)
+	}
+	return nil
 }

@@ -142,10 +142,10 @@ const InvalidationChannel = "inv"
 
 func (s *Store) invChannel() string { return s.prefix + InvalidationChannel }
 
-// limitKey is <prefix>rl:<key>:<window ms>:<window start, Unix ms>. Reading
-// from the right, the two numbers are unambiguous whatever key holds.
-func (s *Store) limitKey(key string, window, start int64) string {
-	return s.prefix + "rl:" + key + ":" + strconv.FormatInt(window, 10) + ":" + strconv.FormatInt(start, 10)
+// limitKey is <prefix>rl:<key>:<window ms>. Reading from the right, the
+// number is unambiguous whatever key holds.
+func (s *Store) limitKey(key string, window int64) string {
+	return s.prefix + "rl:" + key + ":" + strconv.FormatInt(window, 10)
 }
 
 // validKey reports whether k can name a key: an empty Family would make the

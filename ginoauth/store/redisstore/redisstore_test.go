@@ -581,6 +581,7 @@ func TestInvalidTokens(t *testing.T) {
 	_, _, allowShortWindow := s.Allow(ctx, "k", 1, time.Microsecond)
 	_, listNoFilter := s.ListGrants(ctx, store.GrantFilter{})
 	_, firstUseNoKey := s.FirstUse(ctx, "", time.Now().Add(time.Minute))
+	forgetNoKey := s.Forget(ctx, "", time.Second)
 
 	cases := []struct {
 		name string
@@ -603,6 +604,7 @@ func TestInvalidTokens(t *testing.T) {
 		{"Allow(window under 1ms)", allowShortWindow},
 		{"ListGrants(zero filter)", listNoFilter},
 		{"FirstUse(empty key)", firstUseNoKey},
+		{"Forget(empty key)", forgetNoKey},
 		{"CreateApplication(nil)", s.CreateApplication(ctx, nil)},
 		{"UpdateApplication(no ClientID)", s.UpdateApplication(ctx, &store.Application{})},
 		{"CreateUser(no ID)", s.CreateUser(ctx, &store.User{Username: "x"})},
@@ -787,6 +789,7 @@ func everyMethod(ctx context.Context, s store.Store) map[string]error {
 	errs["ConsumeAuthorizationCode"] = s.ConsumeAuthorizationCode(ctx, code.Key, time.Now())
 	_, _, errs["Allow"] = s.Allow(ctx, "k", 1, time.Second)
 	_, errs["FirstUse"] = s.FirstUse(ctx, "k", time.Now().Add(time.Minute))
+	errs["Forget"] = s.Forget(ctx, "k", time.Second)
 	return errs
 }
 

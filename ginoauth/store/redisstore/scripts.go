@@ -198,11 +198,23 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return new
 `)
 
-// limitScript: KEYS = window counter; ARGV = ms to the window's end. It
-// counts the event, gives a new counter its TTL, and returns the count and
-// the counter's PTTL.
+// limitScript: KEYS = the sliding window's log (a sorted set of event
+// times, Unix ms, by Redis's own clock so every instance agrees); ARGV =
+// window ms, limit, a member unique to this event. It drops the events
+// older than the window, then records this one if fewer than limit remain
+// and returns {1, 0}, or records nothing and returns {0, ms until the
+// oldest leaves the window}. The log holds at most limit members and
+// expires a window after its last event.
 var limitScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
-return {n, redis.call('PTTL', KEYS[1])}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - w)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], w)
+  return {1, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(first[2]) + w - now}
 `)

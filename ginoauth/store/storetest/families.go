@@ -795,3 +795,66 @@ func testLimiterDistinctKeys(t *testing.T, s store.Store) {
 		t.Fatal("the exhausted key was reset by other keys")
 	}
 }
+
+// testLimiterSliding: no interval of length window holds more than limit
+// allowed events, across what would be a fixed window's boundary: events
+// late in one epoch-aligned window leave the next one's start refused, and
+// are allowed again only once the oldest has left the window.
+func testLimiterSliding(t *testing.T, s store.Store) {
+	c := ctx(t)
+	const window = time.Second
+	// Late in an epoch-aligned window: 700 to 800 ms into it.
+	for time.Now().UnixMilli()%1000 < 700 || time.Now().UnixMilli()%1000 > 800 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	first := time.Now()
+	for i := range 3 {
+		ok, _, err := s.Allow(c, "sliding", 3, window)
+		must(t, "Allow", err)
+		if !ok {
+			t.Fatalf("Allow #%d of 3 refused", i+1)
+		}
+	}
+	// Just after the aligned boundary, well within a window of the events.
+	time.Sleep(time.Until(first.Truncate(window).Add(window + 100*time.Millisecond)))
+	for range 3 { // refused events are not counted, and do not push back
+		ok, retry, err := s.Allow(c, "sliding", 3, window)
+		must(t, "Allow", err)
+		if ok {
+			t.Fatalf("Allow at %v after 3 events in a window of %v: got allowed, want refused (the limit holds across a fixed window's boundary)", time.Since(first).Round(time.Millisecond), window)
+		}
+		if retry <= 0 || retry > window {
+			t.Fatalf("retryAfter %v, want within (0, %v]", retry, window)
+		}
+	}
+	time.Sleep(time.Until(first.Add(window + 100*time.Millisecond)))
+	ok, _, err := s.Allow(c, "sliding", 3, window)
+	must(t, "Allow", err)
+	if !ok {
+		t.Fatal("Allow once the events left the window: got refused, want allowed")
+	}
+}
+
+// testLimiterForget: Forget drops a key's events for one window length.
+func testLimiterForget(t *testing.T, s store.Store) {
+	c := ctx(t)
+	const window = time.Hour
+	key, _ := exhaust(t, s, "pw:alice", 2, window)
+	other, _ := exhaust(t, s, "pw:bob", 2, window)
+	must(t, "Forget(other window)", s.Forget(c, key, 2*window))
+	if ok, _, err := s.Allow(c, key, 2, window); err != nil || ok {
+		t.Fatalf("after Forget of another window length: Allow = %v, %v; want refused", ok, err)
+	}
+	must(t, "Forget", s.Forget(c, key, window))
+	for i := range 2 {
+		if ok, _, err := s.Allow(c, key, 2, window); err != nil || !ok {
+			t.Fatalf("Allow #%d after Forget = %v, %v; want allowed", i+1, ok, err)
+		}
+	}
+	if ok, _, err := s.Allow(c, other, 2, window); err != nil || ok {
+		t.Fatalf("another key after Forget: Allow = %v, %v; want still refused", ok, err)
+	}
+	if err := s.Forget(c, "", window); err == nil {
+		t.Error("Forget of an empty key: got no error")
+	}
+}

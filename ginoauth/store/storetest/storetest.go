@@ -103,6 +103,8 @@ var tests = []contractTest[store.Store]{
 	{"Limiter/Limit", testLimiterLimit},
 	{"Limiter/NewWindow", testLimiterNewWindow},
 	{"Limiter/DistinctKeys", testLimiterDistinctKeys},
+	{"Limiter/Sliding", testLimiterSliding},
+	{"Limiter/Forget", testLimiterForget},
 	{"Replays/FirstUse", testFirstUse},
 	{"Replays/Concurrent", testFirstUseConcurrent},
 	{"Replays/Expiry", testFirstUseExpiry},
