@@ -152,6 +152,54 @@ func clusterOptions(clusterURL string) (*redis.ClusterOptions, error) {
 	return opt, nil
 }
 
+// newClusterClient is redis.NewClusterClient, whose node clients ask it
+// to reload the slot map when a node does not answer (reloadHook).
+func newClusterClient(opt *redis.ClusterOptions) *redis.ClusterClient {
+	cc := redis.NewClusterClient(opt)
+	cc.OnNewNode(func(node *redis.Client) { node.AddHook(reloadHook{cc}) })
+	return cc
+}
+
+// reloadHook makes the Cluster client reload its slot map in the
+// background (ReloadState: one at a time, at most every 200 ms) when a
+// command to a node fails without an answer: a dead or hung master. Else
+// the client keeps sending to it for as long as it is down, after a
+// replica took its place, until a MOVED (from the old master, once back)
+// or the periodic reload (a minute); the store reloads after failed reads
+// only, and writes (issuing tokens, the rate limits) would fail meanwhile.
+type reloadHook struct{ cc *redis.ClusterClient }
+
+// DialHook implements redis.Hook.
+func (h reloadHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (h reloadHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (h reloadHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+// check reloads the slot map after err, unless err is a reply of the
+// node (redis.Nil, MOVED, a script error) or the caller gave up.
+func (h reloadHook) check(ctx context.Context, err error) {
+	var reply redis.Error
+	if err == nil || errors.As(err, &reply) || ctx.Err() != nil {
+		return
+	}
+	h.cc.ReloadState(context.WithoutCancel(ctx))
+}
+
 // dialRedis makes a client for t, or uses the test's dialer. where names
 // the server or the cluster's seed nodes, without a password.
 func (e *runEnv) dialRedis(t redisTarget) (client redis.UniversalClient, where string, closeFn func(), err error) {
@@ -162,7 +210,7 @@ func (e *runEnv) dialRedis(t redisTarget) (client redis.UniversalClient, where s
 			return nil, "", nil, &usageError{t.name() + ": " + err.Error()}
 		}
 		where = "Redis Cluster at " + strings.Join(opt.Addrs, ",")
-		newClient = func() redis.UniversalClient { return redis.NewClusterClient(opt) }
+		newClient = func() redis.UniversalClient { return newClusterClient(opt) }
 	} else {
 		opt, err := redis.ParseURL(t.url)
 		if err != nil {
