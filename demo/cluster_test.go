@@ -124,6 +124,7 @@ func TestRedisClusterURLErrors(t *testing.T) {
 		{"bad addr", []string{"--redis-cluster", "redis://user:" + password + "@127.0.0.1:7000?addr=nohost"}, "", "unable to parse addr"},
 		{"unknown option", []string{"--redis-cluster", "redis://user:" + password + "@127.0.0.1:7000?db=1"}, "", "unexpected option: db"},
 		{"bad duration", []string{"--redis-cluster", "redis://user:" + password + "@127.0.0.1:7000?read_timeout=soon"}, "", "invalid read_timeout"},
+		{"a database", []string{"--redis-cluster", "redis://user:" + password + "@127.0.0.1:7000/3"}, "", "database 0 only"},
 		{"reads from replicas", []string{"--redis-cluster", "redis://user:" + password + "@127.0.0.1:7000?read_only=true"}, "", "reads from masters only"},
 		{"routed by latency", []string{"--redis-cluster", "redis://user:" + password + "@127.0.0.1:7000?route_by_latency=1"}, "", "reads from masters only"},
 		{"a cluster URL to --redis", []string{"--redis", "redis://user:" + password + "@127.0.0.1:7000?addr=127.0.0.1:7001"}, "", "use --redis-cluster"},
@@ -173,6 +174,7 @@ func TestClusterOptions(t *testing.T) {
 	}{
 		{"", defaults},
 		{"?addr=127.0.0.1:7001", defaults},
+		{"/0?addr=127.0.0.1:7001", defaults},
 		{"?dial_timeout=3s&read_timeout=2s&write_timeout=4s&pool_timeout=5s",
 			opts{3 * time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, clusterDialerRetries, clusterMaxRedirects, clusterClientName}},
 		// 0 disables a timeout (go-redis's -1): the URL's choice, kept.
@@ -185,6 +187,9 @@ func TestClusterOptions(t *testing.T) {
 			o, err := clusterOptions("redis://127.0.0.1:7000" + tt.query)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(o.Addrs) == 0 || o.Addrs[0] != "127.0.0.1:7000" {
+				t.Errorf("Addrs = %v, want 127.0.0.1:7000 first", o.Addrs)
 			}
 			got := opts{o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.DialerRetries, o.MaxRedirects, o.ClientName}
 			if got != tt.want {

@@ -116,8 +116,8 @@ const (
 // in the demo's defaults for what its query does not set: a value in the
 // URL, such as ?read_timeout=3s, wins. Reads from replicas (read_only,
 // route_by_latency, route_randomly) are refused: a replica may not have a
-// token issued a moment ago yet. Errors never quote the URL, which may
-// hold a password.
+// token issued a moment ago yet, and so is a database number but 0. Errors
+// never quote the URL, which may hold a password.
 func clusterOptions(clusterURL string) (*redis.ClusterOptions, error) {
 	opt, err := redis.ParseClusterURL(clusterURL)
 	if err != nil {
@@ -126,6 +126,10 @@ func clusterOptions(clusterURL string) (*redis.ClusterOptions, error) {
 	u, err := url.Parse(clusterURL) // parsed above: no error
 	if err != nil {
 		return nil, redactURLError(err)
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		// ParseClusterURL ignores the path: say so rather than use db 0.
+		return nil, fmt.Errorf("a Redis Cluster has database 0 only: drop /%s from the URL", db)
 	}
 	q := u.Query()
 	if opt.ReadOnly || opt.RouteByLatency || opt.RouteRandomly {
