@@ -45,12 +45,12 @@ type redisFlags struct {
 
 // define adds the flags to fs.
 func (f *redisFlags) define(fs *flag.FlagSet) {
-	fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $"+envRedisURL+"; none: in memory)", func(v string) error {
+	fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $"+envRedisURL+", unless $"+envRedisClusterURL+" is set; none: in memory)", func(v string) error {
 		f.url, f.urlSet = v, true
 		return nil
 	})
 	fs.Func("redis-cluster", "Redis Cluster URL, as redis://host:7000?addr=host2:7001&addr=host3:7002 "+
-		"(any nodes; the rest are discovered; default: $"+envRedisClusterURL+", which wins over $"+envRedisURL+"); not with --redis", func(v string) error {
+		"(any nodes; the rest are discovered; default: $"+envRedisClusterURL+", which wins over $"+envRedisURL+"; docs/cluster.md); not with --redis", func(v string) error {
 		f.clusterURL, f.clusterSet = v, true
 		return nil
 	})
