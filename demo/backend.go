@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -22,8 +21,9 @@ import (
 
 // Environment variables the demo reads.
 const (
-	envRedisURL  = "REDIS_URL"
-	envSecretKey = "GINOAUTH_SECRET_KEY"
+	envRedisURL        = "REDIS_URL"
+	envRedisClusterURL = "REDIS_CLUSTER_URL"
+	envSecretKey       = "GINOAUTH_SECRET_KEY"
 )
 
 // defaultPrefix is the prefix of every Redis key the demo writes.
@@ -42,6 +42,8 @@ type backend struct {
 	embedded bool
 	// where describes the backend for logs and messages, without secrets.
 	where string
+	// cluster is true on a Redis Cluster (--redis-cluster).
+	cluster bool
 	// redis is the Redis client, nil for the embedded stores.
 	redis redis.UniversalClient
 	close func()
@@ -53,15 +55,15 @@ type usageError struct{ msg string }
 // Error implements error.
 func (e *usageError) Error() string { return e.msg }
 
-// openBackend opens the Redis at redisURL, or the embedded stores when it
-// is empty. The secret key is GINOAUTH_SECRET_KEY, or else the file of
+// openBackend opens the Redis (single server or Cluster) of target, or
+// the embedded stores when it names none. The secret key is GINOAUTH_SECRET_KEY, or else the file of
 // --secret-key-file (runEnv.secretKeyFile); never anything kept in Redis,
 // where whoever reads Redis could forge login sessions with it. Without
 // either, embedded, it is random; with Redis, serve cannot run (every
 // instance must agree on the key) and the management commands, which sign
 // nothing (runEnv.keyOptional), get a random one.
-func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, error) {
-	if redisURL == "" {
+func (e *runEnv) openBackend(ctx context.Context, target redisTarget) (*backend, error) {
+	if target.url == "" {
 		key, err := e.loadSecretKey(true)
 		if err != nil {
 			return nil, err
@@ -75,7 +77,7 @@ func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, er
 			close:     func() {},
 		}, nil
 	}
-	client, where, closeFn, err := e.dialRedis(redisURL)
+	client, where, closeFn, err := e.dialRedis(target)
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +91,8 @@ func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, er
 	if err != nil {
 		return nil, err
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := client.Ping(pingCtx).Err(); err != nil {
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w", where, err)
+	if err := checkRedis(ctx, client, target, where); err != nil {
+		return nil, err
 	}
 	st, err := redisstore.New(client, append([]redisstore.Option{redisstore.WithPrefix(e.prefix)}, e.storeOpts...)...)
 	if err != nil {
@@ -103,29 +103,11 @@ func (e *runEnv) openBackend(ctx context.Context, redisURL string) (*backend, er
 		store:     st,
 		snippets:  snippets.NewRedis(client, e.prefix),
 		secretKey: key,
-		where:     "Redis at " + where,
+		where:     where,
+		cluster:   target.cluster,
 		redis:     client,
 		close:     closeFn,
 	}, nil
-}
-
-// dialRedis makes a client for redisURL (redis:// or rediss://), or uses
-// the test's dialer. where names the server without its password.
-func (e *runEnv) dialRedis(redisURL string) (client redis.UniversalClient, where string, closeFn func(), err error) {
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return nil, "", nil, &usageError{"--redis: " + redactURLError(err).Error()}
-	}
-	where = fmt.Sprintf("%s db %d", opt.Addr, opt.DB)
-	if e.dial != nil {
-		c, err := e.dial(redisURL)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		return c, where, func() {}, nil
-	}
-	c := redis.NewClient(opt)
-	return c, where, func() { _ = c.Close() }, nil
 }
 
 // redactURLError drops the URL from a url.Error: it may hold a password.

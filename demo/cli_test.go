@@ -224,7 +224,7 @@ func TestCommandsOnRedis(t *testing.T) {
 		t.Errorf("a secret key is in Redis (exists %d, err %v)", n, err)
 	}
 	e2 := *env
-	b, err := e2.openBackend(context.Background(), testRedisURL)
+	b, err := e2.openBackend(context.Background(), redisTarget{url: testRedisURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestSecretKeyFromEnvironment(t *testing.T) {
 			}
 			return ""
 		}
-		b, err := e.openBackend(context.Background(), testRedisURL)
+		b, err := e.openBackend(context.Background(), redisTarget{url: testRedisURL})
 		if tt.ok != (err == nil) {
 			t.Errorf("%s=%q: err = %v, want ok %v", envSecretKey, tt.value, err, tt.ok)
 			continue

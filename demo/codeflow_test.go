@@ -248,7 +248,7 @@ func TestDemoClientOnRedis(t *testing.T) {
 	ctx := context.Background()
 	var ids []string
 	for _, base := range []string{"http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8001"} {
-		b, err := env.openBackend(ctx, testRedisURL)
+		b, err := env.openBackend(ctx, redisTarget{url: testRedisURL})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestDemoClientOnRedis(t *testing.T) {
 	if got, err := kv.Get(ctx, env.prefix+clientIDKey).Result(); err != nil || got != ids[0] {
 		t.Errorf("%s%s = %q, %v; want %s", env.prefix, clientIDKey, got, err, ids[0])
 	}
-	b, _ := env.openBackend(ctx, testRedisURL)
+	b, _ := env.openBackend(ctx, redisTarget{url: testRedisURL})
 	app, err := b.store.GetApplication(ctx, ids[0])
 	if err != nil {
 		t.Fatal(err)

@@ -14,25 +14,22 @@ import (
 
 // manage runs the management commands of package manage (createuser,
 // createapplication, listapplications, deleteapplication, revoketokens) on the
-// demo's backend: the Redis of --redis or REDIS_URL, or else an embedded
-// store that forgets everything when the command exits. --site social acts
+// demo's backend: the Redis of --redis or REDIS_URL, or the Redis Cluster
+// of --redis-cluster or REDIS_CLUSTER_URL (redisFlags.target), or else an
+// embedded store that forgets everything when the command exits. --site social acts
 // on the social site's keys (demo serve --site social) instead of the
 // API's.
 func (e *runEnv) manage(ctx context.Context, args []string) error {
 	var (
-		redisURL string
-		redisSet bool
-		site     string
-		b        *backend
+		rf   redisFlags
+		site string
+		b    *backend
 	)
 	cli := &manage.CLI{
 		Stdout: e.stdout,
 		Stderr: e.stderr,
 		Flags: func(fs *flag.FlagSet) {
-			fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $REDIS_URL; none: in memory)", func(v string) error {
-				redisURL, redisSet = v, true
-				return nil
-			})
+			rf.define(fs)
 			fs.Func("site", `"social": the social site's users and applications (demo serve --site social), under Redis keys "`+socialPrefix+`"`, func(v string) error {
 				if v != siteSocial {
 					return fmt.Errorf("the only site is %q", siteSocial)
@@ -42,8 +39,9 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 			})
 		},
 		Open: func(ctx context.Context) (*ginoauth.Provider, error) {
-			if !redisSet {
-				redisURL = e.getenv(envRedisURL)
+			target, err := rf.target(e.getenv)
+			if err != nil {
+				return nil, err
 			}
 			se := e
 			if site == siteSocial {
@@ -57,13 +55,13 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 			if err != nil {
 				return nil, err
 			}
-			if b, err = se.openBackend(ctx, redisURL); err != nil {
+			if b, err = se.openBackend(ctx, target); err != nil {
 				return nil, err
 			}
 			if b.embedded {
-				fmt.Fprintf(e.stderr, "demo %s: warning: no Redis configured (--redis or %s), so this uses an embedded store\n"+
-					"that forgets everything when the command exits; a running 'demo serve' will not see it.\n",
-					args[0], envRedisURL)
+				fmt.Fprintf(e.stderr, "demo %s: warning: no Redis configured (--redis or %s, --redis-cluster or %s), so this uses\n"+
+					"an embedded store that forgets everything when the command exits; a running 'demo serve' will not see it.\n",
+					args[0], envRedisURL, envRedisClusterURL)
 			}
 			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log(), GrantTypes: grants})
 		},

@@ -2,20 +2,22 @@
 // Django OAuth Toolkit, serving the snippets API of Django REST Framework's
 // tutorial.
 //
-//	demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
-//	             [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
-//	             [--validation-cache=true]
+//	demo [serve] [--addr :8000] [--redis URL | --redis-cluster URL] [--log-level info]
+//	             [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
+//	             [--token-rate-limit 600] [--validation-cache=true]
 //	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
-//	             [--secret-key-file PATH]
-//	             [--metrics-addr ADDR] [--trace]
+//	             [--secret-key-file PATH] [--metrics-addr ADDR] [--trace]
 //	             [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
-//	demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
+//	demo createuser --username U --password P [--email E] [--staff] [--site social]
+//	                [--redis URL | --redis-cluster URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
 //	                       [--client-id ID] [--user U] [--scopes "read write"] [--json]
-//	                       [--site social] [--redis URL] <confidential|public> <GRANT[,GRANT...]>
-//	demo listapplications [--user U] [--json] [--site social] [--redis URL]
-//	demo deleteapplication [--site social] [--redis URL] <client_id>
-//	demo revoketokens (--user U | --client-id ID) [--site social] [--redis URL]
+//	                       [--site social] [--redis URL | --redis-cluster URL]
+//	                       <confidential|public> <GRANT[,GRANT...]>
+//	demo listapplications [--user U] [--json] [--site social] [--redis URL | --redis-cluster URL]
+//	demo deleteapplication [--site social] [--redis URL | --redis-cluster URL] <client_id>
+//	demo revoketokens (--user U | --client-id ID) [--site social]
+//	                  [--redis URL | --redis-cluster URL]
 //	demo routes
 //	demo help
 //
@@ -28,8 +30,11 @@
 // (docs/metrics.md), and --trace prints OpenTelemetry spans (the token
 // endpoint, Redis commands) to standard error.
 //
-// Without a Redis URL (--redis, or the REDIS_URL environment variable)
-// everything lives in memory: serve then creates a demo user and application
+// Every command but routes and help keeps its data in the Redis of --redis
+// (or the REDIS_URL environment variable), or in the Redis Cluster of
+// --redis-cluster (or REDIS_CLUSTER_URL, which wins over REDIS_URL), in
+// go-redis's cluster URL form redis://host:7000?addr=host2:7001 (see
+// docs/cluster.md). Without either everything lives in memory: serve then creates a demo user and application
 // and prints their credentials with curl lines to try. Either way it
 // registers a demo client, a web application at /client/ that signs users
 // in with the authorization code grant and PKCE, through the login page at
@@ -153,9 +158,9 @@ const usageText = `demo: the ginoauth demo, an OAuth2 provider for Gin serving t
 of Django REST Framework's tutorial.
 
 Usage:
-  demo [serve] [--addr :8000] [--redis URL] [--log-level info] [--redis-pipelines N]
-               [--bench] [--cors-origin ORIGIN]... [--secure-cookies] [--token-rate-limit 600]
-               [--validation-cache=true]
+  demo [serve] [--addr :8000] [--redis URL | --redis-cluster URL] [--log-level info]
+               [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
+               [--token-rate-limit 600] [--validation-cache=true]
                [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
                [--secret-key-file PATH]
                [--metrics-addr ADDR] [--trace]
@@ -183,19 +188,22 @@ Usage:
         --secret-key-file PATH: the secret key (hex or base64, 32 bytes or more)
         when GINOAUTH_SECRET_KEY is unset; with Redis, one of them is required.
         --site, --social-url and --social-client-id: see Social login below.
-  demo createuser --username U --password P [--email E] [--staff] [--site social] [--redis URL]
+  demo createuser --username U --password P [--email E] [--staff] [--site social]
+                  [--redis URL | --redis-cluster URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
                          [--client-id ID] [--user U] [--scopes "read write"] [--json]
-                         [--site social] [--redis URL] <confidential|public> <GRANT[,GRANT...]>
+                         [--site social] [--redis URL | --redis-cluster URL]
+                         <confidential|public> <GRANT[,GRANT...]>
         Register an OAuth2 application (client) and print its credentials.
         GRANT is password, client-credentials or authorization-code (or, for the
         API of docs/social-login.md, convert-token or token-exchange).
-  demo listapplications [--user U] [--json] [--site social] [--redis URL]
+  demo listapplications [--user U] [--json] [--site social] [--redis URL | --redis-cluster URL]
         List the applications (of one owner).
-  demo deleteapplication [--site social] [--redis URL] <client_id>
+  demo deleteapplication [--site social] [--redis URL | --redis-cluster URL] <client_id>
         Delete an application and revoke every token issued to it.
-  demo revoketokens (--user U | --client-id ID) [--site social] [--redis URL]
+  demo revoketokens (--user U | --client-id ID) [--site social]
+                    [--redis URL | --redis-cluster URL]
         Revoke every grant of a user, of an application, or of both.
   demo routes
         List the API routes and the permissions each requires.
@@ -203,7 +211,7 @@ Usage:
         Show this help (as do -h and --help; 'demo COMMAND -h' details a command's flags).
 
 Social login (docs/social-login.md):
-  demo serve --site social [--addr :8001] [--redis URL]
+  demo serve --site social [--addr :8001] [--redis URL | --redis-cluster URL]
         Run as the fake social site whose tokens the API converts; with Redis,
         under keys demo_social:, so it may share the API's Redis.
   demo serve --social-url URL --social-client-id ID [--social-client-id ID]...
@@ -217,7 +225,12 @@ Social login (docs/social-login.md):
 
 Environment:
   REDIS_URL            Redis to keep everything in (redis://host:6379/0); --redis wins.
-                       Without either, everything is in memory and lost on exit.
+  REDIS_CLUSTER_URL    Redis Cluster to keep everything in, as
+                       redis://host:7000?addr=host2:7001&addr=host3:7002 (any nodes;
+                       the others are discovered); wins over REDIS_URL, and
+                       --redis-cluster (or --redis) wins over it. --redis and
+                       --redis-cluster do not go together. Without any, everything is
+                       in memory and lost on exit. See docs/cluster.md.
   GINOAUTH_SECRET_KEY  key (32 bytes or more, hex or base64) tokens and sessions are
                        keyed with. With Redis, serve needs it or --secret-key-file
                        (head -c 32 /dev/urandom | base64 > key); it is never kept in

@@ -77,7 +77,7 @@ func TestSecretKeyNeverInRedis(t *testing.T) {
 		}
 		e := *env
 		e.secretKeyFile = path
-		b, err := e.openBackend(context.Background(), testRedisURL)
+		b, err := e.openBackend(context.Background(), redisTarget{url: testRedisURL})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func TestSecretKeyNeverInRedis(t *testing.T) {
 		for _, path := range []string{short, filepath.Join(t.TempDir(), "missing")} {
 			e := *env
 			e.secretKeyFile = path
-			if _, err := e.openBackend(context.Background(), testRedisURL); err == nil || !strings.Contains(err.Error(), "--secret-key-file") {
+			if _, err := e.openBackend(context.Background(), redisTarget{url: testRedisURL}); err == nil || !strings.Contains(err.Error(), "--secret-key-file") {
 				t.Errorf("--secret-key-file %s: err = %v, want one naming --secret-key-file", filepath.Base(path), err)
 			}
 		}

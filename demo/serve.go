@@ -36,10 +36,11 @@ const shutdownTimeout = 10 * time.Second
 // serveConfig is what serve's flags say.
 type serveConfig struct {
 	addr string
-	// redisURL is --redis, or REDIS_URL without it.
-	redisURL string
-	redisSet bool
-	logLevel string
+	// redisFlags are --redis and --redis-cluster; redis is the Redis
+	// they, or the environment, name (redisFlags.target).
+	redisFlags redisFlags
+	redis      redisTarget
+	logLevel   string
 	// pipelines is --redis-pipelines (0: the store's default).
 	pipelines       int
 	bench           bool
@@ -66,10 +67,7 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.StringVar(&cfg.addr, "addr", ":8000", "address to listen on, host:port")
-	fs.Func("redis", "Redis URL, as redis://host:6379/0 (default: $REDIS_URL; none: in memory)", func(v string) error {
-		cfg.redisURL, cfg.redisSet = v, true
-		return nil
-	})
+	cfg.redisFlags.define(fs)
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "least level logged: debug, info, warn or error (info logs every request)")
 	fs.IntVar(&cfg.pipelines, "redis-pipelines", 0, "with Redis: how many token and application lookups may be on the wire before concurrent ones share a pipeline (0: the store's default; -1: never share, each lookup alone)")
 	fs.BoolVar(&cfg.bench, "bench", false, "also serve /bench/open (no auth) and /bench/protected and /bench/snippets/ (no auth) for the load runs of docs/benchmarks.md")
@@ -131,9 +129,11 @@ func (e *runEnv) parseServeArgs(args []string) (*serveConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, &usageError{fmt.Sprintf("unexpected argument %q (serve takes only flags; 'demo serve --help' lists them)", fs.Arg(0))}
 	}
-	if !cfg.redisSet {
-		cfg.redisURL = e.getenv(envRedisURL)
+	target, err := cfg.redisFlags.target(e.getenv)
+	if err != nil {
+		return nil, err
 	}
+	cfg.redis = target
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 	}
 	ke := *e
 	ke.secretKeyFile = cfg.secretKeyFile
-	b, err := ke.openBackend(ctx, cfg.redisURL)
+	b, err := ke.openBackend(ctx, cfg.redis)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (e *runEnv) welcome(ctx context.Context, a *app, b *backend, cfg *serveConf
 	} else {
 		fmt.Fprintf(e.stdout, "ginoauth demo on %s, keeping everything in %s.\n"+
 			"Create a user and an application with 'demo createuser' and 'demo createapplication'\n"+
-			"(same --redis URL or REDIS_URL); see docs/getting-started.md.\n\n", base, b.where)
+			"(%s); see docs/getting-started.md.\n\n", base, b.where, sameRedisHint(b.cluster))
 	}
 	printDemoClient(e.stdout, base, client, b.embedded)
 	if cfg.socialURL != "" {

@@ -216,7 +216,7 @@ func TestSocialOnRedis(t *testing.T) {
 
 	open := func(e *runEnv, mod func(*options)) *testServer {
 		t.Helper()
-		b, err := e.openBackend(context.Background(), testRedisURL)
+		b, err := e.openBackend(context.Background(), redisTarget{url: testRedisURL})
 		if err != nil {
 			t.Fatal(err)
 		}
