@@ -118,8 +118,10 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		return nil, oautherr.ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", oautherr.Quote(grant))
 	}
 	p.tokenGrant(c, grant, false)
-	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
-		return nil, err
+	if limit := p.cfg.TokenRateLimit.PerAddress; limit > 0 { // ClientIP only when it counts
+		if err := p.allow(c, "addr", c.ClientIP(), limit); err != nil {
+			return nil, err
+		}
 	}
 	app, err := p.authenticateClient(c, params)
 	if err != nil {
