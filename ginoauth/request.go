@@ -11,6 +11,9 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 )
 
+// formType is the form Content-Type of RFC 6749 section 3.2.
+const formType = "application/x-www-form-urlencoded"
+
 // maxRequestBody bounds a token, revocation or introspection request body.
 const maxRequestBody = 64 << 10
 
@@ -23,7 +26,10 @@ const maxRequestBody = 64 << 10
 // that is not exactly one object of strings (or nulls, taken as absent).
 // Every error is an *oautherr.Error with Code invalid_request.
 func ParseParams(r *http.Request) (map[string]string, error) {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	if ct != formType { // the usual one needs no parsing
+		ct, _, _ = mime.ParseMediaType(ct)
+	}
 	if r.Body == nil {
 		return map[string]string{}, nil
 	}
@@ -39,7 +45,7 @@ func ParseParams(r *http.Request) (map[string]string, error) {
 
 func parseBody(contentType string, body []byte) (map[string]string, error) {
 	switch contentType {
-	case "application/x-www-form-urlencoded", "":
+	case formType, "":
 		if contentType == "" && len(bytes.TrimSpace(body)) > 0 {
 			return nil, oautherr.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
 		}

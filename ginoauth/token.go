@@ -2,8 +2,10 @@ package ginoauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,10 +41,52 @@ func (p *Provider) TokenHandler() gin.HandlerFunc {
 			p.tokenError(c, err)
 			return
 		}
-		c.Header("Cache-Control", "no-store")
-		c.Header("Pragma", "no-cache")
-		c.JSON(http.StatusOK, resp)
+		h := c.Writer.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+		h.Set("Content-Type", "application/json; charset=utf-8") // as c.JSON's
+		c.Writer.WriteHeader(http.StatusOK)
+		_, _ = c.Writer.Write(resp.appendJSON(make([]byte, 0, 384)))
 	}
+}
+
+// appendJSON appends r as encoding/json (and so gin's c.JSON) encodes it,
+// byte for byte, without reflection: the token endpoint answers with it
+// on every request.
+func (r *TokenResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, r.AccessToken)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, r.TokenType)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, r.ExpiresIn, 10)
+	if r.RefreshToken != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = appendJSONString(b, r.RefreshToken)
+	}
+	b = append(b, `,"scope":`...)
+	b = appendJSONString(b, r.Scope)
+	if r.IssuedTokenType != "" {
+		b = append(b, `,"issued_token_type":`...)
+		b = appendJSONString(b, r.IssuedTokenType)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does:
+// printable ASCII other than the quote, the backslash and the HTML
+// characters it escapes (<, >, &) as they are; anything else through
+// encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // tokenError answers a token-endpoint error (RFC 6749 section 5.2): 401
@@ -74,8 +118,10 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		return nil, oautherr.ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", oautherr.Quote(grant))
 	}
 	p.tokenGrant(c, grant, false)
-	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
-		return nil, err
+	if limit := p.cfg.TokenRateLimit.PerAddress; limit > 0 { // ClientIP only when it counts
+		if err := p.allow(c, "addr", c.ClientIP(), limit); err != nil {
+			return nil, err
+		}
 	}
 	app, err := p.authenticateClient(c, params)
 	if err != nil {

@@ -6,6 +6,7 @@
 #   demo/bench/wrk.sh                      # 3 rounds of 10 s per case
 #   ROUNDS=1 DURATION=5s demo/bench/wrk.sh # quicker
 #   DRYRUN=1 demo/bench/wrk.sh             # everything but wrk: build, start, get tokens
+#   ONLY='token|refresh' demo/bench/wrk.sh  # only the cases whose name matches (and bare Gin)
 #
 # Needs Go, curl, redis-cli, wrk (installed with apt-get when missing) and an
 # EMPTY Redis database at BENCH_REDIS_URL (default redis://127.0.0.1:6379/9).
@@ -22,6 +23,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 DRYRUN=${DRYRUN:-0}
+ONLY=${ONLY:-}
 BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9}
 unset REDIS_URL # every command below gets --redis "$BENCH_REDIS_URL"
 OURS=127.0.0.1:8090
@@ -98,6 +100,25 @@ if [ "$(curl -fs -H "Authorization: Bearer $utoken" "http://$OURS/snippets/")" =
       -d "{\"title\":\"snippet $i\",\"code\":\"print('hello $i')\\n\"}" "http://$OURS/snippets/"
   done
 fi
+# The refresh case's users: its grants are spread over them, so that no
+# user's grant index grows past what one person holds (64 entries, where
+# the index starts pruning on every write).
+refresh_users=$((CONNS / 4 > 0 ? CONNS / 4 : 1))
+for i in $(seq "$refresh_users"); do
+  "$out/demo" createuser --redis "$BENCH_REDIS_URL" --username "benchuser$i" --password bench-password >/dev/null 2>&1 || true
+done
+# mint_refresh FILE: 2*CONNS fresh refresh tokens, one a line, each of its
+# own grant (password grants spread over the users), for refresh.lua. Each
+# round needs fresh ones: the previous round's are rotated, and presenting
+# them again would be a reuse.
+mint_refresh() {
+  rm -rf "$1.d" && mkdir "$1.d"
+  seq $((2 * CONNS)) | xargs -P 4 -I{} sh -c 'curl -fs -o "$5/$2" -u "$1" -d grant_type=password -d "username=benchuser$(($2 % $3 + 1))" -d password=bench-password -d "scope=read write" "$4"' \
+    _ "$cid:$csecret" {} "$refresh_users" "http://$OURS/o/token/" "$1.d" || true
+  for f in "$1.d"/*; do json_field refresh_token <"$f"; echo; done | grep -E '^gort_' >"$1" || true
+  [ "$(wc -l <"$1")" -eq $((2 * CONNS)) ] || die "could not mint $((2 * CONNS)) refresh tokens (got $(wc -l <"$1"))"
+}
+basic=$(printf '%s' "$cid:$csecret" | base64 -w0)
 btoken=$(curl -fs -u bench:bench-secret -d grant_type=client_credentials "http://$BASE/o/token/" | json_field access_token)
 [ -n "$token" ] && [ -n "$btoken" ] || { echo "could not get tokens" >&2; exit 1; }
 
@@ -114,6 +135,7 @@ ours_post=$(post_lua "grant_type=client_credentials&scope=read" "$cid:$csecret" 
 base_post=$(post_lua "grant_type=client_credentials" "bench:bench-secret" base)
 
 if [ "$DRYRUN" != 0 ]; then
+  mint_refresh "$out/refresh-tokens"
   echo "DRYRUN: servers up on $OURS, $BASE and $SOLO, tokens in hand; not running wrk" >&2
   exit 0
 fi
@@ -130,12 +152,15 @@ cases=(
   "ginoauth demo, snippets list no auth (/bench/snippets/)|http://$OURS/bench/snippets/"
   "ginoauth demo, snippets list protected (/snippets/)|-H Authorization:\ Bearer\ $token http://$OURS/snippets/"
   "ginoauth demo, client_credentials token|-s $ours_post http://$OURS/o/token/"
+  "ginoauth demo, refresh_token grant (rotation)|-s demo/bench/refresh.lua http://$OURS/o/token/ -- $out/refresh-tokens $THREADS $basic"
 )
 
 for round in $(seq "$ROUNDS"); do
   for i in "${!cases[@]}"; do
     name=${cases[$i]%%|*}
     args=${cases[$i]#*|}
+    if [ "$i" -ne 0 ] && [ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]]; then continue; fi
+    case $name in *refresh_token*) mint_refresh "$out/refresh-tokens" ;; esac
     echo "round $round: $name" >&2
     res=$(eval wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "$args")
     if echo "$res" | grep -q "Non-2xx"; then echo "$res" >&2; echo "non-2xx answers in: $name" >&2; exit 1; fi
@@ -151,6 +176,7 @@ echo
 echo "| case | req/s (median) | ratio to bare Gin |"
 echo "|---|---:|---:|"
 for i in "${!cases[@]}"; do
+  [ -f "$out/case-$i" ] || continue
   m=$(median "$out/case-$i")
   printf '| %s | %.0f | %.2f |\n' "${cases[$i]%%|*}" "$m" "$(echo "$m / $bare" | bc -l)"
 done

@@ -207,7 +207,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, k store.Key) (*store.Refres
 		return nil, store.ErrNotFound
 	}
 	key := s.familyKey(k.Family, kindRefresh)
-	b, err := s.rdb.Get(ctx, key).Bytes()
+	b, err := s.gets.get(ctx, key) // shared with concurrent lookups, as GetAccessToken's
 	if err != nil {
 		return nil, mapErr("get refresh token", err)
 	}
