@@ -20,9 +20,18 @@ type TokenRequest struct {
 	Params map[string]string
 	// HTTP is the request itself, for headers.
 	HTTP *http.Request
-	// ClientIP is the source address as gin's Context.ClientIP says it
-	// (the engine's trusted proxies decide), as the rate limits count it.
-	ClientIP string
+	// clientIP returns the source address; see ClientIP.
+	clientIP func() string
+}
+
+// ClientIP is the request's source address as gin's Context.ClientIP says
+// it (the engine's trusted proxies decide), as the rate limits count it;
+// computed when asked for.
+func (r *TokenRequest) ClientIP() string {
+	if r.clientIP == nil {
+		return ""
+	}
+	return r.clientIP()
 }
 
 // GrantTypeHandler answers a token request of one grant type: it checks the
@@ -57,7 +66,7 @@ func builtinGrantTypes() []GrantType {
 			return p.codeGrant(ctx, r.Client, r.Params)
 		}},
 		{Name: store.GrantPassword, PublicClients: true, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
-			return p.passwordGrant(ctx, r.Client, r.Params, r.ClientIP)
+			return p.passwordGrant(ctx, r.Client, r.Params, r.ClientIP())
 		}},
 		{Name: store.GrantClientCredentials, Handle: func(ctx context.Context, p *Provider, r *TokenRequest) (*TokenResponse, error) {
 			return p.clientCredentialsGrant(ctx, r.Client, r.Params)

@@ -135,7 +135,7 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
 		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
-	resp, err := g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request, ClientIP: c.ClientIP()})
+	resp, err := g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request, clientIP: c.ClientIP})
 	if err == nil {
 		p.tokenGrant(c, grant, true)
 	}
