@@ -88,6 +88,10 @@ type Store struct {
 	// pipelines is how many token-validation GETs (or pipelines of them)
 	// may be on the wire at once; see WithPipelines.
 	pipelines int
+	// waitReplicas and waitTimeout are WAIT's arguments after every write
+	// that issues tokens or codes (0: no WAIT); see WithWaitReplicas.
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var (

@@ -109,8 +109,16 @@ func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, famil
 // Cluster). The index write is best effort: its failure is not reported
 // (the tokens are stored; only ListGrants, and so the revocation of the
 // user's grants, misses the family). A server without the scripts gets
-// them loaded and the failed ones run again.
+// them loaded and the failed ones run again. With WithWaitReplicas, the
+// script and WAIT go first, then the index script on its own.
 func (s *Store) runWithIndex(ctx context.Context, script *redis.Script, keys []string, args []any, userID, family string, exp int64) (*redis.Cmd, error) {
+	if s.waitReplicas > 0 {
+		cmd, err := s.runDurable(ctx, script, keys, args)
+		if err == nil && userID != "" {
+			s.runIndex(ctx, userID, family, exp)
+		}
+		return cmd, err
+	}
 	var cmd, idx *redis.Cmd
 	var idxArgs []any
 	idxKeys := []string{s.userIndexKey(userID)}
