@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -100,4 +101,30 @@ func TestContractWaitReplicas(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// BenchmarkSaveTokensWait measures what WithWaitReplicas(1) adds to an
+// issuance; it needs replicas (REDIS_CLUSTER_URL).
+func BenchmarkSaveTokensWait(b *testing.B) {
+	if !redistest.UsingCluster() {
+		b.Skip("needs replicas: runs with REDIS_CLUSTER_URL")
+	}
+	for _, n := range []int{0, 1} {
+		b.Run("replicas="+strconv.Itoa(n), func(b *testing.B) {
+			client, prefix := redistest.Client(b)
+			s, err := New(client, WithPrefix(prefix), WithWaitReplicas(n, 500*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := b.Context()
+			i := 0
+			for b.Loop() {
+				i++
+				at, _ := issue("b"+strconv.Itoa(i), "a"+strconv.Itoa(i), "r", time.Minute, 0)
+				if err := s.SaveTokens(ctx, at, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
