@@ -11,6 +11,11 @@
 // Redis Cluster hash tag, which keeps the grant in one slot and lets the
 // multi-key scripts run on Cluster. docs/redis-keys.md describes every key.
 //
+// Durability: Redis replicates asynchronously, so a master that dies
+// right after a write may take it along; WithWaitReplicas makes every
+// issuance wait for replicas (WAIT), at a cost in latency and
+// availability (docs/failover-notes.md).
+//
 // Errors: a missing key is store.ErrNotFound; every failure of Redis or of
 // the connection to it (network, timeout, cancelled context, cluster down)
 // is wrapped so that errors.Is(err, store.ErrUnavailable) holds.
