@@ -182,9 +182,10 @@ func (b *getBatcher) send(ctx context.Context, batch []*getCall) {
 	})
 	for i, c := range batch {
 		c.val, c.err = cmds[i].Bytes()
-		if c.err == nil && c.val == nil && perr != nil && perr != redis.Nil {
+		if c.err == nil && len(c.val) == 0 && perr != nil && perr != redis.Nil {
 			// Never sent (the pipeline failed before it): no answer of
-			// its own. A stored value is never empty.
+			// its own (go-redis then gives an empty, non-nil value). A
+			// stored value is never empty.
 			c.err = perr
 		}
 		c.done <- struct{}{}

@@ -273,3 +273,48 @@ func TestBatcherOutage(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// errPipe is the error failPipes gives every pipeline.
+var errPipe = errors.New("pipeline refused by the test hook")
+
+// failPipes fails every pipeline before anything is sent, setting no
+// command's error (as a pipeline that cannot get a connection does), until
+// the test ends (the key clean-up pipelines).
+type failPipes struct{ off atomic.Bool }
+
+// failPipelines adds a failPipes hook to client for the rest of the test.
+func failPipelines(t *testing.T, client redis.UniversalClient) {
+	h := new(failPipes)
+	client.AddHook(h)
+	t.Cleanup(func() { h.off.Store(true) })
+}
+
+func (*failPipes) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*failPipes) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *failPipes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.off.Load() {
+			return next(ctx, cmds)
+		}
+		return errPipe
+	}
+}
+
+// TestBatcherUnsentPipeline: a batch whose pipeline failed before it was
+// sent gives every caller the pipeline's error, not an empty value.
+func TestBatcherUnsentPipeline(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	failPipelines(t, client)
+	b := &getBatcher{rdb: client, maxInflight: 1, maxBatch: 8, routed: true}
+	batch := []*getCall{
+		{key: prefix + "a", done: make(chan struct{}, 1)},
+		{key: prefix + "b", done: make(chan struct{}, 1)},
+	}
+	b.send(context.Background(), batch)
+	for i, c := range batch {
+		if got, want := c.err, errPipe; !errors.Is(got, want) {
+			t.Errorf("call %d: err = %v (value %q), want %v", i, got, c.val, want)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
@@ -45,7 +47,17 @@ func (s *Store) SaveAuthorizationCode(ctx context.Context, c *store.Authorizatio
 	}
 	family := c.Key.Family
 	keys := []string{s.familyKey(family, kindCode), s.familyKey(family, kindTombstone)}
-	n, err := saveCodeScript.Run(ctx, s.rdb, keys, val, consumed, d.Milliseconds()).Int()
+	var res *redis.Cmd
+	if s.waitReplicas > 0 {
+		res, err = s.runDurable(ctx, saveCodeScript, keys, []any{val, consumed, d.Milliseconds()})
+	} else {
+		res = saveCodeScript.Run(ctx, s.rdb, keys, val, consumed, d.Milliseconds())
+		err = res.Err()
+	}
+	if err != nil {
+		return unavailable("save authorization code", err)
+	}
+	n, err := res.Int()
 	if err != nil {
 		return unavailable("save authorization code", err)
 	}

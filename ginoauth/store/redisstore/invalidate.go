@@ -26,18 +26,24 @@ const (
 
 // InvalidationChannel returns the pub/sub channel of invalidations:
 // <prefix>inv.
-func (s *Store) InvalidationChannel() string { return s.prefix + "inv" }
+func (s *Store) InvalidationChannel() string { return s.prefix + InvalidationChannel }
+
+// familyMsg is the invalidation message of a family, "f:<family>".
+func familyMsg(family string) string { return invFamilyPrefix + family }
+
+// clientMsg is the invalidation message of an application, "c:<client_id>".
+func clientMsg(clientID string) string { return invClientPrefix + clientID }
 
 // PublishFamilyInvalidation publishes "f:<family>", for an invalidation
 // that no store script publishes. store.ErrUnavailable if Redis fails.
 func (s *Store) PublishFamilyInvalidation(ctx context.Context, family string) error {
-	return s.publish(ctx, invFamilyPrefix+family)
+	return s.publish(ctx, familyMsg(family))
 }
 
 // PublishClientInvalidation publishes "c:<client_id>", for an invalidation
 // that no store script publishes. store.ErrUnavailable if Redis fails.
 func (s *Store) PublishClientInvalidation(ctx context.Context, clientID string) error {
-	return s.publish(ctx, invClientPrefix+clientID)
+	return s.publish(ctx, clientMsg(clientID))
 }
 
 func (s *Store) publish(ctx context.Context, msg string) error {

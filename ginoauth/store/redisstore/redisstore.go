@@ -11,6 +11,11 @@
 // Redis Cluster hash tag, which keeps the grant in one slot and lets the
 // multi-key scripts run on Cluster. docs/redis-keys.md describes every key.
 //
+// Durability: Redis replicates asynchronously, so a master that dies
+// right after a write may take it along; WithWaitReplicas makes every
+// issuance wait for replicas (WAIT), at a cost in latency and
+// availability (docs/failover-notes.md).
+//
 // Errors: a missing key is store.ErrNotFound; every failure of Redis or of
 // the connection to it (network, timeout, cancelled context, cluster down)
 // is wrapped so that errors.Is(err, store.ErrUnavailable) holds.
@@ -88,6 +93,10 @@ type Store struct {
 	// pipelines is how many token-validation GETs (or pipelines of them)
 	// may be on the wire at once; see WithPipelines.
 	pipelines int
+	// waitReplicas and waitTimeout are WAIT's arguments after every write
+	// that issues tokens or codes (0: no WAIT); see WithWaitReplicas.
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var (
@@ -137,10 +146,8 @@ func (s *Store) appGenKey() string { return s.prefix + "appgen" }
 // InvalidationChannel is the channel, under the prefix, on which the store
 // publishes "f:<family>" when a family's tokens are revoked or replaced and
 // "c:<client_id>" when an application is updated, deleted or its tokens
-// revoked.
+// revoked (see Store.InvalidationChannel, invalidate.go).
 const InvalidationChannel = "inv"
-
-func (s *Store) invChannel() string { return s.prefix + InvalidationChannel }
 
 // limitKey is <prefix>rl:<key>:<window ms>. Reading from the right, the
 // number is unambiguous whatever key holds.
@@ -314,7 +321,7 @@ func (s *Store) UpdateApplication(ctx context.Context, app *store.Application) e
 	if err != nil {
 		return err
 	}
-	n, err := updateAppScript.Run(ctx, s.rdb, []string{s.appKey(app.ClientID)}, js, s.invChannel(), "c:"+app.ClientID).Int()
+	n, err := updateAppScript.Run(ctx, s.rdb, []string{s.appKey(app.ClientID)}, js, s.InvalidationChannel(), clientMsg(app.ClientID)).Int()
 	if err != nil {
 		return unavailable("update application", err)
 	}
@@ -332,7 +339,7 @@ func (s *Store) RevokeApplicationTokens(ctx context.Context, clientID string) (i
 	if err != nil {
 		return 0, unavailable("revoke application tokens: generation", err)
 	}
-	n, err := newGenScript.Run(ctx, s.rdb, []string{s.appKey(clientID)}, gen, s.invChannel(), "c:"+clientID).Int64()
+	n, err := newGenScript.Run(ctx, s.rdb, []string{s.appKey(clientID)}, gen, s.InvalidationChannel(), clientMsg(clientID)).Int64()
 	if err != nil {
 		return 0, unavailable("revoke application tokens", err)
 	}
@@ -342,24 +349,30 @@ func (s *Store) RevokeApplicationTokens(ctx context.Context, clientID string) (i
 	return n, nil
 }
 
-// DeleteApplication removes the ClientID from the index, then, in one
-// pipeline, the record and a PUBLISH of "c:<client_id>";
-// store.ErrNotFound if there was no record. Tokens issued to the
-// application are left to expire: the provider refuses them.
+// DeleteApplication deletes the record and PUBLISHes "c:<client_id>" in
+// one pipeline, then removes the ClientID from the <prefix>apps index;
+// store.ErrNotFound if there was no record. If the pipeline fails, the
+// index still lists the live application. If the index write fails, the
+// entry is left behind, which ListApplications skips. A Create racing
+// with this Delete may have re-added its own entry just before the SREM:
+// the record is then checked once more and, if present, its entry put
+// back. Tokens issued to the application are left to expire: the provider
+// refuses them.
 func (s *Store) DeleteApplication(ctx context.Context, clientID string) error {
-	// Index first: a Create racing with this Delete then either fails with
-	// ErrDuplicate (record still there) or re-adds its own index entry.
-	if err := s.rdb.SRem(ctx, s.appsKey(), clientID).Err(); err != nil {
-		return unavailable("delete application: index", err)
-	}
 	var del *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, s.appKey(clientID))
-		p.Publish(ctx, s.invChannel(), "c:"+clientID)
+		p.Publish(ctx, s.InvalidationChannel(), clientMsg(clientID))
 		return nil
 	})
 	if err != nil {
 		return unavailable("delete application", err)
+	}
+	if err := s.rdb.SRem(ctx, s.appsKey(), clientID).Err(); err != nil {
+		return unavailable("delete application: index", err)
+	}
+	if n, err := s.rdb.Exists(ctx, s.appKey(clientID)).Result(); err == nil && n == 1 {
+		_ = s.rdb.SAdd(ctx, s.appsKey(), clientID).Err() // a racing Create's
 	}
 	if del.Val() == 0 {
 		return store.ErrNotFound

@@ -998,3 +998,29 @@ func TestUserIndex(t *testing.T) {
 		t.Fatalf("index has %d entries, want 3", n)
 	}
 }
+
+// TestDeleteApplicationFailedKeepsIndex: a DeleteApplication whose
+// DEL+PUBLISH pipeline fails leaves the application both stored and
+// listed (it used to drop the index entry first, hiding a live record).
+func TestDeleteApplicationFailedKeepsIndex(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	if err := s.CreateApplication(ctx, &store.Application{ClientID: "live", Name: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	failPipelines(t, client)
+	if err := s.DeleteApplication(ctx, "live"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("DeleteApplication with failing pipelines = %v, want ErrUnavailable", err)
+	}
+	listed, err := client.SIsMember(ctx, s.appsKey(), "live").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetApplication(ctx, "live"); err != nil {
+		t.Fatalf("GetApplication after the failed delete: %v", err)
+	}
+	if got, want := listed, true; got != want {
+		t.Errorf("index lists the live application: got %v, want %v", got, want)
+	}
+}

@@ -9,12 +9,14 @@ import "github.com/redis/go-redis/v9"
 // digest (see encoding.go) is string.sub(value, 3, 18). A family's
 // tombstone exists while the family is revoked: every script that writes
 // into a family checks it first and, when it exists, writes nothing and
-// returns -1. Every script that removes or replaces a token publishes
-// "f:<family>" on <prefix>inv (ARGV: the channel and the message).
+// returns -1. The scripts that revoke, rotate or delete tokens publish
+// "f:<family>" on <prefix>inv (ARGV: the channel and the message); those
+// that change an application publish "c:<client_id>".
 
 // saveScript: KEYS = a, r, v; ARGV = access value (” for none), PX,
 // refresh value (” for none), PX ('0': none). Returns -1 if the family is
-// revoked, else 1.
+// revoked, else 1. It publishes nothing, even when it overwrites a token:
+// the provider saves only into a new family, whose tokens no cache holds.
 var saveScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then
 	return -1

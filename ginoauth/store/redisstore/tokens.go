@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -110,8 +109,16 @@ func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, famil
 // Cluster). The index write is best effort: its failure is not reported
 // (the tokens are stored; only ListGrants, and so the revocation of the
 // user's grants, misses the family). A server without the scripts gets
-// them loaded and the failed ones run again.
+// them loaded and the failed ones run again. With WithWaitReplicas, the
+// script and WAIT go first, then the index script on its own.
 func (s *Store) runWithIndex(ctx context.Context, script *redis.Script, keys []string, args []any, userID, family string, exp int64) (*redis.Cmd, error) {
+	if s.waitReplicas > 0 {
+		cmd, err := s.runDurable(ctx, script, keys, args)
+		if err == nil && userID != "" {
+			s.runIndex(ctx, userID, family, exp)
+		}
+		return cmd, err
+	}
 	var cmd, idx *redis.Cmd
 	var idxArgs []any
 	idxKeys := []string{s.userIndexKey(userID)}
@@ -272,7 +279,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 		s.familyKey(family, kindRefresh), s.familyKey(family, kindAccess),
 		s.familyKey(family, kindRetired), s.familyKey(family, kindTombstone),
 	}
-	args := []any{digest(old.Key.Signature), retiredVal, retiredPX, w.atVal, w.atPX, w.rtVal, w.rtPX, s.invChannel(), "f:" + family}
+	args := []any{digest(old.Key.Signature), retiredVal, retiredPX, w.atVal, w.atPX, w.rtVal, w.rtPX, s.InvalidationChannel(), familyMsg(family)}
 	user := at.UserID
 	if user == "" {
 		user = old.UserID
@@ -342,7 +349,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, k store.Key) error {
 
 func (s *Store) revokeToken(ctx context.Context, op string, k store.Key, kind byte) error {
 	keys := []string{s.familyKey(k.Family, kind)}
-	if err := revokeTokenScript.Run(ctx, s.rdb, keys, digest(k.Signature), s.invChannel(), "f:"+k.Family).Err(); err != nil {
+	if err := revokeTokenScript.Run(ctx, s.rdb, keys, digest(k.Signature), s.InvalidationChannel(), familyMsg(k.Family)).Err(); err != nil {
 		return unavailable(op, err)
 	}
 	return nil
@@ -366,8 +373,8 @@ func (s *Store) RevokeFamily(ctx context.Context, family string) error {
 		s.familyKey(family, kindRetired), s.familyKey(family, kindTombstone),
 	}
 	now := strconv.FormatInt(s.now().UnixMilli(), 10)
-	err := revokeFamilyScript.Run(ctx, s.rdb, keys, store.RevokedFamilyRetention.Milliseconds(), now, s.invChannel(), "f:"+family).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	err := revokeFamilyScript.Run(ctx, s.rdb, keys, store.RevokedFamilyRetention.Milliseconds(), now, s.InvalidationChannel(), familyMsg(family)).Err()
+	if err != nil { // the script always returns 1, never nil
 		return unavailable("revoke family", err)
 	}
 	return nil
