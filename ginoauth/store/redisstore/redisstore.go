@@ -14,7 +14,7 @@
 // Durability: Redis replicates asynchronously, so a master that dies
 // right after a write may take it along; WithWaitReplicas makes every
 // issuance wait for replicas (WAIT), at a cost in latency and
-// availability (docs/failover-notes.md).
+// availability (docs/failover.md).
 //
 // Errors: a missing key is store.ErrNotFound; every failure of Redis or of
 // the connection to it (network, timeout, cancelled context, cluster down)
