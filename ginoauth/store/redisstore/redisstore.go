@@ -90,6 +90,7 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	gets   *getBatcher
+	writes *writeBatcher
 	// pipelines is how many token-validation GETs (or pipelines of them)
 	// may be on the wire at once; see WithPipelines.
 	pipelines int
@@ -118,6 +119,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: key prefix %q contains '{' or '}', which would break Redis Cluster hash tags", s.prefix)
 	}
 	s.gets = &getBatcher{rdb: client, maxInflight: s.pipelines, maxBatch: 128}
+	s.writes = &writeBatcher{rdb: client, maxInflight: s.pipelines, maxBatch: 128, gets: s.gets}
 	return s, nil
 }
 

@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -105,8 +107,9 @@ func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, famil
 }
 
 // runWithIndex runs a family script and, when userID is not empty, the
-// user index script in the same pipeline: one round trip (split by node on
-// Cluster). The index write is best effort: its failure is not reported
+// user index script, through the write batcher (writeBatcher): one round
+// trip, shared with concurrent writes under load (on Cluster, the index
+// goes through its own master's batcher, at the same time). The index write is best effort: its failure is not reported
 // (the tokens are stored; only ListGrants, and so the revocation of the
 // user's grants, misses the family). A server without the scripts gets
 // them loaded and the failed ones run again. With WithWaitReplicas, the
@@ -122,20 +125,38 @@ func (s *Store) runWithIndex(ctx context.Context, script *redis.Script, keys []s
 	var cmd, idx *redis.Cmd
 	var idxArgs []any
 	idxKeys := []string{s.userIndexKey(userID)}
-	if userID != "" {
-		idxArgs = []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
-	}
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	main := func(p redis.Pipeliner) []redis.Cmder {
 		cmd = script.EvalSha(ctx, p, keys, args...)
-		if userID != "" {
-			idx = indexScript.EvalSha(ctx, p, idxKeys, idxArgs...)
-		}
-		return nil
-	})
+		return []redis.Cmder{cmd}
+	}
+	index := func(p redis.Pipeliner) []redis.Cmder {
+		idx = indexScript.EvalSha(ctx, p, idxKeys, idxArgs...)
+		return []redis.Cmder{idx}
+	}
+	var err, idxErr error
+	switch _, cluster := s.rdb.(*redis.ClusterClient); {
+	case userID == "":
+		err = s.writes.run(ctx, keys[0], main)
+	case cluster:
+		// The index is another slot, maybe another master: its write goes
+		// through that master's batcher, at the same time, so that neither
+		// waits behind the other's node.
+		idxArgs = []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
+		var wg sync.WaitGroup
+		wg.Go(func() { idxErr = s.writes.run(ctx, idxKeys[0], index) })
+		err = s.writes.run(ctx, keys[0], main)
+		wg.Wait()
+	default:
+		idxArgs = []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
+		err = s.writes.run(ctx, keys[0], func(p redis.Pipeliner) []redis.Cmder { return append(main(p), index(p)...) })
+	}
+	if err != nil || cmd == nil {
+		return nil, cmp.Or(err, context.Canceled) // never sent: its caller's context ended
+	}
 	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		cmd = script.Run(ctx, s.rdb, keys, args...)
 	}
-	if idx != nil && idx.Err() != nil && redis.HasErrorPrefix(idx.Err(), "NOSCRIPT") && cmd.Err() == nil {
+	if idxErr == nil && idx != nil && idx.Err() != nil && redis.HasErrorPrefix(idx.Err(), "NOSCRIPT") && cmd.Err() == nil {
 		_ = indexScript.Run(ctx, s.rdb, idxKeys, idxArgs...).Err()
 	}
 	return cmd, cmd.Err()
