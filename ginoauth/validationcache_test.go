@@ -141,7 +141,8 @@ func TestValidationCacheRevocationAcrossInstances(t *testing.T) {
 }
 
 // TestValidationCacheReportsSize: the Observer hears the validation
-// cache's size (observe.Observer.CacheSize), every second.
+// cache's size (observe.Observer.CacheSize), every second, and the lag of
+// each invalidation it hears of (CacheInvalidationLag).
 func TestValidationCacheReportsSize(t *testing.T) {
 	t.Parallel()
 	client, prefix := redistest.Client(t)
@@ -157,6 +158,15 @@ func TestValidationCacheReportsSize(t *testing.T) {
 	reported := eventually(3*time.Second, func() bool { return slices.Contains(cp.recB.got(), "cache size 2") })
 	if !reported {
 		t.Errorf("B's observer events: got %q, want one \"cache size 2\" within 3 s", cp.recB.got())
+	}
+	if slices.Contains(cp.recB.got(), "cache lag") {
+		t.Fatal("a lag was reported before any invalidation")
+	}
+	if _, err := cp.a.RevokeGrants(context.Background(), store.GrantFilter{ClientID: cp.app.ClientID}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(time.Second, func() bool { return slices.Contains(cp.recB.got(), "cache lag") }) {
+		t.Errorf("B's observer events after a revocation: got %q, want a \"cache lag\" within 1 s", cp.recB.got())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,35 +16,47 @@ import (
 
 // Invalidation messages. Every revocation publishes one message on the
 // channel <prefix>inv (InvalidationChannel), from the same Lua script as
-// the revocation: "f:<family>" when tokens of a family were revoked or
-// replaced, "c:<client_id>" when an application changed, was deleted or had
-// all its tokens revoked. Classic PUBLISH reaches every subscriber of a
-// Redis Cluster, whichever node it is sent to.
+// the revocation: "F:<ms>:<family>" when tokens of a family were revoked or
+// replaced, "C:<ms>:<client_id>" when an application changed, was deleted
+// or had all its tokens revoked, where <ms> is the publisher's clock in
+// Unix milliseconds, from which subscribers measure the invalidation lag
+// (store.InvalidationLagHandler). The untimed "f:<family>" and
+// "c:<client_id>" of earlier versions are still understood; an earlier
+// version reading a timed message flushes its cache, which is safe.
+// Classic PUBLISH reaches every subscriber of a Redis Cluster, whichever
+// node it is sent to.
 const (
-	invFamilyPrefix = "f:"
-	invClientPrefix = "c:"
+	invFamilyPrefix      = "f:"
+	invClientPrefix      = "c:"
+	invTimedFamilyPrefix = "F:"
+	invTimedClientPrefix = "C:"
 )
 
 // InvalidationChannel returns the pub/sub channel of invalidations:
 // <prefix>inv.
 func (s *Store) InvalidationChannel() string { return s.prefix + InvalidationChannel }
 
-// familyMsg is the invalidation message of a family, "f:<family>".
-func familyMsg(family string) string { return invFamilyPrefix + family }
+// familyMsg is the invalidation message of a family, "F:<ms>:<family>".
+func (s *Store) familyMsg(family string) string {
+	return invTimedFamilyPrefix + strconv.FormatInt(s.now().UnixMilli(), 10) + ":" + family
+}
 
-// clientMsg is the invalidation message of an application, "c:<client_id>".
-func clientMsg(clientID string) string { return invClientPrefix + clientID }
+// clientMsg is the invalidation message of an application,
+// "C:<ms>:<client_id>".
+func (s *Store) clientMsg(clientID string) string {
+	return invTimedClientPrefix + strconv.FormatInt(s.now().UnixMilli(), 10) + ":" + clientID
+}
 
 // PublishFamilyInvalidation publishes "f:<family>", for an invalidation
 // that no store script publishes. store.ErrUnavailable if Redis fails.
 func (s *Store) PublishFamilyInvalidation(ctx context.Context, family string) error {
-	return s.publish(ctx, familyMsg(family))
+	return s.publish(ctx, s.familyMsg(family))
 }
 
 // PublishClientInvalidation publishes "c:<client_id>", for an invalidation
 // that no store script publishes. store.ErrUnavailable if Redis fails.
 func (s *Store) PublishClientInvalidation(ctx context.Context, clientID string) error {
-	return s.publish(ctx, clientMsg(clientID))
+	return s.publish(ctx, s.clientMsg(clientID))
 }
 
 func (s *Store) publish(ctx context.Context, msg string) error {
@@ -204,18 +217,37 @@ func watchOnce(ctx context.Context, cfg watchConfig, channel string, h Invalidat
 			if m.Channel != channel {
 				continue
 			}
-			dispatch(h, m.Payload)
+			dispatch(h, m.Payload, time.Now())
 		}
 	}
 }
 
-func dispatch(h InvalidationHandler, payload string) {
+// dispatch hands one message to h, and its lag (now minus the message's
+// time, when it has one and h is a store.InvalidationLagHandler).
+func dispatch(h InvalidationHandler, payload string, now time.Time) {
+	kind, rest := byte(0), ""
+	var sent int64
 	switch {
-	case strings.HasPrefix(payload, invFamilyPrefix) && len(payload) > len(invFamilyPrefix):
-		h.InvalidateFamily(payload[len(invFamilyPrefix):])
-	case strings.HasPrefix(payload, invClientPrefix) && len(payload) > len(invClientPrefix):
-		h.InvalidateClient(payload[len(invClientPrefix):])
+	case len(payload) > 2 && (payload[:2] == invTimedFamilyPrefix || payload[:2] == invTimedClientPrefix):
+		ms, name, ok := strings.Cut(payload[2:], ":")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil || n <= 0 || name == "" {
+			h.InvalidateAll()
+			return
+		}
+		kind, rest, sent = payload[0]|0x20, name, n // 'f' or 'c'
+	case len(payload) > 2 && (payload[:2] == invFamilyPrefix || payload[:2] == invClientPrefix):
+		kind, rest = payload[0], payload[2:]
 	default:
 		h.InvalidateAll()
+		return
+	}
+	if kind == 'f' {
+		h.InvalidateFamily(rest)
+	} else {
+		h.InvalidateClient(rest)
+	}
+	if lh, ok := h.(store.InvalidationLagHandler); ok && sent > 0 {
+		lh.InvalidationLag(max(0, now.Sub(time.UnixMilli(sent))))
 	}
 }

@@ -323,7 +323,7 @@ func (s *Store) UpdateApplication(ctx context.Context, app *store.Application) e
 	if err != nil {
 		return err
 	}
-	n, err := updateAppScript.Run(ctx, s.rdb, []string{s.appKey(app.ClientID)}, js, s.InvalidationChannel(), clientMsg(app.ClientID)).Int()
+	n, err := updateAppScript.Run(ctx, s.rdb, []string{s.appKey(app.ClientID)}, js, s.InvalidationChannel(), s.clientMsg(app.ClientID)).Int()
 	if err != nil {
 		return unavailable("update application", err)
 	}
@@ -341,7 +341,7 @@ func (s *Store) RevokeApplicationTokens(ctx context.Context, clientID string) (i
 	if err != nil {
 		return 0, unavailable("revoke application tokens: generation", err)
 	}
-	n, err := newGenScript.Run(ctx, s.rdb, []string{s.appKey(clientID)}, gen, s.InvalidationChannel(), clientMsg(clientID)).Int64()
+	n, err := newGenScript.Run(ctx, s.rdb, []string{s.appKey(clientID)}, gen, s.InvalidationChannel(), s.clientMsg(clientID)).Int64()
 	if err != nil {
 		return 0, unavailable("revoke application tokens", err)
 	}
@@ -364,7 +364,7 @@ func (s *Store) DeleteApplication(ctx context.Context, clientID string) error {
 	var del *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, s.appKey(clientID))
-		p.Publish(ctx, s.InvalidationChannel(), clientMsg(clientID))
+		p.Publish(ctx, s.InvalidationChannel(), s.clientMsg(clientID))
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -899,8 +900,8 @@ func (s *Store) revokedKey(family string) string {
 }
 
 // TestPublishes: every revocation or replacement of tokens publishes
-// "f:<family>", every change of an application "c:<client_id>", on
-// <prefix>inv.
+// "F:<ms>:<family>", every change of an application "C:<ms>:<client_id>",
+// on <prefix>inv, <ms> the time of publication.
 func TestPublishes(t *testing.T) {
 	t.Parallel()
 	s, client, prefix := newStore(t)
@@ -944,13 +945,59 @@ func TestPublishes(t *testing.T) {
 		{"DeleteApplication", func() error { return s.DeleteApplication(ctx, "app") }, "c:app"},
 	}
 	for _, st := range steps {
+		before := time.Now().UnixMilli()
 		if err := st.run(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		if got := next(st.name); got != st.want {
-			t.Fatalf("%s published %q, want %q", st.name, got, st.want)
+		got := next(st.name)
+		kind, rest, _ := strings.Cut(got, ":")
+		ms, name, _ := strings.Cut(rest, ":")
+		sent, err := strconv.ParseInt(ms, 10, 64)
+		if kind+":"+name != strings.ToUpper(st.want[:1])+st.want[1:] || err != nil || sent < before || sent > time.Now().UnixMilli() {
+			t.Fatalf("%s published %q, want %q with its time (ms) between the two", st.name, got, strings.ToUpper(st.want[:1])+":<ms>:"+st.want[2:])
 		}
 	}
+}
+
+// TestDispatch: timed and untimed messages reach the handler, a timed one
+// with its lag; anything else flushes.
+func TestDispatch(t *testing.T) {
+	t.Parallel()
+	now := time.UnixMilli(1_000_500)
+	for _, tc := range []struct {
+		payload string
+		want    []string
+	}{
+		{"F:1000000:fam", []string{"family fam", "lag 500ms"}},
+		{"C:1000000:app:x", []string{"client app:x", "lag 500ms"}},
+		{"F:1000600:fam", []string{"family fam", "lag 0s"}}, // the publisher's clock ahead
+		{"f:fam", []string{"family fam"}},
+		{"c:app", []string{"client app"}},
+		{"F:x:fam", []string{"all"}},
+		{"F:1000000:", []string{"all"}},
+		{"F:1000000", []string{"all"}},
+		{"f:", []string{"all"}},
+		{"x:y", []string{"all"}},
+		{"", []string{"all"}},
+	} {
+		h := &recordingHandler{}
+		dispatch(h, tc.payload, now)
+		if !slices.Equal(h.got, tc.want) {
+			t.Errorf("dispatch(%q): got %q, want %q", tc.payload, h.got, tc.want)
+		}
+	}
+}
+
+// recordingHandler lists the calls it gets.
+type recordingHandler struct{ got []string }
+
+func (h *recordingHandler) InvalidateFamily(f string) { h.got = append(h.got, "family "+f) }
+func (h *recordingHandler) InvalidateClient(c string) { h.got = append(h.got, "client "+c) }
+func (h *recordingHandler) InvalidateAll()            { h.got = append(h.got, "all") }
+func (h *recordingHandler) ChannelLive()              {}
+func (h *recordingHandler) ChannelLost(error)         {}
+func (h *recordingHandler) InvalidationLag(lag time.Duration) {
+	h.got = append(h.got, "lag "+lag.String())
 }
 
 // TestUserIndex: the user index is a hash of family -> expiry whose TTL

@@ -300,7 +300,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 		s.familyKey(family, kindRefresh), s.familyKey(family, kindAccess),
 		s.familyKey(family, kindRetired), s.familyKey(family, kindTombstone),
 	}
-	args := []any{digest(old.Key.Signature), retiredVal, retiredPX, w.atVal, w.atPX, w.rtVal, w.rtPX, s.InvalidationChannel(), familyMsg(family)}
+	args := []any{digest(old.Key.Signature), retiredVal, retiredPX, w.atVal, w.atPX, w.rtVal, w.rtPX, s.InvalidationChannel(), s.familyMsg(family)}
 	user := at.UserID
 	if user == "" {
 		user = old.UserID
@@ -370,7 +370,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, k store.Key) error {
 
 func (s *Store) revokeToken(ctx context.Context, op string, k store.Key, kind byte) error {
 	keys := []string{s.familyKey(k.Family, kind)}
-	if err := revokeTokenScript.Run(ctx, s.rdb, keys, digest(k.Signature), s.InvalidationChannel(), familyMsg(k.Family)).Err(); err != nil {
+	if err := revokeTokenScript.Run(ctx, s.rdb, keys, digest(k.Signature), s.InvalidationChannel(), s.familyMsg(k.Family)).Err(); err != nil {
 		return unavailable(op, err)
 	}
 	return nil
@@ -394,7 +394,7 @@ func (s *Store) RevokeFamily(ctx context.Context, family string) error {
 		s.familyKey(family, kindRetired), s.familyKey(family, kindTombstone),
 	}
 	now := strconv.FormatInt(s.now().UnixMilli(), 10)
-	err := revokeFamilyScript.Run(ctx, s.rdb, keys, store.RevokedFamilyRetention.Milliseconds(), now, s.InvalidationChannel(), familyMsg(family)).Err()
+	err := revokeFamilyScript.Run(ctx, s.rdb, keys, store.RevokedFamilyRetention.Milliseconds(), now, s.InvalidationChannel(), s.familyMsg(family)).Err()
 	if err != nil { // the script always returns 1, never nil
 		return unavailable("revoke family", err)
 	}
