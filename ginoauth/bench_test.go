@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,9 +21,22 @@ import (
 // the ratio of the two is the middleware's cost.
 func benchServer(b *testing.B, kind string) (*gin.Engine, string) {
 	b.Helper()
-	p, err := ginoauth.New(ginoauth.Config{Store: newStore(b, kind), SecretKey: testKey})
+	return benchServerWith(b, ginoauth.Config{Store: newStore(b, kind), SecretKey: testKey})
+}
+
+// benchServerWith is benchServer on a provider configured with cfg; it
+// waits for a validation cache (cfg.ValidationCache) to go live.
+func benchServerWith(b *testing.B, cfg ginoauth.Config) (*gin.Engine, string) {
+	b.Helper()
+	p, err := ginoauth.New(cfg)
 	if err != nil {
 		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	for deadline := time.Now().Add(5 * time.Second); cfg.ValidationCache && !p.ValidationCacheLive(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Skip("the validation cache did not go live (no real Redis?)")
+		}
 	}
 	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
 		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
@@ -83,6 +97,15 @@ func BenchmarkGET(b *testing.B) {
 		b.Run(kind+"/open", func(b *testing.B) { benchGET(b, r, "/open", "") })
 		b.Run(kind+"/protected", func(b *testing.B) { benchGET(b, r, "/protected", token) })
 	}
+}
+
+// BenchmarkGETCached is BenchmarkGET's protected GET with the validation
+// cache on (Redis only: the cache needs the invalidation channel), against
+// the same handler with no authentication.
+func BenchmarkGETCached(b *testing.B) {
+	r, token := benchServerWith(b, ginoauth.Config{Store: newStore(b, "redis"), SecretKey: testKey, ValidationCache: true})
+	b.Run("open", func(b *testing.B) { benchGET(b, r, "/open", "") })
+	b.Run("protected", func(b *testing.B) { benchGET(b, r, "/protected", token) })
 }
 
 // BenchmarkTokenClientCredentials measures the token endpoint.
