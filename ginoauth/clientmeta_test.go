@@ -48,21 +48,21 @@ func registerMetadata(p *ginoauth.Provider, doc string) (*store.Application, str
 	return p.CreateApplication(context.Background(), m.NewApplication())
 }
 
-// TestClientMetadata registers applications from RFC 7591 documents: a
-// good one is stored with its metadata, and a secret only when it
-// authenticates with one; a bad one is refused with the RFC 7591 error
-// code and a sentence naming the problem.
-func TestClientMetadata(t *testing.T) {
-	t.Parallel()
-	pub, priv := testJWKS(t, false), testJWKS(t, true)
+// metadataCase is a document for TestClientMetadata and what registering
+// it gives.
+type metadataCase struct {
+	name, doc  string
+	wantCode   string // "" for a registered application
+	wantSecret bool
+	wantIn     string // in the problems, or for a success the method
+}
+
+// metadataCases are TestClientMetadata's documents; pub and priv are JWK
+// Sets of a public and of a private key.
+func metadataCases(pub, priv string) []metadataCase {
 	big := `{"client_name":"` + strings.Repeat("a", ginoauth.MaxClientMetadataSize) + `"}`
 	deep := strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20)
-	tests := []struct {
-		name, doc  string
-		wantCode   string // "" for a registered application
-		wantSecret bool
-		wantIn     string // in the problems, or for a success the method
-	}{
+	return []metadataCase{
 		{"defaults", `{"redirect_uris":["https://app.example/cb"]}`, "", true, "client_secret_basic"},
 		{"public", `{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none","client_name":"SPA","scope":"read"}`, "", false, "none"},
 		{"client credentials, post", `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post"}`, "", true, "client_secret_post"},
@@ -111,6 +111,15 @@ func TestClientMetadata(t *testing.T) {
 		{"too big", big, "invalid_client_metadata", false, "larger than"},
 		{"not utf-8", "{\"client_name\":\"\xff\"}", "invalid_client_metadata", false, "not UTF-8"},
 	}
+}
+
+// TestClientMetadata registers applications from RFC 7591 documents: a
+// good one is stored with its metadata, and a secret only when it
+// authenticates with one; a bad one is refused with the RFC 7591 error
+// code and a sentence naming the problem.
+func TestClientMetadata(t *testing.T) {
+	t.Parallel()
+	tests := metadataCases(testJWKS(t, false), testJWKS(t, true))
 	p, err := ginoauth.New(ginoauth.Config{Store: memstore.New(), SecretKey: testKey})
 	if err != nil {
 		t.Fatal(err)
