@@ -57,7 +57,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 
 		PostLogoutRedirectURIs:   dedupe(na.PostLogoutRedirectURIs),
 		TokenEndpointAuthMethod:  na.TokenEndpointAuthMethod,
-		JWKS:                     na.JWKS,
+		JWKS:                     append(json.RawMessage(nil), na.JWKS...),
 		JWKSURI:                  na.JWKSURI,
 		IDTokenSignedResponseAlg: na.IDTokenSignedResponseAlg,
 		AccessTokenFormat:        na.AccessTokenFormat,
@@ -189,7 +189,7 @@ func checkAuthMethod(l *problemList, app *store.Application) {
 // an *InvalidApplicationError saying why.
 func ValidateRedirectURI(raw string) error {
 	if problem := redirectURIProblem(raw); problem != "" {
-		return &InvalidApplicationError{Problems: []string{problem}}
+		return &InvalidApplicationError{Problems: []string{problem}, Fields: []string{"redirect_uris"}}
 	}
 	return nil
 }

@@ -110,8 +110,8 @@ func (p *Provider) ListApplications(ctx context.Context, ownerUserID string) ([]
 // a secret (a public one, or one whose TokenEndpointAuthMethod is
 // private_key_jwt) keeps none: its SecretHash is cleared. One that does
 // needs one: change must set SecretHash (with HashClientSecret) when it
-// turns a public client confidential. Two concurrent updates of one application are not
-// merged: the last one stored wins.
+// turns a public client confidential. Two concurrent updates of one
+// application are not merged: the last one stored wins.
 func (p *Provider) UpdateApplication(ctx context.Context, clientID string, change func(*store.Application) error) (*store.Application, error) {
 	app, err := p.store.GetApplication(ctx, clientID)
 	if err != nil {

@@ -543,9 +543,10 @@ func (pg *pages) problems(f appForm) []string {
 }
 
 // problems checks what Provider.CheckApplication (which checks the name,
-// the redirect URIs and the scopes) does not: that the grant types are among those the form offers (CheckApplication
-// accepts any the server has, refresh_token and custom grants included,
-// which only an operator may give).
+// the redirect URIs and the scopes) does not: that the grant types are
+// among those the form offers (CheckApplication accepts any the server
+// has, refresh_token and custom grants included, which only an operator
+// may give).
 func (f appForm) problems() []string {
 	var out []string
 	for _, g := range f.grantTypes {
