@@ -8,12 +8,14 @@
 //	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
 //	             [--secret-key-file PATH] [--metrics-addr ADDR] [--trace]
 //	             [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
-//	demo createuser --username U --password P [--email E] [--staff] [--site social]
+//	demo createuser --username U --password P [--email E] [--given-name G] [--family-name F]
+//	                [--staff] [--site social]
 //	                [--redis URL | --redis-cluster URL]
 //	demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
 //	                       [--client-id ID] [--user U] [--scopes "read write"] [--json]
 //	                       [--site social] [--redis URL | --redis-cluster URL]
 //	                       <confidential|public> <GRANT[,GRANT...]>
+//	                       (or, instead of the arguments: --metadata '<JSON>')
 //	demo listapplications [--user U] [--json] [--site social] [--redis URL | --redis-cluster URL]
 //	demo deleteapplication [--site social] [--redis URL | --redis-cluster URL] <client_id>
 //	demo revoketokens (--user U | --client-id ID) [--site social]
@@ -188,16 +190,21 @@ Usage:
         --secret-key-file PATH: the secret key (hex or base64, 32 bytes or more)
         when GINOAUTH_SECRET_KEY is unset; with Redis, one of them is required.
         --site, --social-url and --social-client-id: see Social login below.
-  demo createuser --username U --password P [--email E] [--staff] [--site social]
+  demo createuser --username U --password P [--email E] [--given-name G] [--family-name F]
+                  [--staff] [--site social]
                   [--redis URL | --redis-cluster URL]
         Create a user who can get tokens with the password grant.
   demo createapplication [--name N] [--redirect-uris "URI ..."] [--skip-authorization]
                          [--client-id ID] [--user U] [--scopes "read write"] [--json]
                          [--site social] [--redis URL | --redis-cluster URL]
                          <confidential|public> <GRANT[,GRANT...]>
+                         (or, instead of the arguments: --metadata '<JSON>')
         Register an OAuth2 application (client) and print its credentials.
         GRANT is password, client-credentials or authorization-code (or, for the
         API of docs/social-login.md, convert-token or token-exchange).
+        --metadata takes an RFC 7591 client metadata document instead (redirect_uris,
+        grant_types, token_endpoint_auth_method, jwks, scope, client_name, ...):
+        see "Client metadata" in docs/applications.md.
   demo listapplications [--user U] [--json] [--site social] [--redis URL | --redis-cluster URL]
         List the applications (of one owner).
   demo deleteapplication [--site social] [--redis URL | --redis-cluster URL] <client_id>

@@ -2,6 +2,7 @@ package ginoauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -148,6 +149,8 @@ func cloneApp(a *store.Application) *store.Application {
 	c.GrantTypes = append([]string(nil), a.GrantTypes...)
 	c.RedirectURIs = append([]string(nil), a.RedirectURIs...)
 	c.AllowedScopes = append([]string(nil), a.AllowedScopes...)
+	c.PostLogoutRedirectURIs = append([]string(nil), a.PostLogoutRedirectURIs...)
+	c.JWKS = append(json.RawMessage(nil), a.JWKS...)
 	return &c
 }
 

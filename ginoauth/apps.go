@@ -2,10 +2,13 @@ package ginoauth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
@@ -25,12 +28,22 @@ type NewApplication struct {
 	UserID string
 	// ClientID, if set, is used instead of a generated one.
 	ClientID string
+
+	// The rest of the client metadata, as store.Application's fields of
+	// the same names (empty: the defaults). ParseClientMetadata fills them
+	// from an RFC 7591 document.
+	PostLogoutRedirectURIs   []string
+	TokenEndpointAuthMethod  string
+	JWKS                     json.RawMessage
+	JWKSURI                  string
+	IDTokenSignedResponseAlg string
+	AccessTokenFormat        string
 }
 
 // CreateApplication registers a client, after CheckApplication, and returns
-// it with its secret. The
-// secret (empty for a public client) is returned only here: the store
-// keeps its hash, as DOT does since 2.0.
+// it with its secret. The secret (empty for a client that does not
+// authenticate with one: a public client, or a private_key_jwt one) is
+// returned only here: the store keeps its hash, as DOT does since 2.0.
 func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*store.Application, string, error) {
 	app := &store.Application{
 		Name:              na.Name,
@@ -41,6 +54,13 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		SkipAuthorization: na.SkipAuthorization,
 		UserID:            na.UserID,
 		CreatedAt:         p.now().UTC().Truncate(time.Second),
+
+		PostLogoutRedirectURIs:   dedupe(na.PostLogoutRedirectURIs),
+		TokenEndpointAuthMethod:  na.TokenEndpointAuthMethod,
+		JWKS:                     append(json.RawMessage(nil), na.JWKS...),
+		JWKSURI:                  na.JWKSURI,
+		IDTokenSignedResponseAlg: na.IDTokenSignedResponseAlg,
+		AccessTokenFormat:        na.AccessTokenFormat,
 	}
 	if err := p.CheckApplication(app); err != nil {
 		return nil, "", err
@@ -54,7 +74,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 	}
 	app.ClientID = id
 	var secret string
-	if na.ClientType == store.Confidential {
+	if app.UsesSecret() {
 		var err error
 		if secret, app.SecretHash, err = NewClientSecret(); err != nil {
 			return nil, "", err
@@ -68,42 +88,97 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 
 // CheckApplication checks an application's settings: the one validator of
 // application metadata, which CreateApplication, UpdateApplication, the
-// management pages and commands all use. It returns nil, or an
-// *InvalidApplicationError listing every problem in a sentence a user can
-// act on.
+// management pages and commands, and ParseClientMetadata's documents all
+// go through. It returns nil, or an *InvalidApplicationError listing every
+// problem in a sentence a user can act on, with the RFC 7591 member each
+// is about (see InvalidApplicationError.RegistrationErrorCode).
 func (p *Provider) CheckApplication(app *store.Application) error {
-	var problems []string
+	var l problemList
 	if app.ClientType != store.Confidential && app.ClientType != store.Public {
-		problems = append(problems, "Choose a client type: confidential or public.")
+		l.add("token_endpoint_auth_method", "Choose a client type: confidential or public.")
 	}
-	if len(app.GrantTypes) == 0 {
-		problems = append(problems, "Choose at least one authorization grant type.")
-	}
-	for _, g := range app.GrantTypes {
-		if _, ok := p.grants[g]; !ok {
-			problems = append(problems, fmt.Sprintf("This server does not offer the grant type %q.", g))
+	checkName(&l, app.Name)
+	p.checkGrants(&l, app)
+	for _, u := range app.RedirectURIs {
+		if problem := uriProblem("redirect URI", u); problem != "" {
+			l.add("redirect_uris", "%s", problem)
 		}
 	}
-	if app.ClientType == store.Public && app.AllowsGrant(store.GrantClientCredentials) {
-		problems = append(problems, "A public client cannot use the client_credentials grant: it has no secret to authenticate with (RFC 6749 section 4.4).")
-	}
-	if app.AllowsGrant(store.GrantAuthorizationCode) && len(app.RedirectURIs) == 0 {
-		problems = append(problems, "The authorization_code grant needs at least one redirect URI.")
-	}
-	for _, u := range app.RedirectURIs {
-		if problem := redirectURIProblem(u); problem != "" {
-			problems = append(problems, problem)
+	for _, u := range app.PostLogoutRedirectURIs {
+		if problem := uriProblem("post-logout redirect URI", u); problem != "" {
+			l.add("post_logout_redirect_uris", "%s", problem)
 		}
 	}
 	for _, s := range app.AllowedScopes {
 		if _, ok := p.scopes[s]; !ok {
-			problems = append(problems, fmt.Sprintf("Scope %q is not one this server offers.", s))
+			l.add("scope", "Scope %q is not one this server offers.", s)
 		}
 	}
-	if len(problems) > 0 {
-		return &InvalidApplicationError{Problems: problems}
+	checkAuthMethod(&l, app)
+	checkKeys(&l, app)
+	switch app.IDTokenSignedResponseAlg {
+	case "", store.AlgRS256, store.AlgES256:
+	default:
+		l.add("id_token_signed_response_alg", "The ID token algorithm %q is not offered: choose RS256 or ES256.", app.IDTokenSignedResponseAlg)
 	}
-	return nil
+	switch app.AccessTokenFormat {
+	case "", store.TokenFormatOpaque, store.TokenFormatJWT:
+	default:
+		l.add("access_token_format", "The access token format %q is not offered: choose opaque or jwt.", app.AccessTokenFormat)
+	}
+	return l.err()
+}
+
+// MaxApplicationName bounds an application's name (client_name), in
+// characters.
+const MaxApplicationName = 255
+
+// checkName checks an application's name: plain text on one line, at most
+// MaxApplicationName characters.
+func checkName(l *problemList, name string) {
+	if utf8.RuneCountInString(name) > MaxApplicationName {
+		l.add("client_name", "The name is too long: %d characters at most.", MaxApplicationName)
+	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		l.add("client_name", "The name must be plain text on one line.")
+	}
+}
+
+// checkGrants checks the grant types: known to the provider, and what
+// each needs (a secret, redirect URIs).
+func (p *Provider) checkGrants(l *problemList, app *store.Application) {
+	if len(app.GrantTypes) == 0 {
+		l.add("grant_types", "Choose at least one authorization grant type.")
+	}
+	for _, g := range app.GrantTypes {
+		if _, ok := p.grants[g]; !ok {
+			l.add("grant_types", "This server does not offer the grant type %q.", g)
+		}
+	}
+	if app.ClientType == store.Public && app.AllowsGrant(store.GrantClientCredentials) {
+		l.add("grant_types", "A public client cannot use the client_credentials grant: it has no secret to authenticate with (RFC 6749 section 4.4).")
+	}
+	if app.AllowsGrant(store.GrantAuthorizationCode) && len(app.RedirectURIs) == 0 {
+		l.add("redirect_uris", "The authorization_code grant needs at least one redirect URI.")
+	}
+}
+
+// checkAuthMethod checks token_endpoint_auth_method against the client
+// type: "none" is a public client's, every other a confidential one's.
+func checkAuthMethod(l *problemList, app *store.Application) {
+	switch m := app.TokenEndpointAuthMethod; m {
+	case "":
+	case store.AuthNone:
+		if app.ClientType == store.Confidential {
+			l.add("token_endpoint_auth_method", "A confidential client must authenticate: token_endpoint_auth_method %q is a public client's.", m)
+		}
+	case store.AuthClientSecretBasic, store.AuthClientSecretPost, store.AuthClientSecretJWT, store.AuthPrivateKeyJWT:
+		if app.ClientType == store.Public {
+			l.add("token_endpoint_auth_method", "A public client does not authenticate: its token_endpoint_auth_method is \"none\", not %q.", m)
+		}
+	default:
+		l.add("token_endpoint_auth_method", "The token_endpoint_auth_method %q is not offered: choose client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none.", m)
+	}
 }
 
 // ValidateRedirectURI checks a redirect URI for registration (RFC 6749
@@ -114,37 +189,41 @@ func (p *Provider) CheckApplication(app *store.Application) error {
 // an *InvalidApplicationError saying why.
 func ValidateRedirectURI(raw string) error {
 	if problem := redirectURIProblem(raw); problem != "" {
-		return &InvalidApplicationError{Problems: []string{problem}}
+		return &InvalidApplicationError{Problems: []string{problem}, Fields: []string{"redirect_uris"}}
 	}
 	return nil
 }
 
 // redirectURIProblem says what is wrong with raw as a redirect URI to
 // register, or "" when nothing is.
-func redirectURIProblem(raw string) string {
+func redirectURIProblem(raw string) string { return uriProblem("redirect URI", raw) }
+
+// uriProblem is redirectURIProblem for a URI that kind names in its
+// sentences ("redirect URI", "post-logout redirect URI").
+func uriProblem(kind, raw string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs():
-		return fmt.Sprintf("The redirect URI %q is not an absolute URI.", raw)
+		return fmt.Sprintf("The %s %q is not an absolute URI.", kind, raw)
 	case u.Fragment != "" || u.RawFragment != "" || strings.HasSuffix(raw, "#"):
-		return fmt.Sprintf("The redirect URI %q may not have a fragment (#...).", raw)
+		return fmt.Sprintf("The %s %q may not have a fragment (#...).", kind, raw)
 	case u.User != nil:
-		return fmt.Sprintf("The redirect URI %q may not carry a user name or password.", raw)
+		return fmt.Sprintf("The %s %q may not carry a user name or password.", kind, raw)
 	case !validPort(u):
-		return fmt.Sprintf("The redirect URI %q has a port that is not a number from 1 to 65535.", raw)
+		return fmt.Sprintf("The %s %q has a port that is not a number from 1 to 65535.", kind, raw)
 	}
 	switch u.Scheme {
 	case "https":
 		if u.Host == "" {
-			return fmt.Sprintf("The redirect URI %q has no host.", raw)
+			return fmt.Sprintf("The %s %q has no host.", kind, raw)
 		}
 	case "http":
 		if !isLoopbackHost(u.Hostname()) {
-			return fmt.Sprintf("The redirect URI %q must use https: http is for loopback addresses only.", raw)
+			return fmt.Sprintf("The %s %q must use https: http is for loopback addresses only.", kind, raw)
 		}
 	default:
 		if !strings.Contains(u.Scheme, ".") {
-			return fmt.Sprintf("The redirect URI %q has a custom scheme that is not reverse-DNS, such as com.example.app.", raw)
+			return fmt.Sprintf("The %s %q has a custom scheme that is not reverse-DNS, such as com.example.app.", kind, raw)
 		}
 	}
 	return ""

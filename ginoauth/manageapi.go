@@ -26,6 +26,48 @@ var ErrInvalidApplication = errors.New("ginoauth: invalid application")
 // refused, one sentence per problem, fit to show a user.
 type InvalidApplicationError struct {
 	Problems []string
+	// Fields, when not nil, holds for each of Problems (same index) the
+	// client metadata member it is about, by its RFC 7591 name
+	// ("redirect_uris", "jwks", ...), or "" for the document as a whole.
+	Fields []string
+}
+
+// RFC 7591 section 3.2.2 error codes, which RegistrationErrorCode returns.
+const (
+	ErrCodeInvalidRedirectURI    = "invalid_redirect_uri"
+	ErrCodeInvalidClientMetadata = "invalid_client_metadata"
+)
+
+// RegistrationErrorCode is the RFC 7591 section 3.2.2 error code of a
+// refused registration: invalid_redirect_uri when every problem is about
+// the redirect_uris, invalid_client_metadata otherwise.
+func (e *InvalidApplicationError) RegistrationErrorCode() string {
+	if len(e.Fields) != len(e.Problems) || len(e.Fields) == 0 {
+		return ErrCodeInvalidClientMetadata
+	}
+	for _, f := range e.Fields {
+		if f != "redirect_uris" {
+			return ErrCodeInvalidClientMetadata
+		}
+	}
+	return ErrCodeInvalidRedirectURI
+}
+
+// problemList collects problems with the member each is about, for an
+// *InvalidApplicationError.
+type problemList struct{ problems, fields []string }
+
+func (l *problemList) add(field, format string, args ...any) {
+	l.problems = append(l.problems, fmt.Sprintf(format, args...))
+	l.fields = append(l.fields, field)
+}
+
+// err returns nil, or an *InvalidApplicationError with l's problems.
+func (l *problemList) err() error {
+	if len(l.problems) == 0 {
+		return nil
+	}
+	return &InvalidApplicationError{Problems: l.problems, Fields: l.fields}
 }
 
 // Error implements the error interface.
@@ -64,11 +106,12 @@ func (p *Provider) ListApplications(ctx context.Context, ownerUserID string) ([]
 // *InvalidApplicationError (errors.Is ErrInvalidApplication); a missing
 // application, an error wrapping store.ErrNotFound.
 //
-// change may not alter ClientID. A public client keeps no secret: its
-// SecretHash is cleared. A confidential client needs one: change must set
-// SecretHash (with HashClientSecret) when it turns a public client
-// confidential. Two concurrent updates of one application are not
-// merged: the last one stored wins.
+// change may not alter ClientID. A client that does not authenticate with
+// a secret (a public one, or one whose TokenEndpointAuthMethod is
+// private_key_jwt) keeps none: its SecretHash is cleared. One that does
+// needs one: change must set SecretHash (with HashClientSecret) when it
+// turns a public client confidential. Two concurrent updates of one
+// application are not merged: the last one stored wins.
 func (p *Provider) UpdateApplication(ctx context.Context, clientID string, change func(*store.Application) error) (*store.Application, error) {
 	app, err := p.store.GetApplication(ctx, clientID)
 	if err != nil {
@@ -83,19 +126,20 @@ func (p *Provider) UpdateApplication(ctx context.Context, clientID string, chang
 	app.GrantTypes = dedupe(app.GrantTypes)
 	app.RedirectURIs = dedupe(app.RedirectURIs)
 	app.AllowedScopes = dedupe(app.AllowedScopes)
-	var problems []string
+	app.PostLogoutRedirectURIs = dedupe(app.PostLogoutRedirectURIs)
+	var l problemList
 	var invalid *InvalidApplicationError
 	if errors.As(p.CheckApplication(app), &invalid) {
-		problems = invalid.Problems
+		l = problemList{invalid.Problems, invalid.Fields}
 	}
 	switch {
-	case app.ClientType == store.Public:
-		app.SecretHash = ""
-	case app.ClientType == store.Confidential && app.SecretHash == "":
-		problems = append(problems, "A confidential client needs a client secret.")
+	case !app.UsesSecret():
+		app.SecretHash = "" // a public client, or one that signs with its keys
+	case app.SecretHash == "":
+		l.add("token_endpoint_auth_method", "A confidential client needs a client secret.")
 	}
-	if len(problems) > 0 {
-		return nil, &InvalidApplicationError{Problems: problems}
+	if err := l.err(); err != nil {
+		return nil, err
 	}
 	defer p.apps.forget(clientID)
 	if err := p.store.UpdateApplication(ctx, app); err != nil {

@@ -140,6 +140,8 @@ func (cli *CLI) createUser(ctx context.Context, args []string) error {
 	username := fs.String("username", "", "the username (required)")
 	password := fs.String("password", "", "the password (required; or env GINOAUTH_PASSWORD)")
 	email := fs.String("email", "", "e-mail address")
+	given := fs.String("given-name", "", "given (first) name, the OpenID Connect given_name claim")
+	family := fs.String("family-name", "", "family (last) name, the OpenID Connect family_name claim")
 	staff := fs.Bool("staff", false, "mark the user as staff")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -157,7 +159,9 @@ func (cli *CLI) createUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	u, err := p.CreateUser(ctx, ginoauth.NewUser{Username: *username, Password: *password, Email: *email, IsStaff: *staff})
+	u, err := p.CreateUser(ctx, ginoauth.NewUser{
+		Username: *username, Password: *password, Email: *email, FirstName: *given, LastName: *family, IsStaff: *staff,
+	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return fmt.Errorf("user %q already exists", *username)
 	}
@@ -184,45 +188,43 @@ var grantTypes = map[string]string{
 const grantTypeNames = "authorization-code, password, client-credentials, convert-token or token-exchange"
 
 // createApplication is DOT's createapplication: it registers an
-// application and prints its client_id and (once) its client_secret.
+// application, from the two arguments or from an RFC 7591 client metadata
+// document (--metadata), and prints its client_id and (once) its
+// client_secret.
 func (cli *CLI) createApplication(ctx context.Context, args []string) error {
-	const posUsage = "<confidential|public> <authorization-code|password|client-credentials|convert-token|token-exchange>[,...]"
-	fs := cli.newFlagSet("createapplication", posUsage)
+	fs := cli.newFlagSet("createapplication", createAppUsage+"\n   or: createapplication [flags] --metadata '<JSON>'")
 	name := fs.String("name", "", "the application's name")
 	redirects := fs.String("redirect-uris", "", "space-separated redirect URIs (needed by authorization-code)")
 	skip := fs.Bool("skip-authorization", false, "skip the consent page for this application")
-	asJSON := fs.Bool("json", false, `print one line {"client_id": ..., "client_secret": ...}`)
+	asJSON := fs.Bool("json", false, `print one line {"client_id": ..., "client_secret": ...} (no client_secret for a client without one)`)
 	clientID := fs.String("client-id", "", "use this client id instead of a generated one")
 	owner := fs.String("user", "", "username of the application's owner")
 	scopes := fs.String("scopes", "", "space-separated scope ceiling (default: every scope)")
+	metadata := fs.String("metadata", "", "register from this RFC 7591 client metadata document, a JSON object (redirect_uris, grant_types,\ntoken_endpoint_auth_method, jwks, scope, client_name, ...), instead of the arguments,\n--name, --redirect-uris and --scopes")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		fmt.Fprintf(cli.stderr(), "createapplication needs two arguments: %s\n", posUsage)
-		fs.Usage()
-		return ErrUsage
+	fromDoc := false
+	fs.Visit(func(f *flag.Flag) { fromDoc = fromDoc || f.Name == "metadata" })
+	var na ginoauth.NewApplication
+	if fromDoc {
+		na, err = cli.metadataApplication(fs, pos, *metadata)
+	} else {
+		na, err = cli.argsApplication(fs, pos, *name, *redirects, *scopes)
 	}
-	ct, grants, err := cli.parseClientKind(pos[0], pos[1])
 	if err != nil {
 		return err
 	}
-	allowed, err := scope.Parse(*scopes)
-	if err != nil {
-		fmt.Fprintf(cli.stderr(), "--scopes %q is not a valid scope list\n", *scopes)
-		return ErrUsage
-	}
+	na.SkipAuthorization, na.ClientID = *skip, *clientID
 	p, err := cli.open(ctx)
 	if err != nil {
 		return err
 	}
-	if err := checkGrantTypesEnabled(p, grants); err != nil {
-		return err
-	}
-	na := ginoauth.NewApplication{
-		Name: *name, ClientType: ct, GrantTypes: grants, RedirectURIs: strings.Fields(*redirects),
-		SkipAuthorization: *skip, ClientID: *clientID, AllowedScopes: allowed,
+	if !fromDoc {
+		if err := checkGrantTypesEnabled(p, na.GrantTypes); err != nil {
+			return err
+		}
 	}
 	if *owner != "" {
 		if na.UserID, err = userID(ctx, p, *owner); err != nil {
@@ -230,16 +232,71 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 		}
 	}
 	app, secret, err := p.CreateApplication(ctx, na)
-	var invalid *ginoauth.InvalidApplicationError
-	switch {
-	case errors.Is(err, store.ErrDuplicate):
+	if errors.Is(err, store.ErrDuplicate) {
 		return fmt.Errorf("an application with client id %q already exists", *clientID)
-	case errors.As(err, &invalid):
-		return fmt.Errorf("the application was not created:\n  %s", strings.Join(invalid.Problems, "\n  "))
-	case err != nil:
-		return err
+	}
+	if err != nil {
+		return notCreated(err)
 	}
 	return cli.printNewApplication(app, secret, *asJSON)
+}
+
+// createAppUsage is createapplication's positional arguments.
+const createAppUsage = "<confidential|public> <authorization-code|password|client-credentials|convert-token|token-exchange>[,...]"
+
+// argsApplication is the application createapplication's two arguments
+// and --name, --redirect-uris and --scopes describe.
+func (cli *CLI) argsApplication(fs *flag.FlagSet, pos []string, name, redirects, scopes string) (ginoauth.NewApplication, error) {
+	if len(pos) != 2 {
+		fmt.Fprintf(cli.stderr(), "createapplication needs two arguments: %s (or --metadata)\n", createAppUsage)
+		fs.Usage()
+		return ginoauth.NewApplication{}, ErrUsage
+	}
+	ct, grants, err := cli.parseClientKind(pos[0], pos[1])
+	if err != nil {
+		return ginoauth.NewApplication{}, err
+	}
+	allowed, err := scope.Parse(scopes)
+	if err != nil {
+		fmt.Fprintf(cli.stderr(), "--scopes %q is not a valid scope list\n", scopes)
+		return ginoauth.NewApplication{}, ErrUsage
+	}
+	return ginoauth.NewApplication{
+		Name: name, ClientType: ct, GrantTypes: grants, RedirectURIs: strings.Fields(redirects), AllowedScopes: allowed,
+	}, nil
+}
+
+// metadataApplication is the application createapplication --metadata
+// describes. The document replaces the arguments, --name, --redirect-uris
+// and --scopes: giving any of them too is a usage error.
+func (cli *CLI) metadataApplication(fs *flag.FlagSet, pos []string, doc string) (ginoauth.NewApplication, error) {
+	var clash []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "name" || f.Name == "redirect-uris" || f.Name == "scopes" {
+			clash = append(clash, "--"+f.Name)
+		}
+	})
+	if len(pos) > 0 || len(clash) > 0 {
+		fmt.Fprintln(cli.stderr(), "createapplication --metadata takes no arguments, nor --name, --redirect-uris or --scopes:\n"+
+			"the document has them (client_name, redirect_uris, scope)")
+		fs.Usage()
+		return ginoauth.NewApplication{}, ErrUsage
+	}
+	m, err := ginoauth.ParseClientMetadata([]byte(doc))
+	if err != nil {
+		return ginoauth.NewApplication{}, notCreated(err)
+	}
+	return m.NewApplication(), nil
+}
+
+// notCreated says why CreateApplication or ParseClientMetadata refused an
+// application, one problem a line.
+func notCreated(err error) error {
+	var invalid *ginoauth.InvalidApplicationError
+	if errors.As(err, &invalid) {
+		return fmt.Errorf("the application was not created:\n  %s", strings.Join(invalid.Problems, "\n  "))
+	}
+	return err
 }
 
 // parseClientKind parses createapplication's two arguments: the client
@@ -282,7 +339,11 @@ func checkGrantTypesEnabled(p *ginoauth.Provider, grants []string) error {
 func (cli *CLI) printNewApplication(app *store.Application, secret string, asJSON bool) error {
 	out := cli.stdout()
 	if asJSON {
-		return json.NewEncoder(out).Encode(map[string]string{"client_id": app.ClientID, "client_secret": secret})
+		creds := map[string]string{"client_id": app.ClientID}
+		if secret != "" {
+			creds["client_secret"] = secret
+		}
+		return json.NewEncoder(out).Encode(creds)
 	}
 	fmt.Fprintf(out, "New application %q created.\n", app.Name)
 	fmt.Fprintf(out, "client_id:     %s\n", app.ClientID)
@@ -317,6 +378,13 @@ type applicationJSON struct {
 	SkipAuthorization bool      `json:"skip_authorization"`
 	UserID            string    `json:"user_id,omitempty"`
 	CreatedAt         time.Time `json:"created_at"`
+	// The rest of the client metadata, the defaults filled in.
+	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris"`
+	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
+	JWKS                     json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                  string          `json:"jwks_uri,omitempty"`
+	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	AccessTokenFormat        string          `json:"access_token_format"`
 }
 
 func (cli *CLI) listApplications(ctx context.Context, args []string) error {
@@ -353,6 +421,8 @@ func (cli *CLI) listApplications(ctx context.Context, args []string) error {
 				ClientID: a.ClientID, Name: a.Name, ClientType: string(a.ClientType),
 				GrantTypes: nonNil(a.GrantTypes), RedirectURIs: nonNil(a.RedirectURIs), AllowedScopes: nonNil(a.AllowedScopes),
 				SkipAuthorization: a.SkipAuthorization, UserID: a.UserID, CreatedAt: a.CreatedAt,
+				PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs), TokenEndpointAuthMethod: a.AuthMethod(),
+				JWKS: a.JWKS, JWKSURI: a.JWKSURI, IDTokenSignedResponseAlg: a.IDTokenAlg(), AccessTokenFormat: a.TokenFormat(),
 			})
 		}
 		return json.NewEncoder(cli.stdout()).Encode(out)

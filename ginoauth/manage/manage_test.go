@@ -217,7 +217,7 @@ func setup(t *testing.T, cli *manage.CLI, p *ginoauth.Provider, out *bytes.Buffe
 	}
 	for _, args := range [][]string{
 		{"--user", "alice", "--name", "one"},
-		{"--user", "alice", "--name", "two\tlines\n"},
+		{"--user", "alice", "--name", "two"},
 		{"--name", "unowned"},
 	} {
 		out.Reset()
@@ -229,6 +229,16 @@ func setup(t *testing.T, cli *manage.CLI, p *ginoauth.Provider, out *bytes.Buffe
 			t.Fatal(err)
 		}
 		ids, secrets = append(ids, got["client_id"]), append(secrets, got["client_secret"])
+	}
+	// A name on two lines, which createapplication refuses, as an
+	// application stored before names were checked may have.
+	app, err := p.Store().GetApplication(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Name = "two\tlines\n"
+	if err := p.Store().UpdateApplication(ctx, app); err != nil {
+		t.Fatal(err)
 	}
 	out.Reset()
 	return ids, secrets

@@ -42,8 +42,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,10 +51,6 @@ import (
 
 // maxPageForm bounds the body of a management page's POST.
 const maxPageForm = 64 << 10
-
-// maxApplicationName is the longest application name the registration
-// form takes, as DOT's Application.name.
-const maxApplicationName = 255
 
 // PageData is what every management page's data starts with (embedded).
 type PageData struct {
@@ -548,10 +542,11 @@ func (pg *pages) problems(f appForm) []string {
 	return out
 }
 
-// problems checks what Provider.CheckApplication does not: the name, and
-// that the grant types are among those the form offers (CheckApplication
-// accepts any the server has, refresh_token and custom grants included,
-// which only an operator may give).
+// problems checks what Provider.CheckApplication (which checks the name,
+// the redirect URIs and the scopes) does not: that the grant types are
+// among those the form offers (CheckApplication accepts any the server
+// has, refresh_token and custom grants included, which only an operator
+// may give).
 func (f appForm) problems() []string {
 	var out []string
 	for _, g := range f.grantTypes {
@@ -559,18 +554,17 @@ func (f appForm) problems() []string {
 			out = append(out, fmt.Sprintf("The form does not offer the grant type %q: choose among authorization code, password and client credentials.", g))
 		}
 	}
-	if utf8.RuneCountInString(f.name) > maxApplicationName {
-		out = append(out, fmt.Sprintf("The name is too long: %d characters at most.", maxApplicationName))
-	}
-	if !utf8.ValidString(f.name) || strings.IndexFunc(f.name, unicode.IsControl) >= 0 {
-		out = append(out, "The name must be plain text on one line.")
-	}
 	return out
 }
 
 // apply sets a's settings from the form.
 func (f appForm) apply(a *store.Application) {
 	a.Name = f.name
+	if a.ClientType != store.ClientType(f.clientType) {
+		// The form offers no token_endpoint_auth_method: a new client
+		// type takes its default one (none, or client_secret_basic).
+		a.TokenEndpointAuthMethod = ""
+	}
 	a.ClientType = store.ClientType(f.clientType)
 	a.GrantTypes = f.grantTypes
 	a.RedirectURIs = strings.Fields(f.redirectURIs)
@@ -691,7 +685,7 @@ func (pg *pages) update(c *gin.Context, owner *ginoauth.Owner) {
 			}
 			a.AllowedScopes = append(a.AllowedScopes, pg.introspection)
 		}
-		if a.ClientType == store.Confidential && a.SecretHash == "" {
+		if a.UsesSecret() && a.SecretHash == "" {
 			// A public client made confidential: it needs a secret.
 			var err error
 			if secret, a.SecretHash, err = ginoauth.NewClientSecret(); err != nil {

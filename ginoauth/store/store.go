@@ -14,6 +14,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -97,6 +98,90 @@ type Application struct {
 	// refuses one whose Generation is not its application's current one.
 	// UpdateApplication keeps the stored Generation, whatever app says.
 	Generation int64 `json:"generation,omitempty"`
+
+	// The client metadata of RFC 7591 section 2 and OpenID Connect Dynamic
+	// Client Registration 1.0 section 2, under their names there. An
+	// application stored before these existed has them empty, which means
+	// the defaults: see AuthMethod, IDTokenAlg and TokenFormat.
+
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// user back to (exact match).
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// TokenEndpointAuthMethod is how the client authenticates (one of the
+	// AuthMethod constants); empty means AuthNone for a public client and
+	// AuthClientSecretBasic for a confidential one.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS is the client's public keys, a JWK Set (RFC 7517 section 5) as
+	// raw JSON; JWKSURI is where to fetch them instead. At most one is set.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens:
+	// "RS256" (the default, when empty) or "ES256".
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// AccessTokenFormat is "opaque" (the default, when empty) or "jwt"
+	// (RFC 9068); an extension of this toolkit.
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+}
+
+// Values of Application.TokenEndpointAuthMethod (RFC 7591 section 2, OIDC
+// Core section 9).
+const (
+	AuthNone              = "none"
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthClientSecretJWT   = "client_secret_jwt"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+)
+
+// Values of Application.AccessTokenFormat and IDTokenSignedResponseAlg.
+const (
+	TokenFormatOpaque = "opaque"
+	TokenFormatJWT    = "jwt"
+	AlgRS256          = "RS256"
+	AlgES256          = "ES256"
+)
+
+// AuthMethod returns TokenEndpointAuthMethod, or its default for the
+// client type when it is empty.
+func (a *Application) AuthMethod() string {
+	switch {
+	case a.TokenEndpointAuthMethod != "":
+		return a.TokenEndpointAuthMethod
+	case a.ClientType == Public:
+		return AuthNone
+	default:
+		return AuthClientSecretBasic
+	}
+}
+
+// UsesSecret reports whether the client authenticates with a client
+// secret: a confidential client whose method is client_secret_basic,
+// client_secret_post or client_secret_jwt.
+func (a *Application) UsesSecret() bool {
+	if a.ClientType != Confidential {
+		return false
+	}
+	switch a.AuthMethod() {
+	case AuthClientSecretBasic, AuthClientSecretPost, AuthClientSecretJWT:
+		return true
+	}
+	return false
+}
+
+// IDTokenAlg returns IDTokenSignedResponseAlg, or AlgRS256 when empty.
+func (a *Application) IDTokenAlg() string {
+	if a.IDTokenSignedResponseAlg == "" {
+		return AlgRS256
+	}
+	return a.IDTokenSignedResponseAlg
+}
+
+// TokenFormat returns AccessTokenFormat, or TokenFormatOpaque when empty.
+func (a *Application) TokenFormat() string {
+	if a.AccessTokenFormat == "" {
+		return TokenFormatOpaque
+	}
+	return a.AccessTokenFormat
 }
 
 // AllowsGrant reports whether grant is among the application's grant types.

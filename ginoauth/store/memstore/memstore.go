@@ -819,6 +819,8 @@ func cloneApp(a *store.Application) *store.Application {
 	c.GrantTypes = slices.Clone(a.GrantTypes)
 	c.RedirectURIs = slices.Clone(a.RedirectURIs)
 	c.AllowedScopes = slices.Clone(a.AllowedScopes)
+	c.PostLogoutRedirectURIs = slices.Clone(a.PostLogoutRedirectURIs)
+	c.JWKS = slices.Clone(a.JWKS)
 	return &c
 }
 

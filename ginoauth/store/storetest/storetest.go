@@ -13,6 +13,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -204,6 +205,12 @@ func newApp(id string) *store.Application {
 		AllowedScopes: []string{"read", "write"},
 		UserID:        "owner",
 		CreatedAt:     now(),
+		// Client metadata (RFC 7591): kept as given, the JWK Set included.
+		PostLogoutRedirectURIs:   []string{"https://example.com/bye"},
+		TokenEndpointAuthMethod:  store.AuthPrivateKeyJWT,
+		JWKS:                     json.RawMessage(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`),
+		IDTokenSignedResponseAlg: store.AlgES256,
+		AccessTokenFormat:        store.TokenFormatJWT,
 	}
 }
 
