@@ -67,7 +67,8 @@ type DeviceCodes interface {
 	DecideDeviceAuthorization(ctx context.Context, userCode string, approve bool, userID, username string) error
 	// PollDeviceAuthorization returns the authorization of the device code
 	// k, or ErrNotFound. When it is pending and the last poll was less than
-	// its Interval before now, it adds 5 seconds to the Interval and
+	// its Interval less a tenth (the slack a client polling on a ticker
+	// needs against network jitter) before now, it adds 5 seconds to the Interval and
 	// reports tooFast; a pending authorization's poll time is recorded.
 	// Other states change nothing.
 	PollDeviceAuthorization(ctx context.Context, k Key, now time.Time) (d *DeviceAuthorization, tooFast bool, err error)

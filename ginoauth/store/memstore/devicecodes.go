@@ -144,7 +144,7 @@ func (s *Store) PollDeviceAuthorization(_ context.Context, k store.Key, now time
 	}
 	tooFast := false
 	if e.d.Status == store.DevicePending {
-		if !e.lastPoll.IsZero() && now.Sub(e.lastPoll) < e.d.Interval {
+		if !e.lastPoll.IsZero() && now.Sub(e.lastPoll) < e.d.Interval-e.d.Interval/10 {
 			e.d.Interval += store.SlowDownStep
 			tooFast = true
 		}

@@ -47,7 +47,7 @@ if not r[1] or r[1] ~= ARGV[1] then return false end
 local slow = 0
 local iv = tonumber(r[7])
 if r[3] == 'p' then
-	if r[6] and tonumber(ARGV[2]) - tonumber(r[6]) < iv then
+	if r[6] and tonumber(ARGV[2]) - tonumber(r[6]) < iv - math.floor(iv / 10) then
 		iv = iv + tonumber(ARGV[3])
 		slow = 1
 		redis.call('HSET', KEYS[1], 'iv', iv)

@@ -117,8 +117,9 @@ func testDeviceSlowDown(t *testing.T, s store.Store) {
 		{0, false, 5 * time.Second},
 		{5 * time.Second, false, 5 * time.Second},
 		{9 * time.Second, true, 10 * time.Second},
-		{18 * time.Second, true, 15 * time.Second},
-		{33 * time.Second, false, 15 * time.Second},
+		{17 * time.Second, true, 15 * time.Second},
+		{31 * time.Second, false, 15 * time.Second},
+		{43 * time.Second, true, 20 * time.Second},
 	}
 	for i, st := range steps {
 		got, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, t0.Add(st.at))
