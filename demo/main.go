@@ -196,8 +196,8 @@ Usage:
                          [--site social] [--redis URL | --redis-cluster URL]
                          <confidential|public> <GRANT[,GRANT...]>
         Register an OAuth2 application (client) and print its credentials.
-        GRANT is password, client-credentials or authorization-code (or, for the
-        API of docs/social-login.md, convert-token or token-exchange).
+        GRANT is password, client-credentials, authorization-code or device-code
+        (or, for the API of docs/social-login.md, convert-token or token-exchange).
   demo listapplications [--user U] [--json] [--site social] [--redis URL | --redis-cluster URL]
         List the applications (of one owner).
   demo deleteapplication [--site social] [--redis URL | --redis-cluster URL] <client_id>

@@ -176,17 +176,18 @@ var grantTypes = map[string]string{
 	"authorization-code": store.GrantAuthorizationCode,
 	"password":           store.GrantPassword,
 	"client-credentials": store.GrantClientCredentials,
+	"device-code":        store.GrantDeviceCode,
 	"convert-token":      exchange.GrantConvertToken,
 	"token-exchange":     exchange.GrantTokenExchange,
 }
 
 // grantTypeNames lists grantTypes' keys for messages.
-const grantTypeNames = "authorization-code, password, client-credentials, convert-token or token-exchange"
+const grantTypeNames = "authorization-code, password, client-credentials, device-code, convert-token or token-exchange"
 
 // createApplication is DOT's createapplication: it registers an
 // application and prints its client_id and (once) its client_secret.
 func (cli *CLI) createApplication(ctx context.Context, args []string) error {
-	const posUsage = "<confidential|public> <authorization-code|password|client-credentials|convert-token|token-exchange>[,...]"
+	const posUsage = "<confidential|public> <authorization-code|password|client-credentials|device-code|convert-token|token-exchange>[,...]"
 	fs := cli.newFlagSet("createapplication", posUsage)
 	name := fs.String("name", "", "the application's name")
 	redirects := fs.String("redirect-uris", "", "space-separated redirect URIs (needed by authorization-code)")
