@@ -208,7 +208,7 @@ func (p *Provider) deviceGrant(ctx context.Context, app *store.Application, para
 	}
 	k := store.Key{Family: family, Signature: opaque.Signature(raw)}
 	ds := p.deviceCodes()
-	d, tooFast, err := ds.PollDeviceAuthorization(ctx, k, p.now())
+	d, tooFast, err := ds.PollDeviceAuthorization(ctx, k, app.ClientID, p.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid
 	}

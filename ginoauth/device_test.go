@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -384,6 +385,29 @@ func TestDeviceTwoInstances(t *testing.T) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("%d polls got tokens, want 1", wins.Load())
+	}
+	// A poll after success, on either instance, changes nothing stored.
+	ctx := context.Background()
+	snapshot := func() (string, []string) {
+		rec, err := client.HGetAll(ctx, prefix+"{"+code[5:5+12]+"}d").Result()
+		if err != nil || len(rec) == 0 {
+			t.Fatalf("device record: %v %v", rec, err)
+		}
+		keys, err := redistest.Keys(ctx, client, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(keys)
+		b, _ := json.Marshal(rec)
+		return string(b), keys
+	}
+	rec0, keys0 := snapshot()
+	for _, u := range urls {
+		wantError(t, "poll after success", poll(t, u, de.tvID, code), 400, "invalid_grant")
+	}
+	rec1, keys1 := snapshot()
+	if rec0 != rec1 || strings.Join(keys0, " ") != strings.Join(keys1, " ") {
+		t.Errorf("a poll after success changed the store:\n%s\n%s\n%v\n%v", rec0, rec1, keys0, keys1)
 	}
 }
 

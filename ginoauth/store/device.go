@@ -66,12 +66,13 @@ type DeviceCodes interface {
 	// if it was decided already (nothing changes then).
 	DecideDeviceAuthorization(ctx context.Context, userCode string, approve bool, userID, username string) error
 	// PollDeviceAuthorization returns the authorization of the device code
-	// k, or ErrNotFound. When it is pending and the last poll was less than
+	// k, or ErrNotFound. When it is pending, its ClientID is clientID
+	// (another client's poll changes nothing) and the last poll was less than
 	// its Interval less a tenth (the slack a client polling on a ticker
 	// needs against network jitter) before now, it adds 5 seconds to the Interval and
 	// reports tooFast; a pending authorization's poll time is recorded.
 	// Other states change nothing.
-	PollDeviceAuthorization(ctx context.Context, k Key, now time.Time) (d *DeviceAuthorization, tooFast bool, err error)
+	PollDeviceAuthorization(ctx context.Context, k Key, clientID string, now time.Time) (d *DeviceAuthorization, tooFast bool, err error)
 	// ConsumeDeviceAuthorization marks the approved authorization of k
 	// consumed: of concurrent calls exactly one gets nil, the others
 	// ErrConsumed; ErrNotFound if there is no such approved authorization.

@@ -134,7 +134,7 @@ func (t *deviceTable) byKeyLocked(k store.Key, now time.Time) *deviceEntry {
 }
 
 // PollDeviceAuthorization implements store.DeviceCodes.
-func (s *Store) PollDeviceAuthorization(_ context.Context, k store.Key, now time.Time) (*store.DeviceAuthorization, bool, error) {
+func (s *Store) PollDeviceAuthorization(_ context.Context, k store.Key, clientID string, now time.Time) (*store.DeviceAuthorization, bool, error) {
 	t := &s.device
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -143,7 +143,7 @@ func (s *Store) PollDeviceAuthorization(_ context.Context, k store.Key, now time
 		return nil, false, store.ErrNotFound
 	}
 	tooFast := false
-	if e.d.Status == store.DevicePending {
+	if e.d.Status == store.DevicePending && e.d.ClientID == clientID {
 		if !e.lastPoll.IsZero() && now.Sub(e.lastPoll) < e.d.Interval-e.d.Interval/10 {
 			e.d.Interval += store.SlowDownStep
 			tooFast = true

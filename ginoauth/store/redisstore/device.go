@@ -15,7 +15,7 @@ import (
 
 // Device authorizations (RFC 8628) live at <prefix>{<family>}d, a hash
 // holding the record ("v", JSON), the digest of the device code's
-// signature ("dg"), the state ("st": p, a, d or c), the deciding user
+// signature ("dg"), the client ("ci"), the state ("st": p, a, d or c), the deciding user
 // ("u", "n"), the last poll ("lp", Unix ms) and the interval ("iv", ms),
 // kept until ExpiresAt + store.DeviceRetention; the hash tag is the device
 // code's family, as for the tokens issued from it, so a poll and the
@@ -30,7 +30,7 @@ func (s *Store) userCodeKey(code string) string { return s.prefix + "uc:" + code
 
 var saveDeviceScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'dg', ARGV[2], 'st', 'p', 'iv', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'dg', ARGV[2], 'st', 'p', 'iv', ARGV[3], 'ci', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`)
 
@@ -42,11 +42,11 @@ redis.call('HSET', KEYS[1], 'st', ARGV[1], 'u', ARGV[2], 'n', ARGV[3])
 return 1`)
 
 var pollDeviceScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'dg', 'v', 'st', 'u', 'n', 'lp', 'iv')
+local r = redis.call('HMGET', KEYS[1], 'dg', 'v', 'st', 'u', 'n', 'lp', 'iv', 'ci')
 if not r[1] or r[1] ~= ARGV[1] then return false end
 local slow = 0
 local iv = tonumber(r[7])
-if r[3] == 'p' then
+if r[3] == 'p' and r[8] == ARGV[4] then
 	if r[6] and tonumber(ARGV[2]) - tonumber(r[6]) < iv - math.floor(iv / 10) then
 		iv = iv + tonumber(ARGV[3])
 		slow = 1
@@ -89,7 +89,7 @@ func (s *Store) SaveDeviceAuthorization(ctx context.Context, d *store.DeviceAuth
 	}
 	keep := ttl + store.DeviceRetention
 	n, err := saveDeviceScript.Run(ctx, s.rdb, []string{s.familyKey(d.Key.Family, kindDevice)},
-		val, digest(d.Key.Signature), d.Interval.Milliseconds(), keep.Milliseconds()).Int()
+		val, digest(d.Key.Signature), d.Interval.Milliseconds(), keep.Milliseconds(), d.ClientID).Int()
 	if err == nil && n == 1 {
 		return nil
 	}
@@ -207,12 +207,12 @@ func (s *Store) DecideDeviceAuthorization(ctx context.Context, userCode string, 
 // PollDeviceAuthorization implements store.DeviceCodes: one script, which
 // compares the digest, counts a pending authorization's poll and slows it
 // down when it came sooner than its interval after the last.
-func (s *Store) PollDeviceAuthorization(ctx context.Context, k store.Key, now time.Time) (*store.DeviceAuthorization, bool, error) {
+func (s *Store) PollDeviceAuthorization(ctx context.Context, k store.Key, clientID string, now time.Time) (*store.DeviceAuthorization, bool, error) {
 	if !validKey(k) {
 		return nil, false, store.ErrNotFound
 	}
 	key := s.familyKey(k.Family, kindDevice)
-	res, err := pollDeviceScript.Run(ctx, s.rdb, []string{key}, digest(k.Signature), now.UnixMilli(), store.SlowDownStep.Milliseconds()).Slice()
+	res, err := pollDeviceScript.Run(ctx, s.rdb, []string{key}, digest(k.Signature), now.UnixMilli(), store.SlowDownStep.Milliseconds(), clientID).Slice()
 	if errors.Is(err, redis.Nil) {
 		return nil, false, store.ErrNotFound
 	}

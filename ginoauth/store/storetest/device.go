@@ -65,10 +65,10 @@ func testDeviceFlow(t *testing.T, s store.Store) {
 		t.Fatalf("second decision: %v, want ErrConsumed", err)
 	}
 	wrong := store.Key{Family: d.Key.Family, Signature: strings.Repeat("cd", 32)}
-	if _, _, err := ds.PollDeviceAuthorization(ctx, wrong, now()); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := ds.PollDeviceAuthorization(ctx, wrong, "tv", now()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("poll with a wrong signature: %v", err)
 	}
-	got, _, err = ds.PollDeviceAuthorization(ctx, d.Key, now())
+	got, _, err = ds.PollDeviceAuthorization(ctx, d.Key, "tv", now())
 	if err != nil || got.Status != store.DeviceApproved || got.UserID != "u1" || got.Username != "alice" || len(got.Scopes) != 1 {
 		t.Fatalf("poll approved: %+v, %v", got, err)
 	}
@@ -78,7 +78,7 @@ func testDeviceFlow(t *testing.T, s store.Store) {
 	if err := ds.ConsumeDeviceAuthorization(ctx, d.Key); !errors.Is(err, store.ErrConsumed) {
 		t.Fatalf("second consume: %v, want ErrConsumed", err)
 	}
-	got, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, now())
+	got, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, "tv", now())
 	if err != nil || got.Status != store.DeviceConsumed || slow {
 		t.Fatalf("poll consumed: %+v, %v, %v", got, slow, err)
 	}
@@ -93,7 +93,7 @@ func testDeviceDeny(t *testing.T, s store.Store) {
 	if err := ds.DecideDeviceAuthorization(ctx, "MNPQRSTV", false, "u1", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := ds.PollDeviceAuthorization(ctx, d.Key, now())
+	got, _, err := ds.PollDeviceAuthorization(ctx, d.Key, "tv", now())
 	if err != nil || got.Status != store.DeviceDenied {
 		t.Fatalf("poll denied: %+v, %v", got, err)
 	}
@@ -121,11 +121,22 @@ func testDeviceSlowDown(t *testing.T, s store.Store) {
 		{31 * time.Second, false, 15 * time.Second},
 		{43 * time.Second, true, 20 * time.Second},
 	}
+	if _, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, "other", t0); err != nil || slow {
+		t.Fatalf("another client's poll: tooFast %v, %v", slow, err)
+	}
 	for i, st := range steps {
-		got, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, t0.Add(st.at))
+		got, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, "tv", t0.Add(st.at))
 		if err != nil || slow != st.tooFast || got.Interval != st.interval {
 			t.Fatalf("poll %d: interval %v, tooFast %v, %v; want %v, %v", i, got.Interval, slow, err, st.interval, st.tooFast)
 		}
+	}
+	// Another client's poll right after is neither slowed down nor counted.
+	got, slow, err := ds.PollDeviceAuthorization(ctx, d.Key, "other", t0.Add(44*time.Second))
+	if err != nil || slow || got.Interval != 20*time.Second {
+		t.Fatalf("another client's poll: %+v, %v, %v", got, slow, err)
+	}
+	if _, slow, _ := ds.PollDeviceAuthorization(ctx, d.Key, "tv", t0.Add(43*time.Second+18*time.Second)); slow {
+		t.Fatal("the client's poll 18 s after its last (interval 20 s, slack 2 s) was slowed down")
 	}
 }
 
