@@ -200,8 +200,8 @@ Usage:
                          <confidential|public> <GRANT[,GRANT...]>
                          (or, instead of the arguments: --metadata '<JSON>')
         Register an OAuth2 application (client) and print its credentials.
-        GRANT is password, client-credentials or authorization-code (or, for the
-        API of docs/social-login.md, convert-token or token-exchange).
+        GRANT is password, client-credentials, authorization-code or device-code
+        (or, for the API of docs/social-login.md, convert-token or token-exchange).
         --metadata takes an RFC 7591 client metadata document instead (redirect_uris,
         grant_types, token_endpoint_auth_method, jwks, scope, client_name, ...):
         see "Client metadata" in docs/applications.md.

@@ -143,7 +143,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"password by a client_credentials-only client", basic(ccOnly.id, ccOnly.secret), form, pw(), 400, "unauthorized_client"},
 		{"client_credentials by a public client", "", form, "grant_type=client_credentials&client_id=" + url.QueryEscape(public.id), 400, "unauthorized_client"},
 		{"unknown grant type", basic(f.conf.id, f.conf.secret), form, "grant_type=magic", 400, "unsupported_grant_type"},
-		{"device code grant", basic(f.conf.id, f.conf.secret), form, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code", 400, "unsupported_grant_type"},
+		{"device code grant by a client without it", basic(f.conf.id, f.conf.secret), form, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code", 400, "unauthorized_client"},
 		{"unknown scope", basic(f.conf.id, f.conf.secret), form, pw("scope", "read admin"), 400, "invalid_scope"},
 		{"unknown scope, client_credentials", basic(f.conf.id, f.conf.secret), form, "grant_type=client_credentials&scope=admin", 400, "invalid_scope"},
 		{"malformed scope", basic(f.conf.id, f.conf.secret), form, pw("scope", "read\"write"), 400, "invalid_scope"},

@@ -111,6 +111,9 @@ type Config struct {
 	// DefaultPasswordAttemptWindow, then 429 with Retry-After. A negative
 	// Limit turns it off.
 	PasswordAttempts AttemptLimit
+	// Device configures the device authorization grant (RFC 8628): the
+	// codes' lifetime, the poll interval and the user-code attempt limits.
+	Device DeviceConfig
 
 	// PathPrefix is where Mount puts the endpoints. Empty means "/o".
 	PathPrefix string

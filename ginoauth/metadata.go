@@ -16,6 +16,7 @@ type ServerMetadata struct {
 	TokenEndpoint                             string   `json:"token_endpoint"`
 	RevocationEndpoint                        string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint               string   `json:"device_authorization_endpoint,omitempty"`
 	ScopesSupported                           []string `json:"scopes_supported"`
 	ResponseTypesSupported                    []string `json:"response_types_supported"`
 	ResponseModesSupported                    []string `json:"response_modes_supported,omitempty"`
@@ -69,6 +70,9 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 		// A bearer token with the introspection scope is accepted too, but
 		// the IANA registry of these methods has no value for it.
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+	}
+	if p.deviceCodes() != nil {
+		m.DeviceAuthorizationEndpoint = base + "/device_authorization/"
 	}
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")

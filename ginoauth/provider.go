@@ -131,7 +131,7 @@ func New(cfg Config) (*Provider, error) {
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
 		return nil, err
 	}
-	if p.grants, err = grantTable(cfg.GrantTypes); err != nil {
+	if p.grants, err = grantTable(append(deviceGrantTypes(cfg), cfg.GrantTypes...)); err != nil {
 		return nil, err
 	}
 	if len(cfg.CORSAllowedOrigins) > 0 {
@@ -299,6 +299,8 @@ func (p *Provider) Scopes() map[string]string {
 //	POST {prefix}/token/             token endpoint (RFC 6749 3.2)
 //	POST {prefix}/revoke_token/      revocation (RFC 7009)
 //	POST {prefix}/introspect/        introspection (RFC 7662)
+//	POST {prefix}/device_authorization/  device authorization (RFC 8628 3.1)
+//	GET, POST {prefix}/device/       device verification page (RFC 8628 3.3)
 //	GET  /.well-known/oauth-authorization-server  metadata (RFC 8414)
 //	GET  /.well-known/oauth-protected-resource    metadata (RFC 9728)
 //
@@ -331,6 +333,7 @@ func (p *Provider) Mount(r gin.IRouter) {
 		r.GET(path, p.AuthorizeHandler())
 		r.POST(path, p.AuthorizeHandler())
 	}
+	p.mountDevice(r, pre)
 	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
 	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
 }

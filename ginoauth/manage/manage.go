@@ -180,12 +180,13 @@ var grantTypes = map[string]string{
 	"authorization-code": store.GrantAuthorizationCode,
 	"password":           store.GrantPassword,
 	"client-credentials": store.GrantClientCredentials,
+	"device-code":        store.GrantDeviceCode,
 	"convert-token":      exchange.GrantConvertToken,
 	"token-exchange":     exchange.GrantTokenExchange,
 }
 
 // grantTypeNames lists grantTypes' keys for messages.
-const grantTypeNames = "authorization-code, password, client-credentials, convert-token or token-exchange"
+const grantTypeNames = "authorization-code, password, client-credentials, device-code, convert-token or token-exchange"
 
 // createApplication is DOT's createapplication: it registers an
 // application, from the two arguments or from an RFC 7591 client metadata
@@ -242,7 +243,7 @@ func (cli *CLI) createApplication(ctx context.Context, args []string) error {
 }
 
 // createAppUsage is createapplication's positional arguments.
-const createAppUsage = "<confidential|public> <authorization-code|password|client-credentials|convert-token|token-exchange>[,...]"
+const createAppUsage = "<confidential|public> <authorization-code|password|client-credentials|device-code|convert-token|token-exchange>[,...]"
 
 // argsApplication is the application createapplication's two arguments
 // and --name, --redirect-uris and --scopes describe.

@@ -74,6 +74,8 @@ type Store struct {
 	windows map[windowKey]*limitWindow
 	// used holds the keys of Replays.FirstUse, until when each is kept.
 	used map[string]time.Time
+	// device keeps device authorizations (devicecodes.go), its own lock.
+	device deviceTable
 
 	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int

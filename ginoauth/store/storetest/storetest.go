@@ -32,6 +32,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	runAll(t, tests, newStore)
+	runAll(t, deviceTests, newStore)
 }
 
 // contractTest is one subtest of a contract for stores of type S.
