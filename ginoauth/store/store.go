@@ -448,3 +448,37 @@ type Store interface {
 	// Ping checks that the backend answers; ErrUnavailable if it does not.
 	Ping(ctx context.Context) error
 }
+
+// SigningKey is one key of the provider's signing key set (OpenID Connect
+// Core section 10.1), as the store keeps it. The private key is sealed by
+// the provider (encrypted with a key derived from Config.SecretKey); the
+// store neither reads nor can use it.
+type SigningKey struct {
+	// KID is the key's JWK "kid" (RFC 7517 section 4.5), unique in the set.
+	KID string `json:"kid"`
+	// Alg is its JWS algorithm, "RS256" or "ES256" (RFC 7518 section 3.1).
+	Alg string `json:"alg"`
+	// Sealed is the encrypted private key.
+	Sealed []byte `json:"sealed"`
+	// CreatedAt is when the key was added: it is published from then on.
+	CreatedAt time.Time `json:"created_at"`
+	// ActiveAt is when it may start signing: after every instance's cache
+	// of the published set has had time to learn it.
+	ActiveAt time.Time `json:"active_at"`
+	// RetiredAt, when set, is when it stopped signing; it stays published
+	// until every token it signed has expired.
+	RetiredAt time.Time `json:"retired_at,omitzero"`
+}
+
+// SigningKeys keeps the provider's signing keys, shared by every instance
+// so that each signs with, and publishes, the same set. It is optional:
+// the provider type-asserts it when OpenID Connect is enabled; memstore
+// and redisstore implement it.
+type SigningKeys interface {
+	// SaveSigningKey adds k to the set or replaces the key with its KID.
+	SaveSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns the whole set, in no particular order.
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// DeleteSigningKey removes a key; removing a missing key succeeds.
+	DeleteSigningKey(ctx context.Context, kid string) error
+}

@@ -74,6 +74,8 @@ type Store struct {
 	windows map[windowKey]*limitWindow
 	// used holds the keys of Replays.FirstUse, until when each is kept.
 	used map[string]time.Time
+	// keys is the signing key set (store.SigningKeys), by KID.
+	keys map[string]*store.SigningKey
 
 	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int
@@ -123,6 +125,7 @@ func New(opts ...Option) *Store {
 		revoked:   make(map[string]time.Time),
 		windows:   make(map[windowKey]*limitWindow),
 		used:      make(map[string]time.Time),
+		keys:      make(map[string]*store.SigningKey),
 		sweepAt:   minSweep,
 	}
 	for _, o := range opts {

@@ -108,6 +108,7 @@ var tests = []contractTest[store.Store]{
 	{"Replays/FirstUse", testFirstUse},
 	{"Replays/Concurrent", testFirstUseConcurrent},
 	{"Replays/Expiry", testFirstUseExpiry},
+	{"SigningKeys/SaveListDelete", testSigningKeys},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
