@@ -192,6 +192,11 @@ type AuthorizationCode struct {
 	// "plain"); empty when the request carried no challenge.
 	CodeChallenge       string `json:"cc,omitempty"`
 	CodeChallengeMethod string `json:"cm,omitempty"`
+	// Nonce is the OpenID Connect request's nonce, for the id_token; and
+	// AuthTime when the user logged in (OIDC Core section 2's auth_time),
+	// zero when unknown.
+	Nonce    string    `json:"no,omitempty"`
+	AuthTime time.Time `json:"at,omitzero"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`

@@ -53,3 +53,30 @@ func listKeys(t *testing.T, ks store.SigningKeys) map[string]*store.SigningKey {
 	}
 	return m
 }
+
+// testCodeOIDC: a code keeps its OpenID Connect nonce and auth time, with
+// or without the other optional fields.
+func testCodeOIDC(t *testing.T, s store.Store) {
+	c := ctx(t)
+	for i, tc := range []struct {
+		name     string
+		nonce    string
+		authTime time.Time
+		bare     bool
+	}{
+		{"nonce and auth time", "n-0S6_WzA2Mj", now().Add(-time.Minute), false},
+		{"nonce only", "abc", time.Time{}, false},
+		{"auth time only", "", now(), false},
+		{"bare code with both", "xyz", now(), true},
+	} {
+		cd := code("oidc"+string(rune('a'+i)), "1", time.Minute)
+		if tc.bare {
+			cd.RedirectURI, cd.CodeChallenge, cd.CodeChallengeMethod = "", "", ""
+		}
+		cd.Nonce, cd.AuthTime = tc.nonce, tc.authTime
+		must(t, tc.name+": SaveAuthorizationCode", s.SaveAuthorizationCode(c, cd))
+		got, err := s.GetAuthorizationCode(c, cd.Key)
+		must(t, tc.name+": GetAuthorizationCode", err)
+		equal(t, tc.name, got, cd)
+	}
+}

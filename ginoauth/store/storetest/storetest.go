@@ -109,6 +109,7 @@ var tests = []contractTest[store.Store]{
 	{"Replays/Concurrent", testFirstUseConcurrent},
 	{"Replays/Expiry", testFirstUseExpiry},
 	{"SigningKeys/SaveListDelete", testSigningKeys},
+	{"Codes/OIDC", testCodeOIDC},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
