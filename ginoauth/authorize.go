@@ -39,6 +39,10 @@ type authzRequest struct {
 	method        string
 	prompt        string
 	approval      string
+	// nonce and maxAge are OpenID Connect's (Core section 3.1.2.1);
+	// maxAge is -1 when absent.
+	nonce  string
+	maxAge int64
 	// params are the request's parameters, posted back by the consent form.
 	params url.Values
 }
@@ -96,6 +100,13 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			}
 			p.RedirectToLogin(c, c.Request.URL.RequestURI())
 			return
+		}
+		if p.loginTooOld(req, owner) {
+			if req.prompt == "none" {
+				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The login is older than max_age."))
+				return
+			}
+			req.prompt = "login"
 		}
 		if req.prompt == "login" && c.Request.Method == http.MethodGet {
 			// OpenID Connect's prompt=login, as DOT's handle_prompt_login:
@@ -163,6 +174,9 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	req.state = params.Get("state")
 	req.prompt = params.Get("prompt")
 	req.approval = params.Get("approval_prompt")
+	if err := parseOIDCParams(req, params); err != nil {
+		return req, err
+	}
 	switch rt := params.Get("response_type"); rt {
 	case "code":
 	case "":
@@ -306,6 +320,8 @@ func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
 		Generation:          req.app.Generation,
 		CodeChallenge:       req.challenge,
 		CodeChallengeMethod: req.method,
+		Nonce:               req.nonce,
+		AuthTime:            owner.AuthTime.UTC(),
 		IssuedAt:            now,
 		ExpiresAt:           now.Add(p.codeTTL),
 	}

@@ -97,6 +97,10 @@ type Application struct {
 	// refuses one whose Generation is not its application's current one.
 	// UpdateApplication keeps the stored Generation, whatever app says.
 	Generation int64 `json:"generation,omitempty"`
+	// IDTokenSignedResponseAlg is the id_token's JWS algorithm (OpenID
+	// Connect Dynamic Client Registration): "RS256" or "ES256"; empty
+	// means the provider's default.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 }
 
 // AllowsGrant reports whether grant is among the application's grant types.
@@ -114,13 +118,15 @@ type User struct {
 	ID       string `json:"id"`
 	Username string `json:"username"`
 	// PasswordHash is a bcrypt hash; never the password.
-	PasswordHash string    `json:"password_hash"`
-	Email        string    `json:"email,omitempty"`
-	FirstName    string    `json:"first_name,omitempty"`
-	LastName     string    `json:"last_name,omitempty"`
-	IsActive     bool      `json:"is_active"`
-	IsStaff      bool      `json:"is_staff,omitempty"`
-	DateJoined   time.Time `json:"date_joined"`
+	PasswordHash string `json:"password_hash"`
+	Email        string `json:"email,omitempty"`
+	// EmailVerified: the user proved they own Email (OIDC's email_verified).
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	FirstName     string    `json:"first_name,omitempty"`
+	LastName      string    `json:"last_name,omitempty"`
+	IsActive      bool      `json:"is_active"`
+	IsStaff       bool      `json:"is_staff,omitempty"`
+	DateJoined    time.Time `json:"date_joined"`
 }
 
 // Key locates a stored token. Signature is the hex SHA-256 of the token

@@ -211,7 +211,13 @@ func (s *Set) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
 	}
 	now := s.o.Now()
 	sorted := slices.Clone(keys)
-	slices.SortFunc(sorted, func(a, b *store.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	// The newest first: keys about to sign, then the signing ones.
+	slices.SortFunc(sorted, func(a, b *store.SigningKey) int {
+		if c := b.ActiveAt.Compare(a.ActiveAt); c != 0 {
+			return c
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	})
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range sorted {
 		if !s.published(k, now) {
