@@ -218,12 +218,12 @@ func withDefaults(cfg Config) Config {
 	} else {
 		cfg.Scopes = maps.Clone(cfg.Scopes)
 	}
-	oidcDefaults(&cfg)
 	if cfg.DefaultScopes == nil {
 		cfg.DefaultScopes = slices.Sorted(maps.Keys(cfg.Scopes))
 	} else {
 		cfg.DefaultScopes = slices.Clone(cfg.DefaultScopes)
 	}
+	oidcDefaults(&cfg) // after DefaultScopes: openid is never a default
 	if cfg.Middleware.Realm == "" {
 		cfg.Middleware.Realm = resource.DefaultRealm
 	}

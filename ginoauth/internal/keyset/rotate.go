@@ -46,7 +46,8 @@ func (s *Set) add(ctx context.Context, alg string, activeAt time.Time) (*store.S
 }
 
 // Rotate adds a new key for each of algs, published now and signing from
-// PublishDelay on, retires the keys it replaces at that moment, and drops
+// PublishDelay on (at once if no key of its algorithm is in use), retires
+// the keys it replaces at that moment, and drops
 // keys retired more than Retain ago. It returns the new keys' KIDs.
 func (s *Set) Rotate(ctx context.Context, algs ...string) ([]string, error) {
 	keys, err := s.load(ctx, true)
@@ -54,9 +55,16 @@ func (s *Set) Rotate(ctx context.Context, algs ...string) ([]string, error) {
 		return nil, err
 	}
 	now := s.o.Now()
-	activeAt := now.Add(s.o.PublishDelay)
 	var kids []string
 	for _, alg := range algs {
+		// With no key of alg in use, nothing needs to learn the new one
+		// before it signs.
+		activeAt := now
+		for _, old := range keys {
+			if old.Alg == alg && old.RetiredAt.IsZero() {
+				activeAt = now.Add(s.o.PublishDelay)
+			}
+		}
 		k, err := s.add(ctx, alg, activeAt)
 		if err != nil {
 			return kids, err
