@@ -48,6 +48,9 @@ const sessionMaxAge = 14 * 24 * time.Hour
 const (
 	sessUserID   = "uid"
 	sessAuthHash = "auth"
+	// sessAuthTime is when the user logged in, Unix seconds (OpenID
+	// Connect's auth_time, for max_age).
+	sessAuthTime = "at"
 )
 
 // csrfHeader is the header an API client sends the CSRF token in with a
@@ -164,7 +167,11 @@ func (a *app) SessionOwner(c *gin.Context) (*ginoauth.Owner, error) {
 	if !u.IsActive || !hmac.Equal([]byte(hash), []byte(a.sessionAuthHash(u))) {
 		return nil, nil
 	}
-	return &ginoauth.Owner{ID: u.ID, Username: u.Username}, nil
+	o := &ginoauth.Owner{ID: u.ID, Username: u.Username}
+	if at, _ := s.Get(sessAuthTime).(int64); at > 0 {
+		o.AuthTime = time.Unix(at, 0)
+	}
+	return o, nil
 }
 
 // sessionAuth is DRF's SessionAuthentication for the API routes it is
@@ -338,6 +345,7 @@ func (a *app) login(c *gin.Context) {
 	s.Clear()
 	s.Set(sessUserID, u.ID)
 	s.Set(sessAuthHash, a.sessionAuthHash(u))
+	s.Set(sessAuthTime, time.Now().Unix())
 	if !a.saveSession(c, s, "/", sessionMaxAge) {
 		a.messagePage(c, http.StatusInternalServerError, "Server error", "The session could not be saved.")
 		return
