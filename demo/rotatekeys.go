@@ -54,7 +54,7 @@ func (e *runEnv) rotateKeys(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "New signing keys %s: published now, signing in two minutes; the keys they replace stay published until their id_tokens expire.\n",
+	fmt.Fprintf(e.stdout, "New signing keys %s: every instance publishes them within a minute, and they sign two minutes from now (a key of an algorithm\nnot in use yet signs at once); the keys they replace stay published until their id_tokens expire.\n",
 		strings.Join(kids, ", "))
 	return nil
 }
