@@ -15,6 +15,7 @@ type OpenIDMetadata struct {
 	ServerMetadata
 	UserinfoEndpoint                 string   `json:"userinfo_endpoint"`
 	JWKSURI                          string   `json:"jwks_uri"`
+	EndSessionEndpoint               string   `json:"end_session_endpoint"`
 	SubjectTypesSupported            []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 	ClaimsSupported                  []string `json:"claims_supported"`
@@ -28,6 +29,7 @@ func (p *Provider) OpenIDMetadata(issuer string) OpenIDMetadata {
 		ServerMetadata:                   p.Metadata(issuer),
 		UserinfoEndpoint:                 base + "/userinfo/",
 		JWKSURI:                          base + "/.well-known/jwks.json",
+		EndSessionEndpoint:               base + "/logout/",
 		SubjectTypesSupported:            []string{"public"},
 		IDTokenSigningAlgValuesSupported: []string{"RS256", "ES256"},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
@@ -45,6 +47,7 @@ func (p *Provider) OpenIDMetadata(issuer string) OpenIDMetadata {
 //	GET  /.well-known/openid-configuration  discovery
 //	GET  {prefix}/.well-known/jwks.json                    the JWK Set
 //	GET, POST {prefix}/userinfo/                           userinfo (Core 5.3)
+//	GET, POST {prefix}/logout/                             RP-initiated logout
 func (p *Provider) mountOIDC(r gin.IRouter) {
 	if p.keys == nil {
 		return
@@ -54,6 +57,10 @@ func (p *Provider) mountOIDC(r gin.IRouter) {
 	for _, path := range []string{p.prefix + "/userinfo/", p.prefix + "/userinfo"} {
 		r.GET(path, p.UserinfoHandler())
 		r.POST(path, p.UserinfoHandler())
+	}
+	for _, path := range []string{p.prefix + "/logout/", p.prefix + "/logout"} {
+		r.GET(path, p.EndSessionHandler())
+		r.POST(path, p.EndSessionHandler())
 	}
 }
 

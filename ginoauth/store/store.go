@@ -101,6 +101,9 @@ type Application struct {
 	// Connect Dynamic Client Registration): "RS256" or "ES256"; empty
 	// means the provider's default.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// user back to (OpenID Connect RP-Initiated Logout 1.0), exact match.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 }
 
 // AllowsGrant reports whether grant is among the application's grant types.

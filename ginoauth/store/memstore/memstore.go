@@ -821,6 +821,7 @@ func cloneApp(a *store.Application) *store.Application {
 	c := *a
 	c.GrantTypes = slices.Clone(a.GrantTypes)
 	c.RedirectURIs = slices.Clone(a.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(a.PostLogoutRedirectURIs)
 	c.AllowedScopes = slices.Clone(a.AllowedScopes)
 	return &c
 }
