@@ -77,6 +77,19 @@ func TestOIDCSignInWithGoOIDC(t *testing.T) {
 	if err != nil || ui.Subject != alice.ID {
 		t.Fatalf("UserInfo: %+v, %v; want sub %q", ui, err, alice.ID)
 	}
+
+	// RP-initiated logout: back to the registered URI with state, and the
+	// next authorization request finds nobody logged in.
+	const bye = "http://127.0.0.1/bye"
+	if _, err := s.provider.UpdateApplication(ctx, app.ClientID, func(a *store.Application) error {
+		a.PostLogoutRedirectURIs = []string{bye}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {bye}, "state": {"x"}}
+	b.get("/o/logout/?"+q.Encode()).wantRedirect(t, b, bye+"?state=x")
+	b.get(authURL).wantRedirect(t, b, loginPath+"?next=")
 }
 
 // TestRotateKeysCommand: rotatekeys on Redis prints the new keys, which

@@ -426,3 +426,18 @@ func (a *app) saveSession(c *gin.Context, s sessions.Session, path string, maxAg
 	}
 	return true
 }
+
+// EndSession implements ginoauth.SessionEnder, for OpenID Connect
+// RP-initiated logout (/o/logout/): the session cookie is deleted, as
+// POST /accounts/logout/ does.
+func (a *app) EndSession(c *gin.Context) error {
+	s := session(c, sessionCookie)
+	if s == nil {
+		return nil
+	}
+	s.Clear()
+	if !a.saveSession(c, s, "/", -1) {
+		return errors.New("demo: the session could not be ended")
+	}
+	return nil
+}
