@@ -62,26 +62,10 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		c.Header("X-Frame-Options", "DENY")
 		c.Header("Content-Security-Policy", "frame-ancestors 'none'")
 		c.Header("Referrer-Policy", "no-referrer")
-		var params url.Values
-		if c.Request.Method == http.MethodPost {
-			// Bounded as the token endpoint's body is (64 KiB).
-			if c.Request.Body != nil {
-				c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
-			}
-			if err := c.Request.ParseForm(); err != nil {
-				var tooLarge *http.MaxBytesError
-				if errors.As(err, &tooLarge) {
-					e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
-					e.Status = http.StatusRequestEntityTooLarge
-					p.authorizeErrorPage(c, e)
-					return
-				}
-				p.authorizeErrorPage(c, oautherr.ErrInvalidRequest.WithDescription("The form could not be read."))
-				return
-			}
-			params = c.Request.PostForm
-		} else {
-			params = c.Request.URL.Query()
+		params, perr := authorizeParams(c)
+		if perr != nil {
+			p.authorizeErrorPage(c, perr)
+			return
 		}
 		req, err := p.parseAuthorize(c, params)
 		if err != nil {
@@ -139,6 +123,27 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 	}
 }
 
+// authorizeParams are the request's parameters: the query of a GET, the
+// form of a POST (bounded as the token endpoint's body is, 64 KiB).
+func authorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
+	if c.Request.Method != http.MethodPost {
+		return c.Request.URL.Query(), nil
+	}
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
+			e.Status = http.StatusRequestEntityTooLarge
+			return nil, e
+		}
+		return nil, oautherr.ErrInvalidRequest.WithDescription("The form could not be read.")
+	}
+	return c.Request.PostForm, nil
+}
+
 // parseAuthorize validates an authorization request. A nil *authzRequest
 // with the error means the error must not be redirected.
 func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequest, error) {
@@ -174,9 +179,6 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	req.state = params.Get("state")
 	req.prompt = params.Get("prompt")
 	req.approval = params.Get("approval_prompt")
-	if err := parseOIDCParams(req, params); err != nil {
-		return req, err
-	}
 	switch rt := params.Get("response_type"); rt {
 	case "code":
 	case "":
@@ -187,10 +189,8 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	if !app.AllowsGrant(store.GrantAuthorizationCode) {
 		return req, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
 	}
-	switch req.prompt {
-	case "", "none", "login", "consent":
-	default:
-		return req, oautherr.ErrInvalidRequest.WithDescription("Unsupported prompt value.")
+	if err := parseOIDCParams(req, params); err != nil {
+		return req, err
 	}
 	if req.scopes, err = p.grantScopes(params.Get("scope"), app.AllowedScopes); err != nil {
 		return req, err

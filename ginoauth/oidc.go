@@ -242,8 +242,14 @@ func putString(m map[string]any, k, v string) {
 // maxNonce bounds the nonce a code keeps.
 const maxNonce = 512
 
-// parseOIDCParams reads nonce and max_age (OIDC Core section 3.1.2.1).
+// parseOIDCParams checks prompt and reads nonce and max_age (OIDC Core
+// section 3.1.2.1).
 func parseOIDCParams(req *authzRequest, params url.Values) error {
+	switch req.prompt {
+	case "", "none", "login", "consent":
+	default:
+		return oautherr.ErrInvalidRequest.WithDescription("Unsupported prompt value.")
+	}
 	req.nonce = params.Get("nonce")
 	if len(req.nonce) > maxNonce {
 		return oautherr.ErrInvalidRequest.WithDescription("The nonce is longer than %d bytes.", maxNonce)
