@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,9 +41,11 @@ type authzRequest struct {
 	prompt        string
 	approval      string
 	// nonce and maxAge are OpenID Connect's (Core section 3.1.2.1);
-	// maxAge is -1 when absent.
-	nonce  string
-	maxAge int64
+	// maxAge is -1 when absent. loginAfter is the signed time prompt=login
+	// sent the user to log in again (loginAfterParam), zero if none.
+	nonce      string
+	maxAge     int64
+	loginAfter time.Time
 	// params are the request's parameters, posted back by the consent form.
 	params url.Values
 }
@@ -85,6 +88,10 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			p.RedirectToLogin(c, c.Request.URL.RequestURI())
 			return
 		}
+		if !p.loggedInAgain(req, owner) {
+			p.RedirectToLogin(c, c.Request.URL.RequestURI())
+			return
+		}
 		if p.loginTooOld(req, owner) {
 			if req.prompt == "none" {
 				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The login is older than max_age."))
@@ -98,6 +105,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			back := *c.Request.URL
 			q := back.Query()
 			q.Del("prompt")
+			q.Set(loginAfterParam, p.signLoginAfter(p.now()))
 			back.RawQuery = q.Encode()
 			p.RedirectToLogin(c, back.RequestURI())
 			return
@@ -189,7 +197,7 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	if !app.AllowsGrant(store.GrantAuthorizationCode) {
 		return req, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
 	}
-	if err := parseOIDCParams(req, params); err != nil {
+	if err := p.parseOIDCParams(req, params); err != nil {
 		return req, err
 	}
 	if req.scopes, err = p.grantScopes(params.Get("scope"), app.AllowedScopes); err != nil {

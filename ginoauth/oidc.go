@@ -2,6 +2,7 @@ package ginoauth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -243,8 +244,11 @@ func putString(m map[string]any, k, v string) {
 const maxNonce = 512
 
 // parseOIDCParams checks prompt and reads nonce and max_age (OIDC Core
-// section 3.1.2.1).
-func parseOIDCParams(req *authzRequest, params url.Values) error {
+// section 3.1.2.1), and loginAfterParam.
+func (p *Provider) parseOIDCParams(req *authzRequest, params url.Values) error {
+	if err := p.parseLoginAfter(req, params.Get(loginAfterParam)); err != nil {
+		return err
+	}
 	switch req.prompt {
 	case "", "none", "login", "consent":
 	default:
@@ -273,4 +277,44 @@ func (p *Provider) loginTooOld(req *authzRequest, owner *Owner) bool {
 		return false
 	}
 	return p.now().Sub(owner.AuthTime) > time.Duration(req.maxAge)*time.Second
+}
+
+// loginAfterParam replaces prompt=login in the URL the login page sends
+// the user back to: the time of the prompt, with an HMAC, so that the
+// request is granted only after a login at least that recent.
+const loginAfterParam = "ginoauth_login_after"
+
+func (p *Provider) loginAfterMAC(unix string) string {
+	m := hmac.New(sha256.New, p.csrfKey)
+	m.Write([]byte("login after\x00" + unix))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// signLoginAfter is loginAfterParam's value for t.
+func (p *Provider) signLoginAfter(t time.Time) string {
+	s := strconv.FormatInt(t.Unix(), 10)
+	return s + "." + p.loginAfterMAC(s)
+}
+
+// parseLoginAfter reads loginAfterParam; a forged or malformed value is
+// invalid_request.
+func (p *Provider) parseLoginAfter(req *authzRequest, v string) error {
+	if v == "" {
+		return nil
+	}
+	s, mac, ok := strings.Cut(v, ".")
+	n, err := strconv.ParseInt(s, 10, 64)
+	if !ok || err != nil || !hmac.Equal([]byte(mac), []byte(p.loginAfterMAC(s))) {
+		return oautherr.ErrInvalidRequest.WithDescription("The %s parameter is not valid.", loginAfterParam)
+	}
+	req.loginAfter = time.Unix(n, 0)
+	return nil
+}
+
+// loggedInAgain reports whether a request back from a prompt=login
+// found a login at least as recent as the prompt (OIDC Core section
+// 3.1.2.1: the user must be re-authenticated). A session that does not
+// know its login time is not judged.
+func (p *Provider) loggedInAgain(req *authzRequest, owner *Owner) bool {
+	return req.loginAfter.IsZero() || owner.AuthTime.IsZero() || !owner.AuthTime.Before(req.loginAfter)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -227,5 +228,37 @@ func TestOIDCUserinfoErrors(t *testing.T) {
 		if res.StatusCode != tc.want || (tc.want == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer")) {
 			t.Errorf("%s: got %d %q, want %d with a Bearer challenge", tc.name, res.StatusCode, res.Header.Get("WWW-Authenticate"), tc.want)
 		}
+	}
+}
+
+// TestOIDCPromptLoginNeedsNewLogin: prompt=login sends the user to log in
+// with a signed time in the URL back; that URL grants a code only after a
+// login at least as recent, and a forged time is refused.
+func TestOIDCPromptLoginNeedsNewLogin(t *testing.T) {
+	e := newOIDCEnv(t, "memory", "", nil)
+	ctx := context.Background()
+	r := e.rp(ctx)
+	old := time.Now().Add(-time.Hour)
+	_, res := e.authorize(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("prompt", "login"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "u-42", old)
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(loc.Path, ginoauth.DefaultLoginURL) {
+		t.Fatalf("prompt=login: got %d to %q, want the login page", res.StatusCode, res.Header.Get("Location"))
+	}
+	next := e.issuer + loc.Query().Get("next")
+	if strings.Contains(next, "prompt=") || !strings.Contains(next, "ginoauth_login_after=") {
+		t.Fatalf("next = %q, want it without prompt and with ginoauth_login_after", next)
+	}
+	if _, res := e.authorize(next, "u-42", old); !strings.HasPrefix(res.Header.Get("Location"), ginoauth.DefaultLoginURL) {
+		t.Errorf("back with the old login: got %d to %q, want the login page again", res.StatusCode, res.Header.Get("Location"))
+	}
+	if q, res := e.authorize(next, "u-42", time.Now().Add(time.Second)); q == nil || q.Get("code") == "" {
+		t.Errorf("back after a new login: got %d to %q, want a code", res.StatusCode, res.Header.Get("Location"))
+	}
+	u, _ := url.Parse(next)
+	v := u.Query()
+	v.Set("ginoauth_login_after", "1.AAAA")
+	u.RawQuery = v.Encode()
+	if q, res := e.authorize(u.String(), "u-42", time.Now()); q == nil || q.Get("error") != "invalid_request" {
+		t.Errorf("forged login time: got %d to %q, want error=invalid_request", res.StatusCode, res.Header.Get("Location"))
 	}
 }
