@@ -272,6 +272,7 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		Observer:           o.Observer,
 		TracerProvider:     o.TracerProvider,
 		ValidationCache:    o.ValidationCache,
+		OIDC:               ginoauth.OIDCConfig{Enabled: true},
 	})
 }
 

@@ -15,7 +15,7 @@ import (
 // demoCommands are the demo's commands: serve, routes and help, and the
 // management commands of package manage.
 func demoCommands() []string {
-	cmds := []string{"serve", "routes", "help"}
+	cmds := []string{"serve", "routes", "help", "rotatekeys"}
 	for _, c := range (&manage.CLI{}).Commands() {
 		cmds = append(cmds, c.Name)
 	}

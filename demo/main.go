@@ -20,6 +20,7 @@
 //	demo deleteapplication [--site social] [--redis URL | --redis-cluster URL] <client_id>
 //	demo revoketokens (--user U | --client-id ID) [--site social]
 //	                  [--redis URL | --redis-cluster URL]
+//	demo rotatekeys [--secret-key-file PATH] [--redis URL | --redis-cluster URL]
 //	demo routes
 //	demo help
 //
@@ -212,6 +213,10 @@ Usage:
   demo revoketokens (--user U | --client-id ID) [--site social]
                     [--redis URL | --redis-cluster URL]
         Revoke every grant of a user, of an application, or of both.
+  demo rotatekeys [--secret-key-file PATH] [--redis URL | --redis-cluster URL]
+        Add new OpenID Connect signing keys (RS256, ES256): published at once,
+        signing two minutes later; the keys they replace stay published until
+        their id_tokens expire (docs/oidc.md).
   demo routes
         List the API routes and the permissions each requires.
   demo help
@@ -272,6 +277,8 @@ func run(ctx context.Context, args []string, env *runEnv) int {
 		err = env.serve(ctx, args[1:])
 	case "routes":
 		err = env.printRoutes(args[1:])
+	case "rotatekeys":
+		err = env.rotateKeys(ctx, args[1:])
 	case "createuser", "createapplication", "listapplications", "deleteapplication", "revoketokens":
 		err = env.manage(ctx, args)
 	default:

@@ -48,6 +48,9 @@ const sessionMaxAge = 14 * 24 * time.Hour
 const (
 	sessUserID   = "uid"
 	sessAuthHash = "auth"
+	// sessAuthTime is when the user logged in, Unix seconds (OpenID
+	// Connect's auth_time, for max_age).
+	sessAuthTime = "at"
 )
 
 // csrfHeader is the header an API client sends the CSRF token in with a
@@ -164,7 +167,11 @@ func (a *app) SessionOwner(c *gin.Context) (*ginoauth.Owner, error) {
 	if !u.IsActive || !hmac.Equal([]byte(hash), []byte(a.sessionAuthHash(u))) {
 		return nil, nil
 	}
-	return &ginoauth.Owner{ID: u.ID, Username: u.Username}, nil
+	o := &ginoauth.Owner{ID: u.ID, Username: u.Username}
+	if at, _ := s.Get(sessAuthTime).(int64); at > 0 {
+		o.AuthTime = time.Unix(at, 0)
+	}
+	return o, nil
 }
 
 // sessionAuth is DRF's SessionAuthentication for the API routes it is
@@ -338,6 +345,7 @@ func (a *app) login(c *gin.Context) {
 	s.Clear()
 	s.Set(sessUserID, u.ID)
 	s.Set(sessAuthHash, a.sessionAuthHash(u))
+	s.Set(sessAuthTime, time.Now().Unix())
 	if !a.saveSession(c, s, "/", sessionMaxAge) {
 		a.messagePage(c, http.StatusInternalServerError, "Server error", "The session could not be saved.")
 		return
@@ -417,4 +425,19 @@ func (a *app) saveSession(c *gin.Context, s sessions.Session, path string, maxAg
 		return false
 	}
 	return true
+}
+
+// EndSession implements ginoauth.SessionEnder, for OpenID Connect
+// RP-initiated logout (/o/logout/): the session cookie is deleted, as
+// POST /accounts/logout/ does.
+func (a *app) EndSession(c *gin.Context) error {
+	s := session(c, sessionCookie)
+	if s == nil {
+		return nil
+	}
+	s.Clear()
+	if !a.saveSession(c, s, "/", -1) {
+		return errors.New("demo: the session could not be ended")
+	}
+	return nil
 }

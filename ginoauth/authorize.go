@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,6 +40,12 @@ type authzRequest struct {
 	method        string
 	prompt        string
 	approval      string
+	// nonce and maxAge are OpenID Connect's (Core section 3.1.2.1);
+	// maxAge is -1 when absent. loginAfter is the signed time prompt=login
+	// sent the user to log in again (loginAfterParam), zero if none.
+	nonce      string
+	maxAge     int64
+	loginAfter time.Time
 	// params are the request's parameters, posted back by the consent form.
 	params url.Values
 }
@@ -58,26 +65,10 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		c.Header("X-Frame-Options", "DENY")
 		c.Header("Content-Security-Policy", "frame-ancestors 'none'")
 		c.Header("Referrer-Policy", "no-referrer")
-		var params url.Values
-		if c.Request.Method == http.MethodPost {
-			// Bounded as the token endpoint's body is (64 KiB).
-			if c.Request.Body != nil {
-				c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
-			}
-			if err := c.Request.ParseForm(); err != nil {
-				var tooLarge *http.MaxBytesError
-				if errors.As(err, &tooLarge) {
-					e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
-					e.Status = http.StatusRequestEntityTooLarge
-					p.authorizeErrorPage(c, e)
-					return
-				}
-				p.authorizeErrorPage(c, oautherr.ErrInvalidRequest.WithDescription("The form could not be read."))
-				return
-			}
-			params = c.Request.PostForm
-		} else {
-			params = c.Request.URL.Query()
+		params, perr := authorizeParams(c)
+		if perr != nil {
+			p.authorizeErrorPage(c, perr)
+			return
 		}
 		req, err := p.parseAuthorize(c, params)
 		if err != nil {
@@ -97,12 +88,24 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			p.RedirectToLogin(c, c.Request.URL.RequestURI())
 			return
 		}
+		if !p.loggedInAgain(req, owner) {
+			p.RedirectToLogin(c, c.Request.URL.RequestURI())
+			return
+		}
+		if p.loginTooOld(req, owner) {
+			if req.prompt == "none" {
+				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The login is older than max_age."))
+				return
+			}
+			req.prompt = "login"
+		}
 		if req.prompt == "login" && c.Request.Method == http.MethodGet {
 			// OpenID Connect's prompt=login, as DOT's handle_prompt_login:
 			// through the login page again, then back without the prompt.
 			back := *c.Request.URL
 			q := back.Query()
 			q.Del("prompt")
+			q.Set(loginAfterParam, p.signLoginAfter(p.now()))
 			back.RawQuery = q.Encode()
 			p.RedirectToLogin(c, back.RequestURI())
 			return
@@ -126,6 +129,27 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		}
 		p.renderConsent(c, req, owner)
 	}
+}
+
+// authorizeParams are the request's parameters: the query of a GET, the
+// form of a POST (bounded as the token endpoint's body is, 64 KiB).
+func authorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
+	if c.Request.Method != http.MethodPost {
+		return c.Request.URL.Query(), nil
+	}
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
+			e.Status = http.StatusRequestEntityTooLarge
+			return nil, e
+		}
+		return nil, oautherr.ErrInvalidRequest.WithDescription("The form could not be read.")
+	}
+	return c.Request.PostForm, nil
 }
 
 // parseAuthorize validates an authorization request. A nil *authzRequest
@@ -173,10 +197,8 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	if !app.AllowsGrant(store.GrantAuthorizationCode) {
 		return req, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the authorization code grant.")
 	}
-	switch req.prompt {
-	case "", "none", "login", "consent":
-	default:
-		return req, oautherr.ErrInvalidRequest.WithDescription("Unsupported prompt value.")
+	if err := p.parseOIDCParams(req, params); err != nil {
+		return req, err
 	}
 	if req.scopes, err = p.grantScopes(params.Get("scope"), app.AllowedScopes); err != nil {
 		return req, err
@@ -306,6 +328,8 @@ func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
 		Generation:          req.app.Generation,
 		CodeChallenge:       req.challenge,
 		CodeChallengeMethod: req.method,
+		Nonce:               req.nonce,
+		AuthTime:            owner.AuthTime.UTC(),
 		IssuedAt:            now,
 		ExpiresAt:           now.Add(p.codeTTL),
 	}

@@ -81,7 +81,15 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 		// outlived the revocation.
 		return nil, invalid
 	}
-	return resp, err
+	if err != nil {
+		return nil, err
+	}
+	err = p.addIDToken(ctx, resp, idTokenParams{app: app, userID: code.UserID, scopes: code.Scopes,
+		nonce: code.Nonce, authTime: code.AuthTime, accessToken: resp.AccessToken})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // replayedCode revokes the tokens issued from a code presented twice.

@@ -128,6 +128,9 @@ type Config struct {
 	// Empty means the issuer.
 	Resource string
 
+	// OIDC configures OpenID Connect (off by default).
+	OIDC OIDCConfig
+
 	// RevokeRefreshWithAccessToken makes revoking an access token revoke
 	// its refresh token too (RFC 7009 2.1 "MAY"). Revoking a refresh token
 	// always revokes its access token.

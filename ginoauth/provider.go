@@ -42,6 +42,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ginoauth/toolkit/ginoauth/internal/keyset"
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/internal/tokencache"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
@@ -84,6 +85,7 @@ type Provider struct {
 	apps           *appCache
 	tokens         *tokencache.Cache // nil: no validation cache
 	stopWatch      func()            // stops the validation cache subscription and waits
+	keys           *keyset.Set       // nil without OpenID Connect
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -127,6 +129,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
 	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
+	if p.keys, err = newKeySet(cfg, key); err != nil {
+		return nil, err
+	}
 	p.startValidationCache(cfg)
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {
 		return nil, err
@@ -218,6 +223,7 @@ func withDefaults(cfg Config) Config {
 	} else {
 		cfg.DefaultScopes = slices.Clone(cfg.DefaultScopes)
 	}
+	oidcDefaults(&cfg) // after DefaultScopes: openid is never a default
 	if cfg.Middleware.Realm == "" {
 		cfg.Middleware.Realm = resource.DefaultRealm
 	}
@@ -336,6 +342,7 @@ func (p *Provider) Mount(r gin.IRouter) {
 	p.mountDevice(r, pre)
 	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
 	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
+	p.mountOIDC(r)
 }
 
 // CORS returns the CORS middleware for Config.CORSAllowedOrigins (nil

@@ -88,6 +88,11 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	if err != nil {
 		return nil, err
 	}
+	// OIDC Core section 12.2: a fresh id_token, without nonce or auth_time.
+	err = p.addIDToken(ctx, resp, idTokenParams{app: app, userID: old.UserID, scopes: scopes, accessToken: resp.AccessToken})
+	if err != nil {
+		return nil, err
+	}
 	retired, err := p.retire(old, resp, now)
 	if err != nil {
 		return nil, err

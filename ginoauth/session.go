@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -13,6 +14,10 @@ import (
 type Owner struct {
 	ID       string
 	Username string
+	// AuthTime is when the user logged in (OpenID Connect's auth_time);
+	// zero when the session does not know, and then max_age is not
+	// enforced and id_tokens carry no auth_time.
+	AuthTime time.Time
 }
 
 // SessionSource tells the authorization endpoint who is logged in. The

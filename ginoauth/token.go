@@ -25,6 +25,9 @@ type TokenResponse struct {
 	Scope        string `json:"scope"`
 	// IssuedTokenType is RFC 8693's, for token exchange answers.
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// IDToken is OpenID Connect's (Core section 3.1.3.3), for a grant
+	// with the openid scope.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // TokenHandler is the token endpoint (RFC 6749 section 3.2) for the
@@ -70,6 +73,10 @@ func (r *TokenResponse) appendJSON(b []byte) []byte {
 		b = append(b, `,"issued_token_type":`...)
 		b = appendJSONString(b, r.IssuedTokenType)
 	}
+	if r.IDToken != "" {
+		b = append(b, `,"id_token":`...)
+		b = appendJSONString(b, r.IDToken)
+	}
 	return append(b, '}')
 }
 
@@ -105,6 +112,7 @@ func (p *Provider) tokenError(c *gin.Context, err error) {
 }
 
 func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
+	c.Request = c.Request.WithContext(withIssuer(c.Request.Context(), p.issuer(c)))
 	params, err := ParseParams(c.Request)
 	if err != nil {
 		return nil, err

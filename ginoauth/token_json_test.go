@@ -3,6 +3,7 @@ package ginoauth
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -16,6 +17,8 @@ func TestTokenResponseJSON(t *testing.T) {
 			{AccessToken: "goat_x-_Y", TokenType: "Bearer", ExpiresIn: 36000, Scope: s},
 			{AccessToken: s, TokenType: s, ExpiresIn: -1, RefreshToken: s, Scope: "read", IssuedTokenType: s},
 			{AccessToken: "a", TokenType: "Bearer", RefreshToken: "gort_r", Scope: s, IssuedTokenType: "urn:ietf:params:oauth:token-type:access_token"},
+			{AccessToken: "a", TokenType: "Bearer", Scope: "openid", IDToken: s},
+			everyField(s),
 		} {
 			want, err := json.Marshal(&r)
 			if err != nil {
@@ -26,6 +29,25 @@ func TestTokenResponseJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+// everyField is a TokenResponse with every string field set to s and
+// ExpiresIn to 1, through reflection, so that a field added to the type
+// and not to appendJSON fails TestTokenResponseJSON.
+func everyField(s string) TokenResponse {
+	var r TokenResponse
+	v := reflect.ValueOf(&r).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(s + "x") // never empty: omitempty fields appear
+		case reflect.Int64:
+			f.SetInt(1)
+		default:
+			panic("TokenResponse has a field of kind " + f.Kind().String() + ": teach appendJSON and this test")
+		}
+	}
+	return r
 }
 
 func FuzzTokenResponseJSON(f *testing.F) {

@@ -199,13 +199,15 @@ type User struct {
 	ID       string `json:"id"`
 	Username string `json:"username"`
 	// PasswordHash is a bcrypt hash; never the password.
-	PasswordHash string    `json:"password_hash"`
-	Email        string    `json:"email,omitempty"`
-	FirstName    string    `json:"first_name,omitempty"`
-	LastName     string    `json:"last_name,omitempty"`
-	IsActive     bool      `json:"is_active"`
-	IsStaff      bool      `json:"is_staff,omitempty"`
-	DateJoined   time.Time `json:"date_joined"`
+	PasswordHash string `json:"password_hash"`
+	Email        string `json:"email,omitempty"`
+	// EmailVerified: the user proved they own Email (OIDC's email_verified).
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	FirstName     string    `json:"first_name,omitempty"`
+	LastName      string    `json:"last_name,omitempty"`
+	IsActive      bool      `json:"is_active"`
+	IsStaff       bool      `json:"is_staff,omitempty"`
+	DateJoined    time.Time `json:"date_joined"`
 }
 
 // Key locates a stored token. Signature is the hex SHA-256 of the token
@@ -277,6 +279,11 @@ type AuthorizationCode struct {
 	// "plain"); empty when the request carried no challenge.
 	CodeChallenge       string `json:"cc,omitempty"`
 	CodeChallengeMethod string `json:"cm,omitempty"`
+	// Nonce is the OpenID Connect request's nonce, for the id_token; and
+	// AuthTime when the user logged in (OIDC Core section 2's auth_time),
+	// zero when unknown.
+	Nonce    string    `json:"no,omitempty"`
+	AuthTime time.Time `json:"at,omitzero"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`
@@ -532,4 +539,38 @@ type Store interface {
 	Replays
 	// Ping checks that the backend answers; ErrUnavailable if it does not.
 	Ping(ctx context.Context) error
+}
+
+// SigningKey is one key of the provider's signing key set (OpenID Connect
+// Core section 10.1), as the store keeps it. The private key is sealed by
+// the provider (encrypted with a key derived from Config.SecretKey); the
+// store neither reads nor can use it.
+type SigningKey struct {
+	// KID is the key's JWK "kid" (RFC 7517 section 4.5), unique in the set.
+	KID string `json:"kid"`
+	// Alg is its JWS algorithm, "RS256" or "ES256" (RFC 7518 section 3.1).
+	Alg string `json:"alg"`
+	// Sealed is the encrypted private key.
+	Sealed []byte `json:"sealed"`
+	// CreatedAt is when the key was added: it is published from then on.
+	CreatedAt time.Time `json:"created_at"`
+	// ActiveAt is when it may start signing: after every instance's cache
+	// of the published set has had time to learn it.
+	ActiveAt time.Time `json:"active_at"`
+	// RetiredAt, when set, is when it stopped signing; it stays published
+	// until every token it signed has expired.
+	RetiredAt time.Time `json:"retired_at,omitzero"`
+}
+
+// SigningKeys keeps the provider's signing keys, shared by every instance
+// so that each signs with, and publishes, the same set. It is optional:
+// the provider type-asserts it when OpenID Connect is enabled; memstore
+// and redisstore implement it.
+type SigningKeys interface {
+	// SaveSigningKey adds k to the set or replaces the key with its KID.
+	SaveSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns the whole set, in no particular order.
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// DeleteSigningKey removes a key; removing a missing key succeeds.
+	DeleteSigningKey(ctx context.Context, kid string) error
 }

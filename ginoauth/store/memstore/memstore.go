@@ -76,6 +76,8 @@ type Store struct {
 	used map[string]time.Time
 	// device keeps device authorizations (devicecodes.go), its own lock.
 	device deviceTable
+	// keys is the signing key set (store.SigningKeys), by KID.
+	keys map[string]*store.SigningKey
 
 	// Writes since the last sweep, and how many trigger the next one.
 	writes, sweepAt int
@@ -125,6 +127,7 @@ func New(opts ...Option) *Store {
 		revoked:   make(map[string]time.Time),
 		windows:   make(map[windowKey]*limitWindow),
 		used:      make(map[string]time.Time),
+		keys:      make(map[string]*store.SigningKey),
 		sweepAt:   minSweep,
 	}
 	for _, o := range opts {

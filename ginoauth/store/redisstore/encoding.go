@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -349,14 +350,25 @@ func encodeCode(c *store.AuthorizationCode) ([]byte, error) {
 	return encode(&record{
 		kind: kindCode, digest: digest(c.Key.Signature), issued: ms(c.IssuedAt), expires: expMs(c.ExpiresAt),
 		gen: c.Generation, client: c.ClientID, user: c.UserID, username: c.Username, scopes: c.Scopes,
-		extra: []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod},
+		extra: []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)},
 	})
 }
 
+// authTime is a code's AuthTime as decimal Unix milliseconds, "" if zero.
+func authTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
 func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
-	r, err := decode(b, kindCode, 3)
+	r, err := decode(b, kindCode, 5)
 	if err != nil {
-		return nil, err
+		// A code written before OpenID Connect's two fields.
+		if r, err = decode(b, kindCode, 3); err != nil {
+			return nil, err
+		}
 	}
 	if r.expires == 0 {
 		return nil, fmt.Errorf("%w: code without expiry", errCorrupt)
@@ -367,6 +379,15 @@ func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
 	}
 	if r.extra != nil {
 		c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod = r.extra[0], r.extra[1], r.extra[2]
+		if len(r.extra) == 5 && r.extra[4] != "" {
+			ms, err := strconv.ParseInt(r.extra[4], 10, 64)
+			if err != nil || ms <= 0 {
+				return nil, fmt.Errorf("%w: bad auth time", errCorrupt)
+			}
+			c.Nonce, c.AuthTime = r.extra[3], fromMs(ms)
+		} else if len(r.extra) == 5 {
+			c.Nonce = r.extra[3]
+		}
 	}
 	return c, nil
 }

@@ -110,6 +110,8 @@ var tests = []contractTest[store.Store]{
 	{"Replays/FirstUse", testFirstUse},
 	{"Replays/Concurrent", testFirstUseConcurrent},
 	{"Replays/Expiry", testFirstUseExpiry},
+	{"SigningKeys/SaveListDelete", testSigningKeys},
+	{"Codes/OIDC", testCodeOIDC},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
