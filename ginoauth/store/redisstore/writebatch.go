@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -46,9 +47,10 @@ type writeCall struct {
 
 // run sends the commands fill adds, routed by routeKey on a cluster, and
 // returns once they have their replies (each command holds its own error),
-// or with ctx's error if ctx ends while the write is queued; a write
-// already on the wire completes regardless, and one still queued when ctx
-// ends is not sent.
+// or with ctx's error if ctx ends while the write is still queued, in
+// which case it is never sent. A write taken off the queue goes out and
+// completes whatever ctx does, and its caller gets its replies: the
+// answer always says whether the write was sent.
 func (b *writeBatcher) run(ctx context.Context, routeKey string, fill func(p redis.Pipeliner) []redis.Cmder) error {
 	if cc, ok := b.rdb.(*redis.ClusterClient); ok && !b.routed {
 		nb := b
@@ -84,7 +86,22 @@ func (b *writeBatcher) batched(ctx context.Context, fill func(p redis.Pipeliner)
 			}
 			return nil
 		case <-ctx.Done():
-			return ctx.Err()
+			// Still queued: withdraw it, so it is never sent. Already
+			// taken by the drain: it goes out, and the caller must hear
+			// how it went (a rotation applied but reported failed would
+			// make the client's retry a reuse).
+			b.mu.Lock()
+			if i := slices.Index(b.pending, call); i >= 0 {
+				b.pending = slices.Delete(b.pending, i, i+1)
+				b.mu.Unlock()
+				return ctx.Err()
+			}
+			b.mu.Unlock()
+			<-call.done
+			if !call.sent {
+				return ctx.Err()
+			}
+			return nil
 		}
 	}
 	b.inflight++

@@ -136,3 +136,72 @@ func TestWriteBatcherOutage(t *testing.T) {
 		t.Error("a lone write with Redis down: no error")
 	}
 }
+
+// TestWriteBatcherCancelledAfterDequeue: a caller whose context ends while
+// its write, already taken off the queue, is on the wire is told the
+// write went out (its reply), never an error for a write that was
+// applied; one cancelled while still queued is withdrawn and not sent.
+func TestWriteBatcherCancelledAfterDequeue(t *testing.T) {
+	skipOnCluster(t)
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	b := &writeBatcher{rdb: client, maxInflight: 1, maxBatch: 16}
+	ctx, cancel := context.WithCancel(context.Background())
+	var cmd *redis.IntCmd
+	b.inflight = 1 // every caller queues
+	got := make(chan error, 1)
+	go func() {
+		got <- b.run(ctx, prefix+"k", func(p redis.Pipeliner) []redis.Cmder {
+			cancel() // the caller gives up while its write is being sent
+			cmd = p.Incr(ctx, prefix+"k")
+			return []redis.Cmder{cmd}
+		})
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		n := len(b.pending)
+		b.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write never queued")
+		}
+	}
+	go b.drain()
+	err := <-got
+	n, gerr := client.Get(context.Background(), prefix+"k").Int()
+	if err != nil || gerr != nil || n != 1 || cmd.Val() != 1 {
+		t.Fatalf("write cancelled on the wire: run = %v, reply %v; stored %d (%v); want nil, 1, 1", err, cmd.Val(), n, gerr)
+	}
+
+	// Cancelled while queued: withdrawn, not sent, ctx's error.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	b.mu.Lock()
+	b.inflight = 1
+	b.mu.Unlock()
+	got2 := make(chan error, 1)
+	go func() {
+		got2 <- b.run(ctx2, prefix+"q", func(p redis.Pipeliner) []redis.Cmder {
+			return []redis.Cmder{p.Incr(ctx2, prefix+"q")}
+		})
+	}()
+	for b.mu.Lock(); len(b.pending) != 1; b.mu.Lock() {
+		b.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	b.mu.Unlock()
+	cancel2()
+	if err := <-got2; !errors.Is(err, context.Canceled) {
+		t.Fatalf("write cancelled while queued: run = %v, want context.Canceled", err)
+	}
+	b.mu.Lock()
+	left := len(b.pending)
+	b.mu.Unlock()
+	if left != 0 {
+		t.Errorf("queue after the withdrawal: %d calls, want 0", left)
+	}
+	if n, _ := client.Exists(context.Background(), prefix+"q").Result(); n != 0 {
+		t.Error("the withdrawn write was stored")
+	}
+}
