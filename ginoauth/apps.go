@@ -67,10 +67,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 	}
 	id := na.ClientID
 	if id == "" {
-		var err error
-		if id, err = randomID(24); err != nil {
-			return nil, "", err
-		}
+		id = newID()
 	}
 	app.ClientID = id
 	var secret string

@@ -385,6 +385,11 @@ func deriveKey(key []byte, purpose string) []byte {
 	return m.Sum(nil)
 }
 
+// newID returns a random identifier for a client or a user: 128 bits in
+// base32 (A-Z, 2-7), so it never begins with '-' and reads safely as a
+// command-line argument, in a URL and in a Redis key.
+func newID() string { return rand.Text() }
+
 // randomID returns n random bytes, base64url encoded.
 func randomID(n int) (string, error) {
 	b := make([]byte, n)

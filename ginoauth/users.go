@@ -115,10 +115,7 @@ func (p *Provider) CreateUser(ctx context.Context, nu NewUser) (*store.User, err
 	if err != nil {
 		return nil, err
 	}
-	id, err := randomID(12)
-	if err != nil {
-		return nil, err
-	}
+	id := newID()
 	u := &store.User{
 		ID:           id,
 		Username:     nu.Username,
