@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
@@ -135,6 +137,74 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 					r.ServeHTTP(w, req)
 					if w.Code != http.StatusOK {
 						b.Fatalf("%d %s", w.Code, w.Body)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkTokenRefresh measures the refresh_token grant: each goroutine
+// chains its own grant, presenting the refresh token the previous answer
+// carried, as wrk's refresh.lua does.
+func BenchmarkTokenRefresh(b *testing.B) {
+	for _, kind := range storeKinds {
+		b.Run(kind, func(b *testing.B) {
+			st := newStore(b, kind)
+			p, err := ginoauth.New(ginoauth.Config{Store: st, SecretKey: testKey, RefreshTokenExpire: time.Hour,
+				PasswordAttempts: ginoauth.AttemptLimit{Limit: -1}}) // every goroutine logs alice in at once
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{
+				ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			hash, err := bcrypt.GenerateFromPassword([]byte("wonderland"), bcrypt.MinCost)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := st.CreateUser(ctx, &store.User{ID: "alice", Username: "alice", PasswordHash: string(hash), IsActive: true}); err != nil {
+				b.Fatal(err)
+			}
+			r := gin.New()
+			p.Mount(r)
+			post := func(form string) (string, int) {
+				req := httptest.NewRequest("POST", "/o/token/", strings.NewReader(form))
+				req.SetBasicAuth(app.ClientID, secret)
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, req)
+				var tok struct {
+					RefreshToken string `json:"refresh_token"`
+				}
+				_ = jsonDecode(w.Body.Bytes(), &tok)
+				return tok.RefreshToken, w.Code
+			}
+			// One grant per goroutine, minted before the clock starts.
+			const parallelism = 8
+			grants := make(chan string, parallelism*runtime.GOMAXPROCS(0))
+			for range cap(grants) {
+				rt, code := post("grant_type=password&username=alice&password=wonderland")
+				if code != http.StatusOK {
+					b.Fatalf("password grant: %d", code)
+				}
+				grants <- rt
+			}
+			b.ReportAllocs()
+			b.SetParallelism(parallelism)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				rt := <-grants
+				defer func() { grants <- rt }()
+				for pb.Next() {
+					var code int
+					if rt, code = post("grant_type=refresh_token&refresh_token=" + rt); code != http.StatusOK {
+						b.Errorf("refresh: %d", code)
+						return
 					}
 				}
 			})

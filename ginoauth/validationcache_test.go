@@ -265,3 +265,40 @@ func tokenKey(t *testing.T, token string) store.Key {
 	}
 	return store.Key{Family: token[len(opaque.AccessPrefix) : len(opaque.AccessPrefix)+opaque.FamilyLen], Signature: opaque.Signature(token)}
 }
+
+// TestValidationCacheRefusesForgeries: a hit skips the token's tag check,
+// so a token that shares a cached token's family (its first characters)
+// but not the rest must still be refused, on a hit's path as on a miss's.
+func TestValidationCacheRefusesForgeries(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	cp := newCachePair(t, client, prefix)
+	ctx := context.Background()
+	if !eventually(2*time.Second, cp.b.ValidationCacheLive) {
+		t.Fatal("B's validation cache: got not live after 2 s, want live")
+	}
+	token := cp.issue(t)
+	for range 2 {
+		if _, err := cp.b.Validate(ctx, token); err != nil {
+			t.Fatalf("the real token: got %v, want no error", err)
+		}
+	}
+	if cp.cacheHits() == 0 {
+		t.Fatal("the real token was never answered from the cache")
+	}
+	last := token[len(token)-1:]
+	flip := map[string]string{"A": "B"}[last]
+	if flip == "" {
+		flip = "A"
+	}
+	body := len("goat_") + opaque.FamilyLen
+	for name, forged := range map[string]string{
+		"last character changed": token[:len(token)-1] + flip,
+		"secret replaced":        token[:body] + strings.Repeat("A", len(token)-body),
+		"one character short":    token[:len(token)-1],
+	} {
+		if _, err := cp.b.Validate(ctx, forged); !errors.Is(err, oautherr.ErrInvalidToken) {
+			t.Errorf("%s: got %v, want invalid_token", name, err)
+		}
+	}
+}

@@ -126,6 +126,18 @@ func (c *Codec) tag(dst []byte, prefix string, msg []byte) {
 	c.macs.Put(m)
 }
 
+// Family returns the family of a token of the kind prefix from its shape
+// alone (prefix and length), without checking its tag: for a lookup in a
+// cache of tokens that Parse already accepted, where a hit on the token's
+// Signature proves it is one of them. Anything else must call Parse.
+func Family(prefix, token string) (family string, ok bool) {
+	body, ok := strings.CutPrefix(token, prefix)
+	if !ok || len(body) != EncodedLen {
+		return "", false
+	}
+	return body[:FamilyLen], true
+}
+
 // Signature is what the store keeps instead of a token: the hex SHA-256 of
 // the whole token string.
 func Signature(token string) string {

@@ -127,3 +127,28 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestFamily(t *testing.T) {
+	t.Parallel()
+	c := testCodec(t, 1)
+	fam, _ := NewFamily()
+	tok, err := c.Mint(AccessPrefix, fam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, prefix, token string
+		ok                  bool
+	}{
+		{"minted", AccessPrefix, tok, true},
+		{"other kind", RefreshPrefix, tok, false},
+		{"short", AccessPrefix, tok[:len(tok)-1], false},
+		{"long", AccessPrefix, tok + "A", false},
+		{"empty", AccessPrefix, "", false},
+	} {
+		got, ok := Family(tc.prefix, tc.token)
+		if ok != tc.ok || (ok && got != fam) {
+			t.Errorf("%s: Family = %q, %v; want %q, %v", tc.name, got, ok, fam, tc.ok)
+		}
+	}
+}
