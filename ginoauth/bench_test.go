@@ -151,7 +151,7 @@ func BenchmarkTokenRefresh(b *testing.B) {
 	for _, kind := range storeKinds {
 		b.Run(kind, func(b *testing.B) {
 			st := newStore(b, kind)
-			p, err := ginoauth.New(ginoauth.Config{Store: st, SecretKey: testKey, RefreshTokenExpire: time.Hour,
+			p, err := ginoauth.New(ginoauth.Config{Store: st, SecretKey: testKey, // the default lifetimes
 				PasswordAttempts: ginoauth.AttemptLimit{Limit: -1}}) // every goroutine logs alice in at once
 			if err != nil {
 				b.Fatal(err)

@@ -47,8 +47,29 @@ var cheapHash = func() string {
 // the store.
 type countingStore struct {
 	store.Store
-	gets atomic.Int64
-	apps atomic.Int64 // GetApplication calls
+	gets         atomic.Int64
+	apps         atomic.Int64 // GetApplication calls
+	refreshReads atomic.Int64 // GetRefreshToken calls
+	rotations    atomic.Int64 // RotateRefreshToken calls
+	inPlace      atomic.Int64 // RotateRefresh calls
+}
+
+func (s *countingStore) GetRefreshToken(ctx context.Context, k store.Key) (*store.RefreshToken, error) {
+	s.refreshReads.Add(1)
+	return s.Store.GetRefreshToken(ctx, k)
+}
+
+func (s *countingStore) RotateRefreshToken(ctx context.Context, old *store.RefreshToken, retired *store.RetiredRefreshToken, at *store.AccessToken, rt *store.RefreshToken) error {
+	s.rotations.Add(1)
+	return s.Store.RotateRefreshToken(ctx, old, retired, at, rt)
+}
+
+// RotateRefresh forwards to the wrapped store (memstore and redisstore
+// both implement store.RefreshRotator), so that the provider under test
+// takes the one-round-trip refresh as it would on them.
+func (s *countingStore) RotateRefresh(ctx context.Context, old store.Key, req store.RotateRefresh) (*store.RefreshToken, error) {
+	s.inPlace.Add(1)
+	return s.Store.(store.RefreshRotator).RotateRefresh(ctx, old, req)
 }
 
 func (s *countingStore) GetApplication(ctx context.Context, clientID string) (*store.Application, error) {

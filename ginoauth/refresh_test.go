@@ -225,3 +225,69 @@ func TestRefreshScopeCeiling(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshInOneStoreCall: a refresh that keeps the grant's scopes is
+// one store call (store.RefreshRotator: read, check and rotate at once);
+// one that asks for scopes, meets a lowered ceiling or needs a grace
+// period's sealed answer reads the token first, then rotates it.
+func TestRefreshInOneStoreCall(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		for _, tc := range []struct {
+			name    string
+			cfg     func(*ginoauth.Config)
+			ceiling []string
+			scope   string
+			want    [3]int64 // RotateRefresh, GetRefreshToken, RotateRefreshToken calls
+		}{
+			{"same scopes", nil, nil, "", [3]int64{1, 0, 0}},
+			{"ceiling above the grant", nil, []string{"read", "write", "admin"}, "", [3]int64{1, 0, 0}},
+			{"scope asked", nil, nil, "read", [3]int64{0, 1, 1}},
+			{"ceiling lowered", nil, []string{"read"}, "", [3]int64{1, 1, 1}},
+			{"grace period", func(c *ginoauth.Config) { c.RefreshTokenGracePeriod = time.Minute }, nil, "", [3]int64{0, 1, 1}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, kind, tc.cfg)
+				rt := e.passwordToken("read write").str("refresh_token")
+				if _, err := e.p.UpdateApplication(context.Background(), e.confID, func(a *store.Application) error {
+					a.AllowedScopes = tc.ceiling
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				e.st.inPlace.Store(0)
+				e.st.refreshReads.Store(0)
+				e.st.rotations.Store(0)
+				f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+				if tc.scope != "" {
+					f.Set("scope", tc.scope)
+				}
+				r := e.token(f, []string{e.confID, e.secret})
+				if !wantStatus(t, "refresh", r, 200) {
+					t.FailNow()
+				}
+				got := [3]int64{e.st.inPlace.Load(), e.st.refreshReads.Load(), e.st.rotations.Load()}
+				if got != tc.want {
+					t.Errorf("store calls (RotateRefresh, GetRefreshToken, RotateRefreshToken): got %v, want %v", got, tc.want)
+				}
+				w := e.get("/api/whoami", r.str("access_token"))
+				if !wantStatus(t, "the new access token", w, 200) {
+					t.FailNow()
+				}
+				want := "read write"
+				if tc.scope != "" || len(tc.ceiling) == 1 {
+					want = "read"
+				}
+				wantField(t, "the new access token", w, "scope", want)
+				// The rotated token is now a reuse, whichever way it went,
+				// but within a grace period, which answers the same pair.
+				again := e.refresh(rt)
+				if tc.cfg != nil {
+					wantField(t, "the rotated token again, within the grace period", again, "access_token", r.str("access_token"))
+				} else {
+					wantError(t, "the rotated token again", again, 400, "invalid_grant")
+				}
+			})
+		}
+	})
+}

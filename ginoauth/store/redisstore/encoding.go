@@ -33,7 +33,9 @@ import (
 // present fields and overflowing numbers are errors, never panics.
 
 const (
-	recVersion = 1
+	// recVersion 2 is version 1 with the family's user index entry
+	// rounded up to the day (indexExpiry); both decode alike.
+	recVersion = 2
 	digestLen  = 16
 	headerLen  = 2 + digestLen + 1
 )
@@ -198,7 +200,7 @@ func decode(b []byte, kind byte, nExtra int) (*record, error) {
 	if len(b) < headerLen {
 		return nil, fmt.Errorf("%w: %d bytes", errCorrupt, len(b))
 	}
-	if b[0] != recVersion {
+	if b[0] != recVersion && b[0] != 1 {
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, b[0])
 	}
 	if b[1] != kind {

@@ -14,15 +14,17 @@ import (
 )
 
 // ListGrants reads the user's grant index <prefix>u:<user_id> (HGETALL:
-// family -> the grant's expiry in Unix ms, 0: never), then the access and
-// refresh token of every family whose entry has not expired, in one
-// pipeline (split by slot on Cluster), and returns the live grants that
-// match f, newest first (ties by Family): client, user, username and
-// scopes from the refresh token when there is one (else the access
-// token), CreatedAt from the records, ExpiresAt the later of the two
-// tokens' (zero when the refresh token never expires). Entries whose
-// expiry has passed, or whose family holds neither token (expired,
-// revoked), are dropped from the index, best effort. A filter without
+// family -> the grant's expiry in Unix ms rounded up to the UTC day, 0:
+// never), then the access and refresh token and the tombstone of every
+// family whose entry has not expired, in one pipeline (split by slot on
+// Cluster), and returns the live grants that match f, newest first (ties
+// by Family): client, user, username and scopes from the refresh token
+// when there is one (else the access token), CreatedAt from the records,
+// ExpiresAt the later of the two tokens' (zero when the refresh token
+// never expires). Entries whose expiry has passed, or whose family was
+// revoked, are dropped from the index, best effort; an entry whose family
+// holds neither token but has no tombstone is not listed and stays until
+// its expiry. A filter without
 // UserID is refused with ErrInvalid: grants are indexed by user only.
 func (s *Store) ListGrants(ctx context.Context, f store.GrantFilter) ([]*store.Grant, error) {
 	if f.UserID == "" {
@@ -46,11 +48,14 @@ func (s *Store) ListGrants(ctx context.Context, f store.GrantFilter) ([]*store.G
 		fams = append(fams, fam)
 	}
 	if len(fams) > 0 {
-		type reads struct{ a, r *redis.StringCmd }
+		type reads struct {
+			a, r *redis.StringCmd
+			v    *redis.IntCmd
+		}
 		cmds := make([]reads, len(fams))
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, fam := range fams {
-				cmds[i] = reads{p.Get(ctx, s.familyKey(fam, kindAccess)), p.Get(ctx, s.familyKey(fam, kindRefresh))}
+				cmds[i] = reads{p.Get(ctx, s.familyKey(fam, kindAccess)), p.Get(ctx, s.familyKey(fam, kindRefresh)), p.Exists(ctx, s.familyKey(fam, kindTombstone))}
 			}
 			return nil
 		})
@@ -63,7 +68,13 @@ func (s *Store) ListGrants(ctx context.Context, f store.GrantFilter) ([]*store.G
 				return nil, err
 			}
 			if g == nil {
-				stale = append(stale, fam)
+				// Neither token: a revoked family's entry goes. Any other
+				// stays until its expiry: on Cluster it may be the entry
+				// of tokens still on their way to their node, which a
+				// rotation within the day would not write back.
+				if cmds[i].v.Val() == 1 {
+					stale = append(stale, fam)
+				}
 				continue
 			}
 			if g.UserID != f.UserID || (f.ClientID != "" && g.ClientID != f.ClientID) {

@@ -115,6 +115,7 @@ func (s *Store) tokenWrites(at *store.AccessToken, rt *store.RefreshToken, famil
 // them loaded and the failed ones run again. With WithWaitReplicas, the
 // script and WAIT go first, then the index script on its own.
 func (s *Store) runWithIndex(ctx context.Context, script *redis.Script, keys []string, args []any, userID, family string, exp int64) (*redis.Cmd, error) {
+	exp = indexExpiry(exp)
 	if s.waitReplicas > 0 {
 		cmd, err := s.runDurable(ctx, script, keys, args)
 		if err == nil && userID != "" {

@@ -114,6 +114,6 @@ func isScriptReply(err error) bool {
 // runIndex writes the user index entry on its own, best effort (the
 // durable path's index write).
 func (s *Store) runIndex(ctx context.Context, userID, family string, exp int64) {
-	args := []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
+	args := []any{family, strconv.FormatInt(indexExpiry(exp), 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
 	_ = indexScript.Run(ctx, s.rdb, []string{s.userIndexKey(userID)}, args...).Err()
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	runAll(t, tests, newStore)
 	runAll(t, deviceTests, newStore)
+	runAll(t, rotatorTests, newStore)
 }
 
 // contractTest is one subtest of a contract for stores of type S.

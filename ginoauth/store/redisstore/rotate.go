@@ -1,0 +1,260 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+)
+
+var _ store.RefreshRotator = (*Store)(nil)
+
+// rotateInPlaceScript is RotateRefresh: the family's refresh token is read,
+// checked and replaced by one script, which derives the new records from
+// the old one (docs/redis-keys.md, "Records"): it reads the header and the
+// numbers (issue time, expiry, grant creation, generation) and copies the
+// strings after them (client, user, username, scopes) as they are.
+//
+// KEYS = r, a, x, v. ARGV = [1] old digest, [2] client id, [3] generation,
+// [4] now (Unix ms), [5] access digest, [6] access expiry (ms), [7]
+// refresh digest, [8] refresh expiry (ms, 0: never), [9] retired record's
+// lifetime when the old token never expires (ms; ” files no retired
+// record), [10] ceiling (space separated, ” for none), [11] channel,
+// [12] message. Returns -1 (revoked), 0 (not the live token), -2 (another
+// client or generation), -3 (a scope outside the ceiling), or the old
+// record.
+var rotateInPlaceScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[4]) == 1 then
+	return -1
+end
+local cur = redis.call('GET', KEYS[1])
+if not cur or string.sub(cur, 3, 18) ~= ARGV[1] then
+	return 0
+end
+local pos = 20
+local function uv()
+	local x, mul = 0, 1
+	while true do
+		local b = string.byte(cur, pos)
+		if not b or mul > 72057594037927936 then
+			error('ERR malformed refresh record')
+		end
+		pos = pos + 1
+		x = x + (b % 128) * mul
+		if b < 128 then
+			return x
+		end
+		mul = mul * 128
+	end
+end
+local out, n = {}, 0
+local function put(x)
+	while x >= 128 do
+		n = n + 1
+		out[n] = x % 128 + 128
+		x = (x - x % 128) / 128
+	end
+	n = n + 1
+	out[n] = x
+end
+local function bit(f, b)
+	return math.floor(f / b) % 2 == 1
+end
+local flags = string.byte(cur, 19)
+local issued = uv()
+local exp = 0
+if bit(flags, 1) then
+	local z = uv()
+	if z % 2 == 0 then exp = issued + z / 2 else exp = issued - (z + 1) / 2 end
+end
+local created = issued
+if bit(flags, 2) then
+	created = issued - uv()
+end
+if created > tonumber(ARGV[4]) then
+	created = tonumber(ARGV[4])
+end
+local gen = 0
+if bit(flags, 4) then
+	gen = uv()
+end
+local tail = string.sub(cur, pos)
+local clen = uv()
+local client = string.sub(cur, pos, pos + clen - 1)
+pos = pos + clen
+if client ~= ARGV[2] or gen ~= tonumber(ARGV[3]) then
+	return -2
+end
+local now = tonumber(ARGV[4])
+if exp ~= 0 and exp <= now then
+	return 0
+end
+if ARGV[10] ~= '' and bit(flags, 32) then
+	if bit(flags, 8) then local l = uv(); pos = pos + l end
+	if bit(flags, 16) then local l = uv(); pos = pos + l end
+	local l = uv()
+	local scopes = string.sub(cur, pos, pos + l - 1)
+	local ceiling = {}
+	for s in string.gmatch(ARGV[10], '%S+') do ceiling[s] = true end
+	for s in string.gmatch(scopes, '%S+') do
+		if not ceiling[s] then
+			return -3
+		end
+	end
+end
+local function record(kind, digest, e)
+	local f = flags - flags % 4
+	n = 0
+	put(now)
+	if e ~= 0 then
+		f = f + 1
+		put(2 * (e - now))
+	end
+	if created ~= now then
+		f = f + 2
+		put(now - created)
+	end
+	if gen ~= 0 then
+		put(gen)
+	end
+	return '\002' .. kind .. digest .. string.char(f, unpack(out, 1, n)) .. tail
+end
+redis.call('DEL', KEYS[2])
+local rexp = tonumber(ARGV[8])
+if rexp ~= 0 then
+	redis.call('SET', KEYS[1], record('r', ARGV[7], rexp), 'PX', string.format('%.0f', rexp - now))
+else
+	redis.call('SET', KEYS[1], record('r', ARGV[7], 0))
+end
+if ARGV[9] ~= '' then
+	local xexp = exp
+	if xexp == 0 then xexp = now + tonumber(ARGV[9]) end
+	local px = xexp - now
+	n = 0
+	put(now)
+	put(2 * px)
+	put(clen)
+	local x = '\002x' .. ARGV[1] .. string.char(1, unpack(out, 1, n)) .. client
+	local t = redis.call('PTTL', KEYS[3])
+	redis.call('HSET', KEYS[3], ARGV[1], x)
+	if t < px then
+		redis.call('PEXPIRE', KEYS[3], string.format('%.0f', px))
+	end
+end
+local aexp = tonumber(ARGV[6])
+redis.call('SET', KEYS[2], record('a', ARGV[5], aexp), 'PX', string.format('%.0f', aexp - now))
+redis.call('PUBLISH', ARGV[11], ARGV[12])
+return cur
+`)
+
+// RotateRefresh implements store.RefreshRotator with one script on the
+// family's keys: one round trip (through the write batcher, with WAIT when
+// WithWaitReplicas is set). The user's grant index, which lives in another
+// slot, is written only when the new tokens outlive what it records: its
+// entries hold the grant's expiry rounded up to the UTC day (indexExpiry),
+// so a grant refreshed again and again within a day costs no index write.
+func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.RotateRefresh) (*store.RefreshToken, error) {
+	if !validKey(old) || !validKey(req.Access) || !validKey(req.Refresh) {
+		return nil, fmt.Errorf("%w: rotation without valid Keys", ErrInvalid)
+	}
+	if req.Access.Family != old.Family || req.Refresh.Family != old.Family {
+		return nil, fmt.Errorf("%w: new tokens outside the family %q", ErrInvalid, old.Family)
+	}
+	now := ms(req.Now)
+	aexp := expMs(req.AccessExpiresAt)
+	rexp := expMs(req.RefreshExpiresAt)
+	if now <= 0 || aexp <= now || (rexp != 0 && rexp <= now) {
+		return nil, fmt.Errorf("%w: rotation with Now %v, expiries %v and %v", ErrInvalid, req.Now, req.AccessExpiresAt, req.RefreshExpiresAt)
+	}
+	for _, sc := range req.Ceiling {
+		if sc == "" || strings.ContainsAny(sc, " \t\n") {
+			return nil, fmt.Errorf("%w: ceiling scope %q", ErrInvalid, sc)
+		}
+	}
+	retire := ""
+	if req.Retire {
+		retire = strconv.FormatInt(max(req.Retention.Milliseconds(), 1), 10)
+	}
+	family := old.Family
+	keys := []string{
+		s.familyKey(family, kindRefresh), s.familyKey(family, kindAccess),
+		s.familyKey(family, kindRetired), s.familyKey(family, kindTombstone),
+	}
+	args := []any{
+		digest(old.Signature), req.ClientID, strconv.FormatInt(req.Generation, 10), strconv.FormatInt(now, 10),
+		digest(req.Access.Signature), strconv.FormatInt(aexp, 10),
+		digest(req.Refresh.Signature), strconv.FormatInt(rexp, 10),
+		retire, strings.Join(req.Ceiling, " "), s.InvalidationChannel(), s.familyMsg(family),
+	}
+	cmd, err := s.runWithIndex(ctx, rotateInPlaceScript, keys, args, "", family, 0)
+	if err != nil {
+		return nil, mapErr("rotate refresh token", err)
+	}
+	var b []byte
+	switch v := cmd.Val().(type) {
+	case int64:
+		switch v {
+		case -1:
+			return nil, store.ErrRevoked
+		case -2:
+			return nil, store.ErrGrantMismatch
+		case -3:
+			return nil, store.ErrCeiling
+		default:
+			return nil, store.ErrNotFound
+		}
+	case string:
+		b = []byte(v)
+	default:
+		return nil, fmt.Errorf("redisstore: rotate refresh token: unexpected reply %T", v)
+	}
+	was, err := decodeRefresh(b, old)
+	if err != nil {
+		return nil, corrupt("rotate refresh token", keys[0], err)
+	}
+	if was.UserID != "" && indexStale(b[0], was.ExpiresAt, max(aexp, rexp), rexp == 0) {
+		s.runIndex(ctx, was.UserID, family, familyExpiry(aexp, rexp))
+	}
+	return was, nil
+}
+
+// familyExpiry is a family's expiry for the user index: the later of its
+// tokens', 0 (never) when the refresh token never expires.
+func familyExpiry(aexp, rexp int64) int64 {
+	if rexp == 0 {
+		return 0
+	}
+	return max(aexp, rexp)
+}
+
+// indexStale reports whether a rotation must write the user index entry:
+// the old record was written before entries were rounded up to the day
+// (version 1), or the new tokens outlive the day the entry records for the
+// old refresh token (its expiry rounded up; 0, never, covers everything).
+func indexStale(version byte, oldExp time.Time, newExp int64, newNever bool) bool {
+	if version < 2 {
+		return true
+	}
+	if oldExp.IsZero() {
+		return false
+	}
+	return newNever || indexExpiry(newExp) > indexExpiry(expMs(oldExp))
+}
+
+// indexDay is the unit the user index rounds expiries up to.
+const indexDay = int64(24 * time.Hour / time.Millisecond)
+
+// indexExpiry is what the user index records for a family expiring at exp
+// (Unix ms; 0: never): exp rounded up to the next UTC day, so that its
+// refreshes within a day need not touch the index (RotateRefresh).
+func indexExpiry(exp int64) int64 {
+	if exp <= 0 {
+		return 0
+	}
+	return (exp + indexDay - 1) / indexDay * indexDay
+}

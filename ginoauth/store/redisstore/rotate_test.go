@@ -1,0 +1,169 @@
+package redisstore
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/internal/redistest"
+)
+
+// TestRotateRefreshRecords: the records the rotation script derives from
+// the old refresh token are, byte for byte, what encodeAccess,
+// encodeRefresh and encodeRetired would write.
+func TestRotateRefreshRecords(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	n := time.Now().UTC().Truncate(time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		mod   func(at *store.AccessToken, rt *store.RefreshToken)
+		rtTTL time.Duration
+	}{
+		{"user, scopes, generation, earlier grant", func(at *store.AccessToken, rt *store.RefreshToken) {
+			at.Generation, rt.Generation = 300, 300 // a two-byte varint
+			c := n.Add(-40 * 24 * time.Hour)
+			at.GrantCreatedAt, rt.GrantCreatedAt = c, c
+		}, 30 * 24 * time.Hour},
+		{"no scopes, no username", func(at *store.AccessToken, rt *store.RefreshToken) {
+			at.Scopes, rt.Scopes, at.Username, rt.Username = nil, nil, "", ""
+		}, time.Hour},
+		{"refresh token that never expires", nil, 0},
+	} {
+		fam := "f" + strconv.Itoa(len(tc.name))
+		at, rt := issue(fam, tc.name+"a", tc.name+"r", time.Hour, time.Hour)
+		at.IssuedAt, rt.IssuedAt = n.Add(-time.Minute), n.Add(-time.Minute)
+		at.ExpiresAt, rt.ExpiresAt = n.Add(time.Hour), n.Add(2*time.Hour)
+		if tc.rtTTL == 0 {
+			rt.ExpiresAt = time.Time{}
+		}
+		if tc.mod != nil {
+			tc.mod(at, rt)
+		}
+		if err := s.SaveTokens(ctx, at, rt); err != nil {
+			t.Fatalf("%s: SaveTokens: %v", tc.name, err)
+		}
+		// Twice: the second rotation's old record has a grant creation
+		// time apart from its issue time.
+		cur := rt.Key
+		for round, now := range []time.Time{n, n.Add(90 * time.Second)} {
+			old, err := s.GetRefreshToken(ctx, cur)
+			if err != nil {
+				t.Fatalf("%s: GetRefreshToken: %v", tc.name, err)
+			}
+			req := store.RotateRefresh{
+				ClientID: old.ClientID, Generation: old.Generation, Now: now, Retire: true, Retention: 3 * time.Hour,
+				Access: store.Key{Family: fam, Signature: signature(tc.name + "a" + strconv.Itoa(round))}, AccessExpiresAt: now.Add(10 * time.Hour),
+				Refresh: store.Key{Family: fam, Signature: signature(tc.name + "r" + strconv.Itoa(round))},
+			}
+			if tc.rtTTL != 0 {
+				req.RefreshExpiresAt = now.Add(tc.rtTTL)
+			}
+			if _, err := s.RotateRefresh(ctx, cur, req); err != nil {
+				t.Fatalf("%s: RotateRefresh: %v", tc.name, err)
+			}
+			created := ms(old.GrantCreatedAt)
+			newRT := *old
+			newRT.Key, newRT.IssuedAt, newRT.ExpiresAt = req.Refresh, now, req.RefreshExpiresAt
+			newAT := store.AccessToken{
+				Key: req.Access, ClientID: old.ClientID, UserID: old.UserID, Username: old.Username, Scopes: old.Scopes,
+				Generation: old.Generation, IssuedAt: now, ExpiresAt: req.AccessExpiresAt,
+			}
+			keep := old.ExpiresAt
+			if keep.IsZero() {
+				keep = now.Add(req.Retention)
+			}
+			x := &store.RetiredRefreshToken{ClientID: old.ClientID, RotatedAt: now, ExpiresAt: keep}
+			wantRT, err1 := encodeRefresh(&newRT, created)
+			wantAT, err2 := encodeAccess(&newAT, created)
+			wantX, err3 := encodeRetired(x, cur.Signature)
+			if err1 != nil || err2 != nil || err3 != nil {
+				t.Fatal(err1, err2, err3)
+			}
+			gotRT, _ := client.Get(ctx, s.familyKey(fam, kindRefresh)).Bytes()
+			gotAT, _ := client.Get(ctx, s.familyKey(fam, kindAccess)).Bytes()
+			gotX, _ := client.HGet(ctx, s.familyKey(fam, kindRetired), digest(cur.Signature)).Bytes()
+			for _, c := range []struct {
+				what      string
+				got, want []byte
+			}{{"refresh", gotRT, wantRT}, {"access", gotAT, wantAT}, {"retired", gotX, wantX}} {
+				if !bytes.Equal(c.got, c.want) {
+					t.Errorf("%s, rotation %d: %s record:\n got  %x\n want %x", tc.name, round+1, c.what, c.got, c.want)
+				}
+			}
+			cur = req.Refresh
+		}
+	}
+}
+
+// TestRotateRefreshIndex: a rotation writes the user index entry only when
+// the new tokens outlive the day it records, or when the old record
+// predates the rounding (version 1).
+func TestRotateRefreshIndex(t *testing.T) {
+	if redistest.UsingCluster() {
+		t.Skip("counts commands on one client; on a cluster the index is another node's")
+	}
+	t.Parallel()
+	s, client, prefix := newStore(t)
+	ctx := testCtx(t)
+	cnt := &counter{}
+	client.AddHook(cnt)
+	day := time.UnixMilli(indexExpiry(time.Now().Add(48 * time.Hour).UnixMilli())) // a midnight, 1-2 days ahead
+	newReq := func(fam, name string, exp time.Time) store.RotateRefresh {
+		return store.RotateRefresh{
+			ClientID: "client", Now: time.Now(),
+			Access: store.Key{Family: fam, Signature: signature(name + "a2")}, AccessExpiresAt: time.Now().Add(time.Hour),
+			Refresh: store.Key{Family: fam, Signature: signature(name + "r2")}, RefreshExpiresAt: exp,
+		}
+	}
+	// A first rotation loads the scripts.
+	at0, rt0 := issue("warm", "wa", "wr", time.Hour, time.Hour)
+	if err := s.SaveTokens(ctx, at0, rt0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefresh(ctx, rt0.Key, newReq("warm", "w", day.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name           string
+		oldExp, newExp time.Time
+		v1             bool
+		wantIndex      bool
+	}{
+		{"same day", day.Add(-3 * time.Hour), day.Add(-2 * time.Hour), false, false},
+		{"next day", day.Add(-3 * time.Hour), day.Add(2 * time.Hour), false, true},
+		{"version 1 record", day.Add(-3 * time.Hour), day.Add(-2 * time.Hour), true, true},
+	} {
+		fam := "g" + strconv.Itoa(len(tc.name))
+		at, rt := issue(fam, tc.name+"a", tc.name+"r", time.Hour, time.Hour)
+		rt.ExpiresAt = tc.oldExp
+		if err := s.SaveTokens(ctx, at, rt); err != nil {
+			t.Fatal(err)
+		}
+		if tc.v1 {
+			key := s.familyKey(fam, kindRefresh)
+			v, _ := client.Get(ctx, key).Bytes()
+			v[0] = 1
+			if err := client.Set(ctx, key, v, time.Until(tc.oldExp)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cnt.reset()
+		if _, err := s.RotateRefresh(ctx, rt.Key, newReq(fam, tc.name, tc.newExp)); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		cmds, pipes := cnt.get()
+		wrote := slices.Contains(cmds, "evalsha") || slices.Contains(cmds, "eval")
+		if wrote != tc.wantIndex || len(pipes) != 1 {
+			t.Errorf("%s: commands %q, pipelines %q; want an index write: %v", tc.name, cmds, pipes, tc.wantIndex)
+		}
+		got, _ := client.HGet(ctx, prefix+"u:u1", fam).Int64()
+		if want := indexExpiry(tc.newExp.UnixMilli()); got < want {
+			t.Errorf("%s: index entry %d after the rotation, want at least %d (the new expiry's day)", tc.name, got, want)
+		}
+	}
+}
