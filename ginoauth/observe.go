@@ -43,6 +43,31 @@ func newObservedStore(s store.Store, obs observe.Observer) store.Store {
 	return &observedStore{Store: s, obs: obs}
 }
 
+// observedRotator is observedStore's store.RefreshRotator, kept apart
+// because a store need not implement it.
+type observedRotator struct {
+	r   store.RefreshRotator
+	obs observe.Observer
+}
+
+// newObservedRotator returns s's store.RefreshRotator (observed when obs is
+// set), or nil when s has none.
+func newObservedRotator(s store.Store, obs observe.Observer) store.RefreshRotator {
+	r, ok := s.(store.RefreshRotator)
+	if !ok || obs == nil {
+		return r
+	}
+	return &observedRotator{r: r, obs: obs}
+}
+
+func (o *observedRotator) RotateRefresh(ctx context.Context, old store.Key, req store.RotateRefresh) (*store.RefreshToken, error) {
+	rt, err := o.r.RotateRefresh(ctx, old, req)
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		o.obs.StoreError("RotateRefresh")
+	}
+	return rt, err
+}
+
 // check reports err if it is an outage, and returns it.
 func (s *observedStore) check(op string, err error) error {
 	if err != nil && errors.Is(err, store.ErrUnavailable) {

@@ -83,9 +83,10 @@ type Provider struct {
 	obs            observe.Observer // nil: nothing reported
 	tracer         trace.Tracer
 	apps           *appCache
-	tokens         *tokencache.Cache // nil: no validation cache
-	stopWatch      func()            // stops the validation cache subscription and waits
-	keys           *keyset.Set       // nil without OpenID Connect
+	tokens         *tokencache.Cache    // nil: no validation cache
+	stopWatch      func()               // stops the validation cache subscription and waits
+	keys           *keyset.Set          // nil without OpenID Connect
+	rotator        store.RefreshRotator // the store's, observed; nil when it has none
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -127,6 +128,7 @@ func New(cfg Config) (*Provider, error) {
 		obs:            cfg.Observer,
 		tracer:         tokenTracer(cfg.TracerProvider),
 	}
+	p.rotator = newObservedRotator(cfg.Store, cfg.Observer)
 	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
 	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
 	if p.keys, err = newKeySet(cfg, key); err != nil {

@@ -64,6 +64,21 @@ func (s *countingStore) RotateRefreshToken(ctx context.Context, old *store.Refre
 	return s.Store.RotateRefreshToken(ctx, old, retired, at, rt)
 }
 
+// The signing keys' methods forward to the wrapped store (memstore and
+// redisstore both implement store.SigningKeys), so that OpenID Connect can
+// be on.
+func (s *countingStore) SaveSigningKey(ctx context.Context, k *store.SigningKey) error {
+	return s.Store.(store.SigningKeys).SaveSigningKey(ctx, k)
+}
+
+func (s *countingStore) ListSigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	return s.Store.(store.SigningKeys).ListSigningKeys(ctx)
+}
+
+func (s *countingStore) DeleteSigningKey(ctx context.Context, kid string) error {
+	return s.Store.(store.SigningKeys).DeleteSigningKey(ctx, kid)
+}
+
 // RotateRefresh forwards to the wrapped store (memstore and redisstore
 // both implement store.RefreshRotator), so that the provider under test
 // takes the one-round-trip refresh as it would on them.

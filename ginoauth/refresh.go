@@ -1,11 +1,13 @@
 package ginoauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
 	"time"
 
+	"github.com/ginoauth/toolkit/ginoauth/internal/keyset"
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/scope"
@@ -40,8 +42,8 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		return nil, invalid
 	}
 	k := store.Key{Family: family, Signature: opaque.Signature(raw)}
-	if rr, ok := p.store.(store.RefreshRotator); ok && params["scope"] == "" && p.cfg.RefreshTokenGracePeriod <= 0 {
-		resp, err := p.refreshInPlace(ctx, rr, app, k, invalid)
+	if p.rotator != nil && params["scope"] == "" && p.cfg.RefreshTokenGracePeriod <= 0 && p.idTokenCannotFail(app) {
+		resp, err := p.refreshInPlace(ctx, p.rotator, app, k, invalid)
 		if !errors.Is(err, store.ErrCeiling) {
 			return resp, err
 		}
@@ -119,15 +121,29 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	return resp, nil
 }
 
+// idTokenCannotFail reports whether a refresh's id_token can fail only by
+// an outage, so that the one-round-trip rotation, which learns the grant's
+// scopes only as it rotates, may make it afterwards: no claims hook that
+// could refuse (OIDCConfig.AdditionalClaims), and an algorithm the key set
+// signs with.
+func (p *Provider) idTokenCannotFail(app *store.Application) bool {
+	if p.keys == nil {
+		return true
+	}
+	alg := cmp.Or(app.IDTokenSignedResponseAlg, p.cfg.OIDC.DefaultAlg)
+	return p.cfg.OIDC.AdditionalClaims == nil && keyset.Supported(alg)
+}
+
 // refreshInPlace is refreshGrant in one store round trip, when the new
 // tokens copy the grant unchanged (no scope parameter) and no answer needs
 // sealing for a grace period: the store reads, checks and rotates the
 // refresh token in one step (store.RefreshRotator). It returns
 // store.ErrCeiling, having changed nothing, when a scope of the grant is
-// outside the application's current ceiling. An id_token that cannot be
-// made once the tokens are rotated (a store outage reading the user) is
-// left out, as OIDC Core section 12.2 allows, rather than failing a
-// rotation that already happened.
+// outside the application's current ceiling. Its caller takes it only
+// when the id_token cannot be refused (idTokenCannotFail): one that still
+// cannot be made once the tokens are rotated (a store outage reading the
+// user) is left out, as OIDC Core section 12.2 allows, rather than failing
+// a rotation that already happened.
 func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, app *store.Application, k store.Key, invalid *oautherr.Error) (*TokenResponse, error) {
 	now := p.now().UTC()
 	access, err := p.codec.Mint(opaque.AccessPrefix, k.Family)

@@ -245,6 +245,16 @@ func TestRefreshInOneStoreCall(t *testing.T) {
 			{"scope asked", nil, nil, "read", [3]int64{0, 1, 1}},
 			{"ceiling lowered", nil, []string{"read"}, "", [3]int64{1, 1, 1}},
 			{"grace period", func(c *ginoauth.Config) { c.RefreshTokenGracePeriod = time.Minute }, nil, "", [3]int64{0, 1, 1}},
+			{"with an Observer", func(c *ginoauth.Config) { c.Observer = &recorder{} }, nil, "", [3]int64{1, 0, 0}},
+			{"OIDC", func(c *ginoauth.Config) { c.OIDC.Enabled = true }, nil, "", [3]int64{1, 0, 0}},
+			// A claims hook may refuse the id_token, which must happen
+			// before the rotation.
+			{"OIDC claims hook", func(c *ginoauth.Config) {
+				c.OIDC.Enabled = true
+				c.OIDC.AdditionalClaims = func(_ context.Context, _ ginoauth.ClaimsRequest, claims map[string]any) (map[string]any, error) {
+					return claims, nil
+				}
+			}, nil, "", [3]int64{0, 1, 1}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnv(t, kind, tc.cfg)
@@ -282,7 +292,7 @@ func TestRefreshInOneStoreCall(t *testing.T) {
 				// The rotated token is now a reuse, whichever way it went,
 				// but within a grace period, which answers the same pair.
 				again := e.refresh(rt)
-				if tc.cfg != nil {
+				if tc.name == "grace period" {
 					wantField(t, "the rotated token again, within the grace period", again, "access_token", r.str("access_token"))
 				} else {
 					wantError(t, "the rotated token again", again, 400, "invalid_grant")

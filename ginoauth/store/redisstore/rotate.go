@@ -171,6 +171,10 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 	if now <= 0 || aexp <= now || (rexp != 0 && rexp <= now) {
 		return nil, fmt.Errorf("%w: rotation with Now %v, expiries %v and %v", ErrInvalid, req.Now, req.AccessExpiresAt, req.RefreshExpiresAt)
 	}
+	if req.Generation < 0 || req.Generation >= 1<<53 {
+		// Lua's numbers are doubles: exact only below 2^53.
+		return nil, fmt.Errorf("%w: generation %d out of the script's range", ErrInvalid, req.Generation)
+	}
 	for _, sc := range req.Ceiling {
 		if sc == "" || strings.ContainsAny(sc, " \t\n") {
 			return nil, fmt.Errorf("%w: ceiling scope %q", ErrInvalid, sc)
