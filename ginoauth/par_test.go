@@ -461,3 +461,29 @@ func FuzzPushedRequestReference(f *testing.F) {
 		}
 	})
 }
+
+// TestPARClientMetadata: require_pushed_authorization_requests (RFC 9126
+// section 6) is read from a client metadata document, as a boolean only.
+func TestPARClientMetadata(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc     string
+		want    bool
+		wantErr bool
+	}{
+		{`{"redirect_uris":["https://a.example/cb"]}`, false, false},
+		{`{"redirect_uris":["https://a.example/cb"],"require_pushed_authorization_requests":true}`, true, false},
+		{`{"redirect_uris":["https://a.example/cb"],"require_pushed_authorization_requests":false}`, false, false},
+		{`{"redirect_uris":["https://a.example/cb"],"require_pushed_authorization_requests":"true"}`, false, true},
+		{`{"redirect_uris":["https://a.example/cb"],"require_pushed_authorization_requests":1}`, false, true},
+	} {
+		m, err := ginoauth.ParseClientMetadata([]byte(tc.doc))
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseClientMetadata(%s): error %v, want an error %v", tc.doc, err, tc.wantErr)
+			continue
+		}
+		if err == nil && m.NewApplication().RequirePushedAuthorizationRequests != tc.want {
+			t.Errorf("ParseClientMetadata(%s): RequirePushedAuthorizationRequests = %v, want %v", tc.doc, !tc.want, tc.want)
+		}
+	}
+}
