@@ -121,8 +121,12 @@ func TestPARCodeFlow(t *testing.T) {
 			t.FailNow()
 		}
 		b := ce.browser("u1.alice")
-		// Parameters beside client_id and request_uri are ignored (RFC 9126 section 4).
-		front := ce.authorizeURL(ce.webID, uri) + "&scope=admin&state=evil&redirect_uri=" + url.QueryEscape("https://client.example.com/other")
+		// Parameters beside client_id and request_uri are ignored (RFC 9126
+		// section 4): x/oauth2's AuthCodeURL, with the request_uri added,
+		// sends its own, here another state, scope and redirect URI.
+		conf := ce.oauthConfig()
+		front := conf.AuthCodeURL("evil-state", oauth2.SetAuthURLParam("request_uri", uri),
+			oauth2.SetAuthURLParam("scope", "admin"), oauth2.SetAuthURLParam("redirect_uri", "https://client.example.com/other"))
 		pg := fetch(t, b, "GET", front, nil)
 		if !wantPageStatus(t, "consent page", pg, 200) {
 			t.FailNow()
@@ -145,7 +149,6 @@ func TestPARCodeFlow(t *testing.T) {
 		if !wantParam(t, "consent answer", pg.location, "state", "par-state") {
 			t.FailNow()
 		}
-		conf := ce.oauthConfig()
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ce.srv.Client())
 		tok, err := conf.Exchange(ctx, pg.location.Query().Get("code"), oauth2.VerifierOption(verifier))
 		if err != nil {
