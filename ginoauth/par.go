@@ -72,13 +72,28 @@ func (p *Provider) PushedAuthorizationHandler() gin.HandlerFunc {
 		resp, err := p.pushAuthorization(c)
 		if err != nil {
 			p.observeError(observe.EndpointAuthorize, err)
-			p.tokenError(c, err)
+			p.parError(c, err)
 			return
 		}
 		c.Header("Cache-Control", "no-store")
 		c.Header("Pragma", "no-cache")
 		c.JSON(http.StatusCreated, resp)
 	}
+}
+
+// parError answers as the token endpoint does (RFC 9126 section 2.3):
+// 401 with a Basic challenge for invalid_client, 503 for a store outage,
+// 400 for the rest.
+func (p *Provider) parError(c *gin.Context, err error) {
+	e := asError(err)
+	if e.Status >= 500 {
+		p.logError(c.Request.Context(), "ginoauth: pushed authorization request endpoint", err)
+	}
+	setRetryAfter(c, err)
+	if e.Code == oautherr.ErrInvalidClient.Code {
+		c.Header("WWW-Authenticate", p.basicChallenge)
+	}
+	oautherr.WriteJSON(c, e)
 }
 
 func (p *Provider) pushAuthorization(c *gin.Context) (*PushedAuthorizationResponse, error) {

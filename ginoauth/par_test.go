@@ -12,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
 	"github.com/ginoauth/toolkit/ginoauth"
 	"github.com/ginoauth/toolkit/ginoauth/store"
+	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
 )
 
 // newPAREnv is a codeEnv whose provider sees the store itself (not the
@@ -488,5 +491,70 @@ func TestPARClientMetadata(t *testing.T) {
 		if err == nil && m.NewApplication().RequirePushedAuthorizationRequests != tc.want {
 			t.Errorf("ParseClientMetadata(%s): RequirePushedAuthorizationRequests = %v, want %v", tc.doc, !tc.want, tc.want)
 		}
+	}
+}
+
+// TestPAROutage: while Redis is down, a push answers 503 JSON and a
+// request_uri an error page with 503 (never a redirect, never a 500);
+// the request_uri that could not be read is still good once Redis is
+// back. It stops an in-process Redis, not the shared one.
+func TestPAROutage(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	st, err := redisstore.New(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{Store: st, SecretKey: testKey, ApplicationCacheTTL: -1,
+		Sessions: ginoauth.SessionFunc(func(*gin.Context) (*ginoauth.Owner, error) {
+			return &ginoauth.Owner{ID: "u1", Username: "alice"}, nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(t.Context(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantAuthorizationCode}, RedirectURIs: []string{testRedirect},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	push := func() (int, string) {
+		form := url.Values{"response_type": {"code"}, "code_challenge_method": {"S256"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}}
+		req := httptest.NewRequest("POST", "/o/par/", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(app.ClientID, secret)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		var body ginoauth.PushedAuthorizationResponse
+		_ = json.Unmarshal(w.Body.Bytes(), &body)
+		return w.Code, body.RequestURI
+	}
+	authorize := func(uri string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/o/authorize/?"+url.Values{"client_id": {app.ClientID}, "request_uri": {uri}}.Encode(), nil)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w
+	}
+	code, uri := push()
+	if code != http.StatusCreated {
+		t.Fatalf("push before the outage: status = %d, want 201", code)
+	}
+	m.Close()
+	if code, _ := push(); code != http.StatusServiceUnavailable {
+		t.Errorf("push during the outage: status = %d, want 503", code)
+	}
+	if w := authorize(uri); w.Code != http.StatusServiceUnavailable || w.Header().Get("Location") != "" {
+		t.Errorf("request_uri during the outage: status = %d, Location %q; want 503 and no redirect", w.Code, w.Header().Get("Location"))
+	}
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if w := authorize(uri); w.Code != http.StatusOK {
+		t.Errorf("request_uri after the outage: status = %d, want 200 (the consent page)", w.Code)
 	}
 }
