@@ -38,7 +38,7 @@ func TestPushedAuthorizationRequest(t *testing.T) {
 
 	// On the front channel, this client's request is refused.
 	b := s.browser(t)
-	front := b.get("/o/authorize/?" + url.Values{"client_id": {app.ClientID}}.Encode() + "&" + authz.Encode()).wantRedirect(t, b, cb+"?")
+	front := b.get("/o/authorize/?"+url.Values{"client_id": {app.ClientID}}.Encode()+"&"+authz.Encode()).wantRedirect(t, b, cb+"?")
 	if q, _ := url.Parse(front.location); q.Query().Get("error") != "invalid_request" || q.Query().Get("state") != "st-1" {
 		t.Fatalf("front-channel request: redirected to %s, want error=invalid_request and the state", front.location)
 	}
