@@ -38,6 +38,8 @@ type NewApplication struct {
 	JWKSURI                  string
 	IDTokenSignedResponseAlg string
 	AccessTokenFormat        string
+	// RequirePushedAuthorizationRequests: RFC 9126 section 6.
+	RequirePushedAuthorizationRequests bool
 }
 
 // CreateApplication registers a client, after CheckApplication, and returns
@@ -61,6 +63,8 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		JWKSURI:                  na.JWKSURI,
 		IDTokenSignedResponseAlg: na.IDTokenSignedResponseAlg,
 		AccessTokenFormat:        na.AccessTokenFormat,
+
+		RequirePushedAuthorizationRequests: na.RequirePushedAuthorizationRequests,
 	}
 	if err := p.CheckApplication(app); err != nil {
 		return nil, "", err
@@ -122,6 +126,9 @@ func (p *Provider) CheckApplication(app *store.Application) error {
 	case "", store.TokenFormatOpaque, store.TokenFormatJWT:
 	default:
 		l.add("access_token_format", "The access token format %q is not offered: choose opaque or jwt.", app.AccessTokenFormat)
+	}
+	if app.RequirePushedAuthorizationRequests && p.pushedRequests() == nil {
+		l.add("require_pushed_authorization_requests", "This server cannot keep pushed authorization requests (its store does not implement them), so it cannot require them.")
 	}
 	return l.err()
 }

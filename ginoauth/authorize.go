@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -48,6 +49,10 @@ type authzRequest struct {
 	loginAfter time.Time
 	// params are the request's parameters, posted back by the consent form.
 	params url.Values
+	// pushed: the request came through a request_uri (RFC 9126), so it
+	// is carried sealed (pushedField), not as params, through the login
+	// page and the consent form.
+	pushed bool
 }
 
 // AuthorizeHandler is the authorization endpoint (RFC 6749 3.1, 4.1) for
@@ -70,7 +75,12 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			p.authorizeErrorPage(c, perr)
 			return
 		}
-		req, err := p.parseAuthorize(c, params)
+		params, pushed, err := p.pushedParams(c, params)
+		if err != nil {
+			p.authorizeFail(c, nil, err)
+			return
+		}
+		req, err := p.parseAuthorize(c, params, pushed)
 		if err != nil {
 			p.authorizeFail(c, req, err)
 			return
@@ -85,11 +95,11 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 				p.authorizeFail(c, req, ErrLoginRequired.WithDescription("The user is not logged in."))
 				return
 			}
-			p.RedirectToLogin(c, c.Request.URL.RequestURI())
+			p.redirectToLogin(c, req, nil)
 			return
 		}
 		if !p.loggedInAgain(req, owner) {
-			p.RedirectToLogin(c, c.Request.URL.RequestURI())
+			p.redirectToLogin(c, req, nil)
 			return
 		}
 		if p.loginTooOld(req, owner) {
@@ -102,12 +112,13 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 		if req.prompt == "login" && c.Request.Method == http.MethodGet {
 			// OpenID Connect's prompt=login, as DOT's handle_prompt_login:
 			// through the login page again, then back without the prompt.
-			back := *c.Request.URL
-			q := back.Query()
+			q := c.Request.URL.Query()
+			if req.pushed {
+				q = maps.Clone(req.params)
+			}
 			q.Del("prompt")
 			q.Set(loginAfterParam, p.signLoginAfter(p.now()))
-			back.RawQuery = q.Encode()
-			p.RedirectToLogin(c, back.RequestURI())
+			p.redirectToLogin(c, req, q)
 			return
 		}
 		if c.Request.Method == http.MethodPost {
@@ -152,9 +163,33 @@ func authorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
 	return c.Request.PostForm, nil
 }
 
-// parseAuthorize validates an authorization request. A nil *authzRequest
-// with the error means the error must not be redirected.
-func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequest, error) {
+// redirectToLogin sends the visitor to the login page, to come back to
+// this endpoint with params, or nil for the request as it came; a pushed
+// request comes back sealed (pushedField), its request_uri being used.
+func (p *Provider) redirectToLogin(c *gin.Context, req *authzRequest, params url.Values) {
+	if !req.pushed {
+		back := *c.Request.URL
+		if params != nil {
+			back.RawQuery = params.Encode()
+		}
+		p.RedirectToLogin(c, back.RequestURI())
+		return
+	}
+	if params == nil {
+		params = req.params
+	}
+	q, err := p.resumeValues(c, params)
+	if err != nil {
+		p.authorizeFail(c, nil, err)
+		return
+	}
+	p.RedirectToLogin(c, c.Request.URL.Path+"?"+q.Encode())
+}
+
+// parseAuthorize validates an authorization request; pushed says it came
+// through a request_uri (RFC 9126). A nil *authzRequest with the error
+// means the error must not be redirected.
+func (p *Provider) parseAuthorize(c *gin.Context, params url.Values, pushed bool) (*authzRequest, error) {
 	for k, v := range params {
 		if len(v) > 1 && k != CSRFField {
 			return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(k))
@@ -171,7 +206,7 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	if err != nil {
 		return nil, err
 	}
-	req := &authzRequest{app: app, params: params}
+	req := &authzRequest{app: app, params: params, pushed: pushed}
 	if ru, ok := params["redirect_uri"]; ok {
 		if !redirectAllowed(app, ru[0]) {
 			return nil, oautherr.ErrInvalidRequest.WithDescription("The redirect_uri is not registered for this client.")
@@ -187,6 +222,10 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values) (*authzRequ
 	req.state = params.Get("state")
 	req.prompt = params.Get("prompt")
 	req.approval = params.Get("approval_prompt")
+	if !pushed && (p.cfg.RequirePushedAuthorizationRequests || app.RequirePushedAuthorizationRequests) {
+		// RFC 9126 section 5 and 6: refused with invalid_request.
+		return req, oautherr.ErrInvalidRequest.WithDescription("This client must push its authorization requests (RFC 9126): send client_id and request_uri.")
+	}
 	switch rt := params.Get("response_type"); rt {
 	case "code":
 	case "":
@@ -419,7 +458,15 @@ func (p *Provider) renderConsent(c *gin.Context, req *authzRequest, owner *Owner
 	for _, s := range req.scopes {
 		data.Scopes = append(data.Scopes, ScopeDescription{s, p.scopes[s]})
 	}
-	for k, v := range req.params {
+	params := req.params
+	if req.pushed {
+		var err error
+		if params, err = p.resumeValues(c, req.params); err != nil {
+			p.authorizeFail(c, nil, err)
+			return
+		}
+	}
+	for k, v := range params {
 		if k != CSRFField && k != "allow" {
 			data.Hidden[k] = v[0]
 		}

@@ -38,6 +38,8 @@ type ClientMetadata struct {
 	Scope                    string          `json:"scope,omitempty"`
 	ClientName               string          `json:"client_name,omitempty"`
 	AccessTokenFormat        string          `json:"access_token_format,omitempty"`
+	// RequirePushedAuthorizationRequests is RFC 9126 section 6's.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // ParseClientMetadata reads a client metadata document: a JSON object of
@@ -103,6 +105,7 @@ func (m *ClientMetadata) decodeMembers(l *problemList, members map[string]json.R
 		{"scope", str, &m.Scope},
 		{"client_name", str, &m.ClientName},
 		{"access_token_format", str, &m.AccessTokenFormat},
+		{"require_pushed_authorization_requests", "true or false", &m.RequirePushedAuthorizationRequests},
 	} {
 		raw, ok := members[f.name]
 		if !ok || string(raw) == "null" {
@@ -161,6 +164,8 @@ func (m *ClientMetadata) NewApplication() NewApplication {
 		JWKSURI:                  m.JWKSURI,
 		IDTokenSignedResponseAlg: m.IDTokenSignedResponseAlg,
 		AccessTokenFormat:        m.AccessTokenFormat,
+
+		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 	}
 }
 

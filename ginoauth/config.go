@@ -81,6 +81,13 @@ type Config struct {
 	// InsecureAllowPlainPKCE accepts code_challenge_method=plain, which a
 	// client should use only when it cannot compute SHA-256 (RFC 7636 4.2).
 	InsecureAllowPlainPKCE bool
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// refuse, with invalid_request, every request that does not name a
+	// request_uri from the pushed authorization request endpoint (RFC 9126
+	// section 5); Application.RequirePushedAuthorizationRequests does so
+	// for one client. It needs a Store implementing store.PushedRequests
+	// (memstore and redisstore do).
+	RequirePushedAuthorizationRequests bool
 	// ConsentTemplate replaces the consent page; it is executed with a
 	// ConsentData. Nil means the built-in page.
 	ConsentTemplate *template.Template

@@ -26,6 +26,12 @@ const csrfCookie = "ginoauth_csrf"
 func (p *Provider) CSRFToken(c *gin.Context, owner string) string {
 	secret, err := c.Cookie(csrfCookie)
 	if err != nil || len(secret) < 32 {
+		// A cookie set earlier in this request is reused: two would
+		// overwrite each other.
+		if set, ok := c.Get(csrfCookie); ok {
+			secret, _ = set.(string)
+			return p.csrfMAC(secret, owner)
+		}
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
 		secret = base64.RawURLEncoding.EncodeToString(b)
@@ -33,6 +39,7 @@ func (p *Provider) CSRFToken(c *gin.Context, owner string) string {
 			Name: csrfCookie, Value: secret, Path: "/", HttpOnly: true,
 			Secure: c.Request.TLS != nil || p.cfg.CSRFCookieSecure, SameSite: http.SameSiteLaxMode,
 		})
+		c.Set(csrfCookie, secret)
 	}
 	return p.csrfMAC(secret, owner)
 }

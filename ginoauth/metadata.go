@@ -11,12 +11,16 @@ import (
 
 // ServerMetadata is RFC 8414's authorization server metadata.
 type ServerMetadata struct {
-	Issuer                                    string   `json:"issuer"`
-	AuthorizationEndpoint                     string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	DeviceAuthorizationEndpoint               string   `json:"device_authorization_endpoint,omitempty"`
+	Issuer                      string `json:"issuer"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	RevocationEndpoint          string `json:"revocation_endpoint"`
+	IntrospectionEndpoint       string `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+	// PushedAuthorizationRequestEndpoint and
+	// RequirePushedAuthorizationRequests are RFC 9126 section 5's.
+	PushedAuthorizationRequestEndpoint        string   `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests        bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                           []string `json:"scopes_supported"`
 	ResponseTypesSupported                    []string `json:"response_types_supported"`
 	ResponseModesSupported                    []string `json:"response_modes_supported,omitempty"`
@@ -73,6 +77,10 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 	}
 	if p.deviceCodes() != nil {
 		m.DeviceAuthorizationEndpoint = base + "/device_authorization/"
+	}
+	if p.pushedRequests() != nil {
+		m.PushedAuthorizationRequestEndpoint = base + "/par/"
+		m.RequirePushedAuthorizationRequests = p.cfg.RequirePushedAuthorizationRequests
 	}
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")

@@ -266,6 +266,9 @@ func validate(cfg Config) error {
 			return fmt.Errorf("ginoauth: default scope %q is not in Scopes", s)
 		}
 	}
+	if cfg.RequirePushedAuthorizationRequests && pushedStore(cfg) == nil {
+		return errors.New("ginoauth: RequirePushedAuthorizationRequests needs a Store implementing store.PushedRequests")
+	}
 	if !validRealm(cfg.Middleware.Realm) {
 		return errors.New("ginoauth: Middleware.Realm may hold only printable ASCII without '\"' and '\\'")
 	}
@@ -307,6 +310,7 @@ func (p *Provider) Scopes() map[string]string {
 //	POST {prefix}/token/             token endpoint (RFC 6749 3.2)
 //	POST {prefix}/revoke_token/      revocation (RFC 7009)
 //	POST {prefix}/introspect/        introspection (RFC 7662)
+//	POST {prefix}/par/               pushed authorization requests (RFC 9126)
 //	POST {prefix}/device_authorization/  device authorization (RFC 8628 3.1)
 //	GET, POST {prefix}/device/       device verification page (RFC 8628 3.3)
 //	GET  /.well-known/oauth-authorization-server  metadata (RFC 8414)
@@ -327,6 +331,12 @@ func (p *Provider) Mount(r gin.IRouter) {
 		{"/token", p.TokenHandler()},
 		{"/revoke_token", p.RevokeHandler()},
 		{"/introspect", p.IntrospectHandler()},
+	}
+	if p.pushedRequests() != nil {
+		endpoints = append(endpoints, struct {
+			name    string
+			handler gin.HandlerFunc
+		}{"/par", p.PushedAuthorizationHandler()})
 	}
 	for _, e := range endpoints {
 		for _, path := range []string{p.prefix + e.name + "/", p.prefix + e.name} {

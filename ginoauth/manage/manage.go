@@ -386,6 +386,8 @@ type applicationJSON struct {
 	JWKSURI                  string          `json:"jwks_uri,omitempty"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
 	AccessTokenFormat        string          `json:"access_token_format"`
+	// RequirePushedAuthorizationRequests is RFC 9126 section 6's.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
 }
 
 func (cli *CLI) listApplications(ctx context.Context, args []string) error {
@@ -424,6 +426,7 @@ func (cli *CLI) listApplications(ctx context.Context, args []string) error {
 				SkipAuthorization: a.SkipAuthorization, UserID: a.UserID, CreatedAt: a.CreatedAt,
 				PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs), TokenEndpointAuthMethod: a.AuthMethod(),
 				JWKS: a.JWKS, JWKSURI: a.JWKSURI, IDTokenSignedResponseAlg: a.IDTokenAlg(), AccessTokenFormat: a.TokenFormat(),
+				RequirePushedAuthorizationRequests: a.RequirePushedAuthorizationRequests,
 			})
 		}
 		return json.NewEncoder(cli.stdout()).Encode(out)

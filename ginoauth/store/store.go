@@ -121,6 +121,10 @@ type Application struct {
 	// AccessTokenFormat is "opaque" (the default, when empty) or "jwt"
 	// (RFC 9068); an extension of this toolkit.
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// refuse this client's requests that do not come through a pushed
+	// authorization request (RFC 9126 section 6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // Values of Application.TokenEndpointAuthMethod (RFC 7591 section 2, OIDC

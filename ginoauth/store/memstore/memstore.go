@@ -76,6 +76,8 @@ type Store struct {
 	used map[string]time.Time
 	// device keeps device authorizations (devicecodes.go), its own lock.
 	device deviceTable
+	// pushed keeps pushed authorization requests (par.go), its own lock.
+	pushed pushedTable
 	// keys is the signing key set (store.SigningKeys), by KID.
 	keys map[string]*store.SigningKey
 

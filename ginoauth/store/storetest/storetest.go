@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	runAll(t, tests, newStore)
 	runAll(t, deviceTests, newStore)
 	runAll(t, rotatorTests, newStore)
+	runAll(t, pushedTests, newStore)
 }
 
 // contractTest is one subtest of a contract for stores of type S.
@@ -289,6 +290,7 @@ func testAppCreateGet(t *testing.T, s store.Store) {
 	public.ClientType, public.SecretHash = store.Public, ""
 	public.RedirectURIs, public.AllowedScopes, public.UserID = nil, nil, ""
 	public.SkipAuthorization = true
+	public.RequirePushedAuthorizationRequests = true
 	must(t, "CreateApplication(public)", s.CreateApplication(c, public))
 	got, err = s.GetApplication(c, "public")
 	must(t, "GetApplication(public)", err)
