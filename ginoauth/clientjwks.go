@@ -33,10 +33,11 @@ type jwksFetcher struct {
 }
 
 type jwksEntry struct {
-	mu        sync.Mutex // held during a fetch: one fetch per URI at a time
-	keys      []jose.JSONWebKey
-	fetchedAt time.Time // of the last good fetch
-	triedAt   time.Time // of the last attempt, good or not
+	mu          sync.Mutex // held during a fetch: one fetch per URI at a time
+	keys        []jose.JSONWebKey
+	fetchedAt   time.Time // of the last good fetch
+	refetchedAt time.Time // of the last fetch asked for by refresh
+	failedAt    time.Time // of the last failed fetch
 }
 
 func newJWKSFetcher(cfg ClientAssertionConfig) *jwksFetcher {
@@ -64,28 +65,33 @@ func (f *jwksFetcher) entry(uri string) *jwksEntry {
 }
 
 // keys returns the keys published at uri: the cached ones while they are
-// younger than the TTL (and, when refresh is set, while the last attempt
-// is younger than the refetch interval), else freshly fetched ones. A
-// failed fetch keeps the keys fetched before, if any.
+// younger than the TTL, else freshly fetched ones. With refresh (the
+// assertion's key was not among them) it fetches them again unless it did
+// so, or a fetch failed, less than the refetch interval ago; a failing URI
+// is not fetched again within that interval either. So an assertion, good
+// or bad, costs at most one fetch per URI per interval and one per TTL.
 func (f *jwksFetcher) keys(ctx context.Context, uri string, refresh bool) ([]jose.JSONWebKey, error) {
 	e := f.entry(uri)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := f.now()
+	recent := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) < f.refetch }
 	fresh := !e.fetchedAt.IsZero() && now.Sub(e.fetchedAt) < f.ttl
-	recent := !e.triedAt.IsZero() && now.Sub(e.triedAt) < f.refetch
-	if (fresh && !refresh) || recent {
-		if e.keys == nil {
-			return nil, errors.New("the jwks_uri could not be fetched lately")
+	switch {
+	case !refresh && fresh:
+		return e.keys, nil
+	case recent(e.failedAt) || (refresh && recent(e.refetchedAt)):
+		if !fresh {
+			return nil, errors.New("the jwks_uri was fetched, or failed, too recently")
 		}
 		return e.keys, nil
 	}
-	e.triedAt = now
+	if refresh {
+		e.refetchedAt = now
+	}
 	keys, err := f.fetch(ctx, uri)
 	if err != nil {
-		if e.keys != nil && fresh {
-			return e.keys, nil
-		}
+		e.failedAt = now
 		return nil, err
 	}
 	e.keys, e.fetchedAt = keys, now
