@@ -744,3 +744,30 @@ func FuzzParseClientAssertion(f *testing.F) {
 		}
 	})
 }
+
+// replayOutage is a store whose replay records are unreachable.
+type replayOutage struct{ store.Store }
+
+func (replayOutage) FirstUse(context.Context, string, time.Time) (bool, error) {
+	return false, store.ErrUnavailable
+}
+
+// TestClientAssertionReplayStoreDown: when the jti cannot be recorded the
+// answer is 503, never a token.
+func TestClientAssertionReplayStoreDown(t *testing.T) {
+	t.Parallel()
+	a := newAssertionEnv(t, "memory")
+	p, err := ginoauth.New(ginoauth.Config{Store: replayOutage{a.st}, SecretKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := *a.env
+	b.p, b.srv = p, newServer(t, p)
+	c := a.claimsFor(a.esID)
+	c.Aud = []string{b.srv.URL}
+	r := b.token(assertionForm(sign(t, jose.ES256, a.keys.es, "es1", c)), nil)
+	wantStatus(t, "replay store down", r, http.StatusServiceUnavailable)
+	if r.str("access_token") != "" {
+		t.Errorf("replay store down: an access token was issued")
+	}
+}
