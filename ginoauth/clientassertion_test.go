@@ -163,6 +163,8 @@ func newAssertionEnv(t *testing.T, kind string) *assertionEnv {
 	jw := newJWKSServer(t, jwkSet(t, "u1", keys.es.Public()))
 	e := newEnv(t, kind, func(c *ginoauth.Config) {
 		c.ClientAssertion.HTTPClient = jw.srv.Client()
+		// countingStore hides the store's device codes: name them.
+		c.Device.Store, _ = c.Store.(*countingStore).Store.(store.DeviceCodes)
 	})
 	a := &assertionEnv{env: e, keys: keys, jwks: jw}
 	create := func(method string, jwks json.RawMessage, uri string) (string, string) {
@@ -549,18 +551,23 @@ func TestClientAssertionOtherEndpoints(t *testing.T) {
 		for _, tc := range []struct {
 			name, path, aud string
 			status          int
+			code            string
 		}{
-			{"introspect, its own URL", "/o/introspect/", a.srv.URL + "/o/introspect/", 200},
-			{"introspect, the token endpoint", "/o/introspect/", a.srv.URL + "/o/token/", 200},
-			{"introspect, the revocation endpoint", "/o/introspect/", a.srv.URL + "/o/revoke_token/", 401},
-			{"revoke, the token endpoint", "/o/revoke_token/", a.srv.URL + "/o/token/", 200},
-			{"revoke, its own URL", "/o/revoke_token/", a.srv.URL + "/o/revoke_token/", 200},
-			{"revoke, another server", "/o/revoke_token/", "https://elsewhere.example/o/revoke_token/", 401},
+			{"introspect, its own URL", "/o/introspect/", a.srv.URL + "/o/introspect/", 200, ""},
+			{"introspect, the token endpoint", "/o/introspect/", a.srv.URL + "/o/token/", 200, ""},
+			{"introspect, the revocation endpoint", "/o/introspect/", a.srv.URL + "/o/revoke_token/", 401, "invalid_client"},
+			{"revoke, the token endpoint", "/o/revoke_token/", a.srv.URL + "/o/token/", 200, ""},
+			{"revoke, its own URL", "/o/revoke_token/", a.srv.URL + "/o/revoke_token/", 200, ""},
+			{"revoke, another server", "/o/revoke_token/", "https://elsewhere.example/o/revoke_token/", 401, "invalid_client"},
+			// The client is authenticated, then may not use the grant.
+			{"device authorization, its own URL", "/o/device_authorization/", a.srv.URL + "/o/device_authorization/", 400, "unauthorized_client"},
+			{"device authorization, the issuer", "/o/device_authorization/", a.srv.URL, 400, "unauthorized_client"},
+			{"device authorization, another server", "/o/device_authorization/", "https://elsewhere.example/", 401, "invalid_client"},
 		} {
 			r := post(tc.path, withAud(tc.aud))
 			wantStatus(t, tc.name, r, tc.status)
-			if tc.status == 401 {
-				wantField(t, tc.name, r, "error", "invalid_client")
+			if tc.code != "" {
+				wantField(t, tc.name, r, "error", tc.code)
 			}
 		}
 	})
