@@ -60,8 +60,9 @@ type ClientAssertionConfig struct {
 	ClockSkew time.Duration
 	// HTTPClient fetches clients' jwks_uri documents. Nil means a client
 	// with a DefaultJWKSFetchTimeout timeout that follows no redirect.
-	// Only https URLs are fetched whatever the client; tests inject the
-	// client of an httptest TLS server.
+	// Whatever the client, only https URLs are fetched, each fetch within
+	// DefaultJWKSFetchTimeout; tests inject the client of an httptest TLS
+	// server.
 	HTTPClient *http.Client
 	// JWKSCacheTTL is how long a fetched key set is used. Zero means
 	// DefaultJWKSCacheTTL.
@@ -153,7 +154,7 @@ func ParseClientAssertion(raw string) (*UnverifiedAssertion, error) {
 		return nil, err
 	}
 	if c.Issuer == "" || c.Issuer != c.Subject {
-		return nil, errors.New("ginoauth: client assertion iss and sub differ")
+		return nil, errors.New("ginoauth: client assertion iss is empty or not its sub")
 	}
 	h := tok.Headers[0]
 	return &UnverifiedAssertion{ClientID: c.Issuer, Alg: h.Algorithm, KID: h.KeyID, tok: tok}, nil

@@ -98,13 +98,18 @@ func (f *jwksFetcher) keys(ctx context.Context, uri string, refresh bool) ([]jos
 	return keys, nil
 }
 
-// fetch GETs uri (https only) and reads a JWK Set of public keys of at
-// most MaxClientMetadataSize bytes.
+// fetch GETs uri (https only, within DefaultJWKSFetchTimeout) and reads a
+// JWK Set of public keys of at most MaxClientMetadataSize bytes.
 func (f *jwksFetcher) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, errors.New("the jwks_uri is not an https URL")
 	}
+	// The fetch serves every request waiting for this URI: a client that
+	// hangs up must not make it fail (and hold the URI back for the
+	// refetch interval). It is bounded whatever the injected client.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultJWKSFetchTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, err
