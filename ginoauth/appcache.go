@@ -151,6 +151,7 @@ func cloneApp(a *store.Application) *store.Application {
 	c.AllowedScopes = append([]string(nil), a.AllowedScopes...)
 	c.PostLogoutRedirectURIs = append([]string(nil), a.PostLogoutRedirectURIs...)
 	c.JWKS = append(json.RawMessage(nil), a.JWKS...)
+	c.SealedSecret = append([]byte(nil), a.SealedSecret...)
 	return &c
 }
 

@@ -80,6 +80,9 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		if secret, app.SecretHash, err = NewClientSecret(); err != nil {
 			return nil, "", err
 		}
+		if app.SealedSecret, err = p.sealSecretFor(app, secret); err != nil {
+			return nil, "", err
+		}
 	}
 	if err := p.store.CreateApplication(ctx, app); err != nil {
 		return nil, "", fmt.Errorf("ginoauth: create application: %w", err)

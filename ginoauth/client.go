@@ -91,11 +91,19 @@ func HashClientSecret(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// authenticateClient resolves and authenticates the requesting client. A
-// confidential client must present its secret; a public client presents
-// only its id (and no secret). Failures are invalid_client (401), never
-// telling an unknown client from a wrong secret.
+// authenticateClient resolves and authenticates the requesting client by
+// the method it registered (token_endpoint_auth_method). A
+// client_secret_basic or client_secret_post client presents its secret,
+// in either form (as most servers accept); a private_key_jwt or
+// client_secret_jwt client presents a JWT assertion (RFC 7523 section
+// 2.2, see authenticateAssertion) and never its secret; a public client
+// presents only its id (no secret, no assertion). Failures are
+// invalid_client (401), never telling an unknown client from a wrong
+// secret or signature.
 func (p *Provider) authenticateClient(c *gin.Context, params map[string]string) (*store.Application, error) {
+	if usesAssertion(params) {
+		return p.authenticateAssertion(c, params)
+	}
 	creds, found, err := ParseClientCredentials(c.Request, params)
 	if err != nil {
 		return nil, err
@@ -116,6 +124,11 @@ func (p *Provider) authenticateClient(c *gin.Context, params map[string]string) 
 			return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
 		}
 	default:
+		switch app.AuthMethod() {
+		case store.AuthClientSecretBasic, store.AuthClientSecretPost:
+		default: // private_key_jwt, client_secret_jwt: an assertion only
+			return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
+		}
 		if creds.Secret == "" || !secretMatches(app.SecretHash, creds.Secret) {
 			return nil, oautherr.ErrInvalidClient.WithDescription("Client authentication failed.")
 		}

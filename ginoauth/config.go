@@ -118,6 +118,10 @@ type Config struct {
 	// DefaultPasswordAttemptWindow, then 429 with Retry-After. A negative
 	// Limit turns it off.
 	PasswordAttempts AttemptLimit
+	// ClientAssertion configures client authentication with a JWT
+	// (private_key_jwt, client_secret_jwt; RFC 7523): the assertions'
+	// lifetime and clock skew, and the fetching of clients' jwks_uri.
+	ClientAssertion ClientAssertionConfig
 	// Device configures the device authorization grant (RFC 8628): the
 	// codes' lifetime, the poll interval and the user-code attempt limits.
 	Device DeviceConfig

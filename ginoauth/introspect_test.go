@@ -95,7 +95,7 @@ func TestIntrospectionAuthMethods(t *testing.T) {
 		s, _ := v.(string)
 		got = append(got, s)
 	}
-	if want := []string{"client_secret_basic", "client_secret_post"}; !slices.Equal(got, want) {
+	if want := []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"}; !slices.Equal(got, want) {
 		t.Fatalf("introspection_endpoint_auth_methods_supported = %q; want %q", got, want)
 	}
 }

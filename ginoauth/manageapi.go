@@ -110,7 +110,9 @@ func (p *Provider) ListApplications(ctx context.Context, ownerUserID string) ([]
 // a secret (a public one, or one whose TokenEndpointAuthMethod is
 // private_key_jwt) keeps none: its SecretHash is cleared. One that does
 // needs one: change must set SecretHash (with HashClientSecret) when it
-// turns a public client confidential. Two concurrent updates of one
+// turns a public client confidential. Only a client_secret_jwt client
+// keeps a SealedSecret (set by CreateApplication), and an application
+// cannot be switched to that method (an *InvalidApplicationError). Two concurrent updates of one
 // application are not merged: the last one stored wins.
 func (p *Provider) UpdateApplication(ctx context.Context, clientID string, change func(*store.Application) error) (*store.Application, error) {
 	app, err := p.store.GetApplication(ctx, clientID)
@@ -137,6 +139,11 @@ func (p *Provider) UpdateApplication(ctx context.Context, clientID string, chang
 		app.SecretHash = "" // a public client, or one that signs with its keys
 	case app.SecretHash == "":
 		l.add("token_endpoint_auth_method", "A confidential client needs a client secret.")
+	}
+	if !app.UsesSecret() || app.AuthMethod() != store.AuthClientSecretJWT {
+		app.SealedSecret = nil // readable secrets only where the method needs one
+	} else if len(app.SealedSecret) == 0 {
+		l.add("token_endpoint_auth_method", "A client_secret_jwt client needs a secret the server can read, which only a secret issued to it by that method is: register a new application instead.")
 	}
 	if err := l.err(); err != nil {
 		return nil, err

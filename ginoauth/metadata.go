@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // ServerMetadata is RFC 8414's authorization server metadata.
@@ -28,7 +29,12 @@ type ServerMetadata struct {
 	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported,omitempty"`
+	// The JWS algorithms of client assertions (private_key_jwt and
+	// client_secret_jwt) at each endpoint (RFC 8414 section 2).
+	TokenEndpointAuthSigningAlgValuesSupported         []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
+	CodeChallengeMethodsSupported                      []string `json:"code_challenge_methods_supported,omitempty"`
 	// AuthorizationResponseIssParameterSupported: answers carry iss (RFC 9207).
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
@@ -75,6 +81,15 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 		// the IANA registry of these methods has no value for it.
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 	}
+	// Client assertions need their jti remembered: store.Store
+	// includes store.Replays, so every Provider offers them.
+	jwtMethods := []string{store.AuthPrivateKeyJWT, store.AuthClientSecretJWT}
+	m.TokenEndpointAuthMethodsSupported = append(m.TokenEndpointAuthMethodsSupported, jwtMethods...)
+	m.RevocationEndpointAuthMethodsSupported = append(m.RevocationEndpointAuthMethodsSupported, jwtMethods...)
+	m.IntrospectionEndpointAuthMethodsSupported = append(m.IntrospectionEndpointAuthMethodsSupported, jwtMethods...)
+	m.TokenEndpointAuthSigningAlgValuesSupported = ClientAssertionAlgs()
+	m.RevocationEndpointAuthSigningAlgValuesSupported = ClientAssertionAlgs()
+	m.IntrospectionEndpointAuthSigningAlgValuesSupported = ClientAssertionAlgs()
 	if p.deviceCodes() != nil {
 		m.DeviceAuthorizationEndpoint = base + "/device_authorization/"
 	}

@@ -87,6 +87,10 @@ type Provider struct {
 	stopWatch      func()               // stops the validation cache subscription and waits
 	keys           *keyset.Set          // nil without OpenID Connect
 	rotator        store.RefreshRotator // the store's, observed; nil when it has none
+
+	assertion     ClientAssertionConfig // with its defaults
+	jwks          *jwksFetcher          // clients' jwks_uri documents
+	secretSealKey []byte                // seals client_secret_jwt secrets
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -127,8 +131,11 @@ func New(cfg Config) (*Provider, error) {
 		now:            cfg.Now,
 		obs:            cfg.Observer,
 		tracer:         tokenTracer(cfg.TracerProvider),
+		assertion:      cfg.ClientAssertion.withDefaults(),
+		secretSealKey:  deriveKey(key, "ginoauth client secret"),
 	}
 	p.rotator = newObservedRotator(cfg.Store, cfg.Observer)
+	p.jwks = newJWKSFetcher(p.assertion)
 	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
 	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
 	if p.keys, err = newKeySet(cfg, key); err != nil {

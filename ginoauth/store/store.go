@@ -77,9 +77,15 @@ type Application struct {
 	// SecretHash is the SHA-256 of the client secret, hex encoded; empty for
 	// public clients. Secrets are 256-bit random values, so a fast hash is as
 	// strong as a slow one and keeps the token endpoint fast.
-	SecretHash string     `json:"secret_hash,omitempty"`
-	Name       string     `json:"name"`
-	ClientType ClientType `json:"client_type"`
+	SecretHash string `json:"secret_hash,omitempty"`
+	// SealedSecret is the client secret itself, encrypted by the provider
+	// (AES-256-GCM under a key derived from its SecretKey; the store
+	// neither reads nor can use it). Only a client_secret_jwt client has
+	// one: verifying its HS256 assertions (RFC 7523 section 2.2) needs the
+	// secret, not its hash.
+	SealedSecret []byte     `json:"sealed_secret,omitempty"`
+	Name         string     `json:"name"`
+	ClientType   ClientType `json:"client_type"`
 	// GrantTypes lists the grant types this client may use (DOT allows one;
 	// any number may be listed here). The refresh_token grant is allowed to
 	// any client that holds a refresh token issued to it.

@@ -828,6 +828,7 @@ func cloneApp(a *store.Application) *store.Application {
 	c.AllowedScopes = slices.Clone(a.AllowedScopes)
 	c.PostLogoutRedirectURIs = slices.Clone(a.PostLogoutRedirectURIs)
 	c.JWKS = slices.Clone(a.JWKS)
+	c.SealedSecret = slices.Clone(a.SealedSecret)
 	return &c
 }
 

@@ -296,6 +296,20 @@ func testAppCreateGet(t *testing.T, s store.Store) {
 	must(t, "GetApplication(public)", err)
 	equal(t, "GetApplication(public)", got, public)
 
+	// A client_secret_jwt client keeps its secret sealed, as bytes the
+	// store only keeps.
+	sealed := newApp("hs256")
+	sealed.TokenEndpointAuthMethod, sealed.JWKS = store.AuthClientSecretJWT, nil
+	sealed.SealedSecret = []byte{0, 1, 2, 0xfe, 0xff, '"', '\\', 0x80}
+	must(t, "CreateApplication(client_secret_jwt)", s.CreateApplication(c, sealed))
+	got, err = s.GetApplication(c, "hs256")
+	must(t, "GetApplication(client_secret_jwt)", err)
+	equal(t, "GetApplication(client_secret_jwt)", got, sealed)
+	got.SealedSecret[0] = 9 // the caller's copy
+	again, err := s.GetApplication(c, "hs256")
+	must(t, "GetApplication(client_secret_jwt) again", err)
+	equal(t, "GetApplication(client_secret_jwt) after changing a returned copy", again, sealed)
+
 	_, err = s.GetApplication(c, "missing")
 	wantErr(t, "GetApplication(missing)", err, store.ErrNotFound)
 }
