@@ -84,7 +84,14 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		}
 		scopes = allowed
 	}
-	at, rt, resp, err := p.mint(family, app, old.UserID, old.Username, scopes, true)
+	// RFC 8707 section 2.2: the new access token is for the resources asked
+	// for, each one the grant allows, or for all of them; the new refresh
+	// token keeps the grant's.
+	access, err := p.narrowResources(resourcesFrom(ctx), old.Resources, issuerFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	at, rt, resp, err := p.mint(family, app, old.UserID, old.Username, scopes, true, tokenAudience{access: access, grant: old.Resources})
 	if err != nil {
 		return nil, err
 	}
