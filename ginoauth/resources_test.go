@@ -478,3 +478,34 @@ func TestResourceAudienceOnCacheHit(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceIndicatorsDeviceGrant: the device_code grant's token request
+// sets the audience too; a bad resource there is invalid_target and leaves
+// the approved device code usable.
+func TestResourceIndicatorsDeviceGrant(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		de := newDeviceEnv(t, kind, withResources)
+		u := de.srv.URL
+		code, userCode := de.start(t, u, de.tvID)
+		decide(t, deviceBrowser("u1.alice", u), u, userCode, true)
+		pollFor := func(resources ...string) resp {
+			return postForm(t, u+"/o/token/", url.Values{"grant_type": {store.GrantDeviceCode}, "client_id": {de.tvID},
+				"device_code": {code}, "resource": resources})
+		}
+		wantError(t, "device poll naming an unknown resource", pollFor("https://evil.example.com/"), 400, "invalid_target")
+		r := pollFor(resB)
+		if !wantStatus(t, "device poll for B", r, 200) {
+			t.FailNow()
+		}
+		info, err := de.p.Validate(context.Background(), r.str("access_token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(info.Audience, []string{resB}) {
+			t.Errorf("device token: Audience = %q, want [%s]", info.Audience, resB)
+		}
+		e := &env{t: t, srv: de.srv}
+		wantAudienceRefused(t, "device token for B: whoami", e.get("/api/whoami", r.str("access_token")))
+	})
+}
