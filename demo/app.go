@@ -76,6 +76,13 @@ type options struct {
 	// the demo client expects there; empty means the scheme and host each
 	// request came to.
 	Issuer string
+	// Resource is the API's resource identifier (ginoauth.Config.Resource,
+	// RFC 8707 and RFC 9728): the audience of tokens issued without a
+	// resource parameter, and the one the API's middleware requires;
+	// Resources are the other resources clients may ask tokens for
+	// (ginoauth.Config.Resources). Empty Resource: no audience.
+	Resource  string
+	Resources []string
 	// SocialURL, if set, is the social site's base URL: the API accepts
 	// its tokens through the exchange grants (social.go).
 	SocialURL string
@@ -269,6 +276,8 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		CSRFCookieSecure:   o.SecureCookies,
 		TokenRateLimit:     tokenThrottle(o.TokenRateLimit),
 		Issuer:             a.issuer,
+		Resource:           o.Resource,
+		Resources:          o.Resources,
 		Observer:           o.Observer,
 		TracerProvider:     o.TracerProvider,
 		ValidationCache:    o.ValidationCache,

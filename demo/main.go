@@ -6,6 +6,7 @@
 //	             [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
 //	             [--token-rate-limit 600] [--validation-cache=true]
 //	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
+//	             [--resource URL] [--resource-also URL]...
 //	             [--secret-key-file PATH] [--metrics-addr ADDR] [--trace]
 //	             [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
 //	demo createuser --username U --password P [--email E] [--given-name G] [--family-name F]
@@ -165,6 +166,7 @@ Usage:
                [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
                [--token-rate-limit 600] [--validation-cache=true]
                [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
+               [--resource URL] [--resource-also URL]...
                [--secret-key-file PATH]
                [--metrics-addr ADDR] [--trace]
                [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
@@ -184,6 +186,10 @@ Usage:
         --validation-cache=false: with Redis, read every token from Redis instead
         of the in-process cache kept in step by pub/sub. --issuer URL:
         the issuer of the metadata and of iss (default: the request's host).
+        --resource URL: the API's resource identifier (RFC 8707), the audience of
+        tokens issued without a resource parameter and the one the snippets API
+        requires (default: the issuer, else the server's URL, with a final slash);
+        --resource-also URL (repeatable): another resource tokens may be asked for.
         --metrics-addr ADDR serves Prometheus metrics at http://ADDR/metrics on a
         listener of its own (docs/metrics.md); --trace prints OpenTelemetry spans
         of the token endpoint and of Redis commands to stderr.

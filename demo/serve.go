@@ -49,6 +49,10 @@ type serveConfig struct {
 	tokenRateLimit  int
 	validationCache bool
 	issuer          string
+	// resource is --resource ("": the issuer, else the base URL, with a
+	// final slash); resourcesAlso --resource-also.
+	resource        string
+	resourcesAlso   []string
 	site            string
 	socialURL       string
 	socialClientIDs []string
@@ -94,6 +98,12 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.BoolVar(&cfg.validationCache, "validation-cache", true, "with Redis: answer a protected request from an in-process cache of validated tokens, kept in step with revocations on every instance through Redis pub/sub (docs/design.md); --validation-cache=false reads Redis on every request")
 	fs.StringVar(&cfg.issuer, "issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
+	fs.StringVar(&cfg.resource, "resource", "", "the API's resource identifier (RFC 8707, RFC 9728), an absolute `URL`: the audience of tokens issued without a resource parameter, "+
+		"and the one the snippets API requires (a token for another resource is 401 invalid_token). Default: the --issuer, else the URL the server listens at, with a final slash, such as http://localhost:8000/")
+	fs.Func("resource-also", "another resource identifier (an absolute `URL`) clients may ask tokens for with the resource parameter, for APIs elsewhere that trust this server; repeatable", func(v string) error {
+		cfg.resourcesAlso = append(cfg.resourcesAlso, v)
+		return nil
+	})
 	fs.StringVar(&cfg.site, "site", "", `"social" to run as the fake social site of docs/social-login.md (Redis keys under "`+socialPrefix+`")`)
 	fs.StringVar(&cfg.socialURL, "social-url", "", "base URL of a social site (demo serve --site social) whose tokens the API converts, such as http://localhost:8001")
 	fs.Func("social-client-id", "with --social-url: a client `ID` of the social site whose tokens the API converts; repeatable. Without it the API converts no token "+
@@ -169,6 +179,18 @@ func (cfg *serveConfig) check() error {
 	return nil
 }
 
+// resourceID is the API's resource identifier: --resource, or the
+// issuer, or base (the URL the server listens at), with a final slash.
+func (cfg *serveConfig) resourceID(base string) string {
+	switch {
+	case cfg.resource != "":
+		return cfg.resource
+	case cfg.issuer != "":
+		return strings.TrimRight(cfg.issuer, "/") + "/"
+	}
+	return base + "/"
+}
+
 // level is --log-level as a slog level.
 func (cfg *serveConfig) level() (slog.Level, error) {
 	var level slog.Level
@@ -189,6 +211,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
 		SocialURL: cfg.socialURL, SocialClientIDs: cfg.socialClientIDs, Observer: obs.observer, TracerProvider: obs.tracer,
 		SnippetWriteRate: cfg.snippetWriteRate, SnippetCodeLimit: cfg.snippetCodeLimit,
+		Resources:       cfg.resourcesAlso,
 		ValidationCache: cfg.validationCache && b.redis != nil, // the embedded store needs none
 	}
 }
@@ -225,16 +248,19 @@ func (e *runEnv) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = obs.stop(ctx) }()
-	a, err := newApp(cfg.appOptions(b, log, obs))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = a.provider.Close() }() // the validation cache's subscription
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.addr, err)
 	}
 	base := baseURL(ln.Addr())
+	opts := cfg.appOptions(b, log, obs)
+	opts.Resource = cfg.resourceID(base)
+	a, err := newApp(opts)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer func() { _ = a.provider.Close() }() // the validation cache's subscription
 	if err := e.welcome(ctx, a, b, cfg, base); err != nil {
 		_ = ln.Close()
 		return err

@@ -47,6 +47,8 @@ type authzRequest struct {
 	nonce      string
 	maxAge     int64
 	loginAfter time.Time
+	// resources are RFC 8707's resource parameters, checked; nil if none.
+	resources []string
 	// params are the request's parameters, posted back by the consent form.
 	params url.Values
 	// pushed: the request came through a request_uri (RFC 9126), so it
@@ -191,7 +193,7 @@ func (p *Provider) redirectToLogin(c *gin.Context, req *authzRequest, params url
 // means the error must not be redirected.
 func (p *Provider) parseAuthorize(c *gin.Context, params url.Values, pushed bool) (*authzRequest, error) {
 	for k, v := range params {
-		if len(v) > 1 && k != CSRFField {
+		if len(v) > 1 && k != CSRFField && k != "resource" { // RFC 8707: resource may repeat
 			return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(k))
 		}
 	}
@@ -240,6 +242,9 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values, pushed bool
 		return req, err
 	}
 	if req.scopes, err = p.grantScopes(params.Get("scope"), app.AllowedScopes); err != nil {
+		return req, err
+	}
+	if req.resources, err = p.requestedResources(params["resource"], p.issuer(c)); err != nil {
 		return req, err
 	}
 	req.challenge = params.Get("code_challenge")
@@ -368,6 +373,7 @@ func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
 		CodeChallenge:       req.challenge,
 		CodeChallengeMethod: req.method,
 		Nonce:               req.nonce,
+		Resources:           p.storedResources(req.resources, p.issuer(c)),
 		AuthTime:            owner.AuthTime.UTC(),
 		IssuedAt:            now,
 		ExpiresAt:           now.Add(p.codeTTL),
@@ -429,6 +435,10 @@ type ConsentData struct {
 	User *Owner
 	// Scopes requested, with their descriptions from Config.Scopes.
 	Scopes []ScopeDescription
+	// Resources are the resources (RFC 8707) the request names, if any:
+	// the form must post each back as a resource field (Hidden holds the
+	// other fields, each once).
+	Resources []string
 	// Action is the URL the form posts to; Hidden are the fields to post
 	// back unchanged, CSRFField and CSRFToken the CSRF field.
 	Action    string
@@ -454,6 +464,7 @@ func (p *Provider) renderConsent(c *gin.Context, req *authzRequest, owner *Owner
 		Hidden:      map[string]string{},
 		CSRFField:   CSRFField,
 		CSRFToken:   p.CSRFToken(c, owner.ID),
+		Resources:   req.resources,
 	}
 	for _, s := range req.scopes {
 		data.Scopes = append(data.Scopes, ScopeDescription{s, p.scopes[s]})
@@ -467,7 +478,7 @@ func (p *Provider) renderConsent(c *gin.Context, req *authzRequest, owner *Owner
 		}
 	}
 	for k, v := range params {
-		if k != CSRFField && k != "allow" {
+		if k != CSRFField && k != "allow" && k != "resource" { // resources: data.Resources
 			data.Hidden[k] = v[0]
 		}
 	}

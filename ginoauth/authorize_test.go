@@ -156,7 +156,7 @@ func consentForm(t *testing.T, body string) url.Values {
 	t.Helper()
 	f := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(body, -1) {
-		f.Set(htmlUnescape(m[1]), htmlUnescape(m[2]))
+		f.Add(htmlUnescape(m[1]), htmlUnescape(m[2])) // resource may repeat
 	}
 	if f.Get(ginoauth.CSRFField) == "" {
 		t.Fatalf("consent page: no %s hidden field, want one (body %s)", ginoauth.CSRFField, body)

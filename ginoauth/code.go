@@ -65,6 +65,13 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 	case code.CodeChallenge != "" && !pkceMatches(code.CodeChallengeMethod, code.CodeChallenge, verifier):
 		return nil, oautherr.ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
 	}
+	// RFC 8707 section 2.2: the token request may narrow the resources of
+	// the authorization request, never add one. Checked before the code
+	// is consumed, so a refused request leaves it usable.
+	access, err := p.narrowResources(resourcesFrom(ctx), code.Resources, issuerFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
 	if err := p.store.ConsumeAuthorizationCode(ctx, k, p.now().UTC()); err != nil {
 		if errors.Is(err, store.ErrConsumed) {
 			return nil, p.replayedCode(ctx, family, invalid)
@@ -74,7 +81,8 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 		}
 		return nil, err
 	}
-	resp, err := p.issueInFamily(ctx, family, app, code.UserID, code.Username, code.Scopes, true)
+	resp, err := p.issueInFamily(ctx, family, app, code.UserID, code.Username, code.Scopes, true,
+		tokenAudience{access: access, grant: code.Resources})
 	if errors.Is(err, store.ErrRevoked) {
 		// A concurrent replay revoked the family after this request consumed
 		// the code: the store refused the tokens, which would otherwise have

@@ -135,9 +135,20 @@ type Config struct {
 	// means the scheme and host of each request, which the client chooses
 	// through the Host header: set it in production.
 	Issuer string
-	// Resource is the protected resource's identifier for RFC 9728 metadata.
-	// Empty means the issuer.
+	// Resource is the protected resource's identifier: published as
+	// "resource" in the RFC 9728 metadata (empty: the issuer is published),
+	// the default audience of every token (RFC 8707: a token for which no
+	// resource parameter was sent is for this resource), and the audience
+	// Middleware requires. An absolute URI without a fragment, such as
+	// "https://api.example.com/". Empty keeps tokens without an audience
+	// and Middleware without an audience check.
 	Resource string
+	// Resources are further resource identifiers (RFC 8707 section 2) a
+	// client may name with the resource parameter, besides Resource (always
+	// accepted): the APIs elsewhere that trust this server's tokens, each
+	// checking its own identifier (resource.Options.Audience). Any other
+	// resource is invalid_target.
+	Resources []string
 
 	// OIDC configures OpenID Connect (off by default).
 	OIDC OIDCConfig

@@ -236,7 +236,7 @@ func (p *Provider) deviceGrant(ctx context.Context, app *store.Application, para
 		}
 		return nil, err
 	}
-	resp, err := p.issueInFamily(ctx, family, app, d.UserID, d.Username, d.Scopes, true)
+	resp, err := p.issueInFamily(ctx, family, app, d.UserID, d.Username, d.Scopes, true, p.requestAudience(ctx))
 	if errors.Is(err, store.ErrRevoked) {
 		return nil, invalid
 	}

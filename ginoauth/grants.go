@@ -16,8 +16,14 @@ type TokenRequest struct {
 	GrantType string
 	// Client is the authenticated client, allowed to use GrantType.
 	Client *store.Application
-	// Params are the request's parameters (form or JSON), each once.
+	// Params are the request's parameters (form or JSON), each once, but
+	// for resource.
 	Params map[string]string
+	// Resources are the request's resource parameters (RFC 8707 section
+	// 2), which may repeat: absolute URIs this server serves, checked
+	// before the handler runs; nil when none was sent. IssueTokens makes
+	// them the tokens' audience.
+	Resources []string
 	// HTTP is the request itself, for headers.
 	HTTP *http.Request
 	// clientIP returns the source address; see ClientIP.
@@ -57,6 +63,13 @@ type GrantType struct {
 	// it among its grant types (the refresh_token grant: a client may
 	// refresh whatever it was issued).
 	AnyClient bool
+	// OwnResource is for a grant that gives the resource parameter a
+	// meaning of its own (the exchange package's token exchange names a
+	// backend with it): the token endpoint leaves it in Params (sent at
+	// most once) without the RFC 8707 checks, and the tokens get the
+	// default audience. Otherwise resource is RFC 8707's, checked for
+	// every grant, and in TokenRequest.Resources.
+	OwnResource bool
 }
 
 // builtinGrantTypes are the grants of RFC 6749.
@@ -116,7 +129,9 @@ type IssueRequest struct {
 
 // IssueTokens mints and stores a new grant's tokens for client, for a
 // GrantTypeHandler: an access token, and a refresh token if asked, in a new
-// family.
+// family. Called with the context the handler got, the tokens are for the
+// token request's resources (TokenRequest.Resources, RFC 8707), or for
+// the default resource (Config.Resource) when it named none.
 func (p *Provider) IssueTokens(ctx context.Context, client *store.Application, r IssueRequest) (*TokenResponse, error) {
 	return p.issue(ctx, client, r.UserID, r.Username, r.Scopes, r.Refresh)
 }

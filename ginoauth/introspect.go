@@ -1,6 +1,7 @@
 package ginoauth
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -28,6 +29,37 @@ type IntrospectionResponse struct {
 	Iat       int64  `json:"iat,omitempty"`
 	Sub       string `json:"sub,omitempty"`
 	Iss       string `json:"iss,omitempty"`
+	// Aud is the token's audience (RFC 8707 resources; RFC 7662 section
+	// 2.2): a string for one, an array for several, absent for none.
+	Aud Audience `json:"aud,omitempty"`
+}
+
+// Audience is a JWT-style "aud" (RFC 7519 section 4.1.3): it encodes as a
+// string when it holds one value, as an array of strings otherwise.
+type Audience []string
+
+// MarshalJSON implements json.Marshaler.
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+// UnmarshalJSON implements json.Unmarshaler: a string or an array of
+// strings.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = Audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
 }
 
 // IntrospectHandler is the introspection endpoint of RFC 7662 (DOT's
@@ -36,7 +68,9 @@ type IntrospectionResponse struct {
 // Config.IntrospectionScope ("introspection" by default; it must be one of
 // Scopes to be granted). It answers active, scope, client_id, username,
 // token_type ("Bearer" for access tokens, "refresh_token" for refresh
-// tokens), exp, iat, sub (the user id) and iss, or {"active": false} for
+// tokens), exp, iat, sub (the user id), iss and aud (the token's RFC 8707
+// audience, or for a refresh token the resources its grant allows;
+// Config.Resource when none was asked for), or {"active": false} for
 // any token that is unknown, expired, revoked or malformed, or that the
 // caller may not see. A caller sees its own tokens (for a bearer caller,
 // those of its token's client); a resource server, an application whose
@@ -104,6 +138,7 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		return &IntrospectionResponse{
 			Active: true, Scope: scope.Format(info.Scopes), ClientID: info.ClientID, Username: info.Username,
 			TokenType: "Bearer", Exp: info.ExpiresAt.Unix(), Iat: info.IssuedAt.Unix(), Sub: info.UserID, Iss: iss,
+			Aud: info.Audience,
 		}, nil
 	case strings.HasPrefix(raw, opaque.RefreshPrefix):
 		family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
@@ -131,6 +166,7 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		r := &IntrospectionResponse{
 			Active: true, Scope: scope.Format(rt.Scopes), ClientID: rt.ClientID, Username: rt.Username,
 			TokenType: "refresh_token", Iat: rt.IssuedAt.Unix(), Sub: rt.UserID, Iss: iss,
+			Aud: p.audience(rt.Resources),
 		}
 		if !rt.ExpiresAt.IsZero() {
 			r.Exp = rt.ExpiresAt.Unix()

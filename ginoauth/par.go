@@ -101,7 +101,7 @@ func (p *Provider) pushAuthorization(c *gin.Context) (*PushedAuthorizationRespon
 	if ps == nil {
 		return nil, oautherr.ErrInvalidRequest.WithDescription("Pushed authorization requests are not available.")
 	}
-	params, err := ParseParams(c.Request)
+	params, resources, err := parseParams(c.Request, "resource") // RFC 8707: resource may repeat
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +124,9 @@ func (p *Provider) pushAuthorization(c *gin.Context) (*PushedAuthorizationRespon
 	authz := make(url.Values, len(params)+1)
 	for k, v := range params {
 		authz[k] = []string{v}
+	}
+	if len(resources) > 0 {
+		authz["resource"] = resources
 	}
 	for _, k := range clientCredentialParams {
 		delete(authz, k)

@@ -260,6 +260,9 @@ func validate(cfg Config) error {
 			return err
 		}
 	}
+	if err := validResources(cfg); err != nil {
+		return err
+	}
 	if cfg.AccessTokenExpire < 0 || cfg.RefreshTokenExpire < 0 || cfg.AuthorizationCodeExpire < 0 {
 		return errors.New("ginoauth: token lifetimes must not be negative")
 	}

@@ -113,7 +113,7 @@ func (p *Provider) tokenError(c *gin.Context, err error) {
 
 func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	c.Request = c.Request.WithContext(withIssuer(c.Request.Context(), p.issuer(c)))
-	params, err := ParseParams(c.Request)
+	params, resources, err := parseParams(c.Request, "resource")
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,21 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 	if (!g.AnyClient && !app.AllowsGrant(grant)) || (!g.PublicClients && app.ClientType != store.Confidential) {
 		return nil, oautherr.ErrUnauthorizedClient.WithDescription("The client may not use the %s grant.", grant)
 	}
-	resp, err := g.Handle(c.Request.Context(), p, &TokenRequest{GrantType: grant, Client: app, Params: params, HTTP: c.Request, clientIP: c.ClientIP})
+	// RFC 8707 section 2, for every grant: what the client may name. The
+	// code and refresh_token grants check the names against their grant too.
+	ctx := c.Request.Context()
+	switch {
+	case g.OwnResource && len(resources) > 1:
+		return nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote("resource"))
+	case g.OwnResource && len(resources) == 1:
+		params["resource"], resources = resources[0], nil
+	case !g.OwnResource:
+		if resources, err = p.requestedResources(resources, issuerFrom(ctx)); err != nil {
+			return nil, err
+		}
+		ctx = withResources(ctx, resources)
+	}
+	resp, err := g.Handle(ctx, p, &TokenRequest{GrantType: grant, Client: app, Params: params, Resources: resources, HTTP: c.Request, clientIP: c.ClientIP})
 	if err == nil {
 		p.tokenGrant(c, grant, true)
 	}
@@ -181,19 +195,34 @@ func (p *Provider) clientCredentialsGrant(ctx context.Context, app *store.Applic
 	return p.issue(ctx, app, "", "", scopes, false)
 }
 
-// issue mints and stores a new grant's tokens.
+// tokenAudience is what the tokens of one issuance are for (RFC 8707), as
+// stored (empty: the default resource): access is the access token's
+// Audience, grant the refresh token's Resources, what later refreshes may
+// ask for.
+type tokenAudience struct{ access, grant []string }
+
+// requestAudience is the audience of a new grant's tokens: the token
+// request's resource parameters (checked by the token endpoint), or the
+// default resource.
+func (p *Provider) requestAudience(ctx context.Context) tokenAudience {
+	r := p.storedResources(resourcesFrom(ctx), issuerFrom(ctx))
+	return tokenAudience{access: r, grant: r}
+}
+
+// issue mints and stores a new grant's tokens, for the token request's
+// resources (requestAudience).
 func (p *Provider) issue(ctx context.Context, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*TokenResponse, error) {
 	family, err := opaque.NewFamily()
 	if err != nil {
 		return nil, err
 	}
-	return p.issueInFamily(ctx, family, app, userID, username, scopes, withRefresh)
+	return p.issueInFamily(ctx, family, app, userID, username, scopes, withRefresh, p.requestAudience(ctx))
 }
 
 // issueInFamily mints and stores tokens in a given family (that of the
 // authorization code they are exchanged for).
-func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*TokenResponse, error) {
-	at, rt, resp, err := p.mint(family, app, userID, username, scopes, withRefresh)
+func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*TokenResponse, error) {
+	at, rt, resp, err := p.mint(family, app, userID, username, scopes, withRefresh, aud)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +234,7 @@ func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.
 
 // mint makes an access token (and a refresh token, if asked) in family,
 // returning the records to store and the answer to send.
-func (p *Provider) mint(family string, app *store.Application, userID, username string, scopes []string, withRefresh bool) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
+func (p *Provider) mint(family string, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
 	clientID := app.ClientID
 	now := p.now().UTC()
 	access, err := p.codec.Mint(opaque.AccessPrefix, family)
@@ -218,6 +247,7 @@ func (p *Provider) mint(family string, app *store.Application, userID, username 
 		UserID:     userID,
 		Username:   username,
 		Scopes:     scopes,
+		Audience:   aud.access,
 		Generation: app.Generation,
 		IssuedAt:   now,
 		ExpiresAt:  now.Add(p.accessTTL),
@@ -241,6 +271,7 @@ func (p *Provider) mint(family string, app *store.Application, userID, username 
 		UserID:     userID,
 		Username:   username,
 		Scopes:     scopes,
+		Resources:  aud.grant,
 		Generation: app.Generation,
 		IssuedAt:   now,
 	}

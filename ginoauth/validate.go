@@ -18,10 +18,15 @@ import (
 
 // Middleware returns the resource-server middleware for the provider's own
 // tokens: resource.Authenticate with the provider as validator and
-// Config.Middleware as options. Each request that carries a token costs
-// one store round trip.
+// Config.Middleware as options, its Audience being Config.Resource unless
+// set: a token for another resource (RFC 8707) is refused as
+// invalid_token. Each request that carries a token costs one store round
+// trip.
 func (p *Provider) Middleware() gin.HandlerFunc {
 	opts := p.cfg.Middleware
+	if opts.Audience == "" {
+		opts.Audience = p.cfg.Resource
+	}
 	if load := opts.UserLoader; load != nil {
 		opts.UserLoader = func(c *gin.Context, userID string) (any, error) {
 			user, err := load(c, userID)
@@ -39,7 +44,10 @@ func (p *Provider) Middleware() gin.HandlerFunc {
 // exist with the Generation the token was issued under (see
 // store.Application.Generation); applications are read through a cache
 // (Config.ApplicationCacheTTL), so this is usually the one store round
-// trip of the token lookup. A token that is malformed or forged
+// trip of the token lookup. TokenInfo.Audience is the token's audience
+// (RFC 8707), Config.Resource for a token issued without a resource
+// parameter; checking it is the middleware's (resource.Options.Audience).
+// A token that is malformed or forged
 // (refused without a store round trip), unknown, revoked or expired gives
 // an *oautherr.Error with Code invalid_token (RFC 6750 section 3.1); a
 // store outage gives an error wrapping store.ErrUnavailable.
@@ -86,12 +94,14 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 		UserID:    at.UserID,
 		Username:  at.Username,
 		Scopes:    at.Scopes,
+		Audience:  p.audience(at.Audience),
 		IssuedAt:  at.IssuedAt,
 		ExpiresAt: at.ExpiresAt,
 	}
 	if p.tokens != nil {
 		cached := *info
 		cached.Scopes = slices.Clone(info.Scopes) // the cache keeps its own
+		cached.Audience = slices.Clone(info.Audience)
 		p.tokens.Put(ticket, family, sig, &cached)
 	}
 	return info, nil

@@ -216,7 +216,9 @@ func GrantTypes(cfg Config) ([]ginoauth.GrantType, error) {
 	}
 	return []ginoauth.GrantType{
 		{Name: GrantConvertToken, Handle: x.convertToken, PublicClients: cfg.PublicClients},
-		{Name: GrantTokenExchange, Handle: x.tokenExchange, PublicClients: cfg.PublicClients},
+		// resource names a backend here (RFC 8693 section 2.1), not an
+		// RFC 8707 resource of this server.
+		{Name: GrantTokenExchange, Handle: x.tokenExchange, PublicClients: cfg.PublicClients, OwnResource: true},
 	}, nil
 }
 

@@ -82,6 +82,9 @@ var (
 	ErrUnsupportedGrantType = &Error{Code: "unsupported_grant_type", Status: http.StatusBadRequest}
 	ErrInvalidScope         = &Error{Code: "invalid_scope", Status: http.StatusBadRequest}
 	ErrAccessDenied         = &Error{Code: "access_denied", Status: http.StatusForbidden}
+	// ErrInvalidTarget: a resource parameter is malformed, not served by
+	// this authorization server, or outside the grant (RFC 8707 section 2).
+	ErrInvalidTarget = &Error{Code: "invalid_target", Status: http.StatusBadRequest}
 
 	// ErrInvalidToken: the bearer token is malformed, unknown, revoked or
 	// expired (RFC 6750 3.1): 401.

@@ -35,9 +35,20 @@ type TokenInfo struct {
 	UserID   string
 	Username string
 	// Scopes the token was granted, in the order they were granted.
-	Scopes    []string
+	Scopes []string
+	// Audience is the resources the token is for (RFC 8707; RFC 7662's and
+	// RFC 9068's "aud"), absolute URIs; empty when the token names none
+	// (issued by a provider with no resource configured). Options.Audience
+	// refuses a token whose Audience does not name it.
+	Audience  []string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+}
+
+// HasAudience reports whether the token is for the resource id (one of
+// its Audience).
+func (t *TokenInfo) HasAudience(id string) bool {
+	return t != nil && slices.Contains(t.Audience, id)
 }
 
 // HasScope reports whether the token was granted scope.

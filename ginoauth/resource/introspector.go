@@ -291,6 +291,7 @@ func answer(info *TokenInfo, err error) (*TokenInfo, error) {
 	}
 	c := *info
 	c.Scopes = slices.Clip(c.Scopes)
+	c.Audience = slices.Clip(c.Audience)
 	return &c, nil
 }
 
@@ -354,6 +355,9 @@ type introspectionAnswer struct {
 	Exp       json.Number `json:"exp"`
 	Iat       json.Number `json:"iat"`
 	Sub       string      `json:"sub"`
+	// Aud is a string or an array of strings (RFC 7662 section 2.2,
+	// RFC 7519 section 4.1.3).
+	Aud json.RawMessage `json:"aud"`
 }
 
 // introspect makes the call of RFC 7662 section 2.1: it returns the
@@ -434,14 +438,44 @@ func (a *introspectionAnswer) tokenInfo() (*TokenInfo, error) {
 	if err != nil {
 		return nil, upstreamf("the answer's iat is not a number")
 	}
+	aud, err := parseAudience(a.Aud)
+	if err != nil {
+		return nil, upstreamf("the answer's aud is malformed")
+	}
 	return &TokenInfo{
 		ClientID:  a.ClientID,
 		UserID:    a.Sub,
 		Username:  a.Username,
 		Scopes:    scopes,
+		Audience:  aud,
 		IssuedAt:  iat,
 		ExpiresAt: exp,
 	}, nil
+}
+
+// parseAudience reads an "aud" member (RFC 7519 section 4.1.3): absent or
+// null is none, a string is one, an array of strings is several; anything
+// else, and an empty string anywhere, is an error.
+func parseAudience(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &one); err != nil || one == "" {
+			return nil, errors.New("not a string")
+		}
+		return []string{one}, nil
+	}
+	var many []string
+	if raw[0] != '[' || json.Unmarshal(raw, &many) != nil {
+		return nil, errors.New("neither a string nor an array of strings")
+	}
+	if slices.Contains(many, "") {
+		return nil, errors.New("an empty audience")
+	}
+	return many, nil
 }
 
 // isAccessTokenType reports whether an answer's token_type (RFC 7662

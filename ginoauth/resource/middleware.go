@@ -67,6 +67,14 @@ type Options struct {
 	// Observer receives each validation's result and each 503 answer
 	// (package ginoauth/metrics counts them). Nil reports nothing.
 	Observer observe.Observer
+	// Audience is this resource server's identifier (RFC 8707 section 2,
+	// RFC 9728's "resource"), an absolute URI such as
+	// "https://api.example.com/". When set, a token whose
+	// TokenInfo.Audience does not name it, a token with no audience
+	// included, is refused as invalid_token (401; RFC 6750 section 3.1,
+	// RFC 9068 section 4): it was issued for another API. Empty checks no
+	// audience. Provider.Middleware sets it to Config.Resource unless set.
+	Audience string
 }
 
 // ErrUserNotFound is what an Options.UserLoader returns (or wraps) when
@@ -108,6 +116,7 @@ type authenticator struct {
 	log        *slog.Logger
 	now        func() time.Time
 	obs        observe.Observer // nil: nothing reported
+	audience   string           // "": not checked
 }
 
 func newAuthenticator(v TokenValidator, opts Options) *authenticator {
@@ -118,6 +127,7 @@ func newAuthenticator(v TokenValidator, opts Options) *authenticator {
 		log:        opts.Logger,
 		now:        opts.Now,
 		obs:        opts.Observer,
+		audience:   opts.Audience,
 	}
 	if opts.Realm != "" && opts.Realm != DefaultRealm {
 		a.realm = opts.Realm
@@ -208,6 +218,9 @@ func (a *authenticator) validate(c *gin.Context, raw string) (*TokenInfo, any, e
 	if !info.ExpiresAt.IsZero() && !a.now().Before(info.ExpiresAt) {
 		return nil, nil, errExpired
 	}
+	if a.audience != "" && !info.HasAudience(a.audience) {
+		return nil, nil, errAudience
+	}
 	if a.userLoader == nil || info.UserID == "" {
 		return info, nil, nil
 	}
@@ -226,6 +239,7 @@ var (
 	errNoTokenInfo  = errors.New("resource: TokenValidator returned neither a token nor an error")
 	errExpired      = oautherr.ErrInvalidToken.WithDescription("The access token expired.")
 	errNoUser       = oautherr.ErrInvalidToken.WithDescription("The token's user no longer exists.")
+	errAudience     = oautherr.ErrInvalidToken.WithDescription("The access token's audience does not include this resource.")
 	errUpstreamDown = oautherr.ErrTemporarilyUnavailable.WithDescription("The authorization server is unavailable; try again later.")
 )
 

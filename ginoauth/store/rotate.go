@@ -21,7 +21,8 @@ type RefreshRotator interface {
 	// req.AccessExpiresAt) and a new refresh token (req.Refresh, expiring
 	// at req.RefreshExpiresAt, or never when that is zero), both with old's
 	// client, user, username, scopes, generation and grant creation time
-	// and issued at req.Now, files old's retired record when req.Retire is
+	// (the access token's Audience being old's Resources) and issued at
+	// req.Now, files old's retired record when req.Retire is
 	// set (kept until old's expiry, or for req.Retention when old never
 	// expires; with no Successor), and returns old as it was stored.
 	//

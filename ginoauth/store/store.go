@@ -249,6 +249,12 @@ type AccessToken struct {
 	UserID   string   `json:"u,omitempty"`
 	Username string   `json:"n,omitempty"`
 	Scopes   []string `json:"sc,omitempty"`
+	// Audience is the resources the token is for (RFC 8707 section 2): the
+	// absolute URIs of the resource servers that may accept it. Empty
+	// means the provider's default resource (Config.Resource, or none):
+	// the usual token stores nothing here, and one issued before audiences
+	// existed keeps working.
+	Audience []string `json:"au,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`
@@ -266,6 +272,10 @@ type RefreshToken struct {
 	UserID   string   `json:"u,omitempty"`
 	Username string   `json:"n,omitempty"`
 	Scopes   []string `json:"sc,omitempty"`
+	// Resources are those the grant allows (RFC 8707 section 2.2): a
+	// refresh may ask for access tokens for any of them. Empty means the
+	// provider's default resource, as AccessToken.Audience.
+	Resources []string `json:"au,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`
@@ -294,6 +304,10 @@ type AuthorizationCode struct {
 	// zero when unknown.
 	Nonce    string    `json:"no,omitempty"`
 	AuthTime time.Time `json:"at,omitzero"`
+	// Resources are those the authorization request named (RFC 8707
+	// section 2.1); the token request may narrow them. Empty means the
+	// provider's default resource, as AccessToken.Audience.
+	Resources []string `json:"au,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`

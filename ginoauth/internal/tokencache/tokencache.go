@@ -160,8 +160,8 @@ func (c *Cache) Live() bool { return c.live.Load() }
 // Get returns a copy of the cached TokenInfo of the token with this family
 // and signature, if it is cached, the cache is live, and neither the
 // token's ExpiresAt nor the entry's MaxAge has passed. The copy's Scopes
-// share the cached array (clipped, so appending copies): do not modify
-// its elements.
+// and Audience share the cached arrays (clipped, so appending copies): do
+// not modify their elements.
 func (c *Cache) Get(family, signature string) (*resource.TokenInfo, bool) {
 	if !c.live.Load() {
 		return nil, false
@@ -181,6 +181,7 @@ func (c *Cache) Get(family, signature string) (*resource.TokenInfo, bool) {
 	}
 	info := hit.info
 	info.Scopes = info.Scopes[:len(info.Scopes):len(info.Scopes)]
+	info.Audience = info.Audience[:len(info.Audience):len(info.Audience)]
 	return &info, true
 }
 
@@ -191,8 +192,9 @@ func (c *Cache) Ticket() Ticket { return Ticket(c.seq.Load()) }
 // Put caches info (a token the store just said is valid) under family and
 // signature, unless the cache is in bypass, an invalidation of the family,
 // of info.ClientID or of everything happened since t was taken, or the
-// token is already expired. It copies the strings it keeps; info.Scopes is
-// kept as it is: the caller must not modify it afterwards.
+// token is already expired. It copies the strings it keeps; info.Scopes and
+// info.Audience are kept as they are: the caller must not modify them
+// afterwards.
 func (c *Cache) Put(t Ticket, family, signature string, info *resource.TokenInfo) {
 	if info == nil || !c.live.Load() {
 		return
@@ -213,6 +215,9 @@ func (c *Cache) Put(t Ticket, family, signature string, info *resource.TokenInfo
 	}
 	e.size = entryOverhead + len(e.sig) + len(e.family) + len(info.ClientID) + len(info.UserID) + len(info.Username)
 	for _, s := range info.Scopes {
+		e.size += 16 + len(s)
+	}
+	for _, s := range info.Audience {
 		e.size += 16 + len(s)
 	}
 	if e.size > c.maxShardB {

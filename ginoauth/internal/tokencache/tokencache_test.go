@@ -282,3 +282,28 @@ func BenchmarkPut(b *testing.B) {
 		}
 	})
 }
+
+// TestAudience: an entry keeps the token's Audience (RFC 8707), so a hit
+// lets the middleware check it; the copy a hit returns cannot change the
+// entry by appending; and the audience counts towards the entry's size.
+func TestAudience(t *testing.T) {
+	c, clk := newLive(t, Options{})
+	in := info(clk, "app", time.Hour)
+	in.Audience = []string{"https://a.example.com/", "urn:b"}
+	c.Put(c.Ticket(), "f1", "s1", in)
+	got := mustHit(t, c, "f1", "s1")
+	if len(got.Audience) != 2 || got.Audience[0] != "https://a.example.com/" || got.Audience[1] != "urn:b" {
+		t.Fatalf("hit: Audience = %q, want %q", got.Audience, in.Audience)
+	}
+	_ = append(got.Audience, "https://evil.example.com/")
+	if again := mustHit(t, c, "f1", "s1"); len(again.Audience) != 2 {
+		t.Fatalf("after appending to a hit's Audience: cached Audience = %q, want %q", again.Audience, in.Audience)
+	}
+	_, withAud := c.Len()
+	c2, clk2 := newLive(t, Options{})
+	c2.Put(c2.Ticket(), "f1", "s1", info(clk2, "app", time.Hour))
+	_, without := c2.Len()
+	if withAud <= without {
+		t.Errorf("bytes of an entry with an audience: %d, without: %d; want the audience counted", withAud, without)
+	}
+}

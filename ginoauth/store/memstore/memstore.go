@@ -835,6 +835,7 @@ func cloneApp(a *store.Application) *store.Application {
 func cloneAccess(a *store.AccessToken) *store.AccessToken {
 	c := *a
 	c.Scopes = slices.Clone(a.Scopes)
+	c.Audience = slices.Clone(a.Audience)
 	return &c
 }
 
@@ -844,6 +845,7 @@ func cloneRefresh(r *store.RefreshToken) *store.RefreshToken {
 	}
 	c := *r
 	c.Scopes = slices.Clone(r.Scopes)
+	c.Resources = slices.Clone(r.Resources)
 	return &c
 }
 
@@ -859,5 +861,6 @@ func cloneRetired(x *store.RetiredRefreshToken) *store.RetiredRefreshToken {
 func cloneCode(x *store.AuthorizationCode) *store.AuthorizationCode {
 	c := *x
 	c.Scopes = slices.Clone(x.Scopes)
+	c.Resources = slices.Clone(x.Resources)
 	return &c
 }

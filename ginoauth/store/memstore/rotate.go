@@ -11,6 +11,7 @@ import (
 var _ store.RefreshRotator = (*Store)(nil)
 
 // RotateRefresh implements store.RefreshRotator under the store's lock.
+// The new access token's Audience is the grant's Resources.
 func (s *Store) RotateRefresh(_ context.Context, old store.Key, req store.RotateRefresh) (*store.RefreshToken, error) {
 	if !validKey(old) || !validKey(req.Access) || !validKey(req.Refresh) {
 		return nil, fmt.Errorf("%w: rotation without valid Keys", ErrInvalid)
@@ -61,7 +62,7 @@ func (s *Store) RotateRefresh(_ context.Context, old store.Key, req store.Rotate
 	}
 	a := &store.AccessToken{
 		Key: req.Access, ClientID: cur.ClientID, UserID: cur.UserID, Username: cur.Username,
-		Scopes: slices.Clone(cur.Scopes), Generation: cur.Generation,
+		Scopes: slices.Clone(cur.Scopes), Audience: slices.Clone(cur.Resources), Generation: cur.Generation,
 		IssuedAt: req.Now.UTC(), ExpiresAt: req.AccessExpiresAt,
 	}
 	r := cloneRefresh(cur)

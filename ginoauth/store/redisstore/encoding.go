@@ -23,7 +23,8 @@ import (
 //	then         varints (times in Unix milliseconds: the issue time,
 //	             then the expiry and the grant's creation as deltas from
 //	             it; the generation), then strings, each a uvarint length and
-//	             its bytes, in a fixed order; an optional field is present
+//	             its bytes, in a fixed order (client, user, username,
+//	             scopes, audience, extra); an optional field is present
 //	             only when its flag is set, and a present field is never
 //	             empty or zero.
 //
@@ -56,6 +57,7 @@ const (
 	fUsername             // username
 	fScopes               // scopes, space separated
 	fExtra                // code: redirect URI, challenge, method; retired: successor
+	fAudience             // audience or resources (RFC 8707), space separated
 	fAllFlags = 1<<iota - 1
 )
 
@@ -87,6 +89,7 @@ type record struct {
 	username  string
 	scopes    []string
 	extra     []string // code: redirect URI, challenge, method; retired: successor
+	audience  []string // access: Audience; refresh, code: Resources
 	nExtra    int
 	scopesRaw string
 }
@@ -133,6 +136,12 @@ func encode(r *record) ([]byte, error) {
 			return nil, fmt.Errorf("%w: scope %q", ErrInvalid, s)
 		}
 	}
+	audience := strings.Join(r.audience, " ")
+	for _, s := range r.audience {
+		if s == "" || strings.Contains(s, " ") {
+			return nil, fmt.Errorf("%w: resource %q", ErrInvalid, s)
+		}
+	}
 	var flags byte
 	if r.expires != 0 {
 		flags |= fExpires
@@ -152,6 +161,9 @@ func encode(r *record) ([]byte, error) {
 	if scopes != "" {
 		flags |= fScopes
 	}
+	if audience != "" {
+		flags |= fAudience
+	}
 	hasExtra := false
 	for _, e := range r.extra {
 		if e != "" {
@@ -161,7 +173,7 @@ func encode(r *record) ([]byte, error) {
 	if hasExtra {
 		flags |= fExtra
 	}
-	b := make([]byte, 0, headerLen+32+len(r.client)+len(r.user)+len(r.username)+len(scopes))
+	b := make([]byte, 0, headerLen+32+len(r.client)+len(r.user)+len(r.username)+len(scopes)+len(audience))
 	b = append(b, recVersion, r.kind)
 	b = append(b, r.digest...)
 	b = append(b, flags)
@@ -185,6 +197,9 @@ func encode(r *record) ([]byte, error) {
 	}
 	if flags&fScopes != 0 {
 		str(scopes)
+	}
+	if flags&fAudience != 0 {
+		str(audience)
 	}
 	if flags&fExtra != 0 {
 		for _, e := range r.extra {
@@ -292,6 +307,18 @@ func decode(b []byte, kind byte, nExtra int) (*record, error) {
 			}
 		}
 	}
+	if flags&fAudience != 0 {
+		raw, err := str(false)
+		if err != nil {
+			return nil, err
+		}
+		r.audience = strings.Split(raw, " ")
+		for _, s := range r.audience {
+			if s == "" {
+				return nil, fmt.Errorf("%w: empty resource", errCorrupt)
+			}
+		}
+	}
 	if flags&fExtra != 0 {
 		if nExtra == 0 {
 			return nil, fmt.Errorf("%w: unexpected extra fields", errCorrupt)
@@ -313,6 +340,7 @@ func encodeAccess(at *store.AccessToken, created int64) ([]byte, error) {
 	return encode(&record{
 		kind: kindAccess, digest: digest(at.Key.Signature), issued: ms(at.IssuedAt), expires: expMs(at.ExpiresAt),
 		created: created, gen: at.Generation, client: at.ClientID, user: at.UserID, username: at.Username, scopes: at.Scopes,
+		audience: at.Audience,
 	})
 }
 
@@ -320,6 +348,7 @@ func encodeRefresh(rt *store.RefreshToken, created int64) ([]byte, error) {
 	return encode(&record{
 		kind: kindRefresh, digest: digest(rt.Key.Signature), issued: ms(rt.IssuedAt), expires: expMs(rt.ExpiresAt),
 		created: created, gen: rt.Generation, client: rt.ClientID, user: rt.UserID, username: rt.Username, scopes: rt.Scopes,
+		audience: rt.Resources,
 	})
 }
 
@@ -332,7 +361,7 @@ func decodeAccess(b []byte, k store.Key) (*store.AccessToken, error) {
 		return nil, fmt.Errorf("%w: access token without expiry", errCorrupt)
 	}
 	return &store.AccessToken{
-		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Generation: r.gen,
+		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Audience: r.audience, Generation: r.gen,
 		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires), GrantCreatedAt: fromMs(r.created),
 	}, nil
 }
@@ -343,7 +372,7 @@ func decodeRefresh(b []byte, k store.Key) (*store.RefreshToken, error) {
 		return nil, err
 	}
 	return &store.RefreshToken{
-		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Generation: r.gen,
+		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Resources: r.audience, Generation: r.gen,
 		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires), GrantCreatedAt: fromMs(r.created),
 	}, nil
 }
@@ -352,7 +381,7 @@ func encodeCode(c *store.AuthorizationCode) ([]byte, error) {
 	return encode(&record{
 		kind: kindCode, digest: digest(c.Key.Signature), issued: ms(c.IssuedAt), expires: expMs(c.ExpiresAt),
 		gen: c.Generation, client: c.ClientID, user: c.UserID, username: c.Username, scopes: c.Scopes,
-		extra: []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)},
+		audience: c.Resources, extra: []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)},
 	})
 }
 
@@ -376,8 +405,8 @@ func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
 		return nil, fmt.Errorf("%w: code without expiry", errCorrupt)
 	}
 	c := &store.AuthorizationCode{
-		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Generation: r.gen,
-		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires),
+		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Resources: r.audience,
+		Generation: r.gen, IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires),
 	}
 	if r.extra != nil {
 		c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod = r.extra[0], r.extra[1], r.extra[2]

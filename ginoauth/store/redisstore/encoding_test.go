@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,6 +46,39 @@ func TestEncodingRoundTrip(t *testing.T) {
 			t.Fatalf("decoded corrupt record %x", bad)
 		}
 	}
+	// An audience (RFC 8707) round-trips on every kind that has one, and
+	// costs nothing when empty (the default resource).
+	withAud := *at
+	withAud.Audience = []string{"https://api.example.com/", "urn:example:other"}
+	b, err = encodeAccess(&withAud, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeAccess(b, at.Key); err != nil || !slices.Equal(got.Audience, withAud.Audience) {
+		t.Fatalf("access audience: got %+v, %v; want %q", got, err, withAud.Audience)
+	}
+	rt := &store.RefreshToken{Key: at.Key, ClientID: "c", IssuedAt: n, Resources: []string{"https://a/"}}
+	b, err = encodeRefresh(rt, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeRefresh(b, at.Key); err != nil || !slices.Equal(got.Resources, rt.Resources) {
+		t.Fatalf("refresh resources: got %+v, %v; want %q", got, err, rt.Resources)
+	}
+	cd := &store.AuthorizationCode{Key: at.Key, ClientID: "c", UserID: "u", RedirectURI: "https://x/cb", Nonce: "n",
+		AuthTime: n, IssuedAt: n, ExpiresAt: n.Add(time.Minute), Resources: []string{"https://a/", "https://b/"}}
+	b, err = encodeCode(cd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeCode(b, at.Key); err != nil || !slices.Equal(got.Resources, cd.Resources) || got.Nonce != "n" || got.RedirectURI != cd.RedirectURI {
+		t.Fatalf("code resources: got %+v, %v; want %q", got, err, cd.Resources)
+	}
+	for _, bad := range [][]string{{""}, {"https://a/ b"}} {
+		if _, err := encodeAccess(&store.AccessToken{Key: at.Key, ClientID: "c", Audience: bad, IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0); err == nil {
+			t.Fatalf("encoded audience %q", bad)
+		}
+	}
 	// Scopes with a space cannot be encoded (they could not be split back).
 	if _, err := encodeAccess(&store.AccessToken{Key: at.Key, ClientID: "c", Scopes: []string{"a b"}, IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0); err == nil {
 		t.Fatal("encoded a scope holding a space")
@@ -62,6 +96,12 @@ func FuzzDecode(f *testing.F) {
 		},
 		func() ([]byte, error) {
 			return encodeRefresh(&store.RefreshToken{Key: k, ClientID: "c", IssuedAt: n}, 0)
+		},
+		func() ([]byte, error) {
+			return encodeAccess(&store.AccessToken{Key: k, ClientID: "c", Audience: []string{"https://a/", "https://b/"}, IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0)
+		},
+		func() ([]byte, error) {
+			return encodeRefresh(&store.RefreshToken{Key: k, ClientID: "c", Resources: []string{"https://a/"}, IssuedAt: n}, 0)
 		},
 		func() ([]byte, error) {
 			return encodeCode(&store.AuthorizationCode{Key: k, ClientID: "c", UserID: "u", RedirectURI: "https://x/cb", CodeChallengeMethod: "S256", IssuedAt: n, ExpiresAt: n.Add(-time.Minute)})

@@ -33,6 +33,9 @@ func TestRotateRefreshRecords(t *testing.T) {
 			at.Scopes, rt.Scopes, at.Username, rt.Username = nil, nil, "", ""
 		}, time.Hour},
 		{"refresh token that never expires", nil, 0},
+		{"resources", func(at *store.AccessToken, rt *store.RefreshToken) {
+			at.Audience, rt.Resources = []string{"https://a.example/"}, []string{"https://a.example/", "https://b.example/"}
+		}, time.Hour},
 	} {
 		fam := "f" + strconv.Itoa(len(tc.name))
 		at, rt := issue(fam, tc.name+"a", tc.name+"r", time.Hour, time.Hour)
@@ -70,7 +73,7 @@ func TestRotateRefreshRecords(t *testing.T) {
 			newRT := *old
 			newRT.Key, newRT.IssuedAt, newRT.ExpiresAt = req.Refresh, now, req.RefreshExpiresAt
 			newAT := store.AccessToken{
-				Key: req.Access, ClientID: old.ClientID, UserID: old.UserID, Username: old.Username, Scopes: old.Scopes,
+				Key: req.Access, ClientID: old.ClientID, UserID: old.UserID, Username: old.Username, Scopes: old.Scopes, Audience: old.Resources,
 				Generation: old.Generation, IssuedAt: now, ExpiresAt: req.AccessExpiresAt,
 			}
 			keep := old.ExpiresAt

@@ -52,6 +52,7 @@ func testRotateRefresh(t *testing.T, s store.Store) {
 	r, c := rotator(t, s), ctx(t)
 	at1, rt1 := tokens("fam", "1", time.Hour, 24*time.Hour)
 	at1.Generation, rt1.Generation = 4, 4
+	at1.Audience, rt1.Resources = []string{"https://api.example/a", "https://api.example/b"}, []string{"https://api.example/a", "https://api.example/b"}
 	created := rt1.IssuedAt.Add(-time.Hour)
 	at1.GrantCreatedAt, rt1.GrantCreatedAt = created, created
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
@@ -85,6 +86,7 @@ func testRotateRefresh(t *testing.T, s store.Store) {
 		}
 	}
 	wantAT.Key, wantAT.ExpiresAt = req.Access, req.AccessExpiresAt
+	wantAT.Audience = wantRT.Resources // all of the grant's resources
 	equal(t, "the new access token", gotAT, wantAT)
 
 	x, err := s.GetRetiredRefreshToken(c, rt1.Key)

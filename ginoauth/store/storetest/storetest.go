@@ -114,6 +114,7 @@ var tests = []contractTest[store.Store]{
 	{"Replays/Expiry", testFirstUseExpiry},
 	{"SigningKeys/SaveListDelete", testSigningKeys},
 	{"Codes/OIDC", testCodeOIDC},
+	{"Tokens/Audience", testAudience},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
