@@ -121,6 +121,12 @@ type Application struct {
 	// AccessTokenFormat is "opaque" (the default, when empty) or "jwt"
 	// (RFC 9068); an extension of this toolkit.
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
+
+	// RegistrationTokenHash is the SHA-256, hex encoded, of the client's
+	// registration access token (RFC 7592 section 3), which the provider
+	// shows once, at dynamic registration; empty for a client registered
+	// otherwise, which then has no configuration endpoint access.
+	RegistrationTokenHash string `json:"registration_token_hash,omitempty"`
 }
 
 // Values of Application.TokenEndpointAuthMethod (RFC 7591 section 2, OIDC
