@@ -38,6 +38,10 @@ type NewApplication struct {
 	JWKSURI                  string
 	IDTokenSignedResponseAlg string
 	AccessTokenFormat        string
+
+	// RegistrationTokenHash is store.Application's: set by the dynamic
+	// registration endpoint (RFC 7592), empty otherwise.
+	RegistrationTokenHash string
 }
 
 // CreateApplication registers a client, after CheckApplication, and returns
@@ -61,6 +65,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		JWKSURI:                  na.JWKSURI,
 		IDTokenSignedResponseAlg: na.IDTokenSignedResponseAlg,
 		AccessTokenFormat:        na.AccessTokenFormat,
+		RegistrationTokenHash:    na.RegistrationTokenHash,
 	}
 	if err := p.CheckApplication(app); err != nil {
 		return nil, "", err

@@ -84,6 +84,10 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		}
 		scopes = allowed
 	}
+	// Config.NarrowScopes may have narrowed what the user may hold since.
+	if scopes, err = p.narrowScopes(ctx, app, old.UserID, scopes); err != nil {
+		return nil, err
+	}
 	at, rt, resp, err := p.mint(family, app, old.UserID, old.Username, scopes, true)
 	if err != nil {
 		return nil, err
