@@ -574,14 +574,14 @@ func (s *failingStore) CreateApplication(ctx context.Context, app *store.Applica
 
 func TestNarrowScopes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
-		var outage atomic.Bool
+		var outage, demoted atomic.Bool
 		e := newEnv(t, kind, func(cfg *ginoauth.Config) {
 			// admin only for a user, never for alice's public client.
 			cfg.NarrowScopes = func(_ context.Context, client *store.Application, userID string, scopes []string) ([]string, error) {
 				if outage.Load() {
 					return nil, store.ErrUnavailable
 				}
-				if userID != "" && client.ClientType == store.Confidential {
+				if userID != "" && client.ClientType == store.Confidential && !demoted.Load() {
 					return scopes, nil
 				}
 				return slices.DeleteFunc(scopes, func(s string) bool { return s == "admin" }), nil
@@ -595,15 +595,20 @@ func TestNarrowScopes(t *testing.T) {
 			}
 			return e.token(f, []string{clientID, secret})
 		}
-		r := pw(e.confID, e.secret, "read admin")
-		wantStatus(t, "confidential client, a user", r, 200)
-		wantField(t, "confidential client, a user", r, "scope", "read admin")
-		r = pw(e.pubID, "", "read admin")
+		r0 := pw(e.confID, e.secret, "read admin")
+		wantStatus(t, "confidential client, a user", r0, 200)
+		wantField(t, "confidential client, a user", r0, "scope", "read admin")
+		r := pw(e.pubID, "", "read admin")
 		wantStatus(t, "public client: admin dropped", r, 200)
 		wantField(t, "public client: admin dropped", r, "scope", "read")
 		wantError(t, "public client, only admin", pw(e.pubID, "", "admin"), 400, "invalid_scope")
 		cc := e.token(map[string][]string{"grant_type": {"client_credentials"}, "scope": {"read admin"}}, []string{e.confID, e.secret})
 		wantField(t, "client_credentials: no user, admin dropped", cc, "scope", "read")
+		// A refresh is narrowed by the policy of the moment.
+		demoted.Store(true)
+		ref := e.token(map[string][]string{"grant_type": {"refresh_token"}, "refresh_token": {r0.str("refresh_token")}}, []string{e.confID, e.secret})
+		wantStatus(t, "refresh after the policy changed", ref, 200)
+		wantField(t, "refresh after the policy changed", ref, "scope", "read")
 		outage.Store(true)
 		wantError(t, "hook failing with a store outage", pw(e.confID, e.secret, "read"), 503, "temporarily_unavailable")
 	})
@@ -652,5 +657,41 @@ func FuzzRegister(f *testing.F) {
 		default:
 			t.Fatalf("%q %q: status %d, want 201 or 400 (%s)", contentType, body, w.Code, w.Body)
 		}
+	})
+}
+
+// TestNarrowScopesAtConsent: the authorization endpoint narrows before
+// consent: the page does not offer a dropped scope, the code and its
+// tokens do not carry it, and a request for it alone is invalid_scope,
+// redirected to the client.
+func TestNarrowScopesAtConsent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		ce := newCodeEnv(t, kind, func(cfg *ginoauth.Config) {
+			cfg.NarrowScopes = func(_ context.Context, _ *store.Application, userID string, scopes []string) ([]string, error) {
+				if userID == "u1" {
+					return slices.DeleteFunc(scopes, func(s string) bool { return s == "admin" }), nil
+				}
+				return scopes, nil
+			}
+		})
+		b := ce.browser("u1.alice")
+		cfg := ce.oauthConfig()
+		cfg.Scopes = []string{"read", "admin"}
+		verifier := oauth2.GenerateVerifier()
+		pg := fetch(t, b, "GET", cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), nil)
+		if wantPageStatus(t, "consent page", pg, 200) && strings.Contains(pg.body, "Admin") {
+			t.Errorf("consent page offers the dropped scope admin: %s", pg.body)
+		}
+		loc := ce.authorize(t, b, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)))
+		tok, err := cfg.Exchange(context.Background(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("Exchange: %v", err)
+		}
+		if got, _ := tok.Extra("scope").(string); got != "read" {
+			t.Errorf("token scope = %q, want read (admin dropped)", got)
+		}
+		cfg.Scopes = []string{"admin"}
+		pg = fetch(t, b, "GET", cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), nil)
+		wantParam(t, "only a dropped scope", pg.location, "error", "invalid_scope")
 	})
 }
