@@ -215,6 +215,9 @@ func (p *Provider) RegisterHandler() gin.HandlerFunc {
 }
 
 func (p *Provider) register(c *gin.Context) (*ClientInformation, error) {
+	if !p.registrationOn() {
+		return nil, errRegistrationOff
+	}
 	if err := p.allowRegistration(c); err != nil {
 		return nil, err
 	}
@@ -263,6 +266,10 @@ func (p *Provider) ClientConfigurationHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "no-store")
 		c.Header("Pragma", "no-cache")
+		if !p.registrationOn() {
+			p.registrationError(c, errRegistrationOff)
+			return
+		}
 		if limit := p.cfg.TokenRateLimit.PerAddress; limit > 0 {
 			if err := p.allow(c, "addr", c.ClientIP(), limit); err != nil {
 				p.registrationError(c, err)
@@ -298,6 +305,10 @@ func (p *Provider) ClientConfigurationHandler() gin.HandlerFunc {
 		}
 	}
 }
+
+// errRegistrationOff answers a handler mounted by hand while
+// Config.Registration has no Policy.
+var errRegistrationOff = &oautherr.Error{Code: "not_found", Status: http.StatusNotFound, Description: "Client registration is not enabled on this server."}
 
 // errRegistrationToken is the one answer to a configuration request
 // whose registration access token is missing or wrong, or whose client

@@ -695,3 +695,26 @@ func TestNarrowScopesAtConsent(t *testing.T) {
 		wantParam(t, "only a dropped scope", pg.location, "error", "invalid_scope")
 	})
 }
+
+// TestRegistrationHandlersOff: the handlers mounted by hand while
+// registration is off answer 404 JSON, without a panic.
+func TestRegistrationHandlersOff(t *testing.T) {
+	p, err := ginoauth.New(ginoauth.Config{Store: memstore.New(), SecretKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	r.POST("/register", p.RegisterHandler())
+	r.GET("/register/:client_id", p.ClientConfigurationHandler())
+	for _, req := range []*http.Request{
+		httptest.NewRequest("POST", "/register", strings.NewReader(`{"grant_types":["client_credentials"]}`)),
+		httptest.NewRequest("GET", "/register/x", nil),
+	} {
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != 404 || !strings.Contains(w.Body.String(), `"not_found"`) {
+			t.Errorf("%s %s with registration off: %d %s, want 404 not_found", req.Method, req.URL.Path, w.Code, w.Body)
+		}
+	}
+}
