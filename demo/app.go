@@ -159,6 +159,7 @@ var providerEndpoints = []providerEndpoint{
 	{"introspect", "POST", "/o/introspect/", "token introspection (RFC 7662), for confidential clients"},
 	{"authorization_server_metadata", "GET", "/.well-known/oauth-authorization-server", "authorization server metadata (RFC 8414)"},
 	{"protected_resource_metadata", "GET", "/.well-known/oauth-protected-resource", "protected resource metadata (RFC 9728)"},
+	{"register", "POST", "/o/register/", "dynamic client registration (RFC 7591), with a staff user's token carrying scope register; GET, PUT, DELETE /o/register/{client_id} with the registration access token (RFC 7592)"},
 }
 
 // tokenAliases are the paths where the demo serves the provider's token
@@ -282,6 +283,10 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		TracerProvider:     o.TracerProvider,
 		ValidationCache:    o.ValidationCache,
 		OIDC:               ginoauth.OIDCConfig{Enabled: true},
+		Scopes:             demoScopes(),
+		DefaultScopes:      demoDefaultScopes(),
+		Registration:       registration(), // register.go
+		NarrowScopes:       a.narrowScopes,
 	})
 }
 

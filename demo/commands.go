@@ -63,7 +63,8 @@ func (e *runEnv) manage(ctx context.Context, args []string) error {
 					"an embedded store that forgets everything when the command exits; a running 'demo serve' will not see it.\n",
 					args[0], envRedisURL, envRedisClusterURL)
 			}
-			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log(), GrantTypes: grants})
+			return ginoauth.New(ginoauth.Config{Store: b.store, SecretKey: b.secretKey, Logger: e.log(), GrantTypes: grants,
+				Scopes: demoScopes(), DefaultScopes: demoDefaultScopes()})
 		},
 	}
 	err := cli.Run(ctx, args)

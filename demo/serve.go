@@ -426,7 +426,9 @@ const (
 	demoAppName  = "demo"
 )
 
-// bootstrap creates the demo user, with a random password, and a
+// bootstrap creates the demo user, a staff user with a random password
+// (staff, so that it can get the register scope and try dynamic
+// registration, docs/dynamic-registration.md), and a
 // confidential application allowed the password and client_credentials
 // grants, and prints their credentials with curl lines to try them: the one
 // time the demo prints secrets, as the store forgets them on exit anyway.
@@ -438,7 +440,7 @@ func bootstrap(ctx context.Context, a *app, base string, w io.Writer) error {
 	password := base64.RawURLEncoding.EncodeToString(pw)
 	if _, err := a.provider.CreateUser(ctx, ginoauth.NewUser{
 		Username: demoUsername, Password: password,
-		Email: "demo@example.com", FirstName: "Demo", LastName: "User",
+		Email: "demo@example.com", FirstName: "Demo", LastName: "User", IsStaff: true,
 	}); err != nil {
 		return fmt.Errorf("creating the demo user: %w", err)
 	}
@@ -452,7 +454,7 @@ func bootstrap(ctx context.Context, a *app, base string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, `ginoauth demo on %[1]s, with an embedded store: everything is forgotten on exit.
 
-Demo user:        %[2]s / %[3]s
+Demo user:        %[2]s / %[3]s (staff: may get scope register, to register clients at %[1]s/o/register/)
 Demo application: %[4]q (confidential; grants: %[7]s)
   client_id:      %[5]s
   client_secret:  %[6]s

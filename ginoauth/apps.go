@@ -40,6 +40,10 @@ type NewApplication struct {
 	AccessTokenFormat        string
 	// RequirePushedAuthorizationRequests: RFC 9126 section 6.
 	RequirePushedAuthorizationRequests bool
+
+	// RegistrationTokenHash is store.Application's: set by the dynamic
+	// registration endpoint (RFC 7592), empty otherwise.
+	RegistrationTokenHash string
 }
 
 // CreateApplication registers a client, after CheckApplication, and returns
@@ -65,6 +69,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		AccessTokenFormat:        na.AccessTokenFormat,
 
 		RequirePushedAuthorizationRequests: na.RequirePushedAuthorizationRequests,
+		RegistrationTokenHash:              na.RegistrationTokenHash,
 	}
 	if err := p.CheckApplication(app); err != nil {
 		return nil, "", err

@@ -123,6 +123,11 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			p.redirectToLogin(c, req, q)
 			return
 		}
+		// Config.NarrowScopes, before the user sees (or skips) consent.
+		if req.scopes, err = p.narrowScopes(c.Request.Context(), req.app, owner.ID, req.scopes); err != nil {
+			p.authorizeFail(c, req, err) // a store outage: a page, no redirect
+			return
+		}
 		if c.Request.Method == http.MethodPost {
 			p.consentAnswer(c, req, owner)
 			return

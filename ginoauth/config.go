@@ -1,6 +1,7 @@
 package ginoauth
 
 import (
+	"context"
 	"html/template"
 	"log/slog"
 	"time"
@@ -231,6 +232,25 @@ type Config struct {
 	// ApplicationCacheSize bounds the number of applications cached; zero
 	// means DefaultApplicationCacheSize.
 	ApplicationCacheSize int
+
+	// Registration configures dynamic client registration (RFC 7591) and
+	// client configuration (RFC 7592) at {PathPrefix}/register/. Its zero
+	// value (no Policy) leaves them off: not mounted, not in the metadata.
+	Registration RegistrationConfig
+
+	// NarrowScopes, when set, decides which of the scopes about to be
+	// granted a token may carry, as Django OAuth Toolkit's scopes backend
+	// does (get_available_scopes): it is called with the client, the
+	// user's ID ("" for a token without a user, such as a
+	// client_credentials one) and the scopes already checked against
+	// Scopes and the client's ceiling, at every issuance and refresh and,
+	// for the authorization endpoint, before consent. Scopes it leaves out
+	// are dropped, as RFC 6749 section 3.3 lets a server do (the token
+	// answer's scope names what was granted); when it leaves none of a
+	// non-empty set the request is invalid_scope. An error fails the
+	// request: an *oautherr.Error is answered as it is, one wrapping
+	// store.ErrUnavailable with 503. Nil grants what passed those checks.
+	NarrowScopes func(ctx context.Context, client *store.Application, userID string, scopes []string) ([]string, error)
 }
 
 // The defaults of Config.

@@ -37,6 +37,9 @@ type ServerMetadata struct {
 	CodeChallengeMethodsSupported                      []string `json:"code_challenge_methods_supported,omitempty"`
 	// AuthorizationResponseIssParameterSupported: answers carry iss (RFC 9207).
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+
+	// RegistrationEndpoint is RFC 7591's, when Config.Registration is on.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 // ResourceMetadata is RFC 9728's protected resource metadata.
@@ -96,6 +99,9 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 	if p.pushedRequests() != nil {
 		m.PushedAuthorizationRequestEndpoint = base + "/par/"
 		m.RequirePushedAuthorizationRequests = p.cfg.RequirePushedAuthorizationRequests
+	}
+	if p.registrationOn() {
+		m.RegistrationEndpoint = p.registrationEndpoint(issuer)
 	}
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")

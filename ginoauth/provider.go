@@ -282,6 +282,9 @@ func validate(cfg Config) error {
 	if !validRealm(cfg.Middleware.Realm) {
 		return errors.New("ginoauth: Middleware.Realm may hold only printable ASCII without '\"' and '\\'")
 	}
+	if err := validRegistration(cfg); err != nil {
+		return err
+	}
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		if err := corsConfig(cfg.CORSAllowedOrigins).Validate(); err != nil {
 			return fmt.Errorf("ginoauth: CORSAllowedOrigins: %w", err)
@@ -323,6 +326,8 @@ func (p *Provider) Scopes() map[string]string {
 //	POST {prefix}/par/               pushed authorization requests (RFC 9126)
 //	POST {prefix}/device_authorization/  device authorization (RFC 8628 3.1)
 //	GET, POST {prefix}/device/       device verification page (RFC 8628 3.3)
+//	POST {prefix}/register/          client registration (RFC 7591), with Config.Registration
+//	GET, PUT, DELETE {prefix}/register/{client_id}  client configuration (RFC 7592)
 //	GET  /.well-known/oauth-authorization-server  metadata (RFC 8414)
 //	GET  /.well-known/oauth-protected-resource    metadata (RFC 9728)
 //
@@ -362,6 +367,7 @@ func (p *Provider) Mount(r gin.IRouter) {
 		r.POST(path, p.AuthorizeHandler())
 	}
 	p.mountDevice(r, pre)
+	p.mountRegistration(r, pre) // with Config.Registration: register.go
 	r.GET("/.well-known/oauth-authorization-server", p.MetadataHandler())
 	r.GET("/.well-known/oauth-protected-resource", p.ResourceMetadataHandler())
 	p.mountOIDC(r)

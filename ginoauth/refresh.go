@@ -42,7 +42,8 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		return nil, invalid
 	}
 	k := store.Key{Family: family, Signature: opaque.Signature(raw)}
-	if p.rotator != nil && params["scope"] == "" && len(resourcesFrom(ctx)) == 0 && p.cfg.RefreshTokenGracePeriod <= 0 && p.idTokenCannotFail(app) {
+	if p.rotator != nil && params["scope"] == "" && len(resourcesFrom(ctx)) == 0 && p.cfg.RefreshTokenGracePeriod <= 0 &&
+		p.cfg.NarrowScopes == nil && p.idTokenCannotFail(app) {
 		resp, err := p.refreshInPlace(ctx, p.rotator, app, k, invalid)
 		if !errors.Is(err, store.ErrCeiling) {
 			return resp, err
@@ -94,6 +95,10 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		}
 		scopes = allowed
 	}
+	// Config.NarrowScopes may have narrowed what the user may hold since.
+	if scopes, err = p.narrowScopes(ctx, app, old.UserID, scopes); err != nil {
+		return nil, err
+	}
 	// RFC 8707 section 2.2: the new access token is for the resources asked
 	// for, each one the grant allows, or for all of them; the new refresh
 	// token keeps the grant's.
@@ -143,7 +148,8 @@ func (p *Provider) idTokenCannotFail(app *store.Application) bool {
 
 // refreshInPlace is refreshGrant in one store round trip, when the new
 // tokens copy the grant unchanged (no scope or resource parameter: the
-// access token is for all of the grant's resources) and no answer needs
+// access token is for all of the grant's resources; no Config.NarrowScopes
+// to ask) and no answer needs
 // sealing for a grace period: the store reads, checks and rotates the
 // refresh token in one step (store.RefreshRotator). It returns
 // store.ErrCeiling, having changed nothing, when a scope of the grant is

@@ -1,10 +1,12 @@
 package ginoauth
 
 import (
+	"context"
 	"slices"
 
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/scope"
+	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
 // subset reports whether every element of a is in b.
@@ -45,4 +47,28 @@ func (p *Provider) grantScopes(requested string, ceiling []string) ([]string, er
 		}
 	}
 	return scopes, nil
+}
+
+// narrowScopes applies Config.NarrowScopes to scopes about to be granted
+// to client for userID ("" for none): it keeps, in their order, those the
+// hook returns, and answers invalid_scope when it keeps none of a
+// non-empty set (RFC 6749 section 3.3).
+func (p *Provider) narrowScopes(ctx context.Context, client *store.Application, userID string, scopes []string) ([]string, error) {
+	if p.cfg.NarrowScopes == nil || len(scopes) == 0 {
+		return scopes, nil
+	}
+	allowed, err := p.cfg.NarrowScopes(ctx, client, userID, slices.Clone(scopes))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if slices.Contains(allowed, s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, oautherr.ErrInvalidScope.WithDescription("None of the requested scopes may be granted.")
+	}
+	return out, nil
 }

@@ -222,6 +222,10 @@ func (p *Provider) issue(ctx context.Context, app *store.Application, userID, us
 // issueInFamily mints and stores tokens in a given family (that of the
 // authorization code they are exchanged for).
 func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*TokenResponse, error) {
+	scopes, err := p.narrowScopes(ctx, app, userID, scopes) // Config.NarrowScopes
+	if err != nil {
+		return nil, err
+	}
 	at, rt, resp, err := p.mint(family, app, userID, username, scopes, withRefresh, aud)
 	if err != nil {
 		return nil, err

@@ -131,6 +131,12 @@ type Application struct {
 	// refuse this client's requests that do not come through a pushed
 	// authorization request (RFC 9126 section 6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+
+	// RegistrationTokenHash is the SHA-256, hex encoded, of the client's
+	// registration access token (RFC 7592 section 3), which the provider
+	// shows once, at dynamic registration; empty for a client registered
+	// otherwise, which then has no configuration endpoint access.
+	RegistrationTokenHash string `json:"registration_token_hash,omitempty"`
 }
 
 // Values of Application.TokenEndpointAuthMethod (RFC 7591 section 2, OIDC

@@ -217,6 +217,7 @@ func newApp(id string) *store.Application {
 		JWKS:                     json.RawMessage(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`),
 		IDTokenSignedResponseAlg: store.AlgES256,
 		AccessTokenFormat:        store.TokenFormatJWT,
+		RegistrationTokenHash:    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 	}
 }
 
@@ -334,6 +335,7 @@ func testAppUpdate(t *testing.T, s store.Store) {
 	app.Name = "Renamed"
 	app.GrantTypes = []string{store.GrantPassword}
 	app.RedirectURIs = append(app.RedirectURIs, "https://example.com/cb2")
+	app.RegistrationTokenHash = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" // rotated
 	must(t, "UpdateApplication", s.UpdateApplication(c, app))
 	got, err := s.GetApplication(c, "app1")
 	must(t, "GetApplication", err)
