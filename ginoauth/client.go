@@ -91,6 +91,27 @@ func HashClientSecret(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// authenticateThrottled is the client authentication of the endpoints
+// that take client credentials (token, revocation, device authorization,
+// PAR) under Config.TokenRateLimit: the per-address budget before the
+// client is known (secrets can be guessed at any of them), the per-client
+// one after.
+func (p *Provider) authenticateThrottled(c *gin.Context, params map[string]string) (*store.Application, error) {
+	if limit := p.cfg.TokenRateLimit.PerAddress; limit > 0 { // ClientIP only when it counts
+		if err := p.allow(c, "addr", c.ClientIP(), limit); err != nil {
+			return nil, err
+		}
+	}
+	app, err := p.authenticateClient(c, params)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.allowClient(c, app); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
 // authenticateClient resolves and authenticates the requesting client by
 // the method it registered (token_endpoint_auth_method). A
 // client_secret_basic or client_secret_post client presents its secret,

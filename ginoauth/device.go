@@ -105,7 +105,7 @@ func (p *Provider) DeviceAuthorizationHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.deviceAuthorize(c)
 		if err != nil {
-			p.tokenError(c, err)
+			p.clientEndpointError(c, "ginoauth: device authorization endpoint", err)
 			return
 		}
 		c.Header("Cache-Control", "no-store")
@@ -123,14 +123,8 @@ func (p *Provider) deviceAuthorize(c *gin.Context) (*DeviceAuthorizationResponse
 	if err != nil {
 		return nil, err
 	}
-	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
-		return nil, err
-	}
-	app, err := p.authenticateClient(c, params)
+	app, err := p.authenticateThrottled(c, params)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.allowClient(c, app); err != nil {
 		return nil, err
 	}
 	if !app.AllowsGrant(store.GrantDeviceCode) {

@@ -85,15 +85,7 @@ func (p *Provider) PushedAuthorizationHandler() gin.HandlerFunc {
 // 401 with a Basic challenge for invalid_client, 503 for a store outage,
 // 400 for the rest.
 func (p *Provider) parError(c *gin.Context, err error) {
-	e := asError(err)
-	if e.Status >= 500 {
-		p.logError(c.Request.Context(), "ginoauth: pushed authorization request endpoint", err)
-	}
-	setRetryAfter(c, err)
-	if e.Code == oautherr.ErrInvalidClient.Code {
-		c.Header("WWW-Authenticate", p.basicChallenge)
-	}
-	oautherr.WriteJSON(c, e)
+	p.clientEndpointError(c, "ginoauth: pushed authorization request endpoint", err)
 }
 
 func (p *Provider) pushAuthorization(c *gin.Context) (*PushedAuthorizationResponse, error) {
@@ -105,14 +97,8 @@ func (p *Provider) pushAuthorization(c *gin.Context) (*PushedAuthorizationRespon
 	if err != nil {
 		return nil, err
 	}
-	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
-		return nil, err
-	}
-	app, err := p.authenticateClient(c, params)
+	app, err := p.authenticateThrottled(c, params)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.allowClient(c, app); err != nil {
 		return nil, err
 	}
 	if _, ok := params["request_uri"]; ok {

@@ -40,16 +40,8 @@ func (p *Provider) revoke(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	// The token endpoint's budgets (and counters): client secrets can be
-	// guessed here as well as there.
-	if err := p.allow(c, "addr", c.ClientIP(), p.cfg.TokenRateLimit.PerAddress); err != nil {
-		return err
-	}
-	app, err := p.authenticateClient(c, params)
+	app, err := p.authenticateThrottled(c, params) // the token endpoint's budgets
 	if err != nil {
-		return err
-	}
-	if err := p.allowClient(c, app); err != nil {
 		return err
 	}
 	raw := params["token"]

@@ -100,9 +100,15 @@ func appendJSONString(b []byte, s string) []byte {
 // with a Basic challenge for invalid_client, 503 for a store outage, 400
 // for the rest.
 func (p *Provider) tokenError(c *gin.Context, err error) {
+	p.clientEndpointError(c, "ginoauth: token endpoint", err)
+}
+
+// clientEndpointError answers an error of an endpoint that authenticates
+// clients as the token endpoint does, and logs a 5xx as endpoint's.
+func (p *Provider) clientEndpointError(c *gin.Context, endpoint string, err error) {
 	e := asError(err)
 	if e.Status >= 500 {
-		p.logError(c.Request.Context(), "ginoauth: token endpoint", err)
+		p.logError(c.Request.Context(), endpoint, err)
 	}
 	setRetryAfter(c, err)
 	if e.Code == oautherr.ErrInvalidClient.Code {
@@ -126,16 +132,8 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		return nil, oautherr.ErrUnsupportedGrantType.WithDescription("Grant type %s is not supported.", oautherr.Quote(grant))
 	}
 	p.tokenGrant(c, grant, false)
-	if limit := p.cfg.TokenRateLimit.PerAddress; limit > 0 { // ClientIP only when it counts
-		if err := p.allow(c, "addr", c.ClientIP(), limit); err != nil {
-			return nil, err
-		}
-	}
-	app, err := p.authenticateClient(c, params)
+	app, err := p.authenticateThrottled(c, params)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.allowClient(c, app); err != nil {
 		return nil, err
 	}
 	// The one check that the client may use the grant: the grant handlers
