@@ -132,7 +132,7 @@ func (p *Provider) AuthorizeHandler() gin.HandlerFunc {
 			p.consentAnswer(c, req, owner)
 			return
 		}
-		skip, err := p.canSkipConsent(c.Request.Context(), req, owner)
+		skip, err := p.canSkipConsent(c.Request.Context(), req, owner, p.issuer(c))
 		if err != nil {
 			p.authorizeFail(c, nil, err)
 			return
@@ -313,7 +313,7 @@ func validVerifier(s string) bool {
 // (an earlier, still live approval of this client covering these scopes):
 // Config.RequestApprovalPrompt, or the request's approval_prompt as
 // Config.AllowApprovalPromptParameter permits.
-func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner *Owner) (bool, error) {
+func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner *Owner, iss string) (bool, error) {
 	if req.prompt == "consent" {
 		return false, nil
 	}
@@ -327,6 +327,11 @@ func (p *Provider) canSkipConsent(ctx context.Context, req *authzRequest, owner 
 		approval = req.approval
 	}
 	if approval != "auto" {
+		return false, nil
+	}
+	// A grant records its scopes but not which resources (RFC 8707) the
+	// user saw: a request for any but the default resource asks again.
+	if len(p.storedResources(req.resources, iss)) > 0 {
 		return false, nil
 	}
 	grants, err := p.ListGrants(ctx, store.GrantFilter{UserID: owner.ID, ClientID: req.app.ClientID})

@@ -480,7 +480,10 @@ func TestConsentCSRFAndDeny(t *testing.T) {
 
 func TestSkipAuthorizationAndApprovalPromptAuto(t *testing.T) {
 	t.Parallel()
-	ce := newCodeEnv(t, "memory", func(c *ginoauth.Config) { c.AllowApprovalPromptParameter = true })
+	ce := newCodeEnv(t, "memory", func(c *ginoauth.Config) {
+		c.AllowApprovalPromptParameter = true
+		c.Resource, c.Resources = resA, []string{resB}
+	})
 	ctx := context.Background()
 	trusted, _, _ := ce.p.CreateApplication(ctx, ginoauth.NewApplication{
 		ClientType: store.Public, GrantTypes: []string{store.GrantAuthorizationCode},
@@ -512,9 +515,20 @@ func TestSkipAuthorizationAndApprovalPromptAuto(t *testing.T) {
 	if pg.location.Query().Get("code") == "" {
 		t.Fatalf("approval_prompt=auto after approval: no code in %v, want one", pg.location)
 	}
+	// The default resource named is still the grant the user saw; another
+	// resource (RFC 8707), which grants do not record, needs consent again.
+	auto := oauth2.SetAuthURLParam("approval_prompt", "auto")
+	pg = fetch(t, alice, "GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v), auto, oauth2.SetAuthURLParam("resource", resA)), nil)
+	if !wantRedirect(t, "approval_prompt=auto naming the default resource", pg) {
+		t.FailNow()
+	}
+	pg = fetch(t, alice, "GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v), auto, oauth2.SetAuthURLParam("resource", resB)), nil)
+	if !wantPageStatus(t, "approval_prompt=auto for another resource", pg, 200) {
+		t.FailNow()
+	}
 	// A wider scope needs consent again.
 	conf.Scopes = []string{"read", "write"}
-	pg = fetch(t, alice, "GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("approval_prompt", "auto")), nil)
+	pg = fetch(t, alice, "GET", conf.AuthCodeURL("s", oauth2.S256ChallengeOption(v), auto), nil)
 	if !wantPageStatus(t, "approval_prompt=auto with a wider scope", pg, 200) {
 		t.FailNow()
 	}

@@ -6,9 +6,12 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -59,7 +62,10 @@ type ClientAssertionConfig struct {
 	// DefaultClientAssertionClockSkew.
 	ClockSkew time.Duration
 	// HTTPClient fetches clients' jwks_uri documents. Nil means a client
-	// with a DefaultJWKSFetchTimeout timeout that follows no redirect.
+	// with a DefaultJWKSFetchTimeout timeout that follows no redirect and
+	// connects only to public addresses (publicOnlyDialer): a registered
+	// jwks_uri must not reach the server's own network. Inject a client to
+	// fetch from hosts inside it.
 	// Whatever the client, only https URLs are fetched, each fetch within
 	// DefaultJWKSFetchTimeout; tests inject the client of an httptest TLS
 	// server.
@@ -87,6 +93,12 @@ func (c ClientAssertionConfig) withDefaults() ClientAssertionConfig {
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{
+			Transport: &http.Transport{
+				DialContext:         publicOnlyDialer().DialContext,
+				TLSHandshakeTimeout: DefaultJWKSFetchTimeout,
+				MaxIdleConns:        16,
+				IdleConnTimeout:     time.Minute,
+			},
 			Timeout: DefaultJWKSFetchTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
@@ -398,4 +410,37 @@ func (p *Provider) sealSecretFor(app *store.Application, secret string) ([]byte,
 		return nil, nil
 	}
 	return p.sealClientSecret(app.ClientID, secret)
+}
+
+// errNotPublic refuses a connection to an address that is not public.
+var errNotPublic = errors.New("ginoauth: jwks_uri resolves to an address that is not public")
+
+// publicOnlyDialer dials only public unicast addresses: not loopback,
+// private (RFC 1918, RFC 4193), link-local, shared (RFC 6598),
+// unspecified or multicast. It checks the address it connects to, after
+// name resolution, so a name that resolves (or is rebound) to an internal
+// address is refused too.
+func publicOnlyDialer() *net.Dialer {
+	return &net.Dialer{
+		Timeout: DefaultJWKSFetchTimeout,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return errNotPublic
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !publicAddr(ip.Unmap()) {
+				return errNotPublic
+			}
+			return nil
+		},
+	}
+}
+
+// sharedSpace is RFC 6598's carrier-grade NAT range.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+func publicAddr(ip netip.Addr) bool {
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
+		!sharedSpace.Contains(ip)
 }

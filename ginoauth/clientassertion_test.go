@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -504,6 +505,38 @@ func TestClientAssertionJWKSURIFailures(t *testing.T) {
 			wantError(t, tc.name, r, 401, "invalid_client")
 		})
 	}
+	t.Run("an internal address", func(t *testing.T) {
+		t.Parallel()
+		// The default client (none injected) connects only to public
+		// addresses: a jwks_uri on loopback is never even connected to
+		// (counted as connections, since the default client would not
+		// trust the test server's certificate anyway).
+		var conns atomic.Int32
+		srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		e := newEnv(t, "memory", nil)
+		app, _, err := e.p.CreateApplication(context.Background(), ginoauth.NewApplication{
+			Name: "internal", ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+			TokenEndpointAuthMethod: store.AuthPrivateKeyJWT, JWKSURI: srv.URL + "/jwks",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		c := claims{Iss: app.ClientID, Sub: app.ClientID, Aud: []string{e.srv.URL + "/o/token/"},
+			Exp: now.Add(2 * time.Minute).Unix(), Iat: now.Unix(), Jti: newJTI(t)}
+		r := e.token(assertionForm(sign(t, jose.ES256, keys.es, "u1", c)), nil)
+		wantError(t, "a jwks_uri on loopback", r, 401, "invalid_client")
+		if got := conns.Load(); got != 0 {
+			t.Errorf("connections to a loopback jwks_uri = %d, want 0", got)
+		}
+	})
 	t.Run("plain http", func(t *testing.T) {
 		t.Parallel()
 		a := newAssertionEnv(t, "memory")

@@ -459,10 +459,36 @@ func (p *Provider) parseRegistration(doc []byte) (*ClientMetadata, map[string]js
 		return nil, nil, metadataError(ErrCodeInvalidSoftwareStatement, "This server does not accept software statements (RFC 7591 section 2.3): register without one.")
 	}
 	scopes, _ := scope.Parse(m.Scope) // checked by ParseClientMetadata
-	if slices.Contains(scopes, p.introspectionScope()) {
-		return nil, nil, metadataError(ErrCodeInvalidClientMetadata, "The scope %s is not open to registration: an administrator grants it.", oautherr.Quote(p.introspectionScope()))
+	reserved := p.reservedScopes()
+	for _, s := range reserved {
+		if slices.Contains(scopes, s) {
+			return nil, nil, metadataError(ErrCodeInvalidClientMetadata, "The scope %s is not open to registration: an administrator grants it.", oautherr.Quote(s))
+		}
+	}
+	if len(scopes) == 0 {
+		// No ceiling would mean every scope, the reserved ones too: a
+		// client registered with a user's registration token could then
+		// give itself that scope by client_credentials and register more.
+		var open []string
+		for _, s := range p.scopeNames {
+			if !slices.Contains(reserved, s) {
+				open = append(open, s)
+			}
+		}
+		m.Scope = scope.Format(open)
 	}
 	return m, members, nil
+}
+
+// reservedScopes are the scopes a registration document may not name and
+// a registered client does not get by default: the introspection scope,
+// and the registration scope of a RegistrationScope policy.
+func (p *Provider) reservedScopes() []string {
+	reserved := []string{p.introspectionScope()}
+	if s, ok := p.cfg.Registration.Policy.(RegistrationScope); ok && string(s) != "" {
+		reserved = append(reserved, string(s))
+	}
+	return reserved
 }
 
 // metadataError is a 400 registration error (RFC 7591 section 3.2.2).

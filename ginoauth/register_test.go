@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +24,10 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/ginoauth/store/memstore"
 )
+
+// everyOpenScope is the ceiling a client registered without "scope" gets:
+// every scope of newEnv's provider, the reserved ones aside.
+const everyOpenScope = "admin read write"
 
 // openRegistration turns on open registration, without a rate limit.
 func openRegistration(cfg *ginoauth.Config) {
@@ -96,7 +101,7 @@ func TestRegister(t *testing.T) {
 			getTokenWith func(t *testing.T, e *env, id, secret string) string
 		}{
 			{
-				name:       "public SPA",
+				name: "public SPA", scope: everyOpenScope,
 				doc:        `{"client_name":"SPA","redirect_uris":["https://spa.example/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"response_types":["code"]}`,
 				public:     true,
 				authMethod: "none", grants: []string{"authorization_code", "refresh_token"}, respTypes: []string{"code"},
@@ -117,7 +122,7 @@ func TestRegister(t *testing.T) {
 			{
 				name:       "client credentials machine",
 				doc:        `{"client_name":"Machine","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post"}`,
-				authMethod: "client_secret_post", grants: []string{"client_credentials"}, respTypes: []string{},
+				authMethod: "client_secret_post", grants: []string{"client_credentials"}, respTypes: []string{}, scope: everyOpenScope,
 				getTokenWith: func(t *testing.T, e *env, id, secret string) string {
 					cfg := clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: e.srv.URL + "/o/token/", AuthStyle: oauth2.AuthStyleInParams}
 					tok, err := cfg.Token(context.Background())
@@ -390,7 +395,7 @@ func TestClientConfiguration(t *testing.T) {
 		put := e.send("PUT", path, "application/json", minimal, regToken)
 		if wantStatus(t, "PUT", put, 200) {
 			wantField(t, "PUT", put, "client_name", "")
-			wantField(t, "PUT", put, "scope", "")
+			wantField(t, "PUT", put, "scope", everyOpenScope)
 			wantField(t, "PUT", put, "client_secret", "") // unchanged, not sent
 			if got := put.strs("redirect_uris"); got != nil {
 				t.Errorf("PUT: redirect_uris = %q, want none", got)
@@ -721,4 +726,31 @@ func TestRegistrationHandlersOff(t *testing.T) {
 			t.Errorf("%s %s with registration off: %d %s, want 404 not_found", req.Method, req.URL.Path, w.Code, w.Body)
 		}
 	}
+}
+
+// TestRegisteredClientCannotRegister: a client registered with a user's
+// initial access token cannot give itself the registration scope (and so
+// register clients of its own, owned by no one, long after the user's
+// token): a document may not name it, and a document without a scope
+// gets every scope but the reserved ones.
+func TestRegisteredClientCannotRegister(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", scopedRegistration)
+	withScope := e.passwordToken("register").str("access_token")
+	for _, name := range []string{"register", "introspection"} {
+		r := e.register(`{"grant_types":["client_credentials"],"scope":"read `+name+`"}`, withScope)
+		wantError(t, "a document naming "+name, r, 400, "invalid_client_metadata")
+	}
+	r := e.register(`{"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post"}`, withScope)
+	if !wantStatus(t, "register without a scope", r, 201) {
+		t.FailNow()
+	}
+	wantField(t, "register without a scope", r, "scope", everyOpenScope)
+	creds := []string{r.str("client_id"), r.str("client_secret")}
+	wantError(t, "client_credentials asking for register", e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"register"}}, creds), 400, "invalid_scope")
+	tok := e.token(url.Values{"grant_type": {"client_credentials"}}, creds)
+	if wantStatus(t, "client_credentials", tok, 200) && strings.Contains(tok.str("scope"), "register") {
+		t.Errorf("client_credentials without a scope: scope %q holds register", tok.str("scope"))
+	}
+	wantError(t, "registering with the registered client's token", e.register(`{"grant_types":["client_credentials"]}`, tok.str("access_token")), 403, "insufficient_scope")
 }

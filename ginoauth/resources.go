@@ -51,6 +51,13 @@ func validResources(cfg Config) error {
 			return fmt.Errorf("ginoauth: Resources: %q is not an absolute URI without a fragment (RFC 8707 section 2)", r)
 		}
 	}
+	// Without Config.Resource the default resource is the issuer, which
+	// without Config.Issuer comes from the request's Host header, and the
+	// middleware checks no audience: a token for one of Resources would
+	// pass it, and a forged Host could name any API beside them.
+	if len(cfg.Resources) > 0 && cfg.Resource == "" {
+		return fmt.Errorf("ginoauth: Resources needs Resource: the default audience, and the one Provider.Middleware requires")
+	}
 	return nil
 }
 

@@ -339,13 +339,14 @@ func TestResourceIndicatorsCodeFlow(t *testing.T) {
 	})
 }
 
-// TestNoResourceConfigured: without Config.Resource tokens have no
-// audience unless one of Config.Resources is asked for, and the
-// middleware checks none (today's behaviour); the issuer, which the RFC
-// 9728 metadata then publishes as the resource, may be named.
+// TestNoResourceConfigured: without Config.Resource (and so without
+// Config.Resources, which needs it) tokens have no audience and the
+// middleware checks none (the behaviour before resource indicators); the
+// issuer, which the RFC 9728 metadata then publishes as the resource, may
+// be named, and nothing else.
 func TestNoResourceConfigured(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.Resources = []string{resB} })
+	e := newEnv(t, "memory", nil)
 	conf := []string{e.confID, e.secret}
 	for _, tc := range []struct {
 		name      string
@@ -354,7 +355,6 @@ func TestNoResourceConfigured(t *testing.T) {
 	}{
 		{"none", nil, nil},
 		{"the issuer", []string{e.srv.URL}, nil},
-		{"B", []string{resB}, audOf(resB)},
 	} {
 		r := e.token(url.Values{"grant_type": {"client_credentials"}, "resource": tc.resources}, conf)
 		if !wantStatus(t, tc.name, r, 200) {
@@ -366,6 +366,7 @@ func TestNoResourceConfigured(t *testing.T) {
 		wantStatus(t, tc.name+": whoami", e.get("/api/whoami", r.str("access_token")), 200)
 	}
 	wantError(t, "the default resource of another configuration", e.token(url.Values{"grant_type": {"client_credentials"}, "resource": {resA}}, conf), 400, "invalid_target")
+	wantError(t, "the issuer beside another resource", e.token(url.Values{"grant_type": {"client_credentials"}, "resource": {e.srv.URL, resB}}, conf), 400, "invalid_target")
 }
 
 // TestTokensWithoutAudienceStayValid: a token stored without an audience
@@ -414,6 +415,7 @@ func TestResourceConfigValidated(t *testing.T) {
 		{"Resource with a fragment", resA + "#x", nil, false},
 		{"relative in Resources", resA, []string{"api"}, false},
 		{"empty in Resources", resA, []string{""}, false},
+		{"Resources without Resource", "", []string{resB}, false},
 	} {
 		_, err := ginoauth.New(ginoauth.Config{SecretKey: testKey, Resource: tc.resource, Resources: tc.resources})
 		if (err == nil) != tc.ok {
