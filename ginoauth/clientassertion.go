@@ -142,8 +142,9 @@ type UnverifiedAssertion struct {
 	// Alg is the JWS algorithm of its only signature.
 	Alg string
 	// KID is the key id of its header, "" when none.
-	KID string
-	tok *jwt.JSONWebToken
+	KID    string
+	tok    *jwt.JSONWebToken
+	claims assertionClaims // unverified
 }
 
 // ParseClientAssertion parses a client assertion (RFC 7523 section 3)
@@ -169,7 +170,7 @@ func ParseClientAssertion(raw string) (*UnverifiedAssertion, error) {
 		return nil, errors.New("ginoauth: client assertion iss is empty or not its sub")
 	}
 	h := tok.Headers[0]
-	return &UnverifiedAssertion{ClientID: c.Issuer, Alg: h.Algorithm, KID: h.KeyID, tok: tok}, nil
+	return &UnverifiedAssertion{ClientID: c.Issuer, Alg: h.Algorithm, KID: h.KeyID, tok: tok, claims: c}, nil
 }
 
 // usesAssertion reports whether the request authenticates its client with
@@ -202,6 +203,12 @@ func (p *Provider) authenticateAssertion(c *gin.Context, params map[string]strin
 	}
 	if id, ok := params["client_id"]; ok && id != a.ClientID {
 		return nil, errAssertion
+	}
+	// The claims are checked before the signature too, unverified, so
+	// that an assertion that could never pass costs no key lookup and, for
+	// a jwks_uri, no fetch; the answer does not depend on the client.
+	if err := p.checkAssertionClaims(c, &a.claims); err != nil {
+		return nil, err
 	}
 	ctx := c.Request.Context()
 	app, err := p.apps.get(ctx, a.ClientID)

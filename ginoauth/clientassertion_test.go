@@ -505,6 +505,26 @@ func TestClientAssertionJWKSURIFailures(t *testing.T) {
 			wantError(t, tc.name, r, 401, "invalid_client")
 		})
 	}
+	t.Run("claims that cannot pass fetch nothing", func(t *testing.T) {
+		t.Parallel()
+		a := newAssertionEnv(t, "memory")
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		for name, mod := range map[string]func(*claims){
+			"wrong aud": func(c *claims) { c.Aud = []string{"https://elsewhere.example/token"} },
+			"expired":   func(c *claims) { c.Exp = time.Now().Add(-time.Hour).Unix() },
+			"no jti":    func(c *claims) { c.Jti = "" },
+		} {
+			c := a.claimsFor(a.uriID)
+			mod(&c)
+			// An unknown kid signed by a key the client never had: only a
+			// fetch of its jwks_uri could say more.
+			r := a.token(assertionForm(sign(t, jose.ES256, other, "unknown", c)), nil)
+			wantError(t, name, r, 401, "invalid_client")
+		}
+		if got := a.jwks.fetches.Load(); got != 0 {
+			t.Errorf("jwks_uri fetches for assertions whose claims fail = %d, want 0", got)
+		}
+	})
 	t.Run("an internal address", func(t *testing.T) {
 		t.Parallel()
 		// The default client (none injected) connects only to public
