@@ -2,9 +2,6 @@ package ginoauth
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"net"
 	"net/http"
@@ -377,36 +374,15 @@ func (p *Provider) assertionAudience(c *gin.Context) func(string) bool {
 // store.Application.SealedSecret: AES-256-GCM under a key derived from
 // Config.SecretKey, bound to the client id.
 func (p *Provider) sealClientSecret(clientID, secret string) ([]byte, error) {
-	aead, err := newGCM(p.secretSealKey)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(secret)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(nonce, nonce, []byte(secret), []byte("client_secret/"+clientID)), nil
+	return sealWith(p.secretSealKey, []byte(secret), []byte("client_secret/"+clientID))
 }
 
 // openClientSecret reverses sealClientSecret.
 func (p *Provider) openClientSecret(app *store.Application) ([]byte, error) {
-	aead, err := newGCM(p.secretSealKey)
-	if err != nil {
-		return nil, err
-	}
-	if len(app.SealedSecret) < aead.NonceSize() {
+	if len(app.SealedSecret) == 0 {
 		return nil, errors.New("the client has no sealed secret")
 	}
-	n := aead.NonceSize()
-	return aead.Open(nil, app.SealedSecret[:n], app.SealedSecret[n:], []byte("client_secret/"+app.ClientID))
-}
-
-func newGCM(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return openWith(p.secretSealKey, app.SealedSecret, []byte("client_secret/"+app.ClientID))
 }
 
 // sealSecretFor returns what app.SealedSecret keeps for its new secret:

@@ -1,7 +1,6 @@
 package ginoauth
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -271,29 +270,4 @@ func (p *Provider) resumeValues(c *gin.Context, params url.Values) (url.Values, 
 		return nil, err
 	}
 	return url.Values{"client_id": {params.Get("client_id")}, pushedField: {sealed}}, nil
-}
-
-// seal encrypts plain with AES-256-GCM under the seal key, bound to ad.
-func (p *Provider) seal(plain, ad []byte) ([]byte, error) {
-	aead, err := p.aead()
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(nonce, nonce, plain, ad), nil
-}
-
-// open reverses seal.
-func (p *Provider) open(sealed, ad []byte) ([]byte, error) {
-	aead, err := p.aead()
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < aead.NonceSize() {
-		return nil, errors.New("ginoauth: sealed value too short")
-	}
-	return aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
 }

@@ -18,27 +18,12 @@ func (p *Provider) sealResponse(k store.Key, resp *TokenResponse) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	aead, err := p.aead()
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(nonce, nonce, plain, []byte(k.Family+"/"+k.Signature)), nil
+	return p.seal(plain, []byte(k.Family+"/"+k.Signature))
 }
 
 // openResponse reverses sealResponse.
 func (p *Provider) openResponse(k store.Key, sealed []byte) (*TokenResponse, error) {
-	aead, err := p.aead()
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < aead.NonceSize() {
-		return nil, errors.New("ginoauth: sealed answer too short")
-	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(k.Family+"/"+k.Signature))
+	plain, err := p.open(sealed, []byte(k.Family+"/"+k.Signature))
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +34,41 @@ func (p *Provider) openResponse(k store.Key, sealed []byte) (*TokenResponse, err
 	return resp, nil
 }
 
-func (p *Provider) aead() (cipher.AEAD, error) {
-	block, err := aes.NewCipher(p.sealKey)
+// seal encrypts plain with AES-256-GCM under the seal key, bound to ad.
+func (p *Provider) seal(plain, ad []byte) ([]byte, error) { return sealWith(p.sealKey, plain, ad) }
+
+// open reverses seal.
+func (p *Provider) open(sealed, ad []byte) ([]byte, error) { return openWith(p.sealKey, sealed, ad) }
+
+// sealWith encrypts plain with AES-256-GCM under key, bound to ad: a
+// random nonce, then the ciphertext.
+func sealWith(key, plain, ad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, ad), nil
+}
+
+// openWith reverses sealWith.
+func openWith(key, sealed, ad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	n := aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("ginoauth: sealed value too short")
+	}
+	return aead.Open(nil, sealed[:n], sealed[n:], ad)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
