@@ -95,6 +95,7 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 		Username:  at.Username,
 		Scopes:    at.Scopes,
 		Audience:  p.audience(at.Audience),
+		JKT:       at.JKT,
 		IssuedAt:  at.IssuedAt,
 		ExpiresAt: at.ExpiresAt,
 	}

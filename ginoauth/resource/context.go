@@ -40,7 +40,11 @@ type TokenInfo struct {
 	// RFC 9068's "aud"), absolute URIs; empty when the token names none
 	// (issued by a provider with no resource configured). Options.Audience
 	// refuses a token whose Audience does not name it.
-	Audience  []string
+	Audience []string
+	// JKT is the JWK SHA-256 thumbprint (RFC 7638) of the key a DPoP-bound
+	// token is bound to (RFC 9449 section 6, the "cnf" claim's "jkt");
+	// empty for a bearer token.
+	JKT       string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }

@@ -261,6 +261,10 @@ type AccessToken struct {
 	// the usual token stores nothing here, and one issued before audiences
 	// existed keeps working.
 	Audience []string `json:"au,omitempty"`
+	// JKT is the JWK SHA-256 thumbprint (RFC 7638) of the key the token is
+	// bound to by DPoP (RFC 9449 section 6, "cnf.jkt"); empty for a plain
+	// bearer token.
+	JKT string `json:"k,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`
@@ -282,6 +286,9 @@ type RefreshToken struct {
 	// refresh may ask for access tokens for any of them. Empty means the
 	// provider's default resource, as AccessToken.Audience.
 	Resources []string `json:"au,omitempty"`
+	// JKT is as AccessToken's: a refresh token issued to a public client
+	// with a DPoP proof is bound to that key (RFC 9449 section 5).
+	JKT string `json:"k,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`
