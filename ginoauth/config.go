@@ -45,6 +45,17 @@ type Config struct {
 	// instead.
 	RefreshTokenExpire time.Duration
 
+	// AccessTokenFormat is the format of the access tokens of applications
+	// that name none (store.Application.AccessTokenFormat): "opaque" (the
+	// default, when empty) or "jwt", a JWT access token (RFC 9068) signed
+	// with the provider's keys (the key set of OpenID Connect, published
+	// at {prefix}/.well-known/jwks.json). See docs/jwt-access-tokens.md.
+	AccessTokenFormat string
+	// AccessTokenAlg signs JWT access tokens: "RS256" (the default, which
+	// RFC 9068 section 2.1 requires every resource server to accept) or
+	// "ES256" (smaller, and far cheaper to sign).
+	AccessTokenAlg string
+
 	// AuthorizationCodeExpire is an authorization code's lifetime. Zero means 60 seconds.
 	AuthorizationCodeExpire time.Duration
 

@@ -124,8 +124,15 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 	iss := p.issuer(c)
 	now := p.now()
 	switch {
-	case strings.HasPrefix(raw, opaque.AccessPrefix):
-		info, err := p.Validate(ctx, raw)
+	case strings.HasPrefix(raw, opaque.AccessPrefix), isJWT(raw):
+		// A JWT access token (RFC 9068) is answered from its record, as an
+		// opaque one: the store's word, never only its signature's.
+		var info *resource.TokenInfo
+		if isJWT(raw) {
+			info, err = p.validateJWT(ctx, raw, true)
+		} else {
+			info, err = p.Validate(ctx, raw)
+		}
 		if errors.Is(err, oautherr.ErrInvalidToken) {
 			return inactive, nil
 		}

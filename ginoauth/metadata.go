@@ -40,6 +40,9 @@ type ServerMetadata struct {
 
 	// RegistrationEndpoint is RFC 7591's, when Config.Registration is on.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// JWKSURI is the provider's JWK Set (RFC 8414 section 2), which
+	// verifies its ID tokens and JWT access tokens (RFC 9068 section 4).
+	JWKSURI string `json:"jwks_uri,omitempty"`
 }
 
 // ResourceMetadata is RFC 9728's protected resource metadata.
@@ -102,6 +105,9 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 	}
 	if p.registrationOn() {
 		m.RegistrationEndpoint = p.registrationEndpoint(issuer)
+	}
+	if p.keys != nil {
+		m.JWKSURI = base + "/.well-known/jwks.json"
 	}
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")

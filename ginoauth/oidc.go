@@ -93,24 +93,31 @@ func oidcDefaults(cfg *Config) {
 	}
 }
 
-// newKeySet builds the signing key set when OIDC is enabled.
+// newKeySet builds the signing key set, for ID tokens and JWT access
+// tokens, when the store keeps signing keys (memstore and redisstore do).
+// It is nil for another store, which then offers neither.
 func newKeySet(cfg Config, secret []byte) (*keyset.Set, error) {
-	if !cfg.OIDC.Enabled {
-		return nil, nil
-	}
 	if !keyset.Supported(cfg.OIDC.DefaultAlg) {
 		return nil, fmt.Errorf("ginoauth: OIDC.DefaultAlg must be RS256 or ES256")
 	}
+	if !keyset.Supported(cfg.AccessTokenAlg) {
+		return nil, fmt.Errorf("ginoauth: AccessTokenAlg must be RS256 or ES256")
+	}
 	ks, ok := cfg.Store.(store.SigningKeys)
-	if !ok {
+	switch {
+	case !ok && cfg.OIDC.Enabled:
 		return nil, errors.New("ginoauth: OIDC needs a Store that implements store.SigningKeys")
+	case !ok && cfg.AccessTokenFormat == store.TokenFormatJWT:
+		return nil, errors.New("ginoauth: JWT access tokens need a Store that implements store.SigningKeys")
+	case !ok:
+		return nil, nil
 	}
 	return keyset.New(keyset.Options{
 		Store: ks, Secret: deriveKey(secret, "ginoauth oidc keys"), Now: cfg.Now,
 		CacheTTL: cfg.OIDC.KeyCacheTTL, PublishDelay: cfg.OIDC.KeyPublishDelay,
 		// A retired key signed tokens until its retirement: published for
-		// their lifetime, with a minute for clock skew.
-		Retain: cfg.OIDC.IDTokenExpire + time.Minute,
+		// the longest of their lifetimes, with a minute for clock skew.
+		Retain: max(cfg.OIDC.IDTokenExpire, cfg.AccessTokenExpire) + time.Minute,
 	})
 }
 
@@ -120,7 +127,7 @@ func newKeySet(cfg Config, secret []byte) (*keyset.Set, error) {
 // returns the new keys' IDs. `demo rotatekeys` calls it.
 func (p *Provider) RotateKeys(ctx context.Context) ([]string, error) {
 	if p.keys == nil {
-		return nil, errors.New("ginoauth: OpenID Connect is not enabled")
+		return nil, errors.New("ginoauth: the Store keeps no signing keys (store.SigningKeys)")
 	}
 	return p.keys.Rotate(ctx, keyset.RS256, keyset.ES256)
 }
@@ -150,7 +157,7 @@ type idTokenParams struct {
 // addIDToken signs an id_token into resp when the grant has the openid
 // scope and OIDC is enabled (OIDC Core sections 3.1.3.3 and 12.2).
 func (p *Provider) addIDToken(ctx context.Context, resp *TokenResponse, t idTokenParams) error {
-	if p.keys == nil || !hasScope(t.scopes, "openid") || t.userID == "" {
+	if !p.cfg.OIDC.Enabled || !hasScope(t.scopes, "openid") || t.userID == "" {
 		return nil
 	}
 	alg := t.app.IDTokenSignedResponseAlg

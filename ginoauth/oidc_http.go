@@ -14,7 +14,6 @@ import (
 type OpenIDMetadata struct {
 	ServerMetadata
 	UserinfoEndpoint                 string   `json:"userinfo_endpoint"`
-	JWKSURI                          string   `json:"jwks_uri"`
 	EndSessionEndpoint               string   `json:"end_session_endpoint"`
 	SubjectTypesSupported            []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
@@ -28,7 +27,6 @@ func (p *Provider) OpenIDMetadata(issuer string) OpenIDMetadata {
 	return OpenIDMetadata{
 		ServerMetadata:                   p.Metadata(issuer),
 		UserinfoEndpoint:                 base + "/userinfo/",
-		JWKSURI:                          base + "/.well-known/jwks.json",
 		EndSessionEndpoint:               base + "/logout/",
 		SubjectTypesSupported:            []string{"public"},
 		IDTokenSigningAlgValuesSupported: []string{"RS256", "ES256"},
@@ -48,12 +46,18 @@ func (p *Provider) OpenIDMetadata(issuer string) OpenIDMetadata {
 //	GET  {prefix}/.well-known/jwks.json                    the JWK Set
 //	GET, POST {prefix}/userinfo/                           userinfo (Core 5.3)
 //	GET, POST {prefix}/logout/                             RP-initiated logout
+//
+// The JWK Set is mounted without OpenID Connect too, for JWT access
+// tokens (RFC 9068), whenever the store keeps signing keys.
 func (p *Provider) mountOIDC(r gin.IRouter) {
 	if p.keys == nil {
 		return
 	}
-	r.GET("/.well-known/openid-configuration", p.OpenIDMetadataHandler())
 	r.GET(p.prefix+"/.well-known/jwks.json", p.JWKSHandler())
+	if !p.cfg.OIDC.Enabled {
+		return
+	}
+	r.GET("/.well-known/openid-configuration", p.OpenIDMetadataHandler())
 	for _, path := range []string{p.prefix + "/userinfo/", p.prefix + "/userinfo"} {
 		r.GET(path, p.UserinfoHandler())
 		r.POST(path, p.UserinfoHandler())

@@ -96,6 +96,7 @@ func TestOIDCKeyRotation(t *testing.T) {
 	e := newOIDCEnv(t, "redis", "", func(c *ginoauth.Config) {
 		c.Now = clk.Now
 		c.OIDC.IDTokenExpire = time.Hour
+		c.AccessTokenExpire = time.Hour // keys are kept for the longest token they signed
 	})
 	ctx := context.Background()
 	r := e.rp(ctx)

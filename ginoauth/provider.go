@@ -206,6 +206,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.RefreshTokenExpire == 0 {
 		cfg.RefreshTokenExpire = DefaultRefreshTokenExpire
 	}
+	if cfg.AccessTokenAlg == "" {
+		cfg.AccessTokenAlg = keyset.RS256
+	}
 	if cfg.AuthorizationCodeExpire == 0 {
 		cfg.AuthorizationCodeExpire = DefaultAuthorizationCodeExpire
 	}
@@ -265,6 +268,11 @@ func validate(cfg Config) error {
 	}
 	if cfg.AccessTokenExpire < 0 || cfg.RefreshTokenExpire < 0 || cfg.AuthorizationCodeExpire < 0 {
 		return errors.New("ginoauth: token lifetimes must not be negative")
+	}
+	switch cfg.AccessTokenFormat {
+	case "", store.TokenFormatOpaque, store.TokenFormatJWT:
+	default:
+		return fmt.Errorf("ginoauth: AccessTokenFormat must be %q or %q", store.TokenFormatOpaque, store.TokenFormatJWT)
 	}
 	for name := range cfg.Scopes {
 		if !scope.Valid(name) {

@@ -43,7 +43,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	}
 	k := store.Key{Family: family, Signature: opaque.Signature(raw)}
 	if p.rotator != nil && params["scope"] == "" && len(resourcesFrom(ctx)) == 0 && p.cfg.RefreshTokenGracePeriod <= 0 &&
-		p.cfg.NarrowScopes == nil && p.idTokenCannotFail(app) {
+		p.cfg.NarrowScopes == nil && p.idTokenCannotFail(app) && !p.jwtAccess(app) {
 		resp, err := p.refreshInPlace(ctx, p.rotator, app, k, invalid)
 		if !errors.Is(err, store.ErrCeiling) {
 			return resp, err
@@ -106,7 +106,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	if err != nil {
 		return nil, err
 	}
-	at, rt, resp, err := p.mint(family, app, old.UserID, old.Username, scopes, true, tokenAudience{access: access, grant: old.Resources})
+	at, rt, resp, err := p.mint(ctx, family, app, old.UserID, old.Username, scopes, true, tokenAudience{access: access, grant: old.Resources})
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 // could refuse (OIDCConfig.AdditionalClaims), and an algorithm the key set
 // signs with.
 func (p *Provider) idTokenCannotFail(app *store.Application) bool {
-	if p.keys == nil {
+	if !p.cfg.OIDC.Enabled {
 		return true
 	}
 	alg := cmp.Or(app.IDTokenSignedResponseAlg, p.cfg.OIDC.DefaultAlg)

@@ -609,7 +609,7 @@ func (p *Provider) clientMetadata(app *store.Application) ClientMetadata {
 
 		RequirePushedAuthorizationRequests: app.RequirePushedAuthorizationRequests,
 	}
-	if p.keys != nil || app.IDTokenSignedResponseAlg != "" {
+	if p.cfg.OIDC.Enabled || app.IDTokenSignedResponseAlg != "" {
 		m.IDTokenSignedResponseAlg = app.IDTokenAlg()
 	}
 	return m

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -224,7 +225,7 @@ func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.
 	if err != nil {
 		return nil, err
 	}
-	at, rt, resp, err := p.mint(family, app, userID, username, scopes, withRefresh, aud)
+	at, rt, resp, err := p.mint(ctx, family, app, userID, username, scopes, withRefresh, aud)
 	if err != nil {
 		return nil, err
 	}
@@ -235,16 +236,13 @@ func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.
 }
 
 // mint makes an access token (and a refresh token, if asked) in family,
-// returning the records to store and the answer to send.
-func (p *Provider) mint(family string, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
+// returning the records to store and the answer to send. The access token
+// is opaque, or a JWT (RFC 9068) for an application that gets them.
+func (p *Provider) mint(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*store.AccessToken, *store.RefreshToken, *TokenResponse, error) {
 	clientID := app.ClientID
 	now := p.now().UTC()
-	access, err := p.codec.Mint(opaque.AccessPrefix, family)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	at := &store.AccessToken{
-		Key:        store.Key{Family: family, Signature: opaque.Signature(access)},
+		Key:        store.Key{Family: family},
 		ClientID:   clientID,
 		UserID:     userID,
 		Username:   username,
@@ -253,6 +251,19 @@ func (p *Provider) mint(family string, app *store.Application, userID, username 
 		Generation: app.Generation,
 		IssuedAt:   now,
 		ExpiresAt:  now.Add(p.accessTTL),
+	}
+	var access string
+	var err error
+	if p.jwtAccess(app) {
+		// iat and exp are whole seconds in a JWT: the record says the same.
+		at.IssuedAt, at.ExpiresAt = at.IssuedAt.Truncate(time.Second), at.ExpiresAt.Truncate(time.Second)
+		access, err = p.mintJWT(ctx, at)
+	} else {
+		access, err = p.codec.Mint(opaque.AccessPrefix, family)
+		at.Key.Signature = opaque.Signature(access)
+	}
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	resp := &TokenResponse{
 		AccessToken: access,

@@ -52,6 +52,9 @@ func (p *Provider) Middleware() gin.HandlerFunc {
 // an *oautherr.Error with Code invalid_token (RFC 6750 section 3.1); a
 // store outage gives an error wrapping store.ErrUnavailable.
 func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenInfo, error) {
+	if isJWT(token) {
+		return p.validateJWT(ctx, token, false)
+	}
 	family, ok := opaque.Family(opaque.AccessPrefix, token)
 	if !ok {
 		return nil, errTokenInvalid
@@ -72,6 +75,12 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 	if _, err := p.codec.Parse(opaque.AccessPrefix, token); err != nil {
 		return nil, errTokenInvalid // forged: refused before any store read
 	}
+	return p.validateStored(ctx, family, sig, ticket, p.tokens != nil)
+}
+
+// validateStored answers an access token from its store record, and caches
+// the answer (under ticket, taken before the read) when cache is set.
+func (p *Provider) validateStored(ctx context.Context, family, sig string, ticket tokencache.Ticket, cache bool) (*resource.TokenInfo, error) {
 	at, err := p.store.GetAccessToken(ctx, store.Key{Family: family, Signature: sig})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errTokenInvalid
@@ -99,13 +108,18 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 		IssuedAt:  at.IssuedAt,
 		ExpiresAt: at.ExpiresAt,
 	}
-	if p.tokens != nil {
-		cached := *info
-		cached.Scopes = slices.Clone(info.Scopes) // the cache keeps its own
-		cached.Audience = slices.Clone(info.Audience)
-		p.tokens.Put(ticket, family, sig, &cached)
+	if cache {
+		p.cache(ticket, family, sig, info)
 	}
 	return info, nil
+}
+
+// cache puts a copy of info in the validation cache.
+func (p *Provider) cache(ticket tokencache.Ticket, family, sig string, info *resource.TokenInfo) {
+	cached := *info
+	cached.Scopes = slices.Clone(info.Scopes) // the cache keeps its own
+	cached.Audience = slices.Clone(info.Audience)
+	p.tokens.Put(ticket, family, sig, &cached)
 }
 
 // startValidationCache starts Config.ValidationCache: the cache, and the
@@ -123,6 +137,7 @@ func (p *Provider) startValidationCache(cfg Config) {
 		MaxEntries: cfg.ValidationCacheMaxEntries,
 		MaxBytes:   cfg.ValidationCacheMaxBytes,
 		MaxAge:     cfg.ValidationCacheMaxAge,
+		Horizon:    cfg.AccessTokenExpire,
 		Now:        p.now,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

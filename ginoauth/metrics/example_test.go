@@ -49,6 +49,7 @@ func Example() {
 	// Output:
 	// ginoauth_token_validations_total{result="cache_hit"} 0
 	// ginoauth_token_validations_total{result="invalid"} 1
+	// ginoauth_token_validations_total{result="local"} 0
 	// ginoauth_token_validations_total{result="other"} 0
 	// ginoauth_token_validations_total{result="store_error"} 0
 	// ginoauth_token_validations_total{result="valid"} 0

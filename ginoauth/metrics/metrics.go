@@ -65,7 +65,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"grant_type"}),
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ginoauth_token_validations_total",
-			Help: "Bearer tokens validated by the resource-server middleware, by result (valid, invalid, store_error); cache_hit counts those a validation cache answered.",
+			Help: "Bearer tokens validated by the resource-server middleware, by result (valid, invalid, store_error); cache_hit counts those a validation cache answered, local the JWT access tokens accepted on their signature without a store read.",
 		}, []string{"result"}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ginoauth_revocations_total",

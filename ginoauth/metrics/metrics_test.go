@@ -187,6 +187,7 @@ func TestMetricsThroughHTTP(t *testing.T) {
 ginoauth_tokens_issued_total{grant_type="client_credentials"} 2
 ginoauth_token_validations_total{result="cache_hit"} 0
 ginoauth_token_validations_total{result="invalid"} 2
+ginoauth_token_validations_total{result="local"} 0
 ginoauth_token_validations_total{result="other"} 0
 ginoauth_token_validations_total{result="store_error"} 0
 ginoauth_token_validations_total{result="valid"} 1
@@ -290,6 +291,7 @@ ginoauth_store_errors_total{operation="GetAccessToken"} 1
 ginoauth_store_errors_total{operation="GetApplication"} 1
 ginoauth_token_validations_total{result="cache_hit"} 0
 ginoauth_token_validations_total{result="invalid"} 0
+ginoauth_token_validations_total{result="local"} 0
 ginoauth_token_validations_total{result="other"} 0
 ginoauth_token_validations_total{result="store_error"} 1
 ginoauth_token_validations_total{result="valid"} 0

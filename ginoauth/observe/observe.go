@@ -67,6 +67,11 @@ const (
 	// It is reported by the cache, besides the valid or invalid result the
 	// middleware reports for the same request.
 	ValidationCacheHit = "cache_hit"
+	// ValidationLocal: a JWT access token (RFC 9068) was accepted on its
+	// signature and claims, without the store: the invalidation channel is
+	// live and nothing invalidated its grant or client since its issue.
+	// Reported by the provider, as ValidationCacheHit.
+	ValidationLocal = "local"
 	// ValidationStoreError: the validator could not tell (store or remote
 	// provider unreachable); the request was answered 503.
 	ValidationStoreError = "store_error"
@@ -74,7 +79,7 @@ const (
 
 // ValidationResults returns the Validation results (a new slice).
 func ValidationResults() []string {
-	return []string{ValidationValid, ValidationInvalid, ValidationCacheHit, ValidationStoreError}
+	return []string{ValidationValid, ValidationInvalid, ValidationCacheHit, ValidationLocal, ValidationStoreError}
 }
 
 // Revocation kinds.

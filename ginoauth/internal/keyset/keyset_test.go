@@ -145,3 +145,34 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyTypes: an access token (typ at+jwt) passes VerifyAccessToken
+// only, and any other JWT of the set (an ID token) Verify only, so neither
+// can stand for the other.
+func TestVerifyTypes(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	s := newSet(t, memstore.New(), clk, "secret-one-secret-one-secret-one")
+	for _, tc := range []struct {
+		typ            string
+		verify, access bool
+	}{
+		{"JWT", true, false},
+		{"", true, false},
+		{"at+jwt", false, true},
+		{"AT+JWT", false, true},
+		{"application/at+jwt", false, true},
+		{"at+jwt2", true, false},
+	} {
+		tok, err := s.Sign(ctx, keyset.RS256, tc.typ, []byte(`{"sub":"1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Verify(ctx, tok); (err == nil) != tc.verify {
+			t.Errorf("typ %q: Verify error %v, want success %v", tc.typ, err, tc.verify)
+		}
+		if _, err := s.VerifyAccessToken(ctx, tok); (err == nil) != tc.access {
+			t.Errorf("typ %q: VerifyAccessToken error %v, want success %v", tc.typ, err, tc.access)
+		}
+	}
+}

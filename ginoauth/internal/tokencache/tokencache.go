@@ -64,6 +64,10 @@ type Options struct {
 	// revocation whose message was lost on a channel that looked live could
 	// go unnoticed.
 	MaxAge time.Duration
+	// Horizon is the longest lifetime of a token Trusted is asked about
+	// (default DefaultHorizon): how long an invalidation is remembered for
+	// it.
+	Horizon time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -85,6 +89,8 @@ type Cache struct {
 	seq      atomic.Uint64
 	flushSeq atomic.Uint64
 	clients  [clientStripes]atomic.Uint64
+
+	sus *suspects // for Trusted
 }
 
 const clientStripes = 256
@@ -139,6 +145,7 @@ func New(o Options) *Cache {
 		mask:      uint64(n - 1),
 		maxShardN: max(1, o.MaxEntries/n),
 		maxShardB: max(entryOverhead, o.MaxBytes/n),
+		sus:       newSuspects(o.MaxEntries, o.Horizon),
 	}
 	for i := range c.shards {
 		c.shards[i].fams = make(map[string][]*entry)
@@ -311,8 +318,21 @@ func storeMax(a *atomic.Uint64, v uint64) {
 	}
 }
 
-// DropFamily removes every cached token of family.
+// Trusted reports whether a self-contained token (a JWT access token,
+// verified by its signature alone) of family and clientID, issued at iat,
+// may be accepted without a store read: the cache is live, and no
+// invalidation of the family or the client arrived here since it was
+// issued (give or take TrustSkew), nor may one have been missed (it was
+// issued before the channel was last confirmed live). Otherwise the caller
+// asks the store, and may Put the answer.
+func (c *Cache) Trusted(family, clientID string, iat time.Time) bool {
+	return c.live.Load() && c.sus.trusted(family, clientID, iat)
+}
+
+// DropFamily removes every cached token of family, and makes its tokens
+// issued until now suspect to Trusted.
 func (c *Cache) DropFamily(family string) {
+	c.sus.note(false, family, c.now())
 	s := c.bump()
 	sh := c.shardOf(family)
 	sh.mu.Lock()
@@ -331,6 +351,7 @@ func (c *Cache) DropFamily(family string) {
 // and a per-client index would cost every Put a second map update and
 // memory.
 func (c *Cache) DropClient(clientID string) {
+	c.sus.note(true, clientID, c.now())
 	storeMax(c.clientStripe(clientID), c.bump())
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -356,8 +377,10 @@ func (c *Cache) DropClient(clientID string) {
 	}
 }
 
-// Flush removes everything, and makes every outstanding Ticket stale.
+// Flush removes everything, makes every outstanding Ticket stale, and
+// every token issued until now suspect to Trusted.
 func (c *Cache) Flush() {
+	c.sus.reset(c.now())
 	storeMax(&c.flushSeq, c.bump())
 	for i := range c.shards {
 		sh := &c.shards[i]

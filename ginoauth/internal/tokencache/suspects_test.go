@@ -1,0 +1,71 @@
+package tokencache
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestTrusted: a token is trusted only while the cache is live, when it
+// was issued after the channel went live, and after the last invalidation
+// of its family and of its client (beyond TrustSkew); invalidations are
+// forgotten past the horizon, and an overflow makes everything older
+// suspect rather than forgetting it.
+func TestTrusted(t *testing.T) {
+	c, clk := newLive(t, Options{MaxEntries: 64, Horizon: time.Hour})
+	start := clk.now()
+	if c.Trusted("f1", "c1", start) {
+		t.Error("a token issued as the channel went live: trusted, want suspect")
+	}
+	clk.advance(TrustSkew + time.Second)
+	iat := clk.now()
+	if !c.Trusted("f1", "c1", iat) {
+		t.Error("a token issued after the channel went live: suspect, want trusted")
+	}
+	clk.advance(time.Second)
+	c.DropFamily("f1")
+	if c.Trusted("f1", "c1", iat) {
+		t.Error("after its family's invalidation: trusted, want suspect")
+	}
+	if !c.Trusted("f2", "c1", iat) {
+		t.Error("another family: suspect, want trusted")
+	}
+	if c.Trusted("f1", "c1", clk.now()) {
+		t.Error("issued within TrustSkew of its family's invalidation: trusted, want suspect")
+	}
+	if !c.Trusted("f1", "c1", clk.now().Add(TrustSkew+time.Second)) {
+		t.Error("issued well after its family's invalidation: suspect, want trusted")
+	}
+	c.DropClient("c1")
+	if c.Trusted("f2", "c1", iat) || !c.Trusted("f2", "c2", iat) {
+		t.Error("after a client's invalidation: want its tokens suspect, another client's trusted")
+	}
+
+	// The horizon: an invalidation an hour old concerns no live token.
+	clk.advance(time.Hour + TrustSkew + time.Second)
+	c.DropFamily("other")
+	if got := c.sus.len(); got != 1 {
+		t.Errorf("remembered after the horizon: got %d, want 1", got)
+	}
+
+	// Overflow: the oldest are forgotten and the floor rises past them.
+	clk.advance(TrustSkew + time.Second)
+	old := clk.now()
+	clk.advance(TrustSkew + time.Second)
+	for i := range 100 {
+		c.DropFamily(fmt.Sprint("g", i))
+		clk.advance(time.Millisecond)
+	}
+	if got := c.sus.len(); got > 64 {
+		t.Errorf("remembered: got %d, want at most MaxEntries (64)", got)
+	}
+	if c.Trusted("g0", "c9", old) {
+		t.Error("a token older than a forgotten invalidation: trusted, want suspect")
+	}
+
+	// Bypass: nothing is trusted.
+	c.SetLive(false)
+	if c.Trusted("f9", "c9", clk.now().Add(time.Minute)) {
+		t.Error("channel lost: trusted, want suspect")
+	}
+}
