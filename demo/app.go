@@ -71,6 +71,10 @@ type options struct {
 	// ValidationCache turns on ginoauth.Config.ValidationCache (used with
 	// Redis only).
 	ValidationCache bool
+	// AccessTokenFormat and AccessTokenAlg are ginoauth.Config's: the
+	// default format of access tokens ("opaque" or "jwt") and the
+	// algorithm of JWT ones; empty means the provider's defaults.
+	AccessTokenFormat, AccessTokenAlg string
 	// Issuer is the provider's issuer identifier (ginoauth.Config.Issuer),
 	// in its metadata and as the iss of authorization answers, and what
 	// the demo client expects there; empty means the scheme and host each
@@ -282,6 +286,8 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		Observer:           o.Observer,
 		TracerProvider:     o.TracerProvider,
 		ValidationCache:    o.ValidationCache,
+		AccessTokenFormat:  o.AccessTokenFormat,
+		AccessTokenAlg:     o.AccessTokenAlg,
 		OIDC:               ginoauth.OIDCConfig{Enabled: true},
 		Scopes:             demoScopes(),
 		DefaultScopes:      demoDefaultScopes(),

@@ -48,6 +48,8 @@ type serveConfig struct {
 	secureCookies   bool
 	tokenRateLimit  int
 	validationCache bool
+	tokenFormat     string
+	tokenAlg        string
 	issuer          string
 	// resource is --resource ("": the issuer, else the base URL, with a
 	// final slash); resourcesAlso --resource-also.
@@ -96,6 +98,8 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 	})
 	fs.IntVar(&cfg.snippetCodeLimit, "snippet-code-limit", snippets.DefaultMaxCodeBytes, "the most `bytes` a snippet's code may have (UTF-8); more is 400")
 	fs.BoolVar(&cfg.validationCache, "validation-cache", true, "with Redis: answer a protected request from an in-process cache of validated tokens, kept in step with revocations on every instance through Redis pub/sub (docs/design.md); --validation-cache=false reads Redis on every request")
+	fs.StringVar(&cfg.tokenFormat, "access-token-format", "opaque", "the format of access tokens for applications that name none (their access_token_format): opaque, or jwt for RFC 9068 JWT access tokens signed with the provider's keys (docs/jwt-access-tokens.md)")
+	fs.StringVar(&cfg.tokenAlg, "access-token-alg", "RS256", "the algorithm that signs JWT access tokens: RS256 or ES256")
 	fs.StringVar(&cfg.issuer, "issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
 	fs.StringVar(&cfg.resource, "resource", "", "the API's resource identifier (RFC 8707, RFC 9728), an absolute `URL`: the audience of tokens issued without a resource parameter, "+
@@ -211,8 +215,9 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
 		SocialURL: cfg.socialURL, SocialClientIDs: cfg.socialClientIDs, Observer: obs.observer, TracerProvider: obs.tracer,
 		SnippetWriteRate: cfg.snippetWriteRate, SnippetCodeLimit: cfg.snippetCodeLimit,
-		Resources:       cfg.resourcesAlso,
-		ValidationCache: cfg.validationCache && b.redis != nil, // the embedded store needs none
+		Resources:         cfg.resourcesAlso,
+		ValidationCache:   cfg.validationCache && b.redis != nil, // the embedded store needs none
+		AccessTokenFormat: cfg.tokenFormat, AccessTokenAlg: cfg.tokenAlg,
 	}
 }
 

@@ -211,3 +211,55 @@ func BenchmarkTokenRefresh(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGETJWT is BenchmarkGETCached with a JWT access token (RFC
+// 9068): the first request verifies its signature, the rest are answered
+// by the validation cache, against the same handler with no
+// authentication. BenchmarkVerifyAccessToken (internal/keyset) measures a
+// first sight's signature check.
+func BenchmarkGETJWT(b *testing.B) {
+	r, token := benchServerWith(b, ginoauth.Config{Store: newStore(b, "redis"), SecretKey: testKey, ValidationCache: true, AccessTokenFormat: store.TokenFormatJWT})
+	if !strings.HasPrefix(token, "eyJ") {
+		b.Fatalf("token %.8s...: want a JWT", token)
+	}
+	b.Run("open", func(b *testing.B) { benchGET(b, r, "/open", "") })
+	b.Run("protected", func(b *testing.B) { benchGET(b, r, "/protected", token) })
+}
+
+// BenchmarkTokenJWT measures the client_credentials token endpoint on
+// Redis answering opaque tokens and JWT access tokens signed with RS256
+// and ES256: the signature is the difference.
+func BenchmarkTokenJWT(b *testing.B) {
+	for _, tc := range []struct{ name, format, alg string }{
+		{"opaque", "", ""}, {"RS256", store.TokenFormatJWT, "RS256"}, {"ES256", store.TokenFormatJWT, "ES256"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p, err := ginoauth.New(ginoauth.Config{Store: newStore(b, "redis"), SecretKey: testKey, AccessTokenFormat: tc.format, AccessTokenAlg: tc.alg})
+			if err != nil {
+				b.Fatal(err)
+			}
+			app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+				ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := gin.New()
+			p.Mount(r)
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
+					req.SetBasicAuth(app.ClientID, secret)
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					w := httptest.NewRecorder()
+					r.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("%d %s", w.Code, w.Body)
+					}
+				}
+			})
+		})
+	}
+}

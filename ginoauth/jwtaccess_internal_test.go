@@ -2,6 +2,7 @@ package ginoauth
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,32 @@ func TestJTI(t *testing.T) {
 	for _, bad := range []string{"", "AAAAAAAAAAAA", jti + "x", "AAAAAAAAAAAAx" + jti[13:]} {
 		if _, ok := jtiFamily(bad); ok {
 			t.Errorf("jtiFamily(%q): accepted, want refused", bad)
+		}
+	}
+}
+
+// TestQuickJTIFamily: the quick scan finds the family peekAccessJWT finds
+// in every token the provider mints.
+func TestQuickJTIFamily(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	for _, iss := range []string{"", "https://a", "https://auth.example.com/with/a/longer/path"} {
+		for range 50 {
+			jti, err := newJTI("AbCdEfGh-_12")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(accessClaims{Jti: jti, Iss: iss, Sub: "u", ClientID: "c", Exp: 2, Iat: 1})
+			tok := "eyJhbGciOiJSUzI1NiJ9." + enc(b) + ".sig"
+			_, want, ok := peekAccessJWT(tok)
+			got, qok := quickJTIFamily(tok)
+			if !ok || !qok || got != want {
+				t.Fatalf("%s: quick %q %v, peek %q %v", b, got, qok, want, ok)
+			}
+		}
+	}
+	for _, bad := range []string{"", "a.b.c", "eyJ." + enc([]byte(`{"sub":"x","jti":"AbCdEfGh-_12.x"}`)) + ".s"} {
+		if f, ok := quickJTIFamily(bad); ok {
+			t.Errorf("quickJTIFamily(%q): got %q, want nothing", bad, f)
 		}
 	}
 }

@@ -176,3 +176,30 @@ func TestVerifyTypes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerifyAccessToken is the signature check of a JWT access token
+// the validation cache has not seen, by algorithm.
+func BenchmarkVerifyAccessToken(b *testing.B) {
+	ctx := context.Background()
+	for _, alg := range []string{keyset.RS256, keyset.ES256} {
+		b.Run(alg, func(b *testing.B) {
+			clk := &clock{t: time.Now()}
+			s, err := keyset.New(keyset.Options{Store: memstore.New(), Secret: []byte("secret-one-secret-one-secret-one"), Now: clk.now, Retain: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			tok, err := s.Sign(ctx, alg, keyset.AccessTokenType, []byte(`{"sub":"u1","client_id":"c","scope":"read write","exp":2000000000,"iat":1700000000,"jti":"AAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB"}`))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.VerifyAccessToken(ctx, tok); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
