@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -155,13 +156,21 @@ type idClaims struct {
 // without an issuer path), verifies the id_token of a code flow with PKCE
 // and nonce (signature, iss, aud, exp, nonce, at_hash), reads the profile
 // and email claims from it and from userinfo, and a refresh gets a fresh
-// id_token.
+// id_token; with JWT access tokens (RFC 9068) too.
 func TestOIDCCodeFlowGoOIDC(t *testing.T) {
-	for _, tc := range []struct{ kind, path, alg string }{
-		{"memory", "", ""}, {"redis", "", ""}, {"memory", "/tenant/a", ""}, {"memory", "", "ES256"},
+	for _, tc := range []struct {
+		kind, path, alg string
+		jwt             bool
+	}{
+		{"memory", "", "", false}, {"redis", "", "", false}, {"memory", "/tenant/a", "", false}, {"memory", "", "ES256", false},
+		{"redis", "", "", true},
 	} {
-		t.Run(tc.kind+tc.path+tc.alg, func(t *testing.T) {
-			e := newOIDCEnv(t, tc.kind, tc.path, nil)
+		t.Run(fmt.Sprint(tc.kind, tc.path, tc.alg, map[bool]string{true: "jwt"}[tc.jwt]), func(t *testing.T) {
+			var mod func(*ginoauth.Config)
+			if tc.jwt {
+				mod = func(c *ginoauth.Config) { c.AccessTokenFormat = store.TokenFormatJWT }
+			}
+			e := newOIDCEnv(t, tc.kind, tc.path, mod)
 			ctx := context.Background()
 			if tc.alg != "" {
 				_, err := e.p.UpdateApplication(ctx, e.clientID, func(a *store.Application) error {
@@ -182,6 +191,9 @@ func TestOIDCCodeFlowGoOIDC(t *testing.T) {
 			tok, err := r.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 			if err != nil {
 				t.Fatalf("Exchange: %v", err)
+			}
+			if got := strings.HasPrefix(tok.AccessToken, "eyJ"); got != tc.jwt {
+				t.Fatalf("access token %.8s...: JWT %v, want %v", tok.AccessToken, got, tc.jwt)
 			}
 			raw, _ := tok.Extra("id_token").(string)
 			idt, err := r.verifier.Verify(ctx, raw)
