@@ -535,3 +535,46 @@ func sha256Hex(s string) string {
 	}
 	return string(out)
 }
+
+// TestJWTAccessTokenKeyRotation: after RotateKeys, a JWT access token
+// signed by the retired key still validates until it expires, and new
+// tokens are signed by the new key once it is active.
+func TestJWTAccessTokenKeyRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Now()}
+	p, err := ginoauth.New(ginoauth.Config{AccessTokenFormat: store.TokenFormatJWT, Issuer: jwtIssuer, Now: clk.Now, AccessTokenExpire: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, err := p.CreateApplication(ctx, ginoauth.NewApplication{ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func() string {
+		resp, err := p.IssueTokens(ctx, app, ginoauth.IssueRequest{Scopes: []string{"read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.AccessToken
+	}
+	kid := func(tok string) any { h, _ := jwtParts(t, tok); return h["kid"] }
+	old := issue()
+	if _, err := p.RotateKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * time.Minute) // past the publication delay: the new key signs
+	fresh := issue()
+	if kid(fresh) == kid(old) {
+		t.Fatalf("after rotation: new token signed by kid %v, the old key's", kid(fresh))
+	}
+	for name, tok := range map[string]string{"old key's": old, "new key's": fresh} {
+		if _, err := p.Validate(ctx, tok); err != nil {
+			t.Errorf("%s token: %v, want valid", name, err)
+		}
+	}
+	clk.Add(time.Hour)
+	if _, err := p.Validate(ctx, old); err == nil {
+		t.Error("old key's token after its expiry: valid, want refused")
+	}
+}
