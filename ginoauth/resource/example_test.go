@@ -2,13 +2,18 @@ package resource_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
@@ -111,5 +116,60 @@ func ExampleNewIntrospector() {
 	}
 	// Output:
 	// 200 user alice (42), scopes [read write]
+	// 401 no valid token
+}
+
+// With JWKSURL, an API checks JWT access tokens (RFC 9068) itself, with
+// the authorization server's published keys, and asks its introspection
+// endpoint only about other tokens (here there is none: JWTs only). Here
+// an httptest server publishes the keys, and the token is signed as the
+// authorization server would.
+func ExampleNewIntrospector_jwt() {
+	gin.SetMode(gin.TestMode)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+			{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"},
+		}})
+	}))
+	defer keys.Close()
+
+	introspector, err := resource.NewIntrospector(resource.IntrospectionConfig{
+		JWKSURL: keys.URL + "/o/.well-known/jwks.json", // loopback: http is allowed
+		Issuer:  "https://auth.example.com",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r := gin.New()
+	r.GET("/me", resource.Authenticate(introspector, resource.Options{Audience: "https://api.example.com/"}), func(c *gin.Context) {
+		t, ok := resource.TokenFromContext(c)
+		if !ok {
+			c.String(http.StatusUnauthorized, "no valid token")
+			return
+		}
+		c.String(http.StatusOK, "user %s (%s) via %s, scopes %v", t.Username, t.UserID, t.ClientID, t.Scopes)
+	})
+
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "k1"))
+	now := time.Now()
+	claims, _ := json.Marshal(map[string]any{
+		"iss": "https://auth.example.com", "sub": "42", "aud": "https://api.example.com/", "client_id": "app",
+		"scope": "read write", "jti": "j1", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "preferred_username": "alice",
+	})
+	jws, _ := signer.Sign(claims)
+	token, _ := jws.CompactSerialize()
+
+	for _, tok := range []string{token, token + "x"} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		r.ServeHTTP(w, req)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	// Output:
+	// 200 user alice (42) via app, scopes [read write]
 	// 401 no valid token
 }

@@ -72,6 +72,30 @@ type IntrospectionConfig struct {
 	// MaxCacheEntries bounds the cache. Zero means 10000. When it is full,
 	// expired answers are dropped first, then a tenth of the rest.
 	MaxCacheEntries int
+
+	// JWKSURL, when set, turns on the JWT mode: a JWT access token (RFC
+	// 9068: a compact JWS whose typ is at+jwt) is checked here, against the
+	// authorization server's published keys at JWKSURL (its metadata's
+	// jwks_uri, such as "https://auth.example.com/o/.well-known/jwks.json"),
+	// and never sent to URL: an asymmetric signature (RS*, PS*, ES*,
+	// EdDSA) by the key its kid names, iss equal to Issuer, exp in the
+	// future, and sub, client_id and jti present. The key set is cached for
+	// JWKSCacheTTL and fetched again early, at most every 30 s, when a
+	// token names a kid it lacks (a rotation). Other tokens go to URL as
+	// before; with URL empty (a resource server that takes JWTs only) they
+	// are invalid_token.
+	//
+	// A JWT access token is accepted on its signature: a revocation at the
+	// authorization server is not seen here before the token expires. Use
+	// introspection (leave JWKSURL empty, or have the server issue opaque
+	// tokens) where that bound is too long.
+	JWKSURL string
+	// Issuer is the iss that JWT access tokens must carry (the
+	// authorization server's issuer identifier); required with JWKSURL.
+	Issuer string
+	// JWKSCacheTTL is how long the key set is used before it is fetched
+	// again. Zero means DefaultJWKSCacheTTL (5 minutes).
+	JWKSCacheTTL time.Duration
 }
 
 // The defaults of IntrospectionConfig.
@@ -129,6 +153,7 @@ type Introspector struct {
 	log        *slog.Logger
 	now        func() time.Time
 	maxEntries int
+	jwt        *jwtVerifier // nil without IntrospectionConfig.JWKSURL
 
 	mu       sync.Mutex
 	cache    map[[sha256.Size]byte]cacheEntry // nil when CacheTTL is 0
@@ -153,8 +178,13 @@ type introspection struct {
 // NewIntrospector builds an Introspector from cfg, filling in the
 // documented defaults. It fails when URL is not an absolute http or https
 // URL, when neither or both ways of authenticating (RFC 7662 section 2.1)
-// are configured, or on a negative duration or size.
+// are configured, or on a negative duration or size; with JWKSURL, URL
+// may be empty, and JWKSURL must be https (or http on a loopback host)
+// and Issuer set.
 func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
+	if cfg.URL == "" && cfg.JWKSURL != "" {
+		return newJWTOnly(cfg)
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, errors.New("resource: IntrospectionConfig.URL is not a URL")
@@ -225,6 +255,52 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 		in.log.Warn("resource: the introspection endpoint is plain http; tokens and credentials cross the network in clear",
 			"endpoint", in.logURL)
 	}
+	if cfg.JWKSURL != "" {
+		if in.jwt, err = newJWTVerifier(cfg, in); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// newJWTOnly builds an Introspector with the JWT mode and no introspection
+// endpoint.
+func newJWTOnly(cfg IntrospectionConfig) (*Introspector, error) {
+	if cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.BearerToken != "" {
+		return nil, errors.New("resource: IntrospectionConfig: credentials without URL")
+	}
+	if cfg.CacheTTL < 0 || cfg.Timeout < 0 || cfg.MaxCacheEntries < 0 {
+		return nil, errors.New("resource: IntrospectionConfig: CacheTTL, Timeout and MaxCacheEntries must not be negative")
+	}
+	in := &Introspector{
+		ttl: cfg.CacheTTL, timeout: cfg.Timeout, client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
+		maxEntries: cfg.MaxCacheEntries, inflight: make(map[[sha256.Size]byte]*introspection),
+	}
+	if in.timeout == 0 {
+		in.timeout = DefaultIntrospectionTimeout
+	}
+	if in.maxEntries == 0 {
+		in.maxEntries = DefaultMaxCacheEntries
+	}
+	if in.ttl > 0 {
+		in.negTTL = min(in.ttl, maxNegativeTTL)
+		in.cache = make(map[[sha256.Size]byte]cacheEntry)
+	}
+	if in.client == nil {
+		in.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
+	}
+	if in.log == nil {
+		in.log = slog.Default()
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	var err error
+	if in.jwt, err = newJWTVerifier(cfg, in); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -263,6 +339,14 @@ func (in *Introspector) Validate(ctx context.Context, token string) (*TokenInfo,
 		}
 		delete(in.cache, key)
 	}
+	if in.jwt != nil && isAccessJWT(token) {
+		in.mu.Unlock()
+		return in.validateJWT(ctx, key, token)
+	}
+	if in.endpoint == "" {
+		in.mu.Unlock()
+		return nil, errTokenInvalid // JWT-only: an opaque token is not for us
+	}
 	call := in.inflight[key]
 	if call == nil {
 		call = &introspection{done: make(chan struct{})}
@@ -293,6 +377,29 @@ func answer(info *TokenInfo, err error) (*TokenInfo, error) {
 	c.Scopes = slices.Clip(c.Scopes)
 	c.Audience = slices.Clip(c.Audience)
 	return &c, nil
+}
+
+// validateJWT checks a JWT access token with the key set (JWT mode), and
+// caches the answer as an introspection answer is.
+func (in *Introspector) validateJWT(ctx context.Context, key [sha256.Size]byte, token string) (*TokenInfo, error) {
+	info, err := in.jwt.verify(ctx, token)
+	if err != nil && !errors.Is(err, oautherr.ErrInvalidToken) {
+		return nil, err // no key set to check it with: 503, not cached
+	}
+	if in.cache != nil {
+		now := in.now()
+		e := cacheEntry{info: info, until: now.Add(in.negTTL)}
+		if info != nil {
+			e.until = now.Add(in.ttl)
+			if info.ExpiresAt.Before(e.until) {
+				e.until = info.ExpiresAt
+			}
+		}
+		in.mu.Lock()
+		in.remember(key, e, now)
+		in.mu.Unlock()
+	}
+	return answer(info, err)
 }
 
 // run makes one call for the waiters of call, remembers its answer and
@@ -358,6 +465,11 @@ type introspectionAnswer struct {
 	// Aud is a string or an array of strings (RFC 7662 section 2.2,
 	// RFC 7519 section 4.1.3).
 	Aud json.RawMessage `json:"aud"`
+	// Cnf is RFC 7800's confirmation; its jkt names the key a DPoP-bound
+	// token is bound to (RFC 9449 section 6.2).
+	Cnf *struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // introspect makes the call of RFC 7662 section 2.1: it returns the
@@ -426,6 +538,13 @@ func (a *introspectionAnswer) tokenInfo() (*TokenInfo, error) {
 	if !*a.Active || !isAccessTokenType(a.TokenType) {
 		return nil, nil
 	}
+	var jkt string
+	if a.Cnf != nil {
+		jkt = a.Cnf.JKT
+	}
+	if strings.EqualFold(a.TokenType, "DPoP") && jkt == "" {
+		return nil, nil // bound, but to no key we are told of: unusable
+	}
 	scopes, err := scope.Parse(a.Scope)
 	if err != nil {
 		return nil, upstreamf("the answer's scope is malformed")
@@ -448,6 +567,7 @@ func (a *introspectionAnswer) tokenInfo() (*TokenInfo, error) {
 		Username:  a.Username,
 		Scopes:    scopes,
 		Audience:  aud,
+		JKT:       jkt,
 		IssuedAt:  iat,
 		ExpiresAt: exp,
 	}, nil
@@ -479,13 +599,14 @@ func parseAudience(raw json.RawMessage) ([]string, error) {
 }
 
 // isAccessTokenType reports whether an answer's token_type (RFC 7662
-// section 2.2; optional) names an access token usable as a bearer token:
-// absent, "Bearer" (RFC 6750, as ginoauth and DOT answer), "access_token"
-// or RFC 8693's access-token URN. Anything else ("refresh_token", "DPoP")
-// is refused.
+// section 2.2; optional) names an access token: absent, "Bearer" (RFC
+// 6750, as ginoauth and DOT answer), "DPoP" (RFC 9449 section 6.2: bound
+// to the key of its cnf.jkt, which the middleware then requires),
+// "access_token" or RFC 8693's access-token URN. Anything else
+// ("refresh_token") is refused.
 func isAccessTokenType(t string) bool {
 	return t == "" || strings.EqualFold(t, "bearer") || strings.EqualFold(t, "access_token") ||
-		t == "urn:ietf:params:oauth:token-type:access_token"
+		strings.EqualFold(t, "DPoP") || t == "urn:ietf:params:oauth:token-type:access_token"
 }
 
 // unixTime reads a NumericDate (seconds since the epoch, RFC 7519 2);
