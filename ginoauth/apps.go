@@ -131,7 +131,11 @@ func (p *Provider) CheckApplication(app *store.Application) error {
 		l.add("id_token_signed_response_alg", "The ID token algorithm %q is not offered: choose RS256 or ES256.", app.IDTokenSignedResponseAlg)
 	}
 	switch app.AccessTokenFormat {
-	case "", store.TokenFormatOpaque, store.TokenFormatJWT:
+	case "", store.TokenFormatOpaque:
+	case store.TokenFormatJWT:
+		if p.keys == nil {
+			l.add("access_token_format", "This server keeps no signing keys (its store does not implement them), so it cannot issue JWT access tokens.")
+		}
 	default:
 		l.add("access_token_format", "The access token format %q is not offered: choose opaque or jwt.", app.AccessTokenFormat)
 	}

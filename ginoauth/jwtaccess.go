@@ -50,6 +50,11 @@ type accessClaims struct {
 	// Cnf is RFC 7800's confirmation: the DPoP key's thumbprint (RFC 9449
 	// section 6.1).
 	Cnf *confirmation `json:"cnf,omitempty"`
+	// Gen is the application's Generation at issuance (a private claim,
+	// RFC 7519 section 4.3), so a token accepted without a store read is
+	// still refused once its application's tokens were revoked or the
+	// application deleted.
+	Gen *int64 `json:"gen,omitempty"`
 }
 
 type confirmation struct {
@@ -113,6 +118,13 @@ func (p *Provider) mintJWT(ctx context.Context, at *store.AccessToken) (string, 
 	if iss == "" {
 		iss = p.issuerName() // IssueTokens called outside a request
 	}
+	if len(at.Audience) == 0 && p.cfg.Resource == "" && iss != "" {
+		// RFC 9068 requires an aud; with no Config.Resource the default
+		// is the issuer's. The record says the same, so introspection and
+		// a store read answer what the token says.
+		at.Audience = []string{p.defaultResource(iss)}
+	}
+	gen := at.Generation
 	c := accessClaims{
 		Iss:               iss,
 		Sub:               at.UserID,
@@ -123,12 +135,10 @@ func (p *Provider) mintJWT(ctx context.Context, at *store.AccessToken) (string, 
 		ClientID:          at.ClientID,
 		Scope:             scope.Format(at.Scopes),
 		PreferredUsername: at.Username,
+		Gen:               &gen,
 	}
 	if c.Sub == "" {
 		c.Sub = at.ClientID
-	}
-	if len(c.Aud) == 0 && iss != "" {
-		c.Aud = Audience{p.defaultResource(iss)}
 	}
 	if at.JKT != "" {
 		c.Cnf = &confirmation{JKT: at.JKT}
@@ -258,7 +268,14 @@ func (p *Provider) validateJWT(ctx context.Context, token string, fromStore bool
 	if p.cfg.Issuer != "" && c.Iss != p.issuerName() {
 		return nil, errTokenInvalid
 	}
-	if cache != nil && cache.Trusted(family, c.ClientID, time.Unix(c.Iat, 0)) {
+	if cache != nil && c.Gen != nil && cache.Trusted(family, c.ClientID, time.Unix(c.Iat, 0)) {
+		// The application must still exist with the token's generation,
+		// as on the store path; read through the application cache.
+		if ok, err := p.currentApp(ctx, c.ClientID, *c.Gen); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, errTokenInvalid
+		}
 		info := c.tokenInfo()
 		p.observeValidation(observe.ValidationLocal)
 		p.cache(ticket, family, sig, info)

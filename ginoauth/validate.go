@@ -137,7 +137,6 @@ func (p *Provider) startValidationCache(cfg Config) {
 		MaxEntries: cfg.ValidationCacheMaxEntries,
 		MaxBytes:   cfg.ValidationCacheMaxBytes,
 		MaxAge:     cfg.ValidationCacheMaxAge,
-		Horizon:    cfg.AccessTokenExpire,
 		Now:        p.now,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,10 +13,6 @@ import (
 // milliseconds).
 const TrustSkew = 2 * time.Second
 
-// DefaultHorizon is Options.Horizon's default: Django OAuth Toolkit's
-// ACCESS_TOKEN_EXPIRE_SECONDS.
-const DefaultHorizon = 36000 * time.Second
-
 // suspects remembers, for self-contained tokens (JWT access tokens, RFC
 // 9068) that are accepted without a store read, which of them an
 // invalidation may concern: the families and clients invalidated since the
@@ -26,10 +22,11 @@ const DefaultHorizon = 36000 * time.Second
 // overflowed). A suspect token is not refused: the caller reads it from the
 // store, which knows.
 //
-// The list forgets an entry once every token it could concern has expired
-// (Options.Horizon after it, plus TrustSkew), and when it holds MaxEntries,
-// the oldest, raising the floor to it: memory stays bounded and the answer
-// stays safe, at the cost of store reads.
+// The list forgets an entry once no token it could concern may be trusted
+// any more (Trusted takes only tokens issued within MaxAge: horizon after
+// the entry, plus TrustSkew), and when it holds MaxEntries, the oldest,
+// raising the floor to it: memory stays bounded and the answer stays safe,
+// at the cost of store reads.
 type suspects struct {
 	mu      sync.RWMutex
 	floor   int64            // unix nanoseconds
@@ -39,6 +36,7 @@ type suspects struct {
 	head    int
 	max     int
 	horizon time.Duration
+	last    int64 // the latest arrival noted: marks never move back with the clock
 }
 
 type suspect struct {
@@ -48,18 +46,16 @@ type suspect struct {
 }
 
 func newSuspects(max int, horizon time.Duration) *suspects {
-	if horizon <= 0 {
-		horizon = DefaultHorizon
-	}
 	return &suspects{fams: make(map[string]int64), clients: make(map[string]int64), max: max, horizon: horizon}
 }
 
 // note records an invalidation of a family (client false) or a client at
 // now.
 func (s *suspects) note(client bool, key string, now time.Time) {
-	at := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	at := max(now.UnixNano(), s.last) // a clock stepped back must not lower a mark
+	s.last = at
 	m := s.fams
 	if client {
 		m = s.clients

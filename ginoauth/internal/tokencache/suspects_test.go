@@ -12,7 +12,7 @@ import (
 // forgotten past the horizon, and an overflow makes everything older
 // suspect rather than forgetting it.
 func TestTrusted(t *testing.T) {
-	c, clk := newLive(t, Options{MaxEntries: 64, Horizon: time.Hour})
+	c, clk := newLive(t, Options{MaxEntries: 64, MaxAge: 2 * time.Hour})
 	start := clk.now()
 	if c.Trusted("f1", "c1", start) {
 		t.Error("a token issued as the channel went live: trusted, want suspect")
@@ -33,16 +33,32 @@ func TestTrusted(t *testing.T) {
 	if c.Trusted("f1", "c1", clk.now()) {
 		t.Error("issued within TrustSkew of its family's invalidation: trusted, want suspect")
 	}
-	if !c.Trusted("f1", "c1", clk.now().Add(TrustSkew+time.Second)) {
+	clk.advance(TrustSkew + time.Second)
+	if !c.Trusted("f1", "c1", clk.now()) {
 		t.Error("issued well after its family's invalidation: suspect, want trusted")
+	}
+	clk.advance(-time.Hour) // a clock stepped back: the mark must not move back
+	c.DropFamily("f1")
+	clk.advance(time.Hour)
+	if !c.Trusted("f1", "c1", clk.now()) || c.Trusted("f1", "c1", clk.now().Add(-TrustSkew-time.Second)) {
+		t.Error("after a clock step back: want the family's mark kept at its latest")
 	}
 	c.DropClient("c1")
 	if c.Trusted("f2", "c1", iat) || !c.Trusted("f2", "c2", iat) {
 		t.Error("after a client's invalidation: want its tokens suspect, another client's trusted")
 	}
 
-	// The horizon: an invalidation an hour old concerns no live token.
-	clk.advance(time.Hour + TrustSkew + time.Second)
+	// Only tokens issued within MaxAge, and not in the future, are trusted.
+	if c.Trusted("f9", "c9", clk.now().Add(-2*time.Hour-time.Second)) {
+		t.Error("a token older than MaxAge: trusted, want suspect (its record is read again)")
+	}
+	if c.Trusted("f9", "c9", clk.now().Add(TrustSkew+time.Second)) {
+		t.Error("a token issued in the future: trusted, want suspect")
+	}
+
+	// The horizon: an invalidation older than MaxAge concerns no token
+	// that may still be trusted.
+	clk.advance(2*time.Hour + TrustSkew + time.Second)
 	c.DropFamily("other")
 	if got := c.sus.len(); got != 1 {
 		t.Errorf("remembered after the horizon: got %d, want 1", got)

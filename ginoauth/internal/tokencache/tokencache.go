@@ -64,10 +64,6 @@ type Options struct {
 	// revocation whose message was lost on a channel that looked live could
 	// go unnoticed.
 	MaxAge time.Duration
-	// Horizon is the longest lifetime of a token Trusted is asked about
-	// (default DefaultHorizon): how long an invalidation is remembered for
-	// it.
-	Horizon time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -145,7 +141,7 @@ func New(o Options) *Cache {
 		mask:      uint64(n - 1),
 		maxShardN: max(1, o.MaxEntries/n),
 		maxShardB: max(entryOverhead, o.MaxBytes/n),
-		sus:       newSuspects(o.MaxEntries, o.Horizon),
+		sus:       newSuspects(o.MaxEntries, o.MaxAge),
 	}
 	for i := range c.shards {
 		c.shards[i].fams = make(map[string][]*entry)
@@ -320,13 +316,21 @@ func storeMax(a *atomic.Uint64, v uint64) {
 
 // Trusted reports whether a self-contained token (a JWT access token,
 // verified by its signature alone) of family and clientID, issued at iat,
-// may be accepted without a store read: the cache is live, and no
-// invalidation of the family or the client arrived here since it was
-// issued (give or take TrustSkew), nor may one have been missed (it was
-// issued before the channel was last confirmed live). Otherwise the caller
-// asks the store, and may Put the answer.
+// may be accepted without a store read: the cache is live; the token was
+// issued at most MaxAge ago (the store's answer at its issue is then no
+// older than a cached one may be, so a revocation whose message was lost,
+// or that publishes none, is seen within MaxAge, as for cached tokens) and
+// not in the future (beyond TrustSkew); and no invalidation of the family
+// or the client arrived here since it was issued (give or take
+// TrustSkew), nor may one have been missed (it was issued before the
+// channel was last confirmed live). Otherwise the caller asks the store,
+// and may Put the answer.
 func (c *Cache) Trusted(family, clientID string, iat time.Time) bool {
-	return c.live.Load() && c.sus.trusted(family, clientID, iat)
+	now := c.now()
+	if !c.live.Load() || iat.After(now.Add(TrustSkew)) || now.Sub(iat) > c.maxAge {
+		return false
+	}
+	return c.sus.trusted(family, clientID, iat)
 }
 
 // DropFamily removes every cached token of family, and makes its tokens
