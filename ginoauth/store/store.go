@@ -131,6 +131,9 @@ type Application struct {
 	// refuse this client's requests that do not come through a pushed
 	// authorization request (RFC 9126 section 6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// DPoPBoundAccessTokens makes the token endpoint refuse this client
+	// tokens requested without a DPoP proof (RFC 9449 section 5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	// RegistrationTokenHash is the SHA-256, hex encoded, of the client's
 	// registration access token (RFC 7592 section 3), which the provider
