@@ -40,6 +40,10 @@ type ServerMetadata struct {
 
 	// RegistrationEndpoint is RFC 7591's, when Config.Registration is on.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+
+	// DPoPSigningAlgValuesSupported are the JWS algorithms of DPoP proofs
+	// (RFC 9449 section 5.1), absent when Config.DPoP.Disabled.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // ResourceMetadata is RFC 9728's protected resource metadata.
@@ -48,6 +52,10 @@ type ResourceMetadata struct {
 	AuthorizationServers   []string `json:"authorization_servers"`
 	ScopesSupported        []string `json:"scopes_supported"`
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	// DPoPSigningAlgValuesSupported and DPoPBoundAccessTokensRequired are
+	// RFC 9728 section 2's DPoP members.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
 // issuer is Config.Issuer, or the scheme and host the request came to.
@@ -106,6 +114,7 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")
 	}
+	m.DPoPSigningAlgValuesSupported = p.DPoPAlgs()
 	return m
 }
 
@@ -140,6 +149,9 @@ func (p *Provider) ResourceMetadataHandler() gin.HandlerFunc {
 			AuthorizationServers:   []string{iss},
 			ScopesSupported:        slices.Clone(p.scopeNames),
 			BearerMethodsSupported: slices.Clone(methods),
+
+			DPoPSigningAlgValuesSupported: p.DPoPAlgs(),
+			DPoPBoundAccessTokensRequired: p.dpop != nil && p.cfg.DPoP.Required,
 		})
 	}
 }

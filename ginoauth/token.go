@@ -155,6 +155,9 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		}
 		ctx = withResources(ctx, resources)
 	}
+	if ctx, err = p.tokenProof(ctx, c, app); err != nil { // RFC 9449 section 5
+		return nil, err
+	}
 	resp, err := g.Handle(ctx, p, &TokenRequest{GrantType: grant, Client: app, Params: params, Resources: resources, HTTP: c.Request, clientIP: c.ClientIP})
 	if err == nil {
 		p.tokenGrant(c, grant, true)
@@ -228,6 +231,7 @@ func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.
 	if err != nil {
 		return nil, err
 	}
+	bindDPoP(ctx, app, at, rt, resp)
 	if err := p.store.SaveTokens(ctx, at, rt); err != nil {
 		return nil, err
 	}
