@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -142,9 +143,23 @@ func (k *Key) Sign(c Claims, opts Options) string {
 // token requests, whose http.Client it can be), with the last DPoP-Nonce
 // the server sent, retrying once on use_dpop_nonce.
 type Transport struct {
-	Key   *Key
-	Base  http.RoundTripper
+	Key  *Key
+	Base http.RoundTripper
+
+	mu    sync.Mutex
 	nonce string
+}
+
+func (t *Transport) lastNonce() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nonce
+}
+
+func (t *Transport) setNonce(n string) {
+	t.mu.Lock()
+	t.nonce = n
+	t.mu.Unlock()
 }
 
 // RoundTrip implements http.RoundTripper. It sends requests without a body
@@ -165,18 +180,19 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		u := *r.URL
 		u.RawQuery, u.Fragment = "", ""
-		q.Header.Set("DPoP", t.Key.Proof(r.Method, u.String(), "", t.nonce))
+		nonce := t.lastNonce()
+		q.Header.Set("DPoP", t.Key.Proof(r.Method, u.String(), "", nonce))
 		resp, err := base.RoundTrip(q)
 		if err != nil {
 			return nil, err
 		}
-		if n := resp.Header.Get("DPoP-Nonce"); n != "" && n != t.nonce && try == 0 && resp.StatusCode == http.StatusBadRequest {
-			t.nonce = n
+		n := resp.Header.Get("DPoP-Nonce")
+		if n != "" {
+			t.setNonce(n)
+		}
+		if n != "" && n != nonce && try == 0 && resp.StatusCode == http.StatusBadRequest {
 			resp.Body.Close()
 			continue
-		}
-		if n := resp.Header.Get("DPoP-Nonce"); n != "" {
-			t.nonce = n
 		}
 		return resp, nil
 	}
