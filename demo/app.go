@@ -71,6 +71,8 @@ type options struct {
 	// ValidationCache turns on ginoauth.Config.ValidationCache (used with
 	// Redis only).
 	ValidationCache bool
+	// DPoPNonces turns on ginoauth.Config.DPoP.Nonces (--dpop-nonces).
+	DPoPNonces bool
 	// Issuer is the provider's issuer identifier (ginoauth.Config.Issuer),
 	// in its metadata and as the iss of authorization answers, and what
 	// the demo client expects there; empty means the scheme and host each
@@ -282,6 +284,7 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		Observer:           o.Observer,
 		TracerProvider:     o.TracerProvider,
 		ValidationCache:    o.ValidationCache,
+		DPoP:               ginoauth.DPoPConfig{Nonces: o.DPoPNonces},
 		OIDC:               ginoauth.OIDCConfig{Enabled: true},
 		Scopes:             demoScopes(),
 		DefaultScopes:      demoDefaultScopes(),

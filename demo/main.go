@@ -4,7 +4,7 @@
 //
 //	demo [serve] [--addr :8000] [--redis URL | --redis-cluster URL] [--log-level info]
 //	             [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
-//	             [--token-rate-limit 600] [--validation-cache=true]
+//	             [--token-rate-limit 600] [--validation-cache=true] [--dpop-nonces]
 //	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
 //	             [--resource URL] [--resource-also URL]...
 //	             [--secret-key-file PATH] [--metrics-addr ADDR] [--trace]
@@ -164,7 +164,7 @@ of Django REST Framework's tutorial.
 Usage:
   demo [serve] [--addr :8000] [--redis URL | --redis-cluster URL] [--log-level info]
                [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
-               [--token-rate-limit 600] [--validation-cache=true]
+               [--token-rate-limit 600] [--validation-cache=true] [--dpop-nonces]
                [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
                [--resource URL] [--resource-also URL]...
                [--secret-key-file PATH]
@@ -184,7 +184,8 @@ Usage:
         Secure (behind a TLS proxy); --token-rate-limit is the token requests a
         minute allowed per client and per address (0: no limit).
         --validation-cache=false: with Redis, read every token from Redis instead
-        of the in-process cache kept in step by pub/sub. --issuer URL:
+        of the in-process cache kept in step by pub/sub. --dpop-nonces: DPoP
+        proofs must carry a server nonce (docs/dpop.md). --issuer URL:
         the issuer of the metadata and of iss (default: the request's host).
         --resource URL: the API's resource identifier (RFC 8707), the audience of
         tokens issued without a resource parameter and the one the snippets API

@@ -48,6 +48,7 @@ type serveConfig struct {
 	secureCookies   bool
 	tokenRateLimit  int
 	validationCache bool
+	dpopNonces      bool
 	issuer          string
 	// resource is --resource ("": the issuer, else the base URL, with a
 	// final slash); resourcesAlso --resource-also.
@@ -95,6 +96,7 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		return err
 	})
 	fs.IntVar(&cfg.snippetCodeLimit, "snippet-code-limit", snippets.DefaultMaxCodeBytes, "the most `bytes` a snippet's code may have (UTF-8); more is 400")
+	fs.BoolVar(&cfg.dpopNonces, "dpop-nonces", false, "DPoP proofs (RFC 9449) must carry a server nonce, given with use_dpop_nonce and a DPoP-Nonce header (docs/dpop.md)")
 	fs.BoolVar(&cfg.validationCache, "validation-cache", true, "with Redis: answer a protected request from an in-process cache of validated tokens, kept in step with revocations on every instance through Redis pub/sub (docs/design.md); --validation-cache=false reads Redis on every request")
 	fs.StringVar(&cfg.issuer, "issuer", "", "the issuer identifier (RFC 8414), an absolute http or https `URL` without query or fragment, such as https://auth.example.com, "+
 		"in the metadata and as the iss of authorization answers (RFC 9207); default: the scheme and host each request came to (its Host header)")
@@ -213,6 +215,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		SnippetWriteRate: cfg.snippetWriteRate, SnippetCodeLimit: cfg.snippetCodeLimit,
 		Resources:       cfg.resourcesAlso,
 		ValidationCache: cfg.validationCache && b.redis != nil, // the embedded store needs none
+		DPoPNonces:      cfg.dpopNonces,
 	}
 }
 
