@@ -503,3 +503,34 @@ func TestDPoPDisabled(t *testing.T) {
 	wantField(t, "DPoP disabled", r, "token_type", "Bearer")
 	wantStatus(t, "DPoP disabled: as Bearer", e.get("/api/whoami", r.str("access_token")), 200)
 }
+
+// TestDPoPAuthorizationCodeJKT: RFC 9449 section 10. A code issued for
+// an authorization request with dpop_jkt is redeemed only with a proof
+// made with that key (a refusal leaves the code usable); a malformed
+// dpop_jkt is invalid_request at the authorization endpoint.
+func TestDPoPAuthorizationCodeJKT(t *testing.T) {
+	t.Parallel()
+	k := dpopKeys()
+	forEachStore(t, func(t *testing.T, kind string) {
+		ce := newCodeEnv(t, kind, nil)
+		conf := ce.oauthConfig()
+		b := ce.browser("u1.alice")
+		verifier := oauth2.GenerateVerifier()
+		loc := ce.authorize(t, b, conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("dpop_jkt", k.es.JKT())))
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}
+		creds := []string{ce.webID, ce.webSecret}
+		proof := func(key *dpoptest.Key) string { return key.Proof("POST", ce.tokenURL(), "", "") }
+		wantError(t, "no proof", ce.dpopTokenRequest(form, creds), 400, "invalid_grant")
+		wantError(t, "another key", ce.dpopTokenRequest(form, creds, proof(k.es2)), 400, "invalid_grant")
+		r := ce.dpopTokenRequest(form, creds, proof(k.es))
+		if wantStatus(t, "the dpop_jkt key", r, 200) {
+			wantField(t, "the dpop_jkt key", r, "token_type", "DPoP")
+		}
+
+		challenge := "&code_challenge_method=S256&code_challenge=" + strings.Repeat("a", 43)
+		for _, bad := range []string{"abc", strings.Repeat("A", 44), k.es.JKT() + "="} {
+			pg := fetch(t, b, "GET", ce.srv.URL+"/o/authorize/?response_type=code&client_id="+ce.webID+"&redirect_uri="+url.QueryEscape(testRedirect)+"&state=s1&dpop_jkt="+bad+challenge, nil)
+			wantParam(t, "dpop_jkt "+bad, pg.location, "error", "invalid_request")
+		}
+	})
+}

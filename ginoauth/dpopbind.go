@@ -2,6 +2,8 @@ package ginoauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"time"
@@ -120,6 +122,23 @@ func (p *Provider) tokenProof(ctx context.Context, c *gin.Context, app *store.Ap
 		return nil, err // the replay store: 503
 	}
 	return withJKT(ctx, proof.JKT), nil
+}
+
+// dpopJKTParam checks an authorization request's dpop_jkt (RFC 9449
+// section 10): at most once, a base64url SHA-256 thumbprint. It is
+// ignored when DPoP is off.
+func (p *Provider) dpopJKTParam(params url.Values) (string, error) {
+	v := params["dpop_jkt"]
+	if p.dpop == nil || len(v) == 0 {
+		return "", nil
+	}
+	if len(v) > 1 {
+		return "", oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote("dpop_jkt"))
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(v[0]); err != nil || len(b) != sha256.Size {
+		return "", oautherr.ErrInvalidRequest.WithDescription("The dpop_jkt parameter is not a JWK SHA-256 thumbprint.")
+	}
+	return v[0], nil
 }
 
 // origin is the scheme and authority of an issuer URL (which may have a

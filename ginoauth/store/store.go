@@ -324,6 +324,9 @@ type AuthorizationCode struct {
 	// section 2.1); the token request may narrow them. Empty means the
 	// provider's default resource, as AccessToken.Audience.
 	Resources []string `json:"au,omitempty"`
+	// DPoPJKT is the authorization request's dpop_jkt (RFC 9449 section
+	// 10): the code is redeemed only with a DPoP proof made with that key.
+	DPoPJKT string `json:"dj,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`

@@ -395,10 +395,16 @@ func jkt(r *record) string {
 }
 
 func encodeCode(c *store.AuthorizationCode) ([]byte, error) {
+	extra := []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)}
+	if c.DPoPJKT != "" {
+		// A sixth string only when there is one, so that a code without
+		// it reads as before (and by an instance from before DPoP).
+		extra = append(extra, c.DPoPJKT)
+	}
 	return encode(&record{
 		kind: kindCode, digest: digest(c.Key.Signature), issued: ms(c.IssuedAt), expires: expMs(c.ExpiresAt),
 		gen: c.Generation, client: c.ClientID, user: c.UserID, username: c.Username, scopes: c.Scopes,
-		audience: c.Resources, extra: []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)},
+		audience: c.Resources, extra: extra,
 	})
 }
 
@@ -413,9 +419,12 @@ func authTime(t time.Time) string {
 func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
 	r, err := decode(b, kindCode, 5)
 	if err != nil {
-		// A code written before OpenID Connect's two fields.
-		if r, err = decode(b, kindCode, 3); err != nil {
-			return nil, err
+		// A code with a DPoP key (RFC 9449 section 10); or one written
+		// before OpenID Connect's two fields.
+		if r, err = decode(b, kindCode, 6); err != nil {
+			if r, err = decode(b, kindCode, 3); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if r.expires == 0 {
@@ -427,14 +436,20 @@ func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
 	}
 	if r.extra != nil {
 		c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod = r.extra[0], r.extra[1], r.extra[2]
-		if len(r.extra) == 5 && r.extra[4] != "" {
+		if len(r.extra) >= 5 && r.extra[4] != "" {
 			ms, err := strconv.ParseInt(r.extra[4], 10, 64)
 			if err != nil || ms <= 0 {
 				return nil, fmt.Errorf("%w: bad auth time", errCorrupt)
 			}
 			c.Nonce, c.AuthTime = r.extra[3], fromMs(ms)
-		} else if len(r.extra) == 5 {
+		} else if len(r.extra) >= 5 {
 			c.Nonce = r.extra[3]
+		}
+		if len(r.extra) == 6 {
+			if r.extra[5] == "" {
+				return nil, fmt.Errorf("%w: empty dpop_jkt", errCorrupt)
+			}
+			c.DPoPJKT = r.extra[5]
 		}
 	}
 	return c, nil

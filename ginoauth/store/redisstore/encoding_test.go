@@ -74,6 +74,20 @@ func TestEncodingRoundTrip(t *testing.T) {
 	if got, err := decodeCode(b, at.Key); err != nil || !slices.Equal(got.Resources, cd.Resources) || got.Nonce != "n" || got.RedirectURI != cd.RedirectURI {
 		t.Fatalf("code resources: got %+v, %v; want %q", got, err, cd.Resources)
 	}
+	// A code's dpop_jkt (RFC 9449 section 10) is a sixth extra string,
+	// present only when set.
+	without := len(b)
+	boundCode := *cd
+	boundCode.DPoPJKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	if b, err = encodeCode(&boundCode); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeCode(b, at.Key); err != nil || got.DPoPJKT != boundCode.DPoPJKT || got.Nonce != "n" || !got.AuthTime.Equal(n) {
+		t.Fatalf("code dpop_jkt: got %+v, %v; want %q with its nonce and auth time", got, err, boundCode.DPoPJKT)
+	}
+	if len(b) != without+1+len(boundCode.DPoPJKT) {
+		t.Fatalf("code with dpop_jkt: %d bytes, want %d", len(b), without+1+len(boundCode.DPoPJKT))
+	}
 	for _, bad := range [][]string{{""}, {"https://a/ b"}} {
 		if _, err := encodeAccess(&store.AccessToken{Key: at.Key, ClientID: "c", Audience: bad, IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0); err == nil {
 			t.Fatalf("encoded audience %q", bad)

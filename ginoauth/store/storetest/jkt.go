@@ -9,7 +9,8 @@ import (
 
 // testJKT: a DPoP-bound token's JKT (RFC 9449 section 6) is kept by
 // SaveTokens and RotateRefreshToken, for the access and the refresh token
-// alike, and an unbound token reads back unbound.
+// alike, and an unbound token reads back unbound; a code keeps its
+// DPoPJKT.
 func testJKT(t *testing.T, s store.Store) {
 	c := ctx(t)
 	const jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
@@ -43,4 +44,11 @@ func testJKT(t *testing.T, s store.Store) {
 		must(t, tc.name+": GetRefreshToken after rotation", err)
 		equal(t, tc.name+": rotated refresh token", gotRT, rt2)
 	}
+	// A code's dpop_jkt (RFC 9449 section 10).
+	cd := code("jktcode", "1", time.Minute)
+	cd.DPoPJKT = jkt
+	must(t, "SaveAuthorizationCode", s.SaveAuthorizationCode(c, cd))
+	got, err := s.GetAuthorizationCode(c, cd.Key)
+	must(t, "GetAuthorizationCode", err)
+	equal(t, "code with dpop_jkt", got, cd)
 }
