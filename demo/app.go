@@ -75,6 +75,8 @@ type options struct {
 	// default format of access tokens ("opaque" or "jwt") and the
 	// algorithm of JWT ones; empty means the provider's defaults.
 	AccessTokenFormat, AccessTokenAlg string
+	// DPoPNonces turns on ginoauth.Config.DPoP.Nonces (--dpop-nonces).
+	DPoPNonces bool
 	// Issuer is the provider's issuer identifier (ginoauth.Config.Issuer),
 	// in its metadata and as the iss of authorization answers, and what
 	// the demo client expects there; empty means the scheme and host each
@@ -288,6 +290,7 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		ValidationCache:    o.ValidationCache,
 		AccessTokenFormat:  o.AccessTokenFormat,
 		AccessTokenAlg:     o.AccessTokenAlg,
+		DPoP:               ginoauth.DPoPConfig{Nonces: o.DPoPNonces},
 		OIDC:               ginoauth.OIDCConfig{Enabled: true},
 		Scopes:             demoScopes(),
 		DefaultScopes:      demoDefaultScopes(),

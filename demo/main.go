@@ -4,9 +4,10 @@
 //
 //	demo [serve] [--addr :8000] [--redis URL | --redis-cluster URL] [--log-level info]
 //	             [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
-//	             [--token-rate-limit 600] [--validation-cache=true]
+//	             [--token-rate-limit 600] [--validation-cache=true] [--dpop-nonces]
 //	             [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
 //	             [--resource URL] [--resource-also URL]...
+//	             [--access-token-format opaque|jwt] [--access-token-alg RS256|ES256]
 //	             [--secret-key-file PATH] [--metrics-addr ADDR] [--trace]
 //	             [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
 //	demo createuser --username U --password P [--email E] [--given-name G] [--family-name F]
@@ -164,9 +165,10 @@ of Django REST Framework's tutorial.
 Usage:
   demo [serve] [--addr :8000] [--redis URL | --redis-cluster URL] [--log-level info]
                [--redis-pipelines N] [--bench] [--cors-origin ORIGIN]... [--secure-cookies]
-               [--token-rate-limit 600] [--validation-cache=true]
+               [--token-rate-limit 600] [--validation-cache=true] [--dpop-nonces]
                [--issuer URL] [--site social | --social-url URL [--social-client-id ID]...]
                [--resource URL] [--resource-also URL]...
+               [--access-token-format opaque|jwt] [--access-token-alg RS256|ES256]
                [--secret-key-file PATH]
                [--metrics-addr ADDR] [--trace]
                [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
@@ -184,12 +186,15 @@ Usage:
         Secure (behind a TLS proxy); --token-rate-limit is the token requests a
         minute allowed per client and per address (0: no limit).
         --validation-cache=false: with Redis, read every token from Redis instead
-        of the in-process cache kept in step by pub/sub. --issuer URL:
+        of the in-process cache kept in step by pub/sub. --dpop-nonces: DPoP
+        proofs must carry a server nonce (docs/dpop.md). --issuer URL:
         the issuer of the metadata and of iss (default: the request's host).
         --resource URL: the API's resource identifier (RFC 8707), the audience of
         tokens issued without a resource parameter and the one the snippets API
         requires (default: the issuer, else the server's URL, with a final slash);
         --resource-also URL (repeatable): another resource tokens may be asked for.
+        --access-token-format jwt: RFC 9068 JWT access tokens for applications that
+        name no format (docs/jwt-access-tokens.md), signed --access-token-alg.
         --metrics-addr ADDR serves Prometheus metrics at http://ADDR/metrics on a
         listener of its own (docs/metrics.md); --trace prints OpenTelemetry spans
         of the token endpoint and of Redis commands to stderr.

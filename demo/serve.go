@@ -50,6 +50,7 @@ type serveConfig struct {
 	validationCache bool
 	tokenFormat     string
 	tokenAlg        string
+	dpopNonces      bool
 	issuer          string
 	// resource is --resource ("": the issuer, else the base URL, with a
 	// final slash); resourcesAlso --resource-also.
@@ -97,6 +98,7 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 		return err
 	})
 	fs.IntVar(&cfg.snippetCodeLimit, "snippet-code-limit", snippets.DefaultMaxCodeBytes, "the most `bytes` a snippet's code may have (UTF-8); more is 400")
+	fs.BoolVar(&cfg.dpopNonces, "dpop-nonces", false, "DPoP proofs (RFC 9449) must carry a server nonce, given with use_dpop_nonce and a DPoP-Nonce header (docs/dpop.md)")
 	fs.BoolVar(&cfg.validationCache, "validation-cache", true, "with Redis: answer a protected request from an in-process cache of validated tokens, kept in step with revocations on every instance through Redis pub/sub (docs/design.md); --validation-cache=false reads Redis on every request")
 	fs.StringVar(&cfg.tokenFormat, "access-token-format", "opaque", "the format of access tokens for applications that name none (their access_token_format): opaque, or jwt for RFC 9068 JWT access tokens signed with the provider's keys (docs/jwt-access-tokens.md)")
 	fs.StringVar(&cfg.tokenAlg, "access-token-alg", "RS256", "the algorithm that signs JWT access tokens: RS256 or ES256")
@@ -218,6 +220,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 		Resources:         cfg.resourcesAlso,
 		ValidationCache:   cfg.validationCache && b.redis != nil, // the embedded store needs none
 		AccessTokenFormat: cfg.tokenFormat, AccessTokenAlg: cfg.tokenAlg,
+		DPoPNonces: cfg.dpopNonces,
 	}
 }
 

@@ -40,6 +40,8 @@ type NewApplication struct {
 	AccessTokenFormat        string
 	// RequirePushedAuthorizationRequests: RFC 9126 section 6.
 	RequirePushedAuthorizationRequests bool
+	// DPoPBoundAccessTokens: RFC 9449 section 5.2.
+	DPoPBoundAccessTokens bool
 
 	// RegistrationTokenHash is store.Application's: set by the dynamic
 	// registration endpoint (RFC 7592), empty otherwise.
@@ -69,6 +71,7 @@ func (p *Provider) CreateApplication(ctx context.Context, na NewApplication) (*s
 		AccessTokenFormat:        na.AccessTokenFormat,
 
 		RequirePushedAuthorizationRequests: na.RequirePushedAuthorizationRequests,
+		DPoPBoundAccessTokens:              na.DPoPBoundAccessTokens,
 		RegistrationTokenHash:              na.RegistrationTokenHash,
 	}
 	if err := p.CheckApplication(app); err != nil {

@@ -49,6 +49,8 @@ type authzRequest struct {
 	loginAfter time.Time
 	// resources are RFC 8707's resource parameters, checked; nil if none.
 	resources []string
+	// dpopJKT is RFC 9449 section 10's dpop_jkt, "" if none.
+	dpopJKT string
 	// params are the request's parameters, posted back by the consent form.
 	params url.Values
 	// pushed: the request came through a request_uri (RFC 9126), so it
@@ -252,6 +254,9 @@ func (p *Provider) parseAuthorize(c *gin.Context, params url.Values, pushed bool
 	if req.resources, err = p.requestedResources(params["resource"], p.issuer(c)); err != nil {
 		return req, err
 	}
+	if req.dpopJKT, err = p.dpopJKTParam(params); err != nil {
+		return req, err
+	}
 	req.challenge = params.Get("code_challenge")
 	req.method = params.Get("code_challenge_method")
 	if req.challenge == "" {
@@ -384,6 +389,7 @@ func (p *Provider) grantCode(c *gin.Context, req *authzRequest, owner *Owner) {
 		CodeChallengeMethod: req.method,
 		Nonce:               req.nonce,
 		Resources:           p.storedResources(req.resources, p.issuer(c)),
+		DPoPJKT:             req.dpopJKT,
 		AuthTime:            owner.AuthTime.UTC(),
 		IssuedAt:            now,
 		ExpiresAt:           now.Add(p.codeTTL),

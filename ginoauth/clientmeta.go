@@ -40,6 +40,8 @@ type ClientMetadata struct {
 	AccessTokenFormat        string          `json:"access_token_format,omitempty"`
 	// RequirePushedAuthorizationRequests is RFC 9126 section 6's.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// DPoPBoundAccessTokens is RFC 9449 section 5.2's.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // ParseClientMetadata reads a client metadata document: a JSON object of
@@ -106,6 +108,7 @@ func (m *ClientMetadata) decodeMembers(l *problemList, members map[string]json.R
 		{"client_name", str, &m.ClientName},
 		{"access_token_format", str, &m.AccessTokenFormat},
 		{"require_pushed_authorization_requests", "true or false", &m.RequirePushedAuthorizationRequests},
+		{"dpop_bound_access_tokens", "true or false", &m.DPoPBoundAccessTokens},
 	} {
 		raw, ok := members[f.name]
 		if !ok || string(raw) == "null" {
@@ -166,6 +169,7 @@ func (m *ClientMetadata) NewApplication() NewApplication {
 		AccessTokenFormat:        m.AccessTokenFormat,
 
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
+		DPoPBoundAccessTokens:              m.DPoPBoundAccessTokens,
 	}
 }
 

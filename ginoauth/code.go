@@ -65,6 +65,10 @@ func (p *Provider) codeGrant(ctx context.Context, app *store.Application, params
 	case code.CodeChallenge != "" && !pkceMatches(code.CodeChallengeMethod, code.CodeChallenge, verifier):
 		return nil, oautherr.ErrInvalidGrant.WithDescription("The code_verifier does not match the code_challenge.")
 	}
+	// RFC 9449 section 10: a code bound to a key needs a proof made with it.
+	if code.DPoPJKT != "" && code.DPoPJKT != jktFrom(ctx) {
+		return nil, oautherr.ErrInvalidGrant.WithDescription("The authorization request's dpop_jkt does not match the DPoP proof.")
+	}
 	// RFC 8707 section 2.2: the token request may narrow the resources of
 	// the authorization request, never add one. Checked before the code
 	// is consumed, so a refused request leaves it usable.

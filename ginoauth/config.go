@@ -165,6 +165,9 @@ type Config struct {
 	// OIDC configures OpenID Connect (off by default).
 	OIDC OIDCConfig
 
+	// DPoP configures sender-constrained tokens (RFC 9449; on by default).
+	DPoP DPoPConfig
+
 	// RevokeRefreshWithAccessToken makes revoking an access token revoke
 	// its refresh token too (RFC 7009 2.1 "MAY"). Revoking a refresh token
 	// always revokes its access token.

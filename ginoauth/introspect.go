@@ -32,6 +32,14 @@ type IntrospectionResponse struct {
 	// Aud is the token's audience (RFC 8707 resources; RFC 7662 section
 	// 2.2): a string for one, an array for several, absent for none.
 	Aud Audience `json:"aud,omitempty"`
+	// Cnf is a DPoP-bound token's confirmation (RFC 9449 section 6.2):
+	// {"jkt": thumbprint}; TokenType is then "DPoP".
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the "cnf" claim of RFC 7800 with RFC 9449's jkt member.
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Audience is a JWT-style "aud" (RFC 7519 section 4.1.3): it encodes as a
@@ -142,11 +150,15 @@ func (p *Provider) introspect(c *gin.Context) (*IntrospectionResponse, error) {
 		if info.ClientID != caller.clientID && !caller.resourceServer {
 			return inactive, nil
 		}
-		return &IntrospectionResponse{
+		resp := &IntrospectionResponse{
 			Active: true, Scope: scope.Format(info.Scopes), ClientID: info.ClientID, Username: info.Username,
 			TokenType: "Bearer", Exp: info.ExpiresAt.Unix(), Iat: info.IssuedAt.Unix(), Sub: info.UserID, Iss: iss,
 			Aud: info.Audience,
-		}, nil
+		}
+		if info.JKT != "" { // RFC 9449 section 6.2
+			resp.TokenType, resp.Cnf = "DPoP", &Confirmation{JKT: info.JKT}
+		}
+		return resp, nil
 	case strings.HasPrefix(raw, opaque.RefreshPrefix):
 		family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
 		if err != nil {

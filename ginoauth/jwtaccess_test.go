@@ -578,3 +578,30 @@ func TestJWTAccessTokenKeyRotation(t *testing.T) {
 		t.Error("old key's token after its expiry: valid, want refused")
 	}
 }
+
+// TestJWTAccessTokenDPoP: a DPoP-bound JWT access token carries its key's
+// thumbprint in cnf.jkt (RFC 9449 section 6.1), works with the DPoP scheme
+// and its proof, and is refused as a bearer token, on both stores.
+func TestJWTAccessTokenDPoP(t *testing.T) {
+	t.Parallel()
+	k := dpopKeys()
+	forEachStore(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, jwtConfig)
+		// The token endpoint's htu is the issuer's (Config.Issuer); the
+		// API's, the URL the request came to.
+		r := e.dpopTokenRequest(url.Values{"grant_type": {"client_credentials"}}, []string{e.confID, e.secret}, k.es.Proof("POST", jwtIssuer+"/o/token/", "", ""))
+		if !wantStatus(t, "token", r, 200) {
+			return
+		}
+		wantField(t, "token", r, "token_type", "DPoP")
+		at := r.str("access_token")
+		_, c := jwtParts(t, at)
+		if cnf, _ := c["cnf"].(map[string]any); cnf == nil || cnf["jkt"] != k.es.JKT() {
+			t.Errorf("cnf: got %v, want jkt %s", c["cnf"], k.es.JKT())
+		}
+		api := e.srv.URL + "/api/whoami"
+		wantStatus(t, "DPoP with its proof", e.dpopGet("/api/whoami", "DPoP", at, k.es.Proof("GET", api, at, "")), 200)
+		wantStatus(t, "DPoP with another key's proof", e.dpopGet("/api/whoami", "DPoP", at, k.es2.Proof("GET", api, at, "")), 401)
+		wantStatus(t, "as a bearer token", e.get("/api/whoami", at), 401)
+	})
+}

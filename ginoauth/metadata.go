@@ -43,6 +43,10 @@ type ServerMetadata struct {
 	// JWKSURI is the provider's JWK Set (RFC 8414 section 2), which
 	// verifies its ID tokens and JWT access tokens (RFC 9068 section 4).
 	JWKSURI string `json:"jwks_uri,omitempty"`
+
+	// DPoPSigningAlgValuesSupported are the JWS algorithms of DPoP proofs
+	// (RFC 9449 section 5.1), absent when Config.DPoP.Disabled.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // ResourceMetadata is RFC 9728's protected resource metadata.
@@ -51,6 +55,10 @@ type ResourceMetadata struct {
 	AuthorizationServers   []string `json:"authorization_servers"`
 	ScopesSupported        []string `json:"scopes_supported"`
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	// DPoPSigningAlgValuesSupported and DPoPBoundAccessTokensRequired are
+	// RFC 9728 section 2's DPoP members.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
 // issuer is Config.Issuer, or the scheme and host the request came to.
@@ -112,6 +120,7 @@ func (p *Provider) Metadata(issuer string) ServerMetadata {
 	if p.cfg.InsecureAllowPlainPKCE {
 		m.CodeChallengeMethodsSupported = append(m.CodeChallengeMethodsSupported, "plain")
 	}
+	m.DPoPSigningAlgValuesSupported = p.DPoPAlgs()
 	return m
 }
 
@@ -146,6 +155,9 @@ func (p *Provider) ResourceMetadataHandler() gin.HandlerFunc {
 			AuthorizationServers:   []string{iss},
 			ScopesSupported:        slices.Clone(p.scopeNames),
 			BearerMethodsSupported: slices.Clone(methods),
+
+			DPoPSigningAlgValuesSupported: p.DPoPAlgs(),
+			DPoPBoundAccessTokensRequired: p.dpop != nil && p.cfg.DPoP.Required,
 		})
 	}
 }

@@ -42,6 +42,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ginoauth/toolkit/ginoauth/dpop"
 	"github.com/ginoauth/toolkit/ginoauth/internal/keyset"
 	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/internal/tokencache"
@@ -91,6 +92,7 @@ type Provider struct {
 	assertion     ClientAssertionConfig // with its defaults
 	jwks          *jwksFetcher          // clients' jwks_uri documents
 	secretSealKey []byte                // seals client_secret_jwt secrets
+	dpop          *dpop.Verifier        // nil when Config.DPoP.Disabled
 }
 
 // New builds a Provider from cfg: it fills in the documented defaults,
@@ -140,6 +142,9 @@ func New(cfg Config) (*Provider, error) {
 	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)
 	if p.keys, err = newKeySet(cfg, key); err != nil {
 		return nil, err
+	}
+	if p.dpop, err = newDPoP(cfg, key, p.store); err != nil {
+		return nil, fmt.Errorf("ginoauth: DPoP: %w", err)
 	}
 	p.startValidationCache(cfg)
 	if p.loginURL, err = parseLoginURL(cfg.LoginURL); err != nil {

@@ -42,8 +42,10 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 		return nil, invalid
 	}
 	k := store.Key{Family: family, Signature: opaque.Signature(raw)}
+	// A DPoP proof (RFC 9449 section 5) takes the path below, which binds
+	// the new tokens; the one-round-trip rotation refuses a bound token.
 	if p.rotator != nil && params["scope"] == "" && len(resourcesFrom(ctx)) == 0 && p.cfg.RefreshTokenGracePeriod <= 0 &&
-		p.cfg.NarrowScopes == nil && p.idTokenCannotFail(app) && !p.jwtAccess(app) {
+		p.cfg.NarrowScopes == nil && p.idTokenCannotFail(app) && !p.jwtAccess(app) && jktFrom(ctx) == "" {
 		resp, err := p.refreshInPlace(ctx, p.rotator, app, k, invalid)
 		if !errors.Is(err, store.ErrCeiling) {
 			return resp, err
@@ -60,6 +62,9 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	}
 	if old.ClientID != app.ClientID || old.Generation != app.Generation {
 		return nil, invalid // another client's, or revoked with its application's tokens
+	}
+	if old.JKT != "" && old.JKT != jktFrom(ctx) {
+		return nil, invalid // RFC 9449 section 5: bound to another key, or no proof
 	}
 	now := p.now()
 	if !old.ExpiresAt.IsZero() && !now.Before(old.ExpiresAt) {

@@ -416,6 +416,7 @@ func replaceMetadata(a *store.Application, na NewApplication) {
 	a.IDTokenSignedResponseAlg = na.IDTokenSignedResponseAlg
 	a.AccessTokenFormat = na.AccessTokenFormat
 	a.RequirePushedAuthorizationRequests = na.RequirePushedAuthorizationRequests
+	a.DPoPBoundAccessTokens = na.DPoPBoundAccessTokens
 }
 
 // readMetadataBody reads a registration request's body: JSON
@@ -608,6 +609,7 @@ func (p *Provider) clientMetadata(app *store.Application) ClientMetadata {
 		AccessTokenFormat:       app.TokenFormat(),
 
 		RequirePushedAuthorizationRequests: app.RequirePushedAuthorizationRequests,
+		DPoPBoundAccessTokens:              app.DPoPBoundAccessTokens,
 	}
 	if p.cfg.OIDC.Enabled || app.IDTokenSignedResponseAlg != "" {
 		m.IDTokenSignedResponseAlg = app.IDTokenAlg()

@@ -468,8 +468,8 @@ func TestReplaceMetadataCoversApplication(t *testing.T) {
 		// UpdateApplication clears it when the method is no longer
 		// client_secret_jwt, and refuses a switch to that method.
 		"SealedSecret":                       "kept",
-		"RequirePushedAuthorizationRequests": "replaced",
-		"Name":                               "replaced", "ClientType": "replaced", "GrantTypes": "replaced", "RedirectURIs": "replaced",
+		"RequirePushedAuthorizationRequests": "replaced", "DPoPBoundAccessTokens": "replaced",
+		"Name": "replaced", "ClientType": "replaced", "GrantTypes": "replaced", "RedirectURIs": "replaced",
 		"AllowedScopes": "replaced", "PostLogoutRedirectURIs": "replaced", "TokenEndpointAuthMethod": "replaced",
 		"JWKS": "replaced", "JWKSURI": "replaced", "IDTokenSignedResponseAlg": "replaced", "AccessTokenFormat": "replaced",
 	}

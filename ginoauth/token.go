@@ -156,6 +156,9 @@ func (p *Provider) token(c *gin.Context) (*TokenResponse, error) {
 		}
 		ctx = withResources(ctx, resources)
 	}
+	if ctx, err = p.tokenProof(ctx, c, app); err != nil { // RFC 9449 section 5
+		return nil, err
+	}
 	resp, err := g.Handle(ctx, p, &TokenRequest{GrantType: grant, Client: app, Params: params, Resources: resources, HTTP: c.Request, clientIP: c.ClientIP})
 	if err == nil {
 		p.tokenGrant(c, grant, true)
@@ -252,6 +255,7 @@ func (p *Provider) mint(ctx context.Context, family string, app *store.Applicati
 		IssuedAt:   now,
 		ExpiresAt:  now.Add(p.accessTTL),
 	}
+	at.JKT = jktFrom(ctx) // DPoP (RFC 9449): before a JWT is signed, whose cnf names it
 	var access string
 	var err error
 	if p.jwtAccess(app) {
@@ -272,6 +276,7 @@ func (p *Provider) mint(ctx context.Context, family string, app *store.Applicati
 		Scope:       scope.Format(scopes),
 	}
 	if !withRefresh {
+		bindDPoP(ctx, app, at, nil, resp)
 		return at, nil, resp, nil
 	}
 	refresh, err := p.codec.Mint(opaque.RefreshPrefix, family)
@@ -292,5 +297,6 @@ func (p *Provider) mint(ctx context.Context, family string, app *store.Applicati
 		rt.ExpiresAt = now.Add(p.refreshTTL)
 	}
 	resp.RefreshToken = refresh
+	bindDPoP(ctx, app, at, rt, resp)
 	return at, rt, resp, nil
 }

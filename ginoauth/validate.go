@@ -27,6 +27,9 @@ func (p *Provider) Middleware() gin.HandlerFunc {
 	if opts.Audience == "" {
 		opts.Audience = p.cfg.Resource
 	}
+	if opts.DPoP.Verifier == nil && !opts.DPoP.Enabled && p.dpop != nil {
+		opts.DPoP.Verifier = p.dpop // RFC 9449: replay records in the store
+	}
 	if load := opts.UserLoader; load != nil {
 		opts.UserLoader = func(c *gin.Context, userID string) (any, error) {
 			user, err := load(c, userID)

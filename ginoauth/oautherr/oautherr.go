@@ -162,6 +162,11 @@ func WriteBearer(c *gin.Context, realm string, e *Error) {
 	WriteJSON(c, e)
 }
 
+// BearerChallenge is the WWW-Authenticate value WriteBearer sends for e,
+// for a writer that sends it beside another challenge (RFC 9449 section
+// 7.1's DPoP).
+func BearerChallenge(realm string, e *Error) string { return bearerChallenge(realm, e) }
+
 // bearerChallenge renders RFC 6750 section 3's challenge. A request with no
 // credentials gets only the realm (section 3.1: no error code).
 func bearerChallenge(realm string, e *Error) string {

@@ -82,6 +82,7 @@ const (
 	userKey
 	authErrorKey
 	realmKey
+	dpopKey
 )
 
 // TokenFromContext returns the token the middleware validated for this

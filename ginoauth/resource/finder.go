@@ -105,16 +105,22 @@ func findToken(r *http.Request, finders []TokenFinder) (string, error) {
 // an empty value or another scheme, and an *oautherr.Error with Code
 // invalid_request for a Bearer header whose token is missing or malformed.
 func ParseBearer(header string) (string, error) {
-	if len(header) < len("Bearer") || !strings.EqualFold(header[:len("Bearer")], "Bearer") {
+	return parseScheme(header, "Bearer")
+}
+
+// parseScheme is ParseBearer for the scheme given (Bearer or DPoP, whose
+// token68 has the same syntax).
+func parseScheme(header, scheme string) (string, error) {
+	if len(header) < len(scheme) || !strings.EqualFold(header[:len(scheme)], scheme) {
 		return "", nil
 	}
-	rest := header[len("Bearer"):]
+	rest := header[len(scheme):]
 	if rest != "" && rest[0] != ' ' {
 		return "", nil // e.g. "BearerX": another scheme
 	}
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
-		return "", oautherr.ErrInvalidRequest.WithDescription("The Bearer authorization header has no token.")
+		return "", oautherr.ErrInvalidRequest.WithDescription("The %s authorization header has no token.", scheme)
 	}
 	if !isB64Token(tok) {
 		return "", errMalformedToken

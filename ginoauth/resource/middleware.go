@@ -2,13 +2,16 @@ package resource
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ginoauth/toolkit/ginoauth/dpop"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/observe"
 )
@@ -75,6 +78,12 @@ type Options struct {
 	// RFC 9068 section 4): it was issued for another API. Empty checks no
 	// audience. Provider.Middleware sets it to Config.Resource unless set.
 	Audience string
+	// DPoP configures DPoP-bound tokens (RFC 9449). Its zero value leaves
+	// the DPoP scheme unrecognised (such a request is anonymous);
+	// Provider.Middleware turns it on with the provider's verifier unless
+	// Config.DPoP.Disabled. A DPoP-bound token presented as Bearer is
+	// refused whatever this says.
+	DPoP DPoPOptions
 }
 
 // ErrUserNotFound is what an Options.UserLoader returns (or wraps) when
@@ -117,6 +126,9 @@ type authenticator struct {
 	now        func() time.Time
 	obs        observe.Observer // nil: nothing reported
 	audience   string           // "": not checked
+	dpop       *dpop.Verifier   // nil: the DPoP scheme is not looked for
+	dpopBase   string           // DPoPOptions.BaseURL
+	dpopState  dpopState        // recorded on every request when dpop is on
 }
 
 func newAuthenticator(v TokenValidator, opts Options) *authenticator {
@@ -128,6 +140,11 @@ func newAuthenticator(v TokenValidator, opts Options) *authenticator {
 		now:        opts.Now,
 		obs:        opts.Observer,
 		audience:   opts.Audience,
+		dpop:       opts.DPoP.verifier(),
+		dpopBase:   strings.TrimRight(opts.DPoP.BaseURL, "/"),
+	}
+	if a.dpop != nil {
+		a.dpopState.algs = strings.Join(a.dpop.Algs(), " ")
 	}
 	if opts.Realm != "" && opts.Realm != DefaultRealm {
 		a.realm = opts.Realm
@@ -168,11 +185,23 @@ func (a *authenticator) serve(c *gin.Context) {
 		c.Next()
 		return
 	}
+	var proof *dpop.Proof
+	if a.dpop != nil {
+		c.Set(dpopKey, a.dpopState)
+		var done bool
+		if raw, proof, done = a.dpopToken(c, raw); done {
+			c.Next()
+			return
+		}
+	}
 	if raw == "" {
 		c.Next()
 		return
 	}
 	info, user, err := a.validate(c, raw)
+	if err == nil {
+		err = checkBinding(info, proof)
+	}
 	if a.obs != nil {
 		a.observe(err)
 	}
@@ -265,6 +294,93 @@ func unavailable(err error) error {
 // answers 503 with Retry-After; an error that is not an *oautherr.Error
 // answers 500, without detail. The body is always {"error": ...,
 // "error_description": ...}.
+//
+// With DPoP on (Options.DPoP), a request that used the DPoP scheme gets a
+// DPoP challenge instead (RFC 9449 section 7.1, with algs), and a 401 to
+// one that did not gets a DPoP challenge besides the Bearer one.
 func AbortWithError(c *gin.Context, err error) {
-	oautherr.WriteBearer(c, RealmFromContext(c), oautherr.As(err))
+	e := oautherr.As(err)
+	st, on := dpopFromContext(c)
+	if !on {
+		oautherr.WriteBearer(c, RealmFromContext(c), e)
+		return
+	}
+	challenge := e.Status == http.StatusUnauthorized || e.Code == oautherr.ErrInsufficientScope.Code || e.Code == oautherr.ErrInvalidRequest.Code
+	if st.scheme {
+		if challenge {
+			c.Header("WWW-Authenticate", dpopChallenge(RealmFromContext(c), st.algs, e))
+		}
+		oautherr.WriteJSON(c, e)
+		return
+	}
+	if challenge {
+		h := c.Writer.Header()
+		h.Set("WWW-Authenticate", oautherr.BearerChallenge(RealmFromContext(c), e))
+		if e.Status == http.StatusUnauthorized {
+			h.Add("WWW-Authenticate", dpopChallenge(RealmFromContext(c), st.algs, nil))
+		}
+	}
+	oautherr.WriteJSON(c, e)
+}
+
+// dpopToken looks for a token sent with the DPoP scheme and checks its
+// proof (RFC 9449 section 7.1). bearer is what the other finders found.
+// It returns the token to validate and the proof, or done when the
+// request's outcome is settled (recorded with SetAuthError, or answered
+// 503 when the replay check could not tell).
+func (a *authenticator) dpopToken(c *gin.Context, bearer string) (string, *dpop.Proof, bool) {
+	tok, err := tokenFromDPoPHeader(c.Request)
+	if err == nil && tok != "" && bearer != "" {
+		err = errSeveralTokens
+	}
+	if tok == "" && err == nil {
+		return bearer, nil, false
+	}
+	st := a.dpopState
+	st.scheme = true
+	c.Set(dpopKey, st)
+	if err != nil {
+		SetAuthError(c, err)
+		return "", nil, true
+	}
+	proof, err := a.dpop.Verify(c.Request.Context(), c.Request.Header.Values(dpop.HeaderName), dpop.Request{
+		Method: c.Request.Method, URL: a.requestURL(c.Request), AccessToken: tok,
+	})
+	if e, ok := dpop.IsError(err); ok {
+		if a.obs != nil {
+			a.obs.Validation(observe.ValidationInvalid)
+		}
+		if e.Code == dpop.CodeUseNonce {
+			c.Header(dpop.NonceHeader, e.Nonce)
+			SetAuthError(c, errUseDPoPNonce.WithDescription("%s", e.Description))
+		} else {
+			SetAuthError(c, errInvalidDPoPProof.WithDescription("%s", e.Description))
+		}
+		return "", nil, true
+	}
+	if err != nil {
+		if a.obs != nil {
+			a.obs.Unavailable(observe.EndpointResource)
+		}
+		a.log.ErrorContext(c.Request.Context(), "resource: checking a DPoP proof", "err", err)
+		AbortWithError(c, unavailable(err))
+		return "", nil, true
+	}
+	return tok, proof, false
+}
+
+// checkBinding checks a valid token against the scheme it came with: a
+// DPoP-bound token needs a proof made with its key (RFC 9449 section 7.1),
+// and is refused as Bearer (section 7.2); a bearer token is refused with
+// the DPoP scheme.
+func checkBinding(info *TokenInfo, proof *dpop.Proof) error {
+	switch {
+	case proof == nil && info.JKT != "":
+		return errBoundAsBearer
+	case proof != nil && info.JKT == "":
+		return errNotBound
+	case proof != nil && subtle.ConstantTimeCompare([]byte(proof.JKT), []byte(info.JKT)) != 1:
+		return errWrongKey
+	}
+	return nil
 }

@@ -29,7 +29,9 @@ type RefreshRotator interface {
 	// It changes nothing and returns ErrNotFound when old is not the
 	// family's live refresh token (used, revoked, expired or never
 	// stored), ErrRevoked when the family is revoked, ErrGrantMismatch when
-	// old belongs to another application or generation, and ErrCeiling
+	// old belongs to another application or generation or is bound to a
+	// DPoP key (RefreshToken.JKT: the caller checks the proof, RFC 9449
+	// section 5, and rotates with RotateRefreshToken), and ErrCeiling
 	// when a scope of old is outside req.Ceiling (the caller falls back to
 	// GetRefreshToken and RotateRefreshToken, which can narrow the scopes).
 	// Of any number of concurrent rotations of one token, at most one

@@ -131,6 +131,9 @@ type Application struct {
 	// refuse this client's requests that do not come through a pushed
 	// authorization request (RFC 9126 section 6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// DPoPBoundAccessTokens makes the token endpoint refuse this client
+	// tokens requested without a DPoP proof (RFC 9449 section 5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	// RegistrationTokenHash is the SHA-256, hex encoded, of the client's
 	// registration access token (RFC 7592 section 3), which the provider
@@ -321,6 +324,9 @@ type AuthorizationCode struct {
 	// section 2.1); the token request may narrow them. Empty means the
 	// provider's default resource, as AccessToken.Audience.
 	Resources []string `json:"au,omitempty"`
+	// DPoPJKT is the authorization request's dpop_jkt (RFC 9449 section
+	// 10): the code is redeemed only with a DPoP proof made with that key.
+	DPoPJKT string `json:"dj,omitempty"`
 	// Generation is the application's Generation at issuance.
 	Generation int64     `json:"g,omitempty"`
 	IssuedAt   time.Time `json:"i"`

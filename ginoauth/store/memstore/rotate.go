@@ -33,7 +33,9 @@ func (s *Store) RotateRefresh(_ context.Context, old store.Key, req store.Rotate
 	if !ok || !sameSig(cur.Key, old) || expired(cur.ExpiresAt, req.Now) || expired(cur.ExpiresAt, now) {
 		return nil, store.ErrNotFound
 	}
-	if cur.ClientID != req.ClientID || cur.Generation != req.Generation {
+	if cur.ClientID != req.ClientID || cur.Generation != req.Generation || cur.JKT != "" {
+		// A DPoP-bound refresh token (RFC 9449 section 5) needs a proof,
+		// which the caller checks on its slower path.
 		return nil, store.ErrGrantMismatch
 	}
 	if len(req.Ceiling) > 0 {

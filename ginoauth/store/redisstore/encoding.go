@@ -24,7 +24,8 @@ import (
 //	             then the expiry and the grant's creation as deltas from
 //	             it; the generation), then strings, each a uvarint length and
 //	             its bytes, in a fixed order (client, user, username,
-//	             scopes, audience, extra); an optional field is present
+//	             scopes, audience, extra: an access or refresh token's
+//	             extra is its DPoP jkt, RFC 9449); an optional field is present
 //	             only when its flag is set, and a present field is never
 //	             empty or zero.
 //
@@ -56,7 +57,7 @@ const (
 	fUser                 // user ID
 	fUsername             // username
 	fScopes               // scopes, space separated
-	fExtra                // code: redirect URI, challenge, method; retired: successor
+	fExtra                // code: redirect URI, challenge, method; retired: successor; access, refresh: DPoP jkt
 	fAudience             // audience or resources (RFC 8707), space separated
 	fAllFlags = 1<<iota - 1
 )
@@ -340,7 +341,7 @@ func encodeAccess(at *store.AccessToken, created int64) ([]byte, error) {
 	return encode(&record{
 		kind: kindAccess, digest: digest(at.Key.Signature), issued: ms(at.IssuedAt), expires: expMs(at.ExpiresAt),
 		created: created, gen: at.Generation, client: at.ClientID, user: at.UserID, username: at.Username, scopes: at.Scopes,
-		audience: at.Audience,
+		audience: at.Audience, extra: []string{at.JKT},
 	})
 }
 
@@ -348,40 +349,62 @@ func encodeRefresh(rt *store.RefreshToken, created int64) ([]byte, error) {
 	return encode(&record{
 		kind: kindRefresh, digest: digest(rt.Key.Signature), issued: ms(rt.IssuedAt), expires: expMs(rt.ExpiresAt),
 		created: created, gen: rt.Generation, client: rt.ClientID, user: rt.UserID, username: rt.Username, scopes: rt.Scopes,
-		audience: rt.Resources,
+		audience: rt.Resources, extra: []string{rt.JKT},
 	})
 }
 
 func decodeAccess(b []byte, k store.Key) (*store.AccessToken, error) {
-	r, err := decode(b, kindAccess, 0)
+	r, err := decode(b, kindAccess, 1)
 	if err != nil {
 		return nil, err
 	}
 	if r.expires == 0 {
 		return nil, fmt.Errorf("%w: access token without expiry", errCorrupt)
 	}
+	if r.extra != nil && r.extra[0] == "" {
+		return nil, fmt.Errorf("%w: empty jkt", errCorrupt)
+	}
 	return &store.AccessToken{
 		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Audience: r.audience, Generation: r.gen,
-		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires), GrantCreatedAt: fromMs(r.created),
+		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires), GrantCreatedAt: fromMs(r.created), JKT: jkt(r),
 	}, nil
 }
 
 func decodeRefresh(b []byte, k store.Key) (*store.RefreshToken, error) {
-	r, err := decode(b, kindRefresh, 0)
+	r, err := decode(b, kindRefresh, 1)
 	if err != nil {
 		return nil, err
 	}
+	if r.extra != nil && r.extra[0] == "" {
+		return nil, fmt.Errorf("%w: empty jkt", errCorrupt)
+	}
 	return &store.RefreshToken{
 		Key: k, ClientID: r.client, UserID: r.user, Username: r.username, Scopes: r.scopes, Resources: r.audience, Generation: r.gen,
-		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires), GrantCreatedAt: fromMs(r.created),
+		IssuedAt: fromMs(r.issued), ExpiresAt: fromMs(r.expires), GrantCreatedAt: fromMs(r.created), JKT: jkt(r),
 	}, nil
 }
 
+// jkt is a token record's DPoP key thumbprint (its one extra string), ""
+// for a bearer token. Records written before DPoP have no extra and decode
+// as bearer tokens.
+func jkt(r *record) string {
+	if len(r.extra) == 1 {
+		return r.extra[0]
+	}
+	return ""
+}
+
 func encodeCode(c *store.AuthorizationCode) ([]byte, error) {
+	extra := []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)}
+	if c.DPoPJKT != "" {
+		// A sixth string only when there is one, so that a code without
+		// it reads as before (and by an instance from before DPoP).
+		extra = append(extra, c.DPoPJKT)
+	}
 	return encode(&record{
 		kind: kindCode, digest: digest(c.Key.Signature), issued: ms(c.IssuedAt), expires: expMs(c.ExpiresAt),
 		gen: c.Generation, client: c.ClientID, user: c.UserID, username: c.Username, scopes: c.Scopes,
-		audience: c.Resources, extra: []string{c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod, c.Nonce, authTime(c.AuthTime)},
+		audience: c.Resources, extra: extra,
 	})
 }
 
@@ -396,9 +419,12 @@ func authTime(t time.Time) string {
 func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
 	r, err := decode(b, kindCode, 5)
 	if err != nil {
-		// A code written before OpenID Connect's two fields.
-		if r, err = decode(b, kindCode, 3); err != nil {
-			return nil, err
+		// A code with a DPoP key (RFC 9449 section 10); or one written
+		// before OpenID Connect's two fields.
+		if r, err = decode(b, kindCode, 6); err != nil {
+			if r, err = decode(b, kindCode, 3); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if r.expires == 0 {
@@ -410,14 +436,20 @@ func decodeCode(b []byte, k store.Key) (*store.AuthorizationCode, error) {
 	}
 	if r.extra != nil {
 		c.RedirectURI, c.CodeChallenge, c.CodeChallengeMethod = r.extra[0], r.extra[1], r.extra[2]
-		if len(r.extra) == 5 && r.extra[4] != "" {
+		if len(r.extra) >= 5 && r.extra[4] != "" {
 			ms, err := strconv.ParseInt(r.extra[4], 10, 64)
 			if err != nil || ms <= 0 {
 				return nil, fmt.Errorf("%w: bad auth time", errCorrupt)
 			}
 			c.Nonce, c.AuthTime = r.extra[3], fromMs(ms)
-		} else if len(r.extra) == 5 {
+		} else if len(r.extra) >= 5 {
 			c.Nonce = r.extra[3]
+		}
+		if len(r.extra) == 6 {
+			if r.extra[5] == "" {
+				return nil, fmt.Errorf("%w: empty dpop_jkt", errCorrupt)
+			}
+			c.DPoPJKT = r.extra[5]
 		}
 	}
 	return c, nil

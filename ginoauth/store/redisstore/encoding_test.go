@@ -74,10 +74,48 @@ func TestEncodingRoundTrip(t *testing.T) {
 	if got, err := decodeCode(b, at.Key); err != nil || !slices.Equal(got.Resources, cd.Resources) || got.Nonce != "n" || got.RedirectURI != cd.RedirectURI {
 		t.Fatalf("code resources: got %+v, %v; want %q", got, err, cd.Resources)
 	}
+	// A code's dpop_jkt (RFC 9449 section 10) is a sixth extra string,
+	// present only when set.
+	without := len(b)
+	boundCode := *cd
+	boundCode.DPoPJKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	if b, err = encodeCode(&boundCode); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeCode(b, at.Key); err != nil || got.DPoPJKT != boundCode.DPoPJKT || got.Nonce != "n" || !got.AuthTime.Equal(n) {
+		t.Fatalf("code dpop_jkt: got %+v, %v; want %q with its nonce and auth time", got, err, boundCode.DPoPJKT)
+	}
+	if len(b) != without+1+len(boundCode.DPoPJKT) {
+		t.Fatalf("code with dpop_jkt: %d bytes, want %d", len(b), without+1+len(boundCode.DPoPJKT))
+	}
 	for _, bad := range [][]string{{""}, {"https://a/ b"}} {
 		if _, err := encodeAccess(&store.AccessToken{Key: at.Key, ClientID: "c", Audience: bad, IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0); err == nil {
 			t.Fatalf("encoded audience %q", bad)
 		}
+	}
+	// A DPoP key thumbprint (RFC 9449) round-trips on access and refresh
+	// tokens; a record with an empty one is corrupt.
+	bound := *at
+	bound.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	if b, err = encodeAccess(&bound, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeAccess(b, at.Key); err != nil || got.JKT != bound.JKT {
+		t.Fatalf("access jkt: got %+v, %v; want %q", got, err, bound.JKT)
+	}
+	if b, err = encodeRefresh(&store.RefreshToken{Key: at.Key, ClientID: "c", IssuedAt: n, JKT: bound.JKT}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeRefresh(b, at.Key); err != nil || got.JKT != bound.JKT {
+		t.Fatalf("refresh jkt: got %+v, %v; want %q", got, err, bound.JKT)
+	}
+	if b, err = encodeAccess(at, 0); err != nil {
+		t.Fatal(err)
+	}
+	empty := append(bytes.Clone(b), 0) // an empty extra string
+	empty[headerLen-1] |= fExtra
+	if _, err := decodeAccess(empty, at.Key); err == nil {
+		t.Fatal("decoded an access record with an empty jkt")
 	}
 	// Scopes with a space cannot be encoded (they could not be split back).
 	if _, err := encodeAccess(&store.AccessToken{Key: at.Key, ClientID: "c", Scopes: []string{"a b"}, IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0); err == nil {
@@ -102,6 +140,12 @@ func FuzzDecode(f *testing.F) {
 		},
 		func() ([]byte, error) {
 			return encodeRefresh(&store.RefreshToken{Key: k, ClientID: "c", Resources: []string{"https://a/"}, IssuedAt: n}, 0)
+		},
+		func() ([]byte, error) {
+			return encodeAccess(&store.AccessToken{Key: k, ClientID: "c", JKT: "jkt", IssuedAt: n, ExpiresAt: n.Add(time.Hour)}, 0)
+		},
+		func() ([]byte, error) {
+			return encodeRefresh(&store.RefreshToken{Key: k, ClientID: "c", JKT: "jkt", IssuedAt: n}, 0)
 		},
 		func() ([]byte, error) {
 			return encodeCode(&store.AuthorizationCode{Key: k, ClientID: "c", UserID: "u", RedirectURI: "https://x/cb", CodeChallengeMethod: "S256", IssuedAt: n, ExpiresAt: n.Add(-time.Minute)})

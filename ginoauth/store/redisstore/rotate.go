@@ -26,8 +26,9 @@ var _ store.RefreshRotator = (*Store)(nil)
 // lifetime when the old token never expires (ms; ” files no retired
 // record), [10] ceiling (space separated, ” for none), [11] channel,
 // [12] message. Returns -1 (revoked), 0 (not the live token), -2 (another
-// client or generation), -3 (a scope outside the ceiling), or the old
-// record.
+// client or generation, or a refresh token bound to a DPoP key, flag
+// fExtra: RFC 9449 section 5 needs a proof, which the caller checks on the
+// slower path), -3 (a scope outside the ceiling), or the old record.
 var rotateInPlaceScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[4]) == 1 then
 	return -1
@@ -87,7 +88,7 @@ local tail = string.sub(cur, pos)
 local clen = uv()
 local client = string.sub(cur, pos, pos + clen - 1)
 pos = pos + clen
-if client ~= ARGV[2] or gen ~= tonumber(ARGV[3]) then
+if client ~= ARGV[2] or gen ~= tonumber(ARGV[3]) or bit(flags, 64) then
 	return -2
 end
 local now = tonumber(ARGV[4])

@@ -36,6 +36,13 @@ func TestRotateRefreshRecords(t *testing.T) {
 		{"resources", func(at *store.AccessToken, rt *store.RefreshToken) {
 			at.Audience, rt.Resources = []string{"https://a.example/"}, []string{"https://a.example/", "https://b.example/"}
 		}, time.Hour},
+		// A confidential client's DPoP-bound access token beside an unbound
+		// refresh token (RFC 9449 section 5): the new access token, made
+		// without a proof, is unbound. (A bound refresh token is refused:
+		// storetest's Rotation/Refusals.)
+		{"bound access token", func(at *store.AccessToken, rt *store.RefreshToken) {
+			at.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+		}, time.Hour},
 	} {
 		fam := "f" + strconv.Itoa(len(tc.name))
 		at, rt := issue(fam, tc.name+"a", tc.name+"r", time.Hour, time.Hour)

@@ -119,6 +119,9 @@ func testRotateRefreshRefusals(t *testing.T, s store.Store) {
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
 	atE, rtE := tokens("short", "1", time.Hour, expiryWait)
 	must(t, "SaveTokens(short)", s.SaveTokens(c, atE, rtE))
+	atB, rtB := tokens("bound", "1", time.Hour, 24*time.Hour)
+	atB.JKT, rtB.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	must(t, "SaveTokens(bound)", s.SaveTokens(c, atB, rtB))
 	time.Sleep(sleepPast)
 	for _, tc := range []struct {
 		name string
@@ -132,6 +135,7 @@ func testRotateRefreshRefusals(t *testing.T, s store.Store) {
 		{"another signature", store.Key{Family: "fam", Signature: "rt-x"}, nil, store.ErrNotFound},
 		{"an unknown family", store.Key{Family: "none", Signature: "rt-1"}, nil, store.ErrNotFound},
 		{"an expired token", rtE.Key, nil, store.ErrNotFound},
+		{"a DPoP-bound token", rtB.Key, nil, store.ErrGrantMismatch},
 	} {
 		req := rotateReq(tc.key.Family, "2", now(), 24*time.Hour)
 		if tc.mod != nil {
@@ -143,7 +147,7 @@ func testRotateRefreshRefusals(t *testing.T, s store.Store) {
 			t.Fatalf("%s: the refused rotation stored new tokens", tc.name)
 		}
 	}
-	if !hasAccess(t, s, at1.Key) || !hasRefresh(t, s, rt1.Key) {
+	if !hasAccess(t, s, at1.Key) || !hasRefresh(t, s, rt1.Key) || !hasRefresh(t, s, rtB.Key) {
 		t.Fatal("a refused rotation removed the current pair")
 	}
 }

@@ -115,6 +115,7 @@ var tests = []contractTest[store.Store]{
 	{"SigningKeys/SaveListDelete", testSigningKeys},
 	{"Codes/OIDC", testCodeOIDC},
 	{"Tokens/Audience", testAudience},
+	{"Tokens/JKT", testJKT},
 }
 
 // expiryWait is how far ahead short-lived records expire, and sleepPast how
