@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ginoauth/toolkit/ginoauth"
+	"github.com/ginoauth/toolkit/ginoauth/dpop/dpoptest"
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store"
@@ -457,4 +458,61 @@ func FuzzJWTMode(f *testing.F) {
 			t.Fatalf("%q: got %v, want invalid_token", tok, err)
 		}
 	})
+}
+
+// TestRemoteDPoP: a resource server that trusts a provider from afar, by
+// introspection or by its JWKS, honours the provider's DPoP binding: a
+// bound token works with the DPoP scheme and its proof, and is refused as
+// a bearer token or with another key's proof.
+func TestRemoteDPoP(t *testing.T) {
+	t.Parallel()
+	key, other := dpoptest.NewKey(jose.ES256), dpoptest.NewKey(jose.ES256)
+	for _, format := range []string{store.TokenFormatOpaque, store.TokenFormatJWT} {
+		t.Run(format, func(t *testing.T) {
+			as := newRemoteAS(t, func(c *ginoauth.Config) { c.AccessTokenFormat = format; c.Issuer = testIssuer })
+			cfg := resource.IntrospectionConfig{URL: as.introspectURL(), ClientID: as.clientID, ClientSecret: as.secret, Logger: quietLogger()}
+			if format == store.TokenFormatJWT {
+				cfg.JWKSURL, cfg.Issuer = as.srv.URL+"/o/.well-known/jwks.json", testIssuer
+			}
+			in := newIntrospector(t, cfg)
+			srv := newRS(t, in, resource.Options{DPoP: resource.DPoPOptions{Enabled: true}, Logger: quietLogger()})
+
+			req, _ := http.NewRequest("POST", as.srv.URL+"/o/token/", strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("DPoP", key.Proof("POST", testIssuer+"/o/token/", "", ""))
+			req.SetBasicAuth(as.clientID, as.secret)
+			res, err := as.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tok struct {
+				AccessToken string `json:"access_token"`
+				TokenType   string `json:"token_type"`
+			}
+			if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 || tok.TokenType != "DPoP" {
+				t.Fatalf("token: %d %v %+v", res.StatusCode, err, tok)
+			}
+			res.Body.Close()
+
+			call := func(scheme string, k *dpoptest.Key) int {
+				r := httptest.NewRequest("GET", "http://api.example.com/api/whoami", nil)
+				r.Header.Set("Authorization", scheme+" "+tok.AccessToken)
+				if k != nil {
+					r.Header.Set("DPoP", k.Proof("GET", "http://api.example.com/api/whoami", tok.AccessToken, ""))
+				}
+				w := httptest.NewRecorder()
+				srv.r.ServeHTTP(w, r)
+				return w.Code
+			}
+			if got := call("DPoP", key); got != 200 {
+				t.Errorf("DPoP with its proof: %d, want 200", got)
+			}
+			if got := call("DPoP", other); got != 401 {
+				t.Errorf("DPoP with another key's proof: %d, want 401", got)
+			}
+			if got := call("Bearer", nil); got != 401 {
+				t.Errorf("as a bearer token: %d, want 401", got)
+			}
+		})
+	}
 }
