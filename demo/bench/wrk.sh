@@ -118,6 +118,12 @@ mint_refresh() {
   for f in "$1.d"/*; do json_field refresh_token <"$f"; echo; done | grep -E '^gort_' >"$1" || true
   [ "$(wc -l <"$1")" -eq $((2 * CONNS)) ] || die "could not mint $((2 * CONNS)) refresh tokens (got $(wc -l <"$1"))"
 }
+# A second application whose access tokens are JWTs (RFC 9068, RS256).
+jcreds=$("$out/demo" createapplication --redis "$BENCH_REDIS_URL" --json --metadata '{"client_name":"bench-jwt","grant_types":["client_credentials"],"access_token_format":"jwt"}')
+jcid=$(echo "$jcreds" | sed -E 's/.*"client_id":"([^"]*)".*/\1/')
+jcsecret=$(echo "$jcreds" | sed -E 's/.*"client_secret":"([^"]*)".*/\1/')
+jtoken=$(curl -fs -u "$jcid:$jcsecret" -d grant_type=client_credentials -d "scope=read write" "http://$OURS/o/token/" | json_field access_token)
+case $jtoken in eyJ*) ;; *) die "the JWT application's token is not a JWT" ;; esac
 basic=$(printf '%s' "$cid:$csecret" | base64 -w0)
 btoken=$(curl -fs -u bench:bench-secret -d grant_type=client_credentials "http://$BASE/o/token/" | json_field access_token)
 [ -n "$token" ] && [ -n "$btoken" ] || { echo "could not get tokens" >&2; exit 1; }
@@ -132,6 +138,7 @@ LUA
   echo "$out/post-$3.lua"
 }
 ours_post=$(post_lua "grant_type=client_credentials&scope=read" "$cid:$csecret" ours)
+jwt_post=$(post_lua "grant_type=client_credentials&scope=read" "$jcid:$jcsecret" jwt)
 base_post=$(post_lua "grant_type=client_credentials" "bench:bench-secret" base)
 
 if [ "$DRYRUN" != 0 ]; then
@@ -152,6 +159,8 @@ cases=(
   "ginoauth demo, snippets list no auth (/bench/snippets/)|http://$OURS/bench/snippets/"
   "ginoauth demo, snippets list protected (/snippets/)|-H Authorization:\ Bearer\ $token http://$OURS/snippets/"
   "ginoauth demo, client_credentials token|-s $ours_post http://$OURS/o/token/"
+  "ginoauth demo, protected GET, JWT access token|-H Authorization:\ Bearer\ $jtoken http://$OURS/bench/protected"
+  "ginoauth demo, client_credentials token, JWT (RS256)|-s $jwt_post http://$OURS/o/token/"
   "ginoauth demo, refresh_token grant (rotation)|-s demo/bench/refresh.lua http://$OURS/o/token/ -- $out/refresh-tokens $THREADS $basic"
 )
 
