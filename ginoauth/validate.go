@@ -142,6 +142,12 @@ func (p *Provider) startValidationCache(cfg Config) {
 		MaxAge:     cfg.ValidationCacheMaxAge,
 		Now:        p.now,
 	})
+	// This instance's own revocations drop what it cached at once, not
+	// when their message comes back.
+	p.store = localInvalidations{Store: p.store, c: p.tokens}
+	if p.rotator != nil {
+		p.rotator = localRotator{RefreshRotator: p.rotator, c: p.tokens}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	reported := make(chan struct{})

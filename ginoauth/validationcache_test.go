@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -299,6 +301,92 @@ func TestValidationCacheRefusesForgeries(t *testing.T) {
 	} {
 		if _, err := cp.b.Validate(ctx, forged); !errors.Is(err, oautherr.ErrInvalidToken) {
 			t.Errorf("%s: got %v, want invalid_token", name, err)
+		}
+	}
+}
+
+// slowChannel is a store whose invalidation messages reach this instance
+// late, as on a loaded network.
+type slowChannel struct {
+	*redisstore.Store
+	delay time.Duration
+}
+
+func (s slowChannel) Watch(ctx context.Context, h store.InvalidationHandler) error {
+	return s.Store.Watch(ctx, slowHandler{h, s.delay})
+}
+
+type slowHandler struct {
+	store.InvalidationHandler
+	delay time.Duration
+}
+
+func (h slowHandler) InvalidateFamily(f string) { time.Sleep(h.delay); h.InvalidationHandler.InvalidateFamily(f) }
+func (h slowHandler) InvalidateClient(c string) { time.Sleep(h.delay); h.InvalidationHandler.InvalidateClient(c) }
+
+// TestValidationCacheOwnRevocation: a token revoked on an instance is
+// refused by that instance's very next request, whatever its cache held,
+// without waiting for the invalidation message to come back (RFC 7009
+// section 2.2: the token is invalid once the revocation is answered); for
+// opaque and JWT access tokens, revoked one by one or with their
+// application's tokens.
+func TestValidationCacheOwnRevocation(t *testing.T) {
+	t.Parallel()
+	client, prefix := redistest.Client(t)
+	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ginoauth.New(ginoauth.Config{
+		Store: slowChannel{Store: rs, delay: time.Second}, SecretKey: testKey, ValidationCache: true, Issuer: jwtIssuer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if !eventually(2*time.Second, p.ValidationCacheLive) {
+		t.Fatal("validation cache: got not live after 2 s, want live")
+	}
+	srv := newServer(t, p)
+	ctx := context.Background()
+	for _, format := range []string{store.TokenFormatOpaque, store.TokenFormatJWT} {
+		for _, how := range []string{"revocation endpoint", "application's tokens"} {
+			app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{
+				ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials}, AccessTokenFormat: format,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := p.IssueTokens(ctx, app, ginoauth.IssueRequest{Scopes: []string{"read"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // cached from here on
+				if _, err := p.Validate(ctx, resp.AccessToken); err != nil {
+					t.Fatalf("%s, %s: before the revocation: %v", format, how, err)
+				}
+			}
+			switch how {
+			case "revocation endpoint":
+				req, _ := http.NewRequest("POST", srv.URL+"/o/revoke_token/", strings.NewReader(url.Values{"token": {resp.AccessToken}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(app.ClientID, secret)
+				res, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					t.Fatalf("revoke: %d", res.StatusCode)
+				}
+			default:
+				if _, err := p.RevokeGrants(ctx, store.GrantFilter{ClientID: app.ClientID}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.Validate(ctx, resp.AccessToken); err == nil {
+				t.Errorf("%s, %s: the revoking instance still accepts the token (its message not back yet)", format, how)
+			}
 		}
 	}
 }
