@@ -321,8 +321,14 @@ type slowHandler struct {
 	delay time.Duration
 }
 
-func (h slowHandler) InvalidateFamily(f string) { time.Sleep(h.delay); h.InvalidationHandler.InvalidateFamily(f) }
-func (h slowHandler) InvalidateClient(c string) { time.Sleep(h.delay); h.InvalidationHandler.InvalidateClient(c) }
+func (h slowHandler) InvalidateFamily(f string) {
+	time.Sleep(h.delay)
+	h.InvalidationHandler.InvalidateFamily(f)
+}
+func (h slowHandler) InvalidateClient(c string) {
+	time.Sleep(h.delay)
+	h.InvalidationHandler.InvalidateClient(c)
+}
 
 // TestValidationCacheOwnRevocation: a token revoked on an instance is
 // refused by that instance's very next request, whatever its cache held,
