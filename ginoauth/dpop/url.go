@@ -16,8 +16,8 @@ func NormalizeURL(s string) (string, bool) {
 		return "", false
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Opaque != "" || u.User != nil || u.Host == "" {
-		return "", false
+	if err != nil || u.Opaque != "" || u.User != nil || u.Hostname() == "" {
+		return "", false // "http://:" has a Host (":") but no host
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "http" && scheme != "https" {
