@@ -114,34 +114,40 @@ func BenchmarkGETCached(b *testing.B) {
 func BenchmarkTokenClientCredentials(b *testing.B) {
 	for _, kind := range storeKinds {
 		b.Run(kind, func(b *testing.B) {
-			p, err := ginoauth.New(ginoauth.Config{Store: newStore(b, kind), SecretKey: testKey})
-			if err != nil {
-				b.Fatal(err)
-			}
-			app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
-				ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := gin.New()
-			p.Mount(r)
-			b.ReportAllocs()
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
-					req.SetBasicAuth(app.ClientID, secret)
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					w := httptest.NewRecorder()
-					r.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						b.Fatalf("%d %s", w.Code, w.Body)
-					}
-				}
-			})
+			benchClientCredentials(b, ginoauth.Config{Store: newStore(b, kind), SecretKey: testKey})
 		})
 	}
+}
+
+// benchClientCredentials runs client_credentials token requests against a
+// provider configured with cfg.
+func benchClientCredentials(b *testing.B, cfg ginoauth.Config) {
+	p, err := ginoauth.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := gin.New()
+	p.Mount(r)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
+			req.SetBasicAuth(app.ClientID, secret)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			w := httptest.NewRecorder()
+			r.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
 }
 
 // BenchmarkTokenRefresh measures the refresh_token grant: each goroutine
@@ -234,32 +240,7 @@ func BenchmarkTokenJWT(b *testing.B) {
 		{"opaque", "", ""}, {"RS256", store.TokenFormatJWT, "RS256"}, {"ES256", store.TokenFormatJWT, "ES256"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			p, err := ginoauth.New(ginoauth.Config{Store: newStore(b, "redis"), SecretKey: testKey, AccessTokenFormat: tc.format, AccessTokenAlg: tc.alg})
-			if err != nil {
-				b.Fatal(err)
-			}
-			app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
-				ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := gin.New()
-			p.Mount(r)
-			b.ReportAllocs()
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
-					req.SetBasicAuth(app.ClientID, secret)
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					w := httptest.NewRecorder()
-					r.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						b.Fatalf("%d %s", w.Code, w.Body)
-					}
-				}
-			})
+			benchClientCredentials(b, ginoauth.Config{Store: newStore(b, "redis"), SecretKey: testKey, AccessTokenFormat: tc.format, AccessTokenAlg: tc.alg})
 		})
 	}
 }

@@ -22,20 +22,11 @@ import (
 // generation (the gen claim), checked against the application cache.
 func TestJWTAccessTokenStaleGeneration(t *testing.T) {
 	t.Parallel()
-	client, prefix := redistest.Client(t)
-	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := jwtStore(t)
 	clk := &fakeClock{t: time.Now()}
 	a, b := newJWTInstance(t, rs, clk), newJWTInstance(t, rs, clk)
 	ctx := context.Background()
-	app, _, err := a.p.CreateApplication(ctx, ginoauth.NewApplication{
-		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newJWTApp(t, a.p)
 	stale := *app // what a slow token request read before the revocation
 	if _, err := rs.RevokeApplicationTokens(ctx, app.ClientID); err != nil {
 		t.Fatal(err)
@@ -55,20 +46,11 @@ func TestJWTAccessTokenStaleGeneration(t *testing.T) {
 // TestJWTAccessTokenStaleGeneration, with a deleted application.
 func TestJWTAccessTokenDeletedApplication(t *testing.T) {
 	t.Parallel()
-	client, prefix := redistest.Client(t)
-	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := jwtStore(t)
 	clk := &fakeClock{t: time.Now()}
 	a, b := newJWTInstance(t, rs, clk), newJWTInstance(t, rs, clk)
 	ctx := context.Background()
-	app, _, err := a.p.CreateApplication(ctx, ginoauth.NewApplication{
-		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newJWTApp(t, a.p)
 	if err := a.p.DeleteApplication(ctx, app.ClientID); err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +79,7 @@ func TestJWTAccessTokenLostMessage(t *testing.T) {
 	clk := &fakeClock{t: time.Now()}
 	a, b := newJWTInstance(t, rs, clk), newJWTInstance(t, rs, clk)
 	ctx := context.Background()
-	app, _, err := a.p.CreateApplication(ctx, ginoauth.NewApplication{
-		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newJWTApp(t, a.p)
 	time.Sleep(100 * time.Millisecond)
 	clk.Add(3 * time.Second)
 	resp, err := a.p.IssueTokens(ctx, app, ginoauth.IssueRequest{UserID: "u1", Username: "alice", Scopes: []string{"read"}})
@@ -129,21 +106,12 @@ func TestJWTAccessTokenLostMessage(t *testing.T) {
 // it cannot escape the invalidations that arrive before its iat.
 func TestJWTAccessTokenFutureIat(t *testing.T) {
 	t.Parallel()
-	client, prefix := redistest.Client(t)
-	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := jwtStore(t)
 	clkA := &fakeClock{t: time.Now().Add(time.Hour)} // A's clock is an hour ahead
 	clkB := &fakeClock{t: time.Now()}
 	a, b := newJWTInstance(t, rs, clkA), newJWTInstance(t, rs, clkB)
 	ctx := context.Background()
-	app, _, err := a.p.CreateApplication(ctx, ginoauth.NewApplication{
-		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newJWTApp(t, a.p)
 	time.Sleep(100 * time.Millisecond)
 	clkB.Add(3 * time.Second)
 	resp, err := a.p.IssueTokens(ctx, app, ginoauth.IssueRequest{UserID: "u1", Username: "alice", Scopes: []string{"read"}})
@@ -196,11 +164,7 @@ func TestJWTAccessTokenDefaultAudience(t *testing.T) {
 // for 30 s); B refuses those JWTs, as it refuses such opaque tokens.
 func TestJWTAccessTokenStaleApplicationCache(t *testing.T) {
 	t.Parallel()
-	client, prefix := redistest.Client(t)
-	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := jwtStore(t)
 	clk := &fakeClock{t: time.Now()}
 	pa, err := ginoauth.New(ginoauth.Config{
 		Store: rs, SecretKey: testKey, Now: clk.Now, ApplicationCacheTTL: 30 * time.Second,

@@ -360,11 +360,7 @@ func jtiFamily(t *testing.T, tok string) string {
 // token's reuse.
 func TestJWTAccessTokenRevocationAcrossInstances(t *testing.T) {
 	t.Parallel()
-	client, prefix := redistest.Client(t)
-	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := jwtStore(t)
 	clk := &fakeClock{t: time.Now()}
 	a, b := newJWTInstance(t, rs, clk), newJWTInstance(t, rs, clk)
 	srvA := newServer(t, a.p)
@@ -468,11 +464,7 @@ func TestJWTAccessTokenRevocationAcrossInstances(t *testing.T) {
 // and an instance whose channel is gone reads the store every time.
 func TestJWTAccessTokenNewInstance(t *testing.T) {
 	t.Parallel()
-	client, prefix := redistest.Client(t)
-	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := jwtStore(t)
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Now()}
 	a := newJWTInstance(t, rs, clk)
@@ -604,4 +596,28 @@ func TestJWTAccessTokenDPoP(t *testing.T) {
 		wantStatus(t, "DPoP with another key's proof", e.dpopGet("/api/whoami", "DPoP", at, k.es2.Proof("GET", api, at, "")), 401)
 		wantStatus(t, "as a bearer token", e.get("/api/whoami", at), 401)
 	})
+}
+
+// jwtStore is a redisstore on a Redis of the test's own (redistest).
+func jwtStore(t *testing.T) *redisstore.Store {
+	t.Helper()
+	client, prefix := redistest.Client(t)
+	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// newJWTApp registers a confidential password and client_credentials
+// application on p.
+func newJWTApp(t *testing.T, p *ginoauth.Provider) *store.Application {
+	t.Helper()
+	app, _, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
+		ClientType: store.Confidential, GrantTypes: []string{store.GrantPassword, store.GrantClientCredentials},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
 }

@@ -230,6 +230,21 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if in.ttl < 0 || in.timeout < 0 || in.maxEntries < 0 {
 		return nil, errors.New("resource: IntrospectionConfig: CacheTTL, Timeout and MaxCacheEntries must not be negative")
 	}
+	in.defaults()
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		in.log.Warn("resource: the introspection endpoint is plain http; tokens and credentials cross the network in clear",
+			"endpoint", in.logURL)
+	}
+	if cfg.JWKSURL != "" {
+		if in.jwt, err = newJWTVerifier(cfg, in); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// defaults fills in the documented defaults of what cfg left unset.
+func (in *Introspector) defaults() {
 	if in.timeout == 0 {
 		in.timeout = DefaultIntrospectionTimeout
 	}
@@ -251,16 +266,6 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if in.now == nil {
 		in.now = time.Now
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		in.log.Warn("resource: the introspection endpoint is plain http; tokens and credentials cross the network in clear",
-			"endpoint", in.logURL)
-	}
-	if cfg.JWKSURL != "" {
-		if in.jwt, err = newJWTVerifier(cfg, in); err != nil {
-			return nil, err
-		}
-	}
-	return in, nil
 }
 
 // newJWTOnly builds an Introspector with the JWT mode and no introspection
@@ -276,27 +281,7 @@ func newJWTOnly(cfg IntrospectionConfig) (*Introspector, error) {
 		ttl: cfg.CacheTTL, timeout: cfg.Timeout, client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
 		maxEntries: cfg.MaxCacheEntries, inflight: make(map[[sha256.Size]byte]*introspection),
 	}
-	if in.timeout == 0 {
-		in.timeout = DefaultIntrospectionTimeout
-	}
-	if in.maxEntries == 0 {
-		in.maxEntries = DefaultMaxCacheEntries
-	}
-	if in.ttl > 0 {
-		in.negTTL = min(in.ttl, maxNegativeTTL)
-		in.cache = make(map[[sha256.Size]byte]cacheEntry)
-	}
-	if in.client == nil {
-		in.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}
-	}
-	if in.log == nil {
-		in.log = slog.Default()
-	}
-	if in.now == nil {
-		in.now = time.Now
-	}
+	in.defaults()
 	var err error
 	if in.jwt, err = newJWTVerifier(cfg, in); err != nil {
 		return nil, err
