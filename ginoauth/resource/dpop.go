@@ -107,8 +107,11 @@ func dpopFromContext(c *gin.Context) (dpopState, bool) {
 	if !ok {
 		return dpopState{}, false
 	}
-	s, ok := v.(dpopState)
-	return s, ok
+	s, ok := v.(*dpopState)
+	if !ok || s == nil {
+		return dpopState{}, false
+	}
+	return *s, true
 }
 
 // UsedDPoP reports whether the request presented its token with the DPoP

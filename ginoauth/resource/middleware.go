@@ -128,7 +128,10 @@ type authenticator struct {
 	audience   string           // "": not checked
 	dpop       *dpop.Verifier   // nil: the DPoP scheme is not looked for
 	dpopBase   string           // DPoPOptions.BaseURL
-	dpopState  dpopState        // recorded on every request when dpop is on
+	// dpopOn and dpopUsed are what every request records when dpop is on
+	// (DPoP on; and the DPoP scheme used), built once: a pointer in the
+	// context costs no allocation per request.
+	dpopOn, dpopUsed *dpopState
 }
 
 func newAuthenticator(v TokenValidator, opts Options) *authenticator {
@@ -144,7 +147,8 @@ func newAuthenticator(v TokenValidator, opts Options) *authenticator {
 		dpopBase:   strings.TrimRight(opts.DPoP.BaseURL, "/"),
 	}
 	if a.dpop != nil {
-		a.dpopState.algs = strings.Join(a.dpop.Algs(), " ")
+		algs := strings.Join(a.dpop.Algs(), " ")
+		a.dpopOn, a.dpopUsed = &dpopState{algs: algs}, &dpopState{algs: algs, scheme: true}
 	}
 	if opts.Realm != "" && opts.Realm != DefaultRealm {
 		a.realm = opts.Realm
@@ -187,7 +191,7 @@ func (a *authenticator) serve(c *gin.Context) {
 	}
 	var proof *dpop.Proof
 	if a.dpop != nil {
-		c.Set(dpopKey, a.dpopState)
+		c.Set(dpopKey, a.dpopOn)
 		var done bool
 		if raw, proof, done = a.dpopToken(c, raw); done {
 			c.Next()
@@ -336,9 +340,7 @@ func (a *authenticator) dpopToken(c *gin.Context, bearer string) (string, *dpop.
 	if tok == "" && err == nil {
 		return bearer, nil, false
 	}
-	st := a.dpopState
-	st.scheme = true
-	c.Set(dpopKey, st)
+	c.Set(dpopKey, a.dpopUsed)
 	if err != nil {
 		SetAuthError(c, err)
 		return "", nil, true
