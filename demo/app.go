@@ -296,6 +296,7 @@ func (a *app) newProvider(o options, secret []byte) (*ginoauth.Provider, error) 
 		DefaultScopes:      demoDefaultScopes(),
 		Registration:       registration(), // register.go
 		NarrowScopes:       a.narrowScopes,
+		NarrowedScopes:     []string{registerScope}, // all narrowScopes drops: a refresh of any other grant stays one round trip
 	})
 }
 

@@ -265,6 +265,15 @@ type Config struct {
 	// request: an *oautherr.Error is answered as it is, one wrapping
 	// store.ErrUnavailable with 503. Nil grants what passed those checks.
 	NarrowScopes func(ctx context.Context, client *store.Application, userID string, scopes []string) ([]string, error)
+
+	// NarrowedScopes, when set, promises that NarrowScopes never drops a
+	// scope outside this list. A refresh (with no scope parameter) of a
+	// grant that holds none of them then skips the hook, since it could
+	// drop nothing, and keeps its one store round trip; a grant holding
+	// one of them is asked about as before. Nil: the hook is asked at
+	// every refresh, which reads the refresh token before rotating it.
+	// Setting it without NarrowScopes is a configuration error.
+	NarrowedScopes []string
 }
 
 // The defaults of Config.

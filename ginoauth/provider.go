@@ -298,6 +298,9 @@ func validate(cfg Config) error {
 	if err := validRegistration(cfg); err != nil {
 		return err
 	}
+	if len(cfg.NarrowedScopes) > 0 && cfg.NarrowScopes == nil {
+		return errors.New("ginoauth: NarrowedScopes is set without NarrowScopes")
+	}
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		if err := corsConfig(cfg.CORSAllowedOrigins).Validate(); err != nil {
 			return fmt.Errorf("ginoauth: CORSAllowedOrigins: %w", err)

@@ -908,6 +908,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"issuer with fragment":  {Issuer: "https://auth.example.com/#x"},
 		"issuer with a user":    {Issuer: "https://admin@auth.example.com"},
 		"issuer of ftp":         {Issuer: "ftp://auth.example.com"},
+		"NarrowedScopes alone":  {NarrowedScopes: []string{"write"}},
 	} {
 		if _, err := ginoauth.New(cfg); err == nil {
 			t.Errorf("%s: New = nil error, want an error", name)

@@ -45,13 +45,16 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	// A DPoP proof (RFC 9449 section 5) takes the path below, which binds
 	// the new tokens; the one-round-trip rotation refuses a bound token.
 	if p.rotator != nil && params["scope"] == "" && len(resourcesFrom(ctx)) == 0 && p.cfg.RefreshTokenGracePeriod <= 0 &&
-		p.cfg.NarrowScopes == nil && p.idTokenCannotFail(app) && !p.jwtAccess(app) && jktFrom(ctx) == "" {
-		resp, err := p.refreshInPlace(ctx, p.rotator, app, k, invalid)
-		if !errors.Is(err, store.ErrCeiling) {
-			return resp, err
+		p.idTokenCannotFail(app) && !p.jwtAccess(app) && jktFrom(ctx) == "" {
+		if ceiling, ok := p.inPlaceCeiling(app); ok {
+			resp, err := p.refreshInPlace(ctx, p.rotator, app, k, ceiling, invalid)
+			if !errors.Is(err, store.ErrCeiling) {
+				return resp, err
+			}
+			// The application's ceiling was lowered since the grant, or
+			// the grant holds a scope Config.NarrowScopes may drop: the
+			// steps below narrow the scopes.
 		}
-		// The application's ceiling was lowered since the grant: the
-		// steps below narrow the scopes.
 	}
 	old, err := p.store.GetRefreshToken(ctx, k)
 	if errors.Is(err, store.ErrNotFound) {
@@ -151,10 +154,36 @@ func (p *Provider) idTokenCannotFail(app *store.Application) bool {
 	return p.cfg.OIDC.AdditionalClaims == nil && keyset.Supported(alg)
 }
 
+// inPlaceCeiling is the ceiling refreshInPlace hands the store: the
+// application's AllowedScopes, and with Config.NarrowScopes set every
+// scope the hook cannot drop (Config.NarrowedScopes): a grant holding a
+// scope outside it takes the path that asks the hook. ok is false when
+// the fast path cannot be taken (a hook without NarrowedScopes, or one
+// that may drop every scope).
+func (p *Provider) inPlaceCeiling(app *store.Application) (ceiling []string, ok bool) {
+	if p.cfg.NarrowScopes == nil {
+		return app.AllowedScopes, true
+	}
+	if len(p.cfg.NarrowedScopes) == 0 {
+		return nil, false
+	}
+	base := app.AllowedScopes
+	if len(base) == 0 {
+		base = p.scopeNames
+	}
+	ceiling = make([]string, 0, len(base))
+	for _, s := range base {
+		if !slices.Contains(p.cfg.NarrowedScopes, s) {
+			ceiling = append(ceiling, s)
+		}
+	}
+	return ceiling, len(ceiling) > 0
+}
+
 // refreshInPlace is refreshGrant in one store round trip, when the new
 // tokens copy the grant unchanged (no scope or resource parameter: the
 // access token is for all of the grant's resources; no Config.NarrowScopes
-// to ask) and no answer needs
+// to ask, as ceiling, which the store checks, makes sure) and no answer needs
 // sealing for a grace period: the store reads, checks and rotates the
 // refresh token in one step (store.RefreshRotator). It returns
 // store.ErrCeiling, having changed nothing, when a scope of the grant is
@@ -163,7 +192,7 @@ func (p *Provider) idTokenCannotFail(app *store.Application) bool {
 // cannot be made once the tokens are rotated (a store outage reading the
 // user) is left out, as OIDC Core section 12.2 allows, rather than failing
 // a rotation that already happened.
-func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, app *store.Application, k store.Key, invalid *oautherr.Error) (*TokenResponse, error) {
+func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, app *store.Application, k store.Key, ceiling []string, invalid *oautherr.Error) (*TokenResponse, error) {
 	now := p.now().UTC()
 	access, err := p.codec.Mint(opaque.AccessPrefix, k.Family)
 	if err != nil {
@@ -174,7 +203,7 @@ func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, 
 		return nil, err
 	}
 	req := store.RotateRefresh{
-		ClientID: app.ClientID, Generation: app.Generation, Ceiling: app.AllowedScopes, Now: now,
+		ClientID: app.ClientID, Generation: app.Generation, Ceiling: ceiling, Now: now,
 		Access:  store.Key{Family: k.Family, Signature: opaque.Signature(access)},
 		Refresh: store.Key{Family: k.Family, Signature: opaque.Signature(refresh)},
 		Retire:  !p.cfg.DisableRefreshTokenReuseProtection, Retention: DefaultRetiredRefreshTokenRetention,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -226,6 +227,17 @@ func TestRefreshScopeCeiling(t *testing.T) {
 	})
 }
 
+// dropScope is a Config.NarrowScopes that drops one scope once armed is
+// set: the grant is made with it, then the user may no longer hold it.
+func dropScope(drop string, armed *atomic.Bool) func(context.Context, *store.Application, string, []string) ([]string, error) {
+	return func(_ context.Context, _ *store.Application, _ string, scopes []string) ([]string, error) {
+		if !armed.Load() {
+			return scopes, nil
+		}
+		return slices.DeleteFunc(scopes, func(s string) bool { return s == drop }), nil
+	}
+}
+
 // TestRefreshInOneStoreCall: a refresh that keeps the grant's scopes is
 // one store call (store.RefreshRotator: read, check and rotate at once);
 // one that asks for scopes, meets a lowered ceiling or needs a grace
@@ -239,14 +251,19 @@ func TestRefreshInOneStoreCall(t *testing.T) {
 			ceiling []string
 			scope   string
 			want    [3]int64 // RotateRefresh, GetRefreshToken, RotateRefreshToken calls
+			scopes  string   // the new access token's; "" for "read write", narrowed by ceiling or scope
+			// Config.NarrowScopes, when drop is set: it drops that scope
+			// after the grant; narrowed is Config.NarrowedScopes.
+			drop     string
+			narrowed []string
 		}{
-			{"same scopes", nil, nil, "", [3]int64{1, 0, 0}},
-			{"ceiling above the grant", nil, []string{"read", "write", "admin"}, "", [3]int64{1, 0, 0}},
-			{"scope asked", nil, nil, "read", [3]int64{0, 1, 1}},
-			{"ceiling lowered", nil, []string{"read"}, "", [3]int64{1, 1, 1}},
-			{"grace period", func(c *ginoauth.Config) { c.RefreshTokenGracePeriod = time.Minute }, nil, "", [3]int64{0, 1, 1}},
-			{"with an Observer", func(c *ginoauth.Config) { c.Observer = &recorder{} }, nil, "", [3]int64{1, 0, 0}},
-			{"OIDC", func(c *ginoauth.Config) { c.OIDC.Enabled = true }, nil, "", [3]int64{1, 0, 0}},
+			{"same scopes", nil, nil, "", [3]int64{1, 0, 0}, "", "", nil},
+			{"ceiling above the grant", nil, []string{"read", "write", "admin"}, "", [3]int64{1, 0, 0}, "", "", nil},
+			{"scope asked", nil, nil, "read", [3]int64{0, 1, 1}, "", "", nil},
+			{"ceiling lowered", nil, []string{"read"}, "", [3]int64{1, 1, 1}, "", "", nil},
+			{"grace period", func(c *ginoauth.Config) { c.RefreshTokenGracePeriod = time.Minute }, nil, "", [3]int64{0, 1, 1}, "", "", nil},
+			{"with an Observer", func(c *ginoauth.Config) { c.Observer = &recorder{} }, nil, "", [3]int64{1, 0, 0}, "", "", nil},
+			{"OIDC", func(c *ginoauth.Config) { c.OIDC.Enabled = true }, nil, "", [3]int64{1, 0, 0}, "", "", nil},
 			// A claims hook may refuse the id_token, which must happen
 			// before the rotation.
 			{"OIDC claims hook", func(c *ginoauth.Config) {
@@ -254,11 +271,28 @@ func TestRefreshInOneStoreCall(t *testing.T) {
 				c.OIDC.AdditionalClaims = func(_ context.Context, _ ginoauth.ClaimsRequest, claims map[string]any) (map[string]any, error) {
 					return claims, nil
 				}
-			}, nil, "", [3]int64{0, 1, 1}},
+			}, nil, "", [3]int64{0, 1, 1}, "", "", nil},
+			// Config.NarrowScopes is asked at every refresh, unless
+			// Config.NarrowedScopes says it cannot drop what the grant
+			// holds.
+			{"NarrowScopes", nil, nil, "", [3]int64{0, 1, 1}, "read", "write", nil},
+			{"NarrowScopes, NarrowedScopes not held", nil, nil, "", [3]int64{1, 0, 0}, "", "admin", []string{"admin"}},
+			{"NarrowScopes, NarrowedScopes held", nil, nil, "", [3]int64{1, 1, 1}, "read", "write", []string{"write"}},
+			{"NarrowedScopes and a ceiling", nil, []string{"read", "write", "admin"}, "", [3]int64{1, 0, 0}, "", "admin", []string{"admin"}},
+			{"every scope NarrowedScopes", nil, nil, "", [3]int64{0, 1, 1}, "", "admin", []string{"read", "write", "admin"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				e := newEnv(t, kind, tc.cfg)
+				var armed atomic.Bool
+				e := newEnv(t, kind, func(c *ginoauth.Config) {
+					if tc.cfg != nil {
+						tc.cfg(c)
+					}
+					if tc.drop != "" {
+						c.NarrowScopes, c.NarrowedScopes = dropScope(tc.drop, &armed), tc.narrowed
+					}
+				})
 				rt := e.passwordToken("read write").str("refresh_token")
+				armed.Store(true)
 				if _, err := e.p.UpdateApplication(context.Background(), e.confID, func(a *store.Application) error {
 					a.AllowedScopes = tc.ceiling
 					return nil
@@ -287,6 +321,9 @@ func TestRefreshInOneStoreCall(t *testing.T) {
 				want := "read write"
 				if tc.scope != "" || len(tc.ceiling) == 1 {
 					want = "read"
+				}
+				if tc.scopes != "" {
+					want = tc.scopes
 				}
 				wantField(t, "the new access token", w, "scope", want)
 				// The rotated token is now a reuse, whichever way it went,

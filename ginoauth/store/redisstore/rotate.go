@@ -108,24 +108,25 @@ if ARGV[10] ~= '' and bit(flags, 32) then
 		end
 	end
 end
-local function record(kind, digest, e)
-	local f = flags - flags % 4
+local function enc(x)
 	n = 0
-	put(now)
-	if e ~= 0 then
-		f = f + 1
-		put(2 * (e - now))
-	end
-	if created ~= now then
-		f = f + 2
-		put(now - created)
-	end
-	if gen ~= 0 then
-		put(gen)
-	end
-	return '\002' .. kind .. digest .. string.char(f, unpack(out, 1, n)) .. tail
+	put(x)
+	return string.char(unpack(out, 1, n))
 end
-redis.call('DEL', KEYS[2])
+local nowb, shared, sf = enc(now), '', flags - flags % 4
+if created ~= now then
+	sf = sf + 2
+	shared = enc(now - created)
+end
+if gen ~= 0 then
+	shared = shared .. enc(gen)
+end
+local function record(kind, digest, e)
+	if e == 0 then
+		return '\002' .. kind .. digest .. string.char(sf) .. nowb .. shared .. tail
+	end
+	return '\002' .. kind .. digest .. string.char(sf + 1) .. nowb .. enc(2 * (e - now)) .. shared .. tail
+end
 local rexp = tonumber(ARGV[8])
 if rexp ~= 0 then
 	redis.call('SET', KEYS[1], record('r', ARGV[7], rexp), 'PX', string.format('%.0f', rexp - now))
@@ -136,11 +137,7 @@ if ARGV[9] ~= '' then
 	local xexp = exp
 	if xexp == 0 then xexp = now + tonumber(ARGV[9]) end
 	local px = xexp - now
-	n = 0
-	put(now)
-	put(2 * px)
-	put(clen)
-	local x = '\002x' .. ARGV[1] .. string.char(1, unpack(out, 1, n)) .. client
+	local x = '\002x' .. ARGV[1] .. '\001' .. nowb .. enc(2 * px) .. enc(clen) .. client
 	local t = redis.call('PTTL', KEYS[3])
 	redis.call('HSET', KEYS[3], ARGV[1], x)
 	if t < px then
