@@ -27,25 +27,97 @@ import (
 )
 
 // BenchmarkScale measures whether the cost of a protected GET and of a
-// client_credentials issuance stays flat as the store fills: it seeds 1
-// thousand, then 100 thousand, then 1 million live access tokens through
-// the store (SaveTokens, as issued tokens are saved), and at each level
-// runs a fixed-duration load of each operation through the HTTP handlers,
-// reporting throughput and the 99th percentile latency. docs/benchmarks.md
-// compares the levels (1M against 1k).
+// client_credentials issuance stays flat as the store fills. Each level
+// (1 thousand, 100 thousand and 1 million live access tokens by default)
+// is a store of its own in a Redis database of its own, seeded through the
+// store (SaveTokens, as issued tokens are saved). The loads then run
+// interleaved, round by round (each level's validation, then each level's
+// issuance, SCALE_ROUNDS times), so that a change in the machine's load
+// falls on every level alike; each is a fixed-duration load through the
+// HTTP handlers reporting throughput and the 99th percentile latency.
+// After the rounds, tokens=N/validate and tokens=N/issue report each
+// level's medians and, for every level above the first, their ratios to
+// the first's (x-first for throughput, p99-x-first for latency).
+// docs/benchmarks.md compares 1M against 1k.
 //
-// It needs a real Redis and an EMPTY database, BENCH_REDIS_URL (default
-// redis://127.0.0.1:6379/12), which it flushes when it ends; it skips when
-// REDIS_URL is unset (the miniredis fallback would measure miniredis).
-// SCALE_LEVELS overrides the levels (comma separated), SCALE_SECONDS the
-// length of each load (default 5):
+// It needs a real Redis and EMPTY databases: BENCH_REDIS_URL (default
+// redis://127.0.0.1:6379/12) names the first level's, the next levels take
+// the next numbers (13 and 14 by default); each is flushed when it ends.
+// It skips when REDIS_URL is unset (the miniredis fallback would measure
+// miniredis). SCALE_LEVELS overrides the levels (comma separated),
+// SCALE_SECONDS the length of each load (default 5) and SCALE_ROUNDS the
+// rounds (default 3):
 //
-//	REDIS_URL=redis://127.0.0.1:6379/0 go test ./ginoauth -run '^$' -bench Scale -benchtime 1x
+//	REDIS_URL=redis://127.0.0.1:6379/0 go test ./ginoauth -run '^$' -bench Scale -benchtime 1x -timeout 30m
 func BenchmarkScale(b *testing.B) {
 	if os.Getenv("REDIS_URL") == "" {
 		b.Skip("BenchmarkScale needs a real Redis: set REDIS_URL (and BENCH_REDIS_URL to an empty database)")
 	}
-	rdb := benchRedis(b)
+	levels := scaleLevels(b)
+	rounds := envInt(b, "SCALE_ROUNDS", 3)
+	var ls []*scaleLevel
+	for i, n := range levels {
+		l := scaleServer(b, benchRedis(b, i))
+		l.n = n
+		ls = append(ls, l)
+	}
+	// Seed all, then let the seeding's after-effects pass once.
+	for _, l := range ls {
+		seedTokens(b, l.st, l.clientID, l.n)
+	}
+	settle(b, ls[0].st)
+
+	type result struct{ rate, p99 []float64 }
+	res := map[string]*result{}
+	for round := 1; round <= rounds; round++ {
+		for _, op := range []string{"validate", "issue"} {
+			for _, l := range ls {
+				req := l.validate
+				if op == "issue" {
+					req = l.issue
+				}
+				rate, p99 := runLoad(b, l.r, req)
+				name := fmt.Sprintf("tokens=%d/%s", l.n, op)
+				if res[name] == nil {
+					res[name] = &result{}
+				}
+				res[name].rate = append(res[name].rate, rate)
+				res[name].p99 = append(res[name].p99, p99)
+				b.Logf("round %d %s: %.0f req/s, p99 %.3f ms", round, name, rate, p99)
+			}
+		}
+	}
+	for _, op := range []string{"validate", "issue"} {
+		first := res[fmt.Sprintf("tokens=%d/%s", ls[0].n, op)]
+		for _, l := range ls {
+			name := fmt.Sprintf("tokens=%d/%s", l.n, op)
+			got := res[name]
+			b.Run(name, func(b *testing.B) {
+				b.ReportMetric(median(got.rate), "req/s")
+				b.ReportMetric(median(got.p99), "p99-ms")
+				if l.n != ls[0].n {
+					b.ReportMetric(median(got.rate)/median(first.rate), "x-first")
+					b.ReportMetric(median(got.p99)/median(first.p99), "p99-x-first")
+				}
+			})
+		}
+	}
+}
+
+// scaleLevel is one level of BenchmarkScale: a store of n tokens of
+// clientID, the server on it and the requests of its two loads.
+type scaleLevel struct {
+	n               int
+	st              store.Store
+	clientID        string
+	r               *gin.Engine
+	validate, issue func() *http.Request
+}
+
+// scaleServer is BenchmarkScale's server on rdb: a provider, an
+// application, a token of it for the protected GET, and the two requests.
+func scaleServer(b *testing.B, rdb *redis.Client) *scaleLevel {
+	b.Helper()
 	st, err := redisstore.New(rdb, redisstore.WithPrefix("scale:"))
 	if err != nil {
 		b.Fatal(err)
@@ -54,8 +126,7 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	app, secret, err := p.CreateApplication(ctx, ginoauth.NewApplication{
+	app, secret, err := p.CreateApplication(context.Background(), ginoauth.NewApplication{
 		ClientType: store.Confidential, GrantTypes: []string{store.GrantClientCredentials},
 	})
 	if err != nil {
@@ -70,41 +141,31 @@ func BenchmarkScale(b *testing.B) {
 		}
 		c.JSON(http.StatusOK, gin.H{"hello": "world"})
 	})
-	tokenRequest := func() *http.Request {
+	issue := func() *http.Request {
 		req := httptest.NewRequest("POST", "/o/token/", strings.NewReader("grant_type=client_credentials"))
 		req.SetBasicAuth(app.ClientID, secret)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		return req
 	}
 	w := httptest.NewRecorder()
-	r.ServeHTTP(w, tokenRequest())
+	r.ServeHTTP(w, issue())
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := jsonDecode(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
 		b.Fatalf("token: status = %d, body %s", w.Code, w.Body)
 	}
-
-	seeded := 0
-	for _, level := range scaleLevels(b) {
-		seedTokens(b, st, app.ClientID, level-seeded)
-		seeded = level
-		b.Run(fmt.Sprintf("tokens=%d/validate", level), func(b *testing.B) {
-			runLoad(b, r, func() *http.Request {
-				req := httptest.NewRequest("GET", "/protected", nil)
-				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-				return req
-			})
-		})
-		b.Run(fmt.Sprintf("tokens=%d/issue", level), func(b *testing.B) {
-			runLoad(b, r, tokenRequest)
-		})
+	validate := func() *http.Request {
+		req := httptest.NewRequest("GET", "/protected", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		return req
 	}
+	return &scaleLevel{st: st, clientID: app.ClientID, r: r, validate: validate, issue: issue}
 }
 
-// benchRedis connects to BENCH_REDIS_URL and checks that its database is
-// empty; the database is flushed when the benchmark ends.
-func benchRedis(b *testing.B) *redis.Client {
+// benchRedis connects to database BENCH_REDIS_URL's number plus offset
+// and checks that it is empty; it is flushed when the benchmark ends.
+func benchRedis(b *testing.B, offset int) *redis.Client {
 	b.Helper()
 	url := os.Getenv("BENCH_REDIS_URL")
 	if url == "" {
@@ -114,15 +175,16 @@ func benchRedis(b *testing.B) *redis.Client {
 	if err != nil {
 		b.Fatalf("BENCH_REDIS_URL: %v", err)
 	}
+	opt.DB += offset
 	opt.PoolSize = 64
 	rdb := redis.NewClient(opt)
 	ctx := context.Background()
 	n, err := rdb.DBSize(ctx).Result()
 	if err != nil {
-		b.Fatalf("BENCH_REDIS_URL %s: %v", url, err)
+		b.Fatalf("BENCH_REDIS_URL %s, database %d: %v", url, opt.DB, err)
 	}
 	if n != 0 {
-		b.Fatalf("BENCH_REDIS_URL %s holds %d keys; the benchmark flushes its database, so it needs an empty one", url, n)
+		b.Fatalf("Redis database %d holds %d keys; the benchmark flushes its databases, so it needs empty ones (BENCH_REDIS_URL %s and the next)", opt.DB, n, url)
 	}
 	b.Cleanup(func() {
 		_ = rdb.FlushDB(context.Background()).Err()
@@ -216,20 +278,16 @@ func randomSignature() string {
 }
 
 // runLoad sends requests from 16 goroutines for SCALE_SECONDS (default 5)
-// and reports the throughput and the 99th percentile latency.
-func runLoad(b *testing.B, r *gin.Engine, newRequest func() *http.Request) {
-	seconds := 5
-	if s := os.Getenv("SCALE_SECONDS"); s != "" {
-		if _, err := fmt.Sscan(s, &seconds); err != nil || seconds < 1 {
-			b.Fatalf("SCALE_SECONDS: %q is not a positive number", s)
-		}
-	}
+// and returns the throughput (requests a second) and the 99th percentile
+// latency (ms).
+func runLoad(b *testing.B, r *gin.Engine, newRequest func() *http.Request) (rate, p99 float64) {
+	b.Helper()
+	seconds := envInt(b, "SCALE_SECONDS", 5)
 	const workers = 16
 	deadline := time.Now().Add(time.Duration(seconds) * time.Second)
 	lat := make([][]time.Duration, workers)
 	var bad atomic.Int64
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
 	for i := range workers {
 		wg.Go(func() {
@@ -247,7 +305,6 @@ func runLoad(b *testing.B, r *gin.Engine, newRequest func() *http.Request) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) == 0 {
@@ -256,7 +313,29 @@ func runLoad(b *testing.B, r *gin.Engine, newRequest func() *http.Request) {
 	if n := bad.Load(); n > 0 {
 		b.Fatalf("%d of %d requests did not answer 200", n, len(all))
 	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	return float64(len(all)) / elapsed.Seconds(), float64(all[len(all)*99/100].Microseconds()) / 1000
+}
+
+// envInt is the positive number in environment variable name, or def.
+func envInt(b *testing.B, name string, def int) int {
+	b.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
+		b.Fatalf("%s: %q is not a positive number", name, s)
+	}
+	return n
+}
+
+// median is the median of xs (the mean of the middle two for an even
+// count); xs is sorted in place.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 }
