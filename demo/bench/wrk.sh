@@ -182,10 +182,14 @@ bare=$(median "$out/case-0")
 echo
 echo "$(nproc) cores; wrk -t$THREADS -c$CONNS -d$DURATION, median of $ROUNDS rounds; server, Redis and wrk on one machine"
 echo
-echo "| case | req/s (median) | ratio to bare Gin |"
-echo "|---|---:|---:|"
+echo "| case | req/s (median) | ratio to bare Gin | median of the rounds' ratios (min-max) |"
+echo "|---|---:|---:|---:|"
 for i in "${!cases[@]}"; do
   [ -f "$out/case-$i" ] || continue
   m=$(median "$out/case-$i")
-  printf '| %s | %.0f | %.2f |\n' "${cases[$i]%%|*}" "$m" "$(echo "$m / $bare" | bc -l)"
+  # Each round's ratio to that round's bare Gin: the machine's mood
+  # changes between rounds, and a ratio within a round is less exposed.
+  paste "$out/case-$i" "$out/case-0" | awk '{printf "%.4f\n", $1 / $2}' >"$out/ratio-$i"
+  printf '| %s | %.0f | %.2f | %.2f (%.2f-%.2f) |\n' "${cases[$i]%%|*}" "$m" "$(echo "$m / $bare" | bc -l)" \
+    "$(median "$out/ratio-$i")" "$(sort -n "$out/ratio-$i" | head -1)" "$(sort -n "$out/ratio-$i" | tail -1)"
 done
