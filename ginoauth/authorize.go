@@ -157,6 +157,15 @@ func authorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
 	if c.Request.Method != http.MethodPost {
 		return c.Request.URL.Query(), nil
 	}
+	if err := parseBoundedForm(c); err != nil {
+		return nil, err
+	}
+	return c.Request.PostForm, nil
+}
+
+// parseBoundedForm parses the request's query and form body, reading at
+// most 64 KiB of the body: more is invalid_request with status 413.
+func parseBoundedForm(c *gin.Context) *oautherr.Error {
 	if c.Request.Body != nil {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBody)
 	}
@@ -165,11 +174,11 @@ func authorizeParams(c *gin.Context) (url.Values, *oautherr.Error) {
 		if errors.As(err, &tooLarge) {
 			e := oautherr.ErrInvalidRequest.WithDescription("The form is larger than 64 KiB.")
 			e.Status = http.StatusRequestEntityTooLarge
-			return nil, e
+			return e
 		}
-		return nil, oautherr.ErrInvalidRequest.WithDescription("The form could not be read.")
+		return oautherr.ErrInvalidRequest.WithDescription("The form could not be read.")
 	}
-	return c.Request.PostForm, nil
+	return nil
 }
 
 // redirectToLogin sends the visitor to the login page, to come back to

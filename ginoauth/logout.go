@@ -66,7 +66,7 @@ func singleAudience(raw json.RawMessage) (string, error) {
 }
 
 // EndSessionHandler is RP-Initiated Logout 1.0's end_session_endpoint
-// (DOT's /o/logout/), GET or POST: with a valid id_token_hint of this
+// (DOT's /o/logout/), GET or POST (a form of at most 64 KiB): with a valid id_token_hint of this
 // issuer (and a client_id, if sent, that is its audience), it ends the
 // login session and sends the user to post_logout_redirect_uri with state
 // when that URI is one of the client's registered
@@ -99,8 +99,8 @@ func (p *Provider) EndSessionHandler() gin.HandlerFunc {
 // endSession checks the request, ends the session and returns where to
 // redirect ("" for none).
 func (p *Provider) endSession(c *gin.Context) (string, error) {
-	if err := c.Request.ParseForm(); err != nil {
-		return "", oautherr.ErrInvalidRequest.WithDescription("The request could not be read.")
+	if err := parseBoundedForm(c); err != nil {
+		return "", err
 	}
 	q := c.Request.Form
 	for k, v := range q {

@@ -48,20 +48,28 @@ func TestOIDCLogout(t *testing.T) {
 		wantCode int
 		wantLoc  string
 		wantEnd  bool
+		post     string // POST this form body (with params as the query) instead of a GET
 	}{
-		{"no hint", url.Values{"post_logout_redirect_uri": {back}}, 400, "", false},
-		{"garbage hint", url.Values{"id_token_hint": {"x.y.z"}, "post_logout_redirect_uri": {back}}, 400, "", false},
-		{"alg none hint", url.Values{"id_token_hint": {"eyJhbGciOiJub25lIn0." + parts[1] + "."}, "post_logout_redirect_uri": {back}}, 400, "", false},
-		{"another client_id", url.Values{"id_token_hint": {hint}, "client_id": {"other"}, "post_logout_redirect_uri": {back}}, 400, "", false},
-		{"unregistered uri", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example.com/"}}, 400, "", false},
-		{"uri with a suffix", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back + "/x"}}, 400, "", false},
-		{"repeated parameter", url.Values{"id_token_hint": {hint, hint}}, 400, "", false},
-		{"no redirect", url.Values{"id_token_hint": {hint}}, 200, "", true},
-		{"registered uri with state", url.Values{"id_token_hint": {hint}, "client_id": {e.clientID}, "post_logout_redirect_uri": {back}, "state": {"s 1"}}, 302, back + "?state=s+1", true},
+		{"no hint", url.Values{"post_logout_redirect_uri": {back}}, 400, "", false, ""},
+		{"garbage hint", url.Values{"id_token_hint": {"x.y.z"}, "post_logout_redirect_uri": {back}}, 400, "", false, ""},
+		{"alg none hint", url.Values{"id_token_hint": {"eyJhbGciOiJub25lIn0." + parts[1] + "."}, "post_logout_redirect_uri": {back}}, 400, "", false, ""},
+		{"another client_id", url.Values{"id_token_hint": {hint}, "client_id": {"other"}, "post_logout_redirect_uri": {back}}, 400, "", false, ""},
+		{"unregistered uri", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example.com/"}}, 400, "", false, ""},
+		{"uri with a suffix", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {back + "/x"}}, 400, "", false, ""},
+		{"repeated parameter", url.Values{"id_token_hint": {hint, hint}}, 400, "", false, ""},
+		{"no redirect", url.Values{"id_token_hint": {hint}}, 200, "", true, ""},
+		{"registered uri with state", url.Values{"id_token_hint": {hint}, "client_id": {e.clientID}, "post_logout_redirect_uri": {back}, "state": {"s 1"}}, 302, back + "?state=s+1", true, ""},
+		{"POST", nil, 200, "", true, url.Values{"id_token_hint": {hint}}.Encode()},
+		// The body is read through a 64 KiB bound (issue 8, finding 3).
+		{"POST past 64 KiB", nil, 413, "", false, url.Values{"id_token_hint": {hint}, "pad": {strings.Repeat("a", 1<<20)}}.Encode()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := ended
 			req, _ := http.NewRequest("GET", e.issuer+"/o/logout/?"+tc.params.Encode(), nil)
+			if tc.post != "" {
+				req, _ = http.NewRequest("POST", e.issuer+"/o/logout/", strings.NewReader(tc.post))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
 			req.AddCookie(&http.Cookie{Name: "test_user", Value: "u-42"})
 			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			res, err := c.Do(req)

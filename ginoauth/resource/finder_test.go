@@ -2,6 +2,7 @@ package resource_test
 
 import (
 	"errors"
+	"io"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -100,5 +101,44 @@ func TestTokenFinders(t *testing.T) {
 	}
 	if got := resource.BearerMethods(nil); !slices.Equal(got, []string{"header"}) {
 		t.Errorf("BearerMethods(nil) = %q; want header", got)
+	}
+}
+
+// countingReader counts what is read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestTokenFromFormBound: TokenFromForm reads at most 64 KiB of a body
+// (issue 8, finding 3): a token followed by more than that is not found,
+// and the rest of the body is never read.
+func TestTokenFromFormBound(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	for _, tc := range []struct {
+		name string
+		pad  int
+		want string
+	}{
+		{"within the bound", limit - 100, "abc"},
+		{"past the bound", 4 << 20, ""},
+	} {
+		body := &countingReader{r: io.MultiReader(strings.NewReader("access_token=abc&pad="), strings.NewReader(strings.Repeat("a", tc.pad)))}
+		r := httptest.NewRequest("POST", "/", body)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		got, err := resource.TokenFromForm(r)
+		if got != tc.want || err != nil {
+			t.Errorf("%s: got %q, %v; want %q, no error", tc.name, got, err, tc.want)
+		}
+		if body.n > limit+4096 {
+			t.Errorf("%s: read %d bytes of the body; want at most %d", tc.name, body.n, limit+4096)
+		}
 	}
 }
