@@ -74,13 +74,16 @@ func newRedisCodeEnv(t *testing.T, mod func(*ginoauth.Config)) (*codeEnv, redis.
 
 // TestEveryGrantKeyExpires: with the default Config on Redis, every key a
 // grant leaves behind (tokens, retired refresh tokens, codes, tombstones,
-// the per-user index, the limiter's counters) carries a TTL, no longer
+// pushed requests, device authorizations and their user codes, the
+// single-use marks of DPoP proofs, the per-user index, the limiter's
+// counters) carries a TTL, no longer
 // than the default refresh token lifetime and some minutes; only the
 // applications and users, which no grant writes, have none.
 func TestEveryGrantKeyExpires(t *testing.T) {
 	t.Parallel()
 	ce, client, prefix := newRedisCodeEnv(t, func(c *ginoauth.Config) {
 		c.TokenRateLimit = ginoauth.RateLimit{PerAddress: 1000, PerClient: 1000}
+		c.Store = c.Store.(*countingStore).Store // with PAR and the device grant
 	})
 	// Password grants, refreshed, some of them twice.
 	for i := range 10 {
@@ -113,7 +116,23 @@ func TestEveryGrantKeyExpires(t *testing.T) {
 		}
 	}
 
+	// A pushed authorization request never used (RFC 9126), a device
+	// authorization never approved (RFC 8628), and a DPoP-bound grant
+	// (RFC 9449: its proof's jti is kept for single use).
+	wantStatus(t, "PAR", ce.post("/o/par/", url.Values{"response_type": {"code"}, "redirect_uri": {testRedirect},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}},
+		[]string{ce.webID, ce.webSecret}, ""), 201)
 	ctx := context.Background()
+	tv, _, err := ce.p.CreateApplication(ctx, ginoauth.NewApplication{Name: "TV", ClientType: store.Public, GrantTypes: []string{store.GrantDeviceCode}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, "device authorization", ce.post("/o/device_authorization/", url.Values{"client_id": {tv.ClientID}}, nil, ""), 200)
+	pw := url.Values{"grant_type": {"password"}, "username": {ce.username}, "password": {ce.password}}
+	if r := ce.dpopTokenRequest(pw, []string{ce.confID, ce.secret}, dpopKeys().es.Proof("POST", ce.tokenURL(), "", "")); !wantStatus(t, "DPoP password grant", r, 200) || r.str("token_type") != "DPoP" {
+		t.Fatalf("DPoP password grant: token_type %q, want DPoP", r.str("token_type"))
+	}
+
 	keys, err := redistest.Keys(ctx, client, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +153,7 @@ func TestEveryGrantKeyExpires(t *testing.T) {
 			t.Errorf("key %s: TTL %v, want one of at most %v", name, ttl, max)
 		}
 	}
-	for _, kind := range []string{"a", "r", "x", "c", "v", "u:", "rl:"} {
+	for _, kind := range []string{"a", "r", "x", "c", "v", "p", "d", "uc:", "once:", "u:", "rl:"} {
 		if !kinds[kind] {
 			t.Errorf("no %s key among %v: the test no longer covers it", kind, keys)
 		}
@@ -142,7 +161,8 @@ func TestEveryGrantKeyExpires(t *testing.T) {
 }
 
 // keyKind is what kind of redisstore key name is (the prefix cut off):
-// the family suffix a, r, x, c or v, or the leading "u:" or "rl:".
+// the family suffix (a, r, x, c, v, p, d), or the leading "u:", "uc:",
+// "once:" or "rl:".
 func keyKind(name string) string {
 	if strings.HasPrefix(name, "{") {
 		if i := strings.IndexByte(name, '}'); i >= 0 {
