@@ -215,10 +215,20 @@ func newApp(o options) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The token endpoint authenticates clients, not bearer tokens; the
-	// authorization endpoint and the management pages need the login
-	// session.
-	a.provider.Mount(r.Group("", withSessions))
+	// The authorization endpoint and the management pages need the login
+	// session. The token, revocation and introspection endpoints
+	// authenticate clients, never a login: they skip the session
+	// middleware, which costs every request it runs on.
+	clientOnly := map[string]bool{}
+	for _, path := range []string{"/token/", "/revoke_token/", "/introspect/"} {
+		clientOnly[ginoauth.DefaultPathPrefix+path] = true
+	}
+	a.provider.Mount(r.Group("", func(c *gin.Context) {
+		if clientOnly[c.FullPath()] {
+			return
+		}
+		withSessions(c)
+	}))
 	pages.Mount(r.Group("", withSessions), a.provider, pages.Config{Logger: a.log})
 	a.mountPages(r.Group("", withSessions))
 	a.mountAPI(r, withSessions, o)
