@@ -481,6 +481,27 @@ func TestClientAssertionJWKSURIRotation(t *testing.T) {
 	})
 }
 
+// TestClientAssertionJWKSURIUnknownKeyType: a key of a type the server
+// cannot read in a client's jwks_uri set (an X448 encryption key, say) is
+// skipped, as RFC 7517 section 5 says, and the client's signing key still
+// works; it used to make the whole set unreadable.
+func TestClientAssertionJWKSURIUnknownKeyType(t *testing.T) {
+	t.Parallel()
+	a := newAssertionEnv(t, "memory")
+	var set struct{ Keys []json.RawMessage }
+	if err := json.Unmarshal(jwkSet(t, "u1", a.keys.es.Public()), &set); err != nil {
+		t.Fatal(err)
+	}
+	odd := json.RawMessage(`{"kty":"OKP","crv":"X448","kid":"enc","use":"enc","x":"AAAA"}`)
+	body, err := json.Marshal(map[string][]json.RawMessage{"keys": {odd, set.Keys[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.jwks.serve(body, http.StatusOK)
+	r := a.token(assertionForm(sign(t, jose.ES256, a.keys.es, "u1", a.claimsFor(a.uriID))), nil)
+	wantStatus(t, "an assertion signed by the key beside one of an unknown type", r, 200)
+}
+
 func TestClientAssertionJWKSURIFailures(t *testing.T) {
 	t.Parallel()
 	keys := testAssertionKeys()

@@ -2,7 +2,6 @@ package ginoauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ginoauth/toolkit/ginoauth/internal/jwks"
 )
 
 // maxCachedJWKS bounds the jwks_uri documents a Provider keeps.
@@ -138,18 +139,18 @@ func (f *jwksFetcher) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey,
 }
 
 // parseClientJWKS reads a client's JWK Set, keeping only its valid public
-// keys (a private or symmetric key there is ignored, never used).
+// keys (a private or symmetric key there is ignored, never used, and a
+// key that cannot be read is skipped, RFC 7517 section 5).
 func parseClientJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(raw, &set); err != nil {
+	all, _, err := jwks.Parse(raw)
+	if err != nil {
 		return nil, fmt.Errorf("the client's JWK Set: %w", err)
 	}
-	keys := set.Keys[:0]
-	for _, k := range set.Keys {
+	keys := all[:0]
+	for _, k := range all {
 		if k.IsPublic() && k.Valid() {
 			keys = append(keys, k)
 		}
 	}
-	set.Keys = keys
-	return &set, nil
+	return &jose.JSONWebKeySet{Keys: keys}, nil
 }

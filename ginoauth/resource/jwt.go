@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ginoauth/toolkit/ginoauth/internal/jwks"
 )
 
 // JWT access tokens (RFC 9068) checked by an Introspector with the
@@ -330,12 +332,20 @@ func (v *jwtVerifier) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	if len(body) > maxJWKS {
 		return nil, upstreamf("the JWKS is over %d bytes", maxJWKS)
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
+	return parseJWKS(body)
+}
+
+// parseJWKS reads a JWK Set. A key that cannot be read (a kty or curve
+// go-jose does not know, a member missing) is skipped, as RFC 7517
+// section 5 says, so that one key a verifier does not understand does not
+// cost it the others; a set with no key left is an error.
+func parseJWKS(body []byte) ([]jose.JSONWebKey, error) {
+	keys, n, err := jwks.Parse(body)
+	if err != nil {
 		return nil, upstreamf("the JWKS is not a JWK Set: %v", err)
 	}
-	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("%w: the JWKS has no key", ErrUpstreamUnavailable)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: the JWKS has no key this verifier can read (of %d)", ErrUpstreamUnavailable, n)
 	}
-	return set.Keys, nil
+	return keys, nil
 }

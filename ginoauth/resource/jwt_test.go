@@ -429,6 +429,38 @@ func TestIntrospectionDPoP(t *testing.T) {
 // quietLogger drops the expected failure lines.
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// TestJWTModeUnknownKeys: a key of the set that go-jose cannot read (an
+// unknown kty, an unsupported curve) is skipped, as RFC 7517 section 5
+// says, and the others still verify; a set of such keys only is an
+// outage (503), not a set of none.
+func TestJWTModeUnknownKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	k := newSigner(t, "k1", jose.ES256)
+	known, err := json.Marshal(k.jwk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const odd = `{"kty":"XYZ","kid":"odd"},{"kty":"OKP","crv":"X448","kid":"x448","x":"AAAA"}`
+	for _, tc := range []struct {
+		name, body string
+		wantErr    error
+	}{
+		{"unknown keys beside a known one", `{"keys":[` + odd + `,` + string(known) + `]}`, nil},
+		{"unknown keys only", `{"keys":[` + odd + `]}`, resource.ErrUpstreamUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			js := newJWKSServer(t)
+			js.body = tc.body
+			in := jwtIntrospector(t, js, nil)
+			_, err := in.Validate(ctx, k.sign(t, "at+jwt", goodClaims(js.clock.now())))
+			if (tc.wantErr == nil && err != nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+				t.Errorf("Validate: got %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 // FuzzJWTMode: whatever the string, the JWT mode answers a token (with a
 // client and an expiry) or invalid_token, never another error or a panic.
 func FuzzJWTMode(f *testing.F) {
