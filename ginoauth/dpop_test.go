@@ -534,3 +534,48 @@ func TestDPoPAuthorizationCodeJKT(t *testing.T) {
 		}
 	})
 }
+
+// TestDPoPPushedAuthorization: RFC 9449 section 10.1. A DPoP proof sent
+// with a pushed authorization request binds the code to its key, as
+// dpop_jkt does: the code is redeemed only with a proof of that key. A
+// dpop_jkt naming another key than the proof's, or a proof made for
+// another URL, is refused at the PAR endpoint.
+func TestDPoPPushedAuthorization(t *testing.T) {
+	t.Parallel()
+	k := dpopKeys()
+	forEachStore(t, func(t *testing.T, kind string) {
+		ce := newPAREnv(t, kind, nil, nil)
+		parURL := ce.srv.URL + "/o/par/"
+		creds := []string{ce.webID, ce.webSecret}
+		push := func(form url.Values, proofs ...string) resp {
+			req, _ := http.NewRequest("POST", parURL, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(url.QueryEscape(creds[0]), url.QueryEscape(creds[1]))
+			for _, p := range proofs {
+				req.Header.Add("DPoP", p)
+			}
+			return ce.do(req)
+		}
+		verifier := oauth2.GenerateVerifier()
+		r := push(ce.pushForm(verifier), k.es.Proof("POST", parURL, "", ""))
+		if !wantStatus(t, "push with a proof", r, http.StatusCreated) {
+			t.FailNow()
+		}
+		loc := ce.authorize(t, ce.browser("u1.alice"), ce.authorizeURL(ce.webID, r.str("request_uri")))
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}
+		proof := func(key *dpoptest.Key) string { return key.Proof("POST", ce.tokenURL(), "", "") }
+		wantError(t, "no proof", ce.dpopTokenRequest(form, creds), 400, "invalid_grant")
+		wantError(t, "another key", ce.dpopTokenRequest(form, creds, proof(k.es2)), 400, "invalid_grant")
+		if r := ce.dpopTokenRequest(form, creds, proof(k.es)); wantStatus(t, "the pushed proof's key", r, 200) {
+			wantField(t, "the pushed proof's key", r, "token_type", "DPoP")
+		}
+
+		mismatch := ce.pushForm(oauth2.GenerateVerifier())
+		mismatch.Set("dpop_jkt", k.es2.JKT())
+		wantError(t, "dpop_jkt of another key", push(mismatch, k.es.Proof("POST", parURL, "", "")), 400, "invalid_dpop_proof")
+		wantError(t, "a proof for the token endpoint", push(ce.pushForm(oauth2.GenerateVerifier()), proof(k.es)), 400, "invalid_dpop_proof")
+		matching := ce.pushForm(oauth2.GenerateVerifier())
+		matching.Set("dpop_jkt", k.es.JKT())
+		wantStatus(t, "dpop_jkt of the proof's key", push(matching, k.es.Proof("POST", parURL, "", "")), http.StatusCreated)
+	})
+}

@@ -100,28 +100,44 @@ func (p *Provider) tokenProof(ctx context.Context, c *gin.Context, app *store.Ap
 	if p.dpop == nil {
 		return ctx, nil
 	}
-	headers := c.Request.Header.Values(dpop.HeaderName)
-	if len(headers) == 0 {
+	if len(c.Request.Header.Values(dpop.HeaderName)) == 0 {
 		if app.DPoPBoundAccessTokens || p.cfg.DPoP.Required {
 			return nil, errInvalidDPoPProof.WithDescription("This client must send a DPoP proof.")
 		}
 		return ctx, nil
 	}
+	jkt, err := p.requestProof(ctx, c, issuerFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return withJKT(ctx, jkt), nil
+}
+
+// requestProof checks the DPoP proof of a request to one of the server's
+// endpoints (RFC 9449 section 4.3; htu is the endpoint's URL under the
+// issuer's origin) and returns its key's thumbprint, "" when the request
+// carries none. An invalid proof is invalid_dpop_proof, a missing or
+// stale nonce use_dpop_nonce with a fresh DPoP-Nonce header.
+func (p *Provider) requestProof(ctx context.Context, c *gin.Context, issuer string) (string, error) {
+	headers := c.Request.Header.Values(dpop.HeaderName)
+	if p.dpop == nil || len(headers) == 0 {
+		return "", nil
+	}
 	proof, err := p.dpop.Verify(ctx, headers, dpop.Request{
 		Method: c.Request.Method,
-		URL:    origin(issuerFrom(ctx)) + c.Request.URL.Path,
+		URL:    origin(issuer) + c.Request.URL.Path,
 	})
 	if e, ok := dpop.IsError(err); ok {
 		if e.Code == dpop.CodeUseNonce {
 			c.Header(dpop.NonceHeader, e.Nonce)
-			return nil, errUseDPoPNonce.WithDescription("%s", e.Description)
+			return "", errUseDPoPNonce.WithDescription("%s", e.Description)
 		}
-		return nil, errInvalidDPoPProof.WithDescription("%s", e.Description)
+		return "", errInvalidDPoPProof.WithDescription("%s", e.Description)
 	}
 	if err != nil {
-		return nil, err // the replay store: 503
+		return "", err // the replay store: 503
 	}
-	return withJKT(ctx, proof.JKT), nil
+	return proof.JKT, nil
 }
 
 // dpopJKTParam checks an authorization request's dpop_jkt (RFC 9449

@@ -65,7 +65,9 @@ var clientCredentialParams = []string{"client_secret", "client_assertion", "clie
 // posts its authorization request, which is validated at once as the
 // authorization endpoint would (errors are JSON, section 2.3) and kept for
 // PushedRequestExpire; the answer, 201, is the request_uri to send the
-// user's browser to the authorization endpoint with.
+// user's browser to the authorization endpoint with. A DPoP proof sent
+// with it binds the code to the proof's key, as dpop_jkt would (RFC 9449
+// section 10.1).
 func (p *Provider) PushedAuthorizationHandler() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		resp, err := p.pushAuthorization(c)
@@ -118,6 +120,18 @@ func (p *Provider) pushAuthorization(c *gin.Context) (*PushedAuthorizationRespon
 	}
 	delete(authz, pushedField)
 	authz.Set("client_id", app.ClientID)
+	// RFC 9449 section 10.1: a DPoP proof sent with the pushed request
+	// binds the code to its key, as dpop_jkt does; both must then agree.
+	jkt, err := p.requestProof(c.Request.Context(), c, p.issuer(c))
+	if err != nil {
+		return nil, err
+	}
+	if jkt != "" {
+		if v, ok := authz["dpop_jkt"]; ok && (len(v) != 1 || v[0] != jkt) {
+			return nil, errInvalidDPoPProof.WithDescription("The dpop_jkt parameter is not the thumbprint of the DPoP proof's key.")
+		}
+		authz.Set("dpop_jkt", jkt)
+	}
 	if _, err := p.parseAuthorize(c, authz, true); err != nil {
 		return nil, err
 	}
