@@ -579,3 +579,46 @@ func TestDPoPPushedAuthorization(t *testing.T) {
 		wantStatus(t, "dpop_jkt of the proof's key", push(matching, k.es.Proof("POST", parURL, "", "")), http.StatusCreated)
 	})
 }
+
+// TestDPoPNextNonce: RFC 9449 sections 8.2 and 9. A proof whose nonce is
+// of the previous time slot (still accepted) gets a fresh nonce in the
+// DPoP-Nonce header of the successful answer, at the token endpoint and
+// at a resource; a proof with the current nonce gets none.
+func TestDPoPNextNonce(t *testing.T) {
+	t.Parallel()
+	k := dpopKeys()
+	const lifetime = 10 * time.Second
+	var offset atomic.Int64
+	base := time.Now() // the server's clock stands still but for offset: no slot ends by chance
+	e := newEnv(t, "memory", func(c *ginoauth.Config) {
+		c.DPoP.Nonces, c.DPoP.NonceLifetime = true, lifetime
+		c.Now = func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	})
+	conf := []string{e.confID, e.secret}
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	nonce := e.dpopTokenRequest(cc, conf, k.es.Proof("POST", e.tokenURL(), "", "")).header.Get("DPoP-Nonce")
+	r := e.dpopTokenRequest(cc, conf, k.es.Proof("POST", e.tokenURL(), "", nonce))
+	if !wantStatus(t, "token: the current nonce", r, 200) {
+		t.FailNow()
+	}
+	if got := r.header.Get("DPoP-Nonce"); got != "" {
+		t.Errorf("token: the current nonce: DPoP-Nonce %q, want none", got)
+	}
+	tok := r.str("access_token")
+
+	offset.Store(int64(lifetime)) // the nonce's slot is now the previous one
+	r = e.dpopTokenRequest(cc, conf, k.es.Proof("POST", e.tokenURL(), "", nonce))
+	next := r.header.Get("DPoP-Nonce")
+	if wantStatus(t, "token: the previous slot's nonce", r, 200); next == "" || next == nonce {
+		t.Errorf("token: the previous slot's nonce: DPoP-Nonce %q, want a new one", next)
+	}
+	u := e.srv.URL + "/api/whoami"
+	r = e.dpopGet("/api/whoami", "DPoP", tok, k.es.Proof("GET", u, tok, nonce))
+	if wantStatus(t, "resource: the previous slot's nonce", r, 200); r.header.Get("DPoP-Nonce") != next {
+		t.Errorf("resource: the previous slot's nonce: DPoP-Nonce %q, want %q", r.header.Get("DPoP-Nonce"), next)
+	}
+	r = e.dpopGet("/api/whoami", "DPoP", tok, k.es.Proof("GET", u, tok, next))
+	if wantStatus(t, "resource: the new nonce", r, 200); r.header.Get("DPoP-Nonce") != "" {
+		t.Errorf("resource: the new nonce: DPoP-Nonce %q, want none", r.header.Get("DPoP-Nonce"))
+	}
+}

@@ -137,6 +137,9 @@ func (p *Provider) requestProof(ctx context.Context, c *gin.Context, issuer stri
 	if err != nil {
 		return "", err // the replay store: 503
 	}
+	if proof.NextNonce != "" {
+		c.Header(dpop.NonceHeader, proof.NextNonce) // section 8.2
+	}
 	return proof.JKT, nil
 }
 

@@ -172,6 +172,12 @@ type Proof struct {
 	JKT      string
 	JTI      string
 	IssuedAt time.Time
+	// NextNonce, with nonces on, is a fresh nonce when the proof's is of
+	// the previous time slot (accepted, soon not): the caller sends it in
+	// the DPoP-Nonce header of its successful answer, so the client
+	// switches before its nonce fails (RFC 9449 sections 8.2 and 9). ""
+	// otherwise.
+	NextNonce string
 }
 
 // Error is a refused proof: its Code is CodeInvalidProof or CodeUseNonce,
@@ -238,6 +244,11 @@ func (v *Verifier) Verify(ctx context.Context, headers []string, req Request) (*
 		return nil, invalid("The DPoP proof's jwk has no thumbprint.")
 	}
 	p := &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), JTI: c.JTI, IssuedAt: iat}
+	if v.nonces != nil {
+		if fresh := v.nonces.Fresh(); c.Nonce != fresh {
+			p.NextNonce = fresh
+		}
+	}
 	if v.replay != nil {
 		sum := sha256.Sum256([]byte(p.JKT + "|" + c.JTI))
 		first, err := v.replay.FirstUse(ctx, v.keyPref+hex.EncodeToString(sum[:16]), iat.Add(v.window+v.skew))

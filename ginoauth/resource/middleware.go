@@ -368,6 +368,9 @@ func (a *authenticator) dpopToken(c *gin.Context, bearer string) (string, *dpop.
 		AbortWithError(c, unavailable(err))
 		return "", nil, true
 	}
+	if proof.NextNonce != "" {
+		c.Header(dpop.NonceHeader, proof.NextNonce) // RFC 9449 section 9
+	}
 	return tok, proof, false
 }
 
