@@ -97,11 +97,20 @@ func isJWT(token string) bool {
 // jwtAccess reports whether app gets JWT access tokens: its
 // AccessTokenFormat, or Config.AccessTokenFormat when it names none.
 func (p *Provider) jwtAccess(app *store.Application) bool {
-	f := app.AccessTokenFormat
-	if f == "" {
-		f = p.cfg.AccessTokenFormat
+	return p.AccessTokenFormat(app) == store.TokenFormatJWT
+}
+
+// AccessTokenFormat is the format of the access tokens the provider
+// issues to app: the application's own (Application.AccessTokenFormat),
+// else Config.AccessTokenFormat, else store.TokenFormatOpaque.
+func (p *Provider) AccessTokenFormat(app *store.Application) string {
+	switch {
+	case app.AccessTokenFormat != "":
+		return app.AccessTokenFormat
+	case p.cfg.AccessTokenFormat != "":
+		return p.cfg.AccessTokenFormat
 	}
-	return f == store.TokenFormatJWT
+	return store.TokenFormatOpaque
 }
 
 // mintJWT signs at as a JWT access token with Config.AccessTokenAlg, and

@@ -249,6 +249,10 @@ func TestJWTAccessTokenFormat(t *testing.T) {
 			if got := strings.HasPrefix(resp.AccessToken, "eyJ"); got != tc.wantJWT {
 				t.Fatalf("access token %.8s...: JWT %v, want %v", resp.AccessToken, got, tc.wantJWT)
 			}
+			// What the registration answer and listapplications show.
+			if got, want := p.AccessTokenFormat(app), map[bool]string{true: store.TokenFormatJWT, false: store.TokenFormatOpaque}[tc.wantJWT]; got != want {
+				t.Errorf("AccessTokenFormat: got %q, want %q", got, want)
+			}
 			if _, err := p.Validate(ctx, resp.AccessToken); err != nil {
 				t.Errorf("Validate: %v", err)
 			}

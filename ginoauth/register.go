@@ -606,7 +606,7 @@ func (p *Provider) clientMetadata(app *store.Application) ClientMetadata {
 		JWKSURI:                 app.JWKSURI,
 		Scope:                   scope.Format(app.AllowedScopes),
 		ClientName:              app.Name,
-		AccessTokenFormat:       app.TokenFormat(),
+		AccessTokenFormat:       p.AccessTokenFormat(app),
 
 		RequirePushedAuthorizationRequests: app.RequirePushedAuthorizationRequests,
 		DPoPBoundAccessTokens:              app.DPoPBoundAccessTokens,

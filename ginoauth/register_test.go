@@ -754,3 +754,18 @@ func TestRegisteredClientCannotRegister(t *testing.T) {
 	}
 	wantError(t, "registering with the registered client's token", e.register(`{"grant_types":["client_credentials"]}`, tok.str("access_token")), 403, "insufficient_scope")
 }
+
+// TestRegisterShowsServerTokenFormat: a client registered without
+// access_token_format on a server whose default is JWT is told jwt, the
+// format its tokens come in, not opaque.
+func TestRegisterShowsServerTokenFormat(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "memory", func(c *ginoauth.Config) {
+		openRegistration(c)
+		c.AccessTokenFormat = store.TokenFormatJWT
+	})
+	r := e.register(`{"client_name":"Machine","grant_types":["client_credentials"]}`, "")
+	if wantStatus(t, "register", r, 201) {
+		wantField(t, "register", r, "access_token_format", "jwt")
+	}
+}

@@ -425,7 +425,7 @@ func (cli *CLI) listApplications(ctx context.Context, args []string) error {
 				GrantTypes: nonNil(a.GrantTypes), RedirectURIs: nonNil(a.RedirectURIs), AllowedScopes: nonNil(a.AllowedScopes),
 				SkipAuthorization: a.SkipAuthorization, UserID: a.UserID, CreatedAt: a.CreatedAt,
 				PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs), TokenEndpointAuthMethod: a.AuthMethod(),
-				JWKS: a.JWKS, JWKSURI: a.JWKSURI, IDTokenSignedResponseAlg: a.IDTokenAlg(), AccessTokenFormat: a.TokenFormat(),
+				JWKS: a.JWKS, JWKSURI: a.JWKSURI, IDTokenSignedResponseAlg: a.IDTokenAlg(), AccessTokenFormat: p.AccessTokenFormat(a),
 				RequirePushedAuthorizationRequests: a.RequirePushedAuthorizationRequests,
 			})
 		}
