@@ -46,6 +46,10 @@ type options struct {
 	// compare: /bench/open and /bench/snippets/ with no authentication,
 	// /bench/protected behind the middleware and TokenHasReadWriteScope.
 	BenchRoutes bool
+	// TrustedProxies are the proxies (IPs or CIDR blocks) whose
+	// X-Forwarded-For names the client (gin's SetTrustedProxies); none
+	// means the peer is the client.
+	TrustedProxies []string
 	// CORSOrigins are the origins browser clients (a single-page app with
 	// a public client) may call the provider's endpoints and the API from.
 	CORSOrigins []string
@@ -129,6 +133,7 @@ type app struct {
 	// options.SocialClientIDs.
 	socialURL       string
 	socialClientIDs []string
+	trustedProxies  []string // options.TrustedProxies
 	// issuer is options.Issuer without a trailing slash, or "".
 	issuer string
 }
@@ -198,6 +203,7 @@ func newApp(o options) (*app, error) {
 		return nil, err
 	}
 	a.socialURL, a.socialClientIDs = o.SocialURL, o.SocialClientIDs
+	a.trustedProxies = o.TrustedProxies
 	a.issuer = strings.TrimRight(o.Issuer, "/")
 	if a.provider, err = a.newProvider(o, secret); err != nil {
 		return nil, err
@@ -327,9 +333,11 @@ func tokenThrottle(perMinute int) ginoauth.RateLimit {
 func (a *app) newEngine() (*gin.Engine, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	// The demo is not behind a proxy: the client IP it logs is the peer's,
-	// not whatever an X-Forwarded-For header claims.
-	if err := r.SetTrustedProxies(nil); err != nil {
+	// The client address the per-address budgets count and the log shows
+	// is the peer's, not whatever an X-Forwarded-For header claims, unless
+	// the peer is a proxy named in TrustedProxies (gin trusts every proxy
+	// unless told otherwise).
+	if err := r.SetTrustedProxies(a.trustedProxies); err != nil {
 		return nil, err
 	}
 	r.Use(a.recovery(), a.requestLog())

@@ -146,6 +146,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"serve with a CORS origin with a path", []string{"serve", "--cors-origin", "http://localhost:3000/app"}, "is not an origin"},
 		{"serve with a CORS origin with a trailing slash", []string{"serve", "--cors-origin", "http://localhost:3000/"}, "drop the trailing slash"},
 		{"serve with a negative token rate limit", []string{"serve", "--token-rate-limit", "-1"}, "--token-rate-limit -1: want a number of requests per minute, or 0 for no limit"},
+		{"serve with a trusted proxy that is no address", []string{"serve", "--trusted-proxy", "lb.internal"}, `"lb.internal" is not an IP address or CIDR block`},
 		{"serve with a token rate limit that is not a number", []string{"serve", "--token-rate-limit", "lots"}, `invalid value "lots" for flag -token-rate-limit`},
 		{"serve with a snippet write rate without a period", []string{"serve", "--snippet-write-rate", "100"}, `want N/period, such as 100/hour`},
 		{"serve with a snippet write rate of an unknown period", []string{"serve", "--snippet-write-rate", "5/week"}, `"5/week": want N/period`},

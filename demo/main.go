@@ -10,6 +10,7 @@
 //	             [--access-token-format opaque|jwt] [--access-token-alg RS256|ES256]
 //	             [--secret-key-file PATH] [--metrics-addr ADDR] [--trace]
 //	             [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
+//	             [--trusted-proxy ADDR]...
 //	demo createuser --username U --password P [--email E] [--given-name G] [--family-name F]
 //	                [--staff] [--site social]
 //	                [--redis URL | --redis-cluster URL]
@@ -172,6 +173,7 @@ Usage:
                [--secret-key-file PATH]
                [--metrics-addr ADDR] [--trace]
                [--snippet-write-rate 100/hour] [--snippet-code-limit 65536]
+               [--trusted-proxy ADDR]...
         Run the server. Without Redis, it creates a demo user and application
         in memory and prints their credentials with curl lines to try. It also
         registers the demo client (a public code-grant application; with Redis,
@@ -185,6 +187,9 @@ Usage:
         token endpoints and the API; --secure-cookies marks the session cookies
         Secure (behind a TLS proxy); --token-rate-limit is the token requests a
         minute allowed per client and per address (0: no limit).
+        --trusted-proxy ADDR (repeatable, an IP or CIDR block): a proxy or load
+        balancer whose X-Forwarded-For names the client the per-address
+        budgets count; without one, the peer is the client.
         --validation-cache=false: with Redis, read every token from Redis instead
         of the in-process cache kept in step by pub/sub. --dpop-nonces: DPoP
         proofs must carry a server nonce (docs/dpop.md). --issuer URL:

@@ -45,6 +45,7 @@ type serveConfig struct {
 	pipelines       int
 	bench           bool
 	corsOrigins     []string
+	trustedProxies  []string
 	secureCookies   bool
 	tokenRateLimit  int
 	validationCache bool
@@ -83,6 +84,14 @@ func (e *runEnv) serveFlags(cfg *serveConfig) *flag.FlagSet {
 			return err
 		}
 		cfg.corsOrigins = append(cfg.corsOrigins, v)
+		return nil
+	})
+	fs.Func("trusted-proxy", "the `address` (IP or CIDR) of a proxy or load balancer in front of the demo, whose X-Forwarded-For header then names the client; repeatable. "+
+		"The per-address budgets (token endpoint, password attempts, login) count that client; without it they count the peer, and X-Forwarded-For is ignored", func(v string) error {
+		if _, _, err := net.ParseCIDR(v); err != nil && net.ParseIP(v) == nil {
+			return fmt.Errorf("%q is not an IP address or CIDR block", v)
+		}
+		cfg.trustedProxies = append(cfg.trustedProxies, v)
 		return nil
 	})
 	fs.BoolVar(&cfg.secureCookies, "secure-cookies", false, "mark the session cookies Secure on every request (behind a TLS-terminating proxy); without it they are Secure on TLS requests only")
@@ -214,7 +223,7 @@ func (cfg *serveConfig) appOptions(b *backend, log *slog.Logger, obs *observabil
 	}
 	return options{
 		Store: b.store, Snippets: b.snippets, SecretKey: b.secretKey, Logger: log, BenchRoutes: cfg.bench,
-		CORSOrigins: cfg.corsOrigins, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
+		CORSOrigins: cfg.corsOrigins, TrustedProxies: cfg.trustedProxies, SecureCookies: cfg.secureCookies, TokenRateLimit: tokenLimit, Issuer: cfg.issuer,
 		SocialURL: cfg.socialURL, SocialClientIDs: cfg.socialClientIDs, Observer: obs.observer, TracerProvider: obs.tracer,
 		SnippetWriteRate: cfg.snippetWriteRate, SnippetCodeLimit: cfg.snippetCodeLimit,
 		Resources:         cfg.resourcesAlso,
@@ -299,6 +308,9 @@ func (e *runEnv) welcome(ctx context.Context, a *app, b *backend, cfg *serveConf
 	printDemoClient(e.stdout, base, client, b.embedded)
 	if cfg.socialURL != "" {
 		printSocial(e.stdout, cfg.socialURL, cfg.socialClientIDs)
+	}
+	if len(cfg.trustedProxies) > 0 {
+		fmt.Fprintf(e.stdout, "X-Forwarded-For names the client when the peer is %s.\n", strings.Join(cfg.trustedProxies, ", "))
 	}
 	if len(cfg.corsOrigins) > 0 {
 		fmt.Fprintf(e.stdout, "CORS: browser clients may call the token endpoints and the API from %s.\n", strings.Join(cfg.corsOrigins, ", "))

@@ -76,3 +76,41 @@ func TestTokenRateLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedProxy: behind `--trusted-proxy ADDR`, the per-address token
+// budget counts the client X-Forwarded-For names when the peer is that
+// proxy; without it the header is ignored, so a client cannot pick a new
+// address for each guess by sending one.
+func TestTrustedProxy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		args       []string
+		wantOthers int // the status of another forwarded address once the first is spent
+	}{
+		{"no trusted proxy", nil, http.StatusTooManyRequests},
+		{"--trusted-proxy 127.0.0.1", []string{"--trusted-proxy", "127.0.0.1"}, http.StatusUnauthorized},
+		{"--trusted-proxy 127.0.0.0/8", []string{"--trusted-proxy", "127.0.0.0/8"}, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, c := serveOnRedis(t, append([]string{"--token-rate-limit", "3"}, tt.args...)...)
+			guess := func(from string) result {
+				return s.do(http.MethodPost, "/o/token/", map[string]string{
+					"Authorization": basic(c.id, "wrong"), "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": from,
+				}, "grant_type=client_credentials")
+			}
+			for i := range 3 {
+				if r := guess("203.0.113.1"); r.status != http.StatusUnauthorized {
+					t.Fatalf("guess %d: status %d, want 401", i+1, r.status)
+				}
+			}
+			if r := guess("203.0.113.1"); r.status != http.StatusTooManyRequests {
+				t.Errorf("a fourth guess from the same address: status %d, want 429", r.status)
+			}
+			if r := guess("203.0.113.2"); r.status != tt.wantOthers {
+				t.Errorf("a guess forwarded for another address: status %d, want %d", r.status, tt.wantOthers)
+			}
+		})
+	}
+}
