@@ -14,10 +14,6 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
-// DefaultRetiredRefreshTokenRetention is how long a rotated refresh token
-// that never expires is remembered, to recognise its reuse.
-const DefaultRetiredRefreshTokenRetention = 30 * 24 * time.Hour
-
 // refreshGrant is RFC 6749 section 6 with rotation: the presented refresh
 // token and its access token stop working in the same atomic step that
 // stores the new pair, and only the client the token was issued to may use
@@ -204,9 +200,8 @@ func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, 
 	}
 	req := store.RotateRefresh{
 		ClientID: app.ClientID, Generation: app.Generation, Ceiling: ceiling, Now: now,
-		Access:  store.Key{Family: k.Family, Signature: opaque.Signature(access)},
-		Refresh: store.Key{Family: k.Family, Signature: opaque.Signature(refresh)},
-		Retire:  !p.cfg.DisableRefreshTokenReuseProtection, Retention: DefaultRetiredRefreshTokenRetention,
+		Access:          store.Key{Family: k.Family, Signature: opaque.Signature(access)},
+		Refresh:         store.Key{Family: k.Family, Signature: opaque.Signature(refresh)},
 		AccessExpiresAt: now.Add(p.accessTTL),
 	}
 	if p.refreshTTL > 0 {
@@ -214,8 +209,11 @@ func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, 
 	}
 	old, err := rr.RotateRefresh(ctx, k, req)
 	switch {
+	case errors.Is(err, store.ErrRotated):
+		// k verified (codec.Parse) and was rotated away: a reuse.
+		return nil, p.refreshReused(ctx, app, k, invalid)
 	case errors.Is(err, store.ErrNotFound):
-		return p.rotatedRefresh(ctx, app, k, invalid) // a retry, or a reuse
+		return p.rotatedRefresh(ctx, app, k, invalid) // a retired record an older version filed
 	case errors.Is(err, store.ErrGrantMismatch), errors.Is(err, store.ErrRevoked):
 		return nil, invalid // another client's, or revoked
 	case err != nil:
@@ -236,32 +234,20 @@ func (p *Provider) refreshInPlace(ctx context.Context, rr store.RefreshRotator, 
 	return resp, nil
 }
 
-// retire makes the record a rotation leaves behind, or nil when neither
-// the grace period nor reuse protection needs one.
+// retire makes the record a rotation leaves behind for
+// Config.RefreshTokenGracePeriod (the sealed answer, kept for the period),
+// or nil without one: reuse detection needs no record
+// (store.Tokens.GetRetiredRefreshToken infers one from the family).
 func (p *Provider) retire(old *store.RefreshToken, resp *TokenResponse, now time.Time) (*store.RetiredRefreshToken, error) {
 	grace := p.cfg.RefreshTokenGracePeriod
-	protect := !p.cfg.DisableRefreshTokenReuseProtection
-	if grace <= 0 && !protect {
+	if grace <= 0 {
 		return nil, nil
 	}
-	r := &store.RetiredRefreshToken{ClientID: old.ClientID, RotatedAt: now.UTC(), ExpiresAt: now.Add(grace)}
-	if protect {
-		keep := old.ExpiresAt
-		if keep.IsZero() {
-			keep = now.Add(DefaultRetiredRefreshTokenRetention)
-		}
-		if keep.After(r.ExpiresAt) {
-			r.ExpiresAt = keep
-		}
+	sealed, err := p.sealResponse(old.Key, resp)
+	if err != nil {
+		return nil, err
 	}
-	if grace > 0 {
-		sealed, err := p.sealResponse(old.Key, resp)
-		if err != nil {
-			return nil, err
-		}
-		r.Successor = sealed
-	}
-	return r, nil
+	return &store.RetiredRefreshToken{ClientID: old.ClientID, RotatedAt: now.UTC(), ExpiresAt: now.Add(grace), Successor: sealed}, nil
 }
 
 // rotatedRefresh answers a refresh token that is no longer live: the same
@@ -287,13 +273,21 @@ func (p *Provider) rotatedRefresh(ctx context.Context, app *store.Application, k
 		}
 		p.logError(ctx, "ginoauth: a retired refresh token's successor does not open", err)
 	}
+	return nil, p.refreshReused(ctx, app, k, invalid)
+}
+
+// refreshReused answers the reuse of the rotated refresh token k of app:
+// invalid, after revoking its whole grant unless
+// Config.DisableRefreshTokenReuseProtection is set (RFC 9700 section
+// 4.14.2).
+func (p *Provider) refreshReused(ctx context.Context, app *store.Application, k store.Key, invalid *oautherr.Error) error {
 	p.observeRefreshReuse()
 	if p.cfg.DisableRefreshTokenReuseProtection {
-		return nil, invalid
+		return invalid
 	}
 	p.log.WarnContext(ctx, "ginoauth: rotated refresh token reused; revoking its grant", "client_id", app.ClientID)
 	if err := p.store.RevokeFamily(ctx, k.Family); err != nil {
-		return nil, err
+		return err
 	}
-	return nil, invalid
+	return invalid
 }

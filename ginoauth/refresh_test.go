@@ -45,6 +45,69 @@ func TestRefreshReuseRevokesGrant(t *testing.T) {
 	})
 }
 
+// TestRefreshReuseWithoutRetiredRecord: a rotation files no retired record
+// (with no grace period), and a rotated token is still recognised as a
+// reuse from the family's live token, whichever path (the one-round-trip
+// rotation, or the read-then-rotate path a scope parameter takes) rotated
+// it and whichever presents it again; presented by another client it is
+// refused without revoking anything.
+func TestRefreshReuseWithoutRetiredRecord(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		for _, tc := range []struct {
+			name           string
+			rotate, replay string // the scope parameter of each ("": the one-round-trip path)
+			other          bool   // replayed by another client
+		}{
+			{"fast, then fast", "", "", false},
+			{"fast, then scope parameter", "", "read", false},
+			{"scope parameter, then fast", "read write", "", false},
+			{"scope parameter, then scope parameter", "read write", "read", false},
+			{"replayed by another client", "", "", true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, kind, nil)
+				ctx := context.Background()
+				rt := e.passwordToken("read write").str("refresh_token")
+				form := func(rt, scope string) url.Values {
+					f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+					if scope != "" {
+						f.Set("scope", scope)
+					}
+					return f
+				}
+				next := e.token(form(rt, tc.rotate), []string{e.confID, e.secret})
+				if !wantStatus(t, "refresh", next, 200) {
+					t.FailNow()
+				}
+				k := store.Key{Family: rt[len(opaque.RefreshPrefix) : len(opaque.RefreshPrefix)+opaque.FamilyLen], Signature: opaque.Signature(rt)}
+				x, err := e.st.GetRetiredRefreshToken(ctx, k)
+				if err != nil {
+					t.Fatalf("GetRetiredRefreshToken of the rotated token: %v", err)
+				}
+				if !x.RotatedAt.IsZero() || len(x.Successor) != 0 || x.ClientID != e.confID {
+					t.Fatalf("retired record %+v: want none filed, only the one inferred from the live token (client %s)", x, e.confID)
+				}
+				creds := []string{e.confID, e.secret}
+				if tc.other {
+					app, secret, err := e.p.CreateApplication(ctx, ginoauth.NewApplication{Name: "Other", ClientType: store.Confidential,
+						GrantTypes: []string{store.GrantPassword, store.GrantRefreshToken}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					creds = []string{app.ClientID, secret}
+				}
+				wantError(t, "the rotated token again", e.token(form(rt, tc.replay), creds), 400, "invalid_grant")
+				want := 401 // the grant revoked
+				if tc.other {
+					want = 200 // another client may not revoke it
+				}
+				wantStatus(t, "the grant's new access token", e.get("/api/whoami", next.str("access_token")), want)
+			})
+		}
+	})
+}
+
 func TestRefreshReuseProtectionDisabled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "memory", func(c *ginoauth.Config) { c.DisableRefreshTokenReuseProtection = true })

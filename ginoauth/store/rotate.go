@@ -22,20 +22,24 @@ type RefreshRotator interface {
 	// at req.RefreshExpiresAt, or never when that is zero), both with old's
 	// client, user, username, scopes, generation and grant creation time
 	// (the access token's Audience being old's Resources) and issued at
-	// req.Now, files old's retired record when req.Retire is
-	// set (kept until old's expiry, or for req.Retention when old never
-	// expires; with no Successor), and returns old as it was stored.
+	// req.Now, and returns old as it was stored. It files no retired
+	// record: GetRetiredRefreshToken recognises old from the new live
+	// token.
 	//
-	// It changes nothing and returns ErrNotFound when old is not the
-	// family's live refresh token (used, revoked, expired or never
-	// stored), ErrRevoked when the family is revoked, ErrGrantMismatch when
-	// old belongs to another application or generation or is bound to a
-	// DPoP key (RefreshToken.JKT: the caller checks the proof, RFC 9449
-	// section 5, and rotates with RotateRefreshToken), and ErrCeiling
-	// when a scope of old is outside req.Ceiling (the caller falls back to
-	// GetRefreshToken and RotateRefreshToken, which can narrow the scopes).
-	// Of any number of concurrent rotations of one token, at most one
-	// succeeds. req.Access and req.Refresh must be in old's family.
+	// It changes nothing and returns ErrRevoked when the family is
+	// revoked; ErrNotFound when the family holds no live refresh token
+	// (used and revoked, expired, or never stored); ErrGrantMismatch when
+	// the family's refresh token belongs to another application or
+	// generation, or is old but bound to a DPoP key (RefreshToken.JKT: the
+	// caller checks the proof, RFC 9449 section 5, and rotates with
+	// RotateRefreshToken); ErrRotated when it is another token of
+	// req.ClientID under req.Generation (old was rotated away: a reuse, if
+	// the caller minted old); and ErrCeiling when a scope of old is outside
+	// req.Ceiling (the caller falls back to GetRefreshToken and
+	// RotateRefreshToken, which can narrow the scopes). Of any number of
+	// concurrent rotations of one token, at most one succeeds, and the
+	// others get ErrRotated. req.Access and req.Refresh must be in old's
+	// family.
 	RotateRefresh(ctx context.Context, old Key, req RotateRefresh) (*RefreshToken, error)
 }
 
@@ -52,17 +56,12 @@ type RotateRefresh struct {
 	AccessExpiresAt  time.Time
 	Refresh          Key
 	RefreshExpiresAt time.Time // zero: never
-
-	// Retire files the retired record that reuse detection reads
-	// (GetRetiredRefreshToken); Retention is its lifetime when old never
-	// expires.
-	Retire    bool
-	Retention time.Duration
 }
 
-// ErrGrantMismatch and ErrCeiling are RefreshRotator.RotateRefresh's
-// refusals that change nothing.
+// ErrGrantMismatch, ErrRotated and ErrCeiling are
+// RefreshRotator.RotateRefresh's refusals that change nothing.
 var (
 	ErrGrantMismatch = errors.New("store: the refresh token belongs to another application or generation")
+	ErrRotated       = errors.New("store: the refresh token was rotated: its family holds another one")
 	ErrCeiling       = errors.New("store: a scope of the refresh token is outside the application's ceiling")
 )

@@ -335,18 +335,22 @@ type AuthorizationCode struct {
 	ConsumedAt time.Time `json:"ca,omitempty"`
 }
 
-// RetiredRefreshToken is what remains of a refresh token after rotation:
-// enough to recognise its reuse (DOT's REFRESH_TOKEN_REUSE_PROTECTION) and
-// to answer a client that retries within the grace period (DOT's
-// REFRESH_TOKEN_GRACE_PERIOD_SECONDS) with the pair it already got.
+// RetiredRefreshToken is what is known of a refresh token after rotation:
+// enough to recognise its reuse (DOT's REFRESH_TOKEN_REUSE_PROTECTION) and,
+// when a rotation filed it, to answer a client that retries within the
+// grace period (DOT's REFRESH_TOKEN_GRACE_PERIOD_SECONDS) with the pair it
+// already got. See Tokens.GetRetiredRefreshToken.
 type RetiredRefreshToken struct {
-	Key       Key       `json:"-"`
-	ClientID  string    `json:"c"`
+	Key      Key    `json:"-"`
+	ClientID string `json:"c"`
+	// RotatedAt is when the rotation filed the record; zero for one
+	// inferred from the family's live refresh token.
 	RotatedAt time.Time `json:"ra"`
 	// Successor is the rotation's answer, sealed by the provider (the store
 	// neither reads nor can use it); empty outside a grace period.
 	Successor []byte `json:"sx,omitempty"`
-	// ExpiresAt is when the store forgets it; never zero.
+	// ExpiresAt is when the store forgets a filed record; for an inferred
+	// one, the live refresh token's expiry (zero: never).
 	ExpiresAt time.Time `json:"e"`
 }
 
@@ -441,8 +445,16 @@ type Tokens interface {
 	// family was revoked (see RevokeFamily) it changes nothing and returns
 	// ErrRevoked, whether or not old is still stored.
 	RotateRefreshToken(ctx context.Context, old *RefreshToken, retired *RetiredRefreshToken, at *AccessToken, rt *RefreshToken) error
-	// GetRetiredRefreshToken returns the retired record a rotation left
-	// under k, or ErrNotFound.
+	// GetRetiredRefreshToken returns what is known of the refresh token k
+	// that is no longer live: the retired record a rotation filed under k
+	// if there is one, else, when k's family holds a live refresh token
+	// other than k, a record inferred from it (its ClientID and ExpiresAt,
+	// no RotatedAt, no Successor). A family holds one live refresh token
+	// at a time, so a token of the family that is not the live one was
+	// rotated away, provided the caller minted k (the provider checks its
+	// tag before it asks): reuse detection needs no record per rotation.
+	// ErrNotFound when neither exists (k never stored, or its family holds
+	// no live refresh token, or k is the live one).
 	GetRetiredRefreshToken(ctx context.Context, k Key) (*RetiredRefreshToken, error)
 	// RevokeAccessToken deletes an access token; no error if absent (nor
 	// when its family holds another one, which it leaves alone).

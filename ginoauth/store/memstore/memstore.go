@@ -413,16 +413,24 @@ func (s *Store) RotateRefreshToken(_ context.Context, old *store.RefreshToken, r
 }
 
 // GetRetiredRefreshToken returns a copy of the retired record stored under
-// k by a rotation, or store.ErrNotFound when there is none or it expired.
+// k by a rotation, else one inferred from k's family's live refresh token
+// when that is another token (store.Tokens.GetRetiredRefreshToken), else
+// store.ErrNotFound.
 func (s *Store) GetRetiredRefreshToken(_ context.Context, k store.Key) (*store.RetiredRefreshToken, error) {
+	if !validKey(k) {
+		return nil, store.ErrNotFound
+	}
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	x, ok := s.retired[k.Family][k.Signature]
-	if !ok || expired(x.ExpiresAt, now) {
+	if x, ok := s.retired[k.Family][k.Signature]; ok && !expired(x.ExpiresAt, now) {
+		return cloneRetired(x), nil
+	}
+	cur, ok := s.refresh[k.Family]
+	if !ok || sameSig(cur.Key, k) || expired(cur.ExpiresAt, now) {
 		return nil, store.ErrNotFound
 	}
-	return cloneRetired(x), nil
+	return &store.RetiredRefreshToken{Key: k, ClientID: cur.ClientID, ExpiresAt: cur.ExpiresAt}, nil
 }
 
 // RevokeAccessToken deletes the family's access token if it is k's; no

@@ -252,20 +252,27 @@ func TestFakeClockFamilies(t *testing.T) {
 		t.Fatalf("grant created %v expiring %v, want %v and %v", gs[0].CreatedAt, gs[0].ExpiresAt, created, rt2.ExpiresAt)
 	}
 	clock.Advance(10*time.Minute - time.Nanosecond)
-	if _, err := s.GetRetiredRefreshToken(ctx, rt.Key); err != nil {
-		t.Fatalf("retired record gone 1ns before its ExpiresAt: %v", err)
+	if x, err := s.GetRetiredRefreshToken(ctx, rt.Key); err != nil || x.RotatedAt.IsZero() {
+		t.Fatalf("filed retired record 1ns before its ExpiresAt: got %+v, %v; want the filed record", x, err)
 	}
 	clock.Advance(time.Nanosecond)
-	if _, err := s.GetRetiredRefreshToken(ctx, rt.Key); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("GetRetiredRefreshToken at its ExpiresAt: got %v, want ErrNotFound", err)
+	// From then on the record is the one inferred from the live rt2.
+	if x, err := s.GetRetiredRefreshToken(ctx, rt.Key); err != nil || !x.RotatedAt.IsZero() || !x.ExpiresAt.Equal(rt2.ExpiresAt) {
+		t.Fatalf("GetRetiredRefreshToken at the filed record's ExpiresAt: got %+v, %v; want the record inferred from the live token", x, err)
 	}
 	clock.Advance(rt2.ExpiresAt.Sub(clock.Now()) - time.Nanosecond)
+	if _, err := s.GetRetiredRefreshToken(ctx, rt.Key); err != nil {
+		t.Fatalf("inferred retired record gone 1ns before the live token's expiry: %v", err)
+	}
 	if gs, _ := s.ListGrants(ctx, store.GrantFilter{UserID: "u"}); len(gs) != 1 {
 		t.Fatal("grant gone 1ns before its last token expires")
 	}
 	clock.Advance(time.Nanosecond)
 	if gs, _ := s.ListGrants(ctx, store.GrantFilter{UserID: "u"}); len(gs) != 0 {
 		t.Fatalf("grant listed after its last token expired: %v", gs)
+	}
+	if _, err := s.GetRetiredRefreshToken(ctx, rt.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRetiredRefreshToken once the live token expired: got %v, want ErrNotFound", err)
 	}
 	// A new grant in the family (ids are not reused by the provider, but
 	// the store must not resurrect the old grant's CreatedAt).

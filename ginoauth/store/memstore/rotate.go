@@ -30,10 +30,16 @@ func (s *Store) RotateRefresh(_ context.Context, old store.Key, req store.Rotate
 		return nil, store.ErrRevoked
 	}
 	cur, ok := s.refresh[fam]
-	if !ok || !sameSig(cur.Key, old) || expired(cur.ExpiresAt, req.Now) || expired(cur.ExpiresAt, now) {
+	if !ok || expired(cur.ExpiresAt, req.Now) || expired(cur.ExpiresAt, now) {
 		return nil, store.ErrNotFound
 	}
-	if cur.ClientID != req.ClientID || cur.Generation != req.Generation || cur.JKT != "" {
+	if cur.ClientID != req.ClientID || cur.Generation != req.Generation {
+		return nil, store.ErrGrantMismatch
+	}
+	if !sameSig(cur.Key, old) {
+		return nil, store.ErrRotated
+	}
+	if cur.JKT != "" {
 		// A DPoP-bound refresh token (RFC 9449 section 5) needs a proof,
 		// which the caller checks on its slower path.
 		return nil, store.ErrGrantMismatch
@@ -49,19 +55,6 @@ func (s *Store) RotateRefresh(_ context.Context, old store.Key, req store.Rotate
 	created := cur.GrantCreatedAt
 	delete(s.access, fam)
 	delete(s.refresh, fam)
-	if req.Retire {
-		keep := cur.ExpiresAt
-		if keep.IsZero() {
-			keep = req.Now.Add(req.Retention)
-		}
-		m := s.retired[fam]
-		if m == nil {
-			m = make(map[string]*store.RetiredRefreshToken)
-			s.retired[fam] = m
-		}
-		m[old.Signature] = &store.RetiredRefreshToken{Key: old, ClientID: cur.ClientID, RotatedAt: req.Now.UTC(), ExpiresAt: keep}
-		s.writes++
-	}
 	a := &store.AccessToken{
 		Key: req.Access, ClientID: cur.ClientID, UserID: cur.UserID, Username: cur.Username,
 		Scopes: slices.Clone(cur.Scopes), Audience: slices.Clone(cur.Resources), Generation: cur.Generation,

@@ -373,7 +373,7 @@ func TestRoundTrips(t *testing.T) {
 		check(round, "GetRetiredRefreshToken", func() error {
 			_, err := s.GetRetiredRefreshToken(ctx, rt.Key)
 			return err
-		}, []string{"hget"})
+		}, nil, []string{"hget", "get"})
 		check(round, "ListGrants", func() error {
 			gs, err := s.ListGrants(ctx, store.GrantFilter{UserID: "u-" + fam})
 			if err == nil && len(gs) != 1 {
@@ -384,7 +384,7 @@ func TestRoundTrips(t *testing.T) {
 		// Read and rotate in one script; the index entry already covers
 		// the new tokens (the old refresh token never expires).
 		rot := store.RotateRefresh{
-			ClientID: "client", Now: time.Now(), Retire: true, Retention: time.Hour,
+			ClientID: "client", Now: time.Now(),
 			Access: store.Key{Family: fam, Signature: signature(gen(7))}, AccessExpiresAt: time.Now().Add(time.Hour),
 			Refresh: store.Key{Family: fam, Signature: signature(gen(8))},
 		}

@@ -20,21 +20,21 @@ var _ store.RefreshRotator = (*Store)(nil)
 // numbers (issue time, expiry, grant creation, generation) and copies the
 // strings after them (client, user, username, scopes) as they are.
 //
-// KEYS = r, a, x, v. ARGV = [1] old digest, [2] client id, [3] generation,
-// [4] now (Unix ms), [5] access digest, [6] access expiry (ms), [7]
-// refresh digest, [8] refresh expiry (ms, 0: never), [9] retired record's
-// lifetime when the old token never expires (ms; ” files no retired
-// record), [10] ceiling (space separated, ” for none), [11] channel,
-// [12] message. Returns -1 (revoked), 0 (not the live token), -2 (another
-// client or generation, or a refresh token bound to a DPoP key, flag
-// fExtra: RFC 9449 section 5 needs a proof, which the caller checks on the
-// slower path), -3 (a scope outside the ceiling), or the old record.
+// KEYS = r, a, v. ARGV = [1] old digest, [2] client id, [3] generation,
+// [4] now (Unix ms), [5] access digest, [6] access lifetime (ms), [7]
+// refresh digest, [8] refresh lifetime (ms, 0: never), [9] ceiling (space
+// separated, ” for none), [10] channel, [11] message. Returns -1
+// (revoked), 0 (no live refresh token), -2 (another client or generation,
+// or the token is bound to a DPoP key, flag fExtra: RFC 9449 section 5
+// needs a proof, which the caller checks on the slower path), -3 (a scope
+// outside the ceiling), -4 (the live token is another of this client and
+// generation: the old one was rotated away), or the old record.
 var rotateInPlaceScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[4]) == 1 then
+if redis.call('EXISTS', KEYS[3]) == 1 then
 	return -1
 end
 local cur = redis.call('GET', KEYS[1])
-if not cur or string.sub(cur, 3, 18) ~= ARGV[1] then
+if not cur then
 	return 0
 end
 local pos = 20
@@ -66,6 +66,7 @@ end
 local function bit(f, b)
 	return math.floor(f / b) % 2 == 1
 end
+local now = tonumber(ARGV[4])
 local flags = string.byte(cur, 19)
 local issued = uv()
 local exp = 0
@@ -73,12 +74,15 @@ if bit(flags, 1) then
 	local z = uv()
 	if z % 2 == 0 then exp = issued + z / 2 else exp = issued - (z + 1) / 2 end
 end
+if exp ~= 0 and exp <= now then
+	return 0
+end
 local created = issued
 if bit(flags, 2) then
 	created = issued - uv()
 end
-if created > tonumber(ARGV[4]) then
-	created = tonumber(ARGV[4])
+if created > now then
+	created = now
 end
 local gen = 0
 if bit(flags, 4) then
@@ -86,22 +90,23 @@ if bit(flags, 4) then
 end
 local tail = string.sub(cur, pos)
 local clen = uv()
-local client = string.sub(cur, pos, pos + clen - 1)
-pos = pos + clen
-if client ~= ARGV[2] or gen ~= tonumber(ARGV[3]) or bit(flags, 64) then
+if string.sub(cur, pos, pos + clen - 1) ~= ARGV[2] or gen ~= tonumber(ARGV[3]) then
 	return -2
 end
-local now = tonumber(ARGV[4])
-if exp ~= 0 and exp <= now then
-	return 0
+pos = pos + clen
+if string.sub(cur, 3, 18) ~= ARGV[1] then
+	return -4
 end
-if ARGV[10] ~= '' and bit(flags, 32) then
+if bit(flags, 64) then
+	return -2
+end
+if ARGV[9] ~= '' and bit(flags, 32) then
 	if bit(flags, 8) then local l = uv(); pos = pos + l end
 	if bit(flags, 16) then local l = uv(); pos = pos + l end
 	local l = uv()
 	local scopes = string.sub(cur, pos, pos + l - 1)
 	local ceiling = {}
-	for s in string.gmatch(ARGV[10], '%S+') do ceiling[s] = true end
+	for s in string.gmatch(ARGV[9], '%S+') do ceiling[s] = true end
 	for s in string.gmatch(scopes, '%S+') do
 		if not ceiling[s] then
 			return -3
@@ -121,32 +126,19 @@ end
 if gen ~= 0 then
 	shared = shared .. enc(gen)
 end
-local function record(kind, digest, e)
-	if e == 0 then
+local function record(kind, digest, life)
+	if life == '0' then
 		return '\002' .. kind .. digest .. string.char(sf) .. nowb .. shared .. tail
 	end
-	return '\002' .. kind .. digest .. string.char(sf + 1) .. nowb .. enc(2 * (e - now)) .. shared .. tail
+	return '\002' .. kind .. digest .. string.char(sf + 1) .. nowb .. enc(2 * tonumber(life)) .. shared .. tail
 end
-local rexp = tonumber(ARGV[8])
-if rexp ~= 0 then
-	redis.call('SET', KEYS[1], record('r', ARGV[7], rexp), 'PX', string.format('%.0f', rexp - now))
+if ARGV[8] ~= '0' then
+	redis.call('SET', KEYS[1], record('r', ARGV[7], ARGV[8]), 'PX', ARGV[8])
 else
-	redis.call('SET', KEYS[1], record('r', ARGV[7], 0))
+	redis.call('SET', KEYS[1], record('r', ARGV[7], '0'))
 end
-if ARGV[9] ~= '' then
-	local xexp = exp
-	if xexp == 0 then xexp = now + tonumber(ARGV[9]) end
-	local px = xexp - now
-	local x = '\002x' .. ARGV[1] .. '\001' .. nowb .. enc(2 * px) .. enc(clen) .. client
-	local t = redis.call('PTTL', KEYS[3])
-	redis.call('HSET', KEYS[3], ARGV[1], x)
-	if t < px then
-		redis.call('PEXPIRE', KEYS[3], string.format('%.0f', px))
-	end
-end
-local aexp = tonumber(ARGV[6])
-redis.call('SET', KEYS[2], record('a', ARGV[5], aexp), 'PX', string.format('%.0f', aexp - now))
-redis.call('PUBLISH', ARGV[11], ARGV[12])
+redis.call('SET', KEYS[2], record('a', ARGV[5], ARGV[6]), 'PX', ARGV[6])
+redis.call('PUBLISH', ARGV[10], ARGV[11])
 return cur
 `)
 
@@ -178,20 +170,19 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 			return nil, fmt.Errorf("%w: ceiling scope %q", ErrInvalid, sc)
 		}
 	}
-	retire := ""
-	if req.Retire {
-		retire = strconv.FormatInt(max(req.Retention.Milliseconds(), 1), 10)
+	rlife := int64(0)
+	if rexp != 0 {
+		rlife = rexp - now
 	}
 	family := old.Family
 	keys := []string{
-		s.familyKey(family, kindRefresh), s.familyKey(family, kindAccess),
-		s.familyKey(family, kindRetired), s.familyKey(family, kindTombstone),
+		s.familyKey(family, kindRefresh), s.familyKey(family, kindAccess), s.familyKey(family, kindTombstone),
 	}
 	args := []any{
 		digest(old.Signature), req.ClientID, strconv.FormatInt(req.Generation, 10), strconv.FormatInt(now, 10),
-		digest(req.Access.Signature), strconv.FormatInt(aexp, 10),
-		digest(req.Refresh.Signature), strconv.FormatInt(rexp, 10),
-		retire, strings.Join(req.Ceiling, " "), s.InvalidationChannel(), s.familyMsg(family),
+		digest(req.Access.Signature), strconv.FormatInt(aexp-now, 10),
+		digest(req.Refresh.Signature), strconv.FormatInt(rlife, 10),
+		strings.Join(req.Ceiling, " "), s.InvalidationChannel(), s.familyMsg(family),
 	}
 	cmd, err := s.runWithIndex(ctx, rotateInPlaceScript, keys, args, "", family, 0)
 	if err != nil {
@@ -207,6 +198,8 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 			return nil, store.ErrGrantMismatch
 		case -3:
 			return nil, store.ErrCeiling
+		case -4:
+			return nil, store.ErrRotated
 		default:
 			return nil, store.ErrNotFound
 		}

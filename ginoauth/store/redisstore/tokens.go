@@ -3,6 +3,7 @@ package redisstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -326,29 +327,47 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old *store.RefreshToken,
 	return nil
 }
 
-// GetRetiredRefreshToken returns the retired record a rotation left under
-// k, or store.ErrNotFound. It is one HGET of <prefix>{<family>}x, field:
-// k's digest.
+// GetRetiredRefreshToken reads the retired record under k's digest in
+// <prefix>{<family>}x and the family's refresh token in one round trip
+// (one slot): the record if there is one, else one inferred from the live
+// refresh token when that is another token (store.Tokens).
 func (s *Store) GetRetiredRefreshToken(ctx context.Context, k store.Key) (*store.RetiredRefreshToken, error) {
 	if !validKey(k) {
 		return nil, store.ErrNotFound
 	}
-	key := s.familyKey(k.Family, kindRetired)
-	b, err := s.rdb.HGet(ctx, key, digest(k.Signature)).Bytes()
+	xkey, rkey := s.familyKey(k.Family, kindRetired), s.familyKey(k.Family, kindRefresh)
+	var xcmd *redis.StringCmd
+	var rcmd *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		xcmd = p.HGet(ctx, xkey, digest(k.Signature))
+		rcmd = p.Get(ctx, rkey)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, mapErr("get retired refresh token", err)
+	}
+	now := s.now()
+	if b, err := xcmd.Bytes(); err == nil {
+		x, err := decodeRetired(b, k)
+		if err != nil {
+			return nil, corrupt("get retired refresh token", xkey, err)
+		}
+		if matches(b, k.Signature) && now.Before(x.ExpiresAt) {
+			return x, nil
+		}
+	}
+	b, err := rcmd.Bytes()
 	if err != nil {
 		return nil, mapErr("get retired refresh token", err)
 	}
-	x, err := decodeRetired(b, k)
+	live, err := decodeRefresh(b, k)
 	if err != nil {
-		return nil, corrupt("get retired refresh token", key, err)
+		return nil, corrupt("get retired refresh token", rkey, err)
 	}
-	if !matches(b, k.Signature) {
+	if matches(b, k.Signature) || (!live.ExpiresAt.IsZero() && !now.Before(live.ExpiresAt)) {
 		return nil, store.ErrNotFound
 	}
-	if !s.now().Before(x.ExpiresAt) {
-		return nil, store.ErrNotFound
-	}
-	return x, nil
+	return &store.RetiredRefreshToken{Key: k, ClientID: live.ClientID, ExpiresAt: live.ExpiresAt}, nil
 }
 
 // RevokeAccessToken deletes the family's access token if it is k's, and

@@ -146,8 +146,8 @@ func testRotateRetired(t *testing.T, s store.Store) {
 	if hasRefresh(t, s, rt1.Key) || hasAccess(t, s, rt1.Key) {
 		t.Fatal("the retired refresh token is still usable")
 	}
-	if hasRetired(t, s, rt2.Key) || hasRetired(t, s, at2.Key) {
-		t.Fatal("GetRetiredRefreshToken found a live token's key")
+	if hasRetired(t, s, rt2.Key) {
+		t.Fatal("GetRetiredRefreshToken found the live refresh token's key")
 	}
 
 	// A replayed rotation fails and leaves the retired record as it was.
@@ -159,8 +159,8 @@ func testRotateRetired(t *testing.T, s store.Store) {
 	got, err = s.GetRetiredRefreshToken(c, rt1.Key)
 	must(t, "GetRetiredRefreshToken after a failed rotation", err)
 	equal(t, "retired refresh token after a failed rotation", got, &want)
-	if hasRetired(t, s, store.Key{Family: "fam", Signature: "nope"}) {
-		t.Fatal("GetRetiredRefreshToken found a key never written")
+	if hasRetired(t, s, store.Key{Family: "none", Signature: "nope"}) {
+		t.Fatal("GetRetiredRefreshToken found a key of a family never written")
 	}
 	_, err = s.GetRetiredRefreshToken(c, store.Key{})
 	wantErr(t, "GetRetiredRefreshToken(zero key)", err, store.ErrNotFound)
@@ -177,35 +177,75 @@ func testRotateRetired(t *testing.T, s store.Store) {
 	}
 }
 
+// inferred checks that GetRetiredRefreshToken(k) answers the record it
+// infers from the family's live refresh token live: its client and
+// expiry, no rotation time, no successor.
+func inferred(t *testing.T, s store.Store, what string, k store.Key, live *store.RefreshToken) {
+	t.Helper()
+	got, err := s.GetRetiredRefreshToken(ctx(t), k)
+	must(t, what+": GetRetiredRefreshToken", err)
+	want := &store.RetiredRefreshToken{Key: k, ClientID: live.ClientID, ExpiresAt: live.ExpiresAt}
+	if got.ExpiresAt.Sub(want.ExpiresAt).Abs() <= time.Millisecond {
+		got.ExpiresAt = want.ExpiresAt // a store may keep milliseconds only
+	}
+	equal(t, what+": the record inferred from the live refresh token", got, want)
+}
+
+// testRotateRetiredNil: a rotation without a retired record files none,
+// and the rotated token is still recognised, from the family's new live
+// refresh token, until the family holds none.
 func testRotateRetiredNil(t *testing.T, s store.Store) {
 	c := ctx(t)
 	at1, rt1 := tokens("fam", "1", time.Hour, 0)
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
 	at2, rt2 := tokens("fam", "2", time.Hour, 0)
 	must(t, "RotateRefreshToken(retired nil)", s.RotateRefreshToken(c, rt1, nil, at2, rt2))
-	if hasRetired(t, s, rt1.Key) {
-		t.Fatal("rotation without a retired record stored one")
-	}
 	if hasRefresh(t, s, rt1.Key) || !hasRefresh(t, s, rt2.Key) || !hasAccess(t, s, at2.Key) {
 		t.Fatal("rotation without a retired record did not rotate")
 	}
+	inferred(t, s, "rotated token (refresh token that never expires)", rt1.Key, rt2)
+	inferred(t, s, "a token of the family never stored", store.Key{Family: "fam", Signature: "rt-x"}, rt2)
+	if hasRetired(t, s, rt2.Key) {
+		t.Fatal("GetRetiredRefreshToken found the live refresh token's key")
+	}
+
+	// A family whose refresh token expires: the inferred record says when.
+	at3, rt3 := tokens("exp", "1", time.Hour, 24*time.Hour)
+	must(t, "SaveTokens(exp)", s.SaveTokens(c, at3, rt3))
+	at4, rt4 := tokens("exp", "2", time.Hour, 48*time.Hour)
+	must(t, "RotateRefreshToken(exp)", s.RotateRefreshToken(c, rt3, nil, at4, rt4))
+	inferred(t, s, "rotated token (refresh token that expires)", rt3.Key, rt4)
+
+	// Once the family holds no refresh token, nothing is known of it.
+	must(t, "RevokeRefreshToken", s.RevokeRefreshToken(c, rt2.Key))
+	if hasRetired(t, s, rt1.Key) {
+		t.Fatal("GetRetiredRefreshToken inferred a record from a family without a refresh token")
+	}
 }
 
+// testRotateRetiredExpiry: a filed record is forgotten at its ExpiresAt;
+// the rotated token is then still recognised from the live one, and no
+// longer once that has expired too.
 func testRotateRetiredExpiry(t *testing.T, s store.Store) {
 	c := ctx(t)
 	at1, rt1 := tokens("fam", "1", time.Hour, 0)
 	must(t, "SaveTokens", s.SaveTokens(c, at1, rt1))
-	at2, rt2 := tokens("fam", "2", time.Hour, 0)
-	must(t, "RotateRefreshToken", s.RotateRefreshToken(c, rt1, retiredOf(rt1, expiryWait), at2, rt2))
-	if !hasRetired(t, s, rt1.Key) {
-		t.Fatal("retired record gone before its ExpiresAt")
+	at2, rt2 := tokens("fam", "2", time.Hour, 2*sleepPast)
+	filed := retiredOf(rt1, expiryWait)
+	must(t, "RotateRefreshToken", s.RotateRefreshToken(c, rt1, filed, at2, rt2))
+	got, err := s.GetRetiredRefreshToken(c, rt1.Key)
+	must(t, "GetRetiredRefreshToken before its ExpiresAt", err)
+	if len(got.Successor) == 0 {
+		t.Fatal("the filed retired record is gone before its ExpiresAt")
 	}
 	time.Sleep(sleepPast)
-	if hasRetired(t, s, rt1.Key) {
-		t.Fatal("retired record still returned after its ExpiresAt")
-	}
+	inferred(t, s, "after the filed record's ExpiresAt", rt1.Key, rt2)
 	if !hasRefresh(t, s, rt2.Key) {
 		t.Fatal("the new refresh token expired with the retired record")
+	}
+	time.Sleep(sleepPast + expiryWait) // past rt2's expiry
+	if hasRetired(t, s, rt1.Key) {
+		t.Fatal("GetRetiredRefreshToken inferred a record from an expired refresh token")
 	}
 }
 
