@@ -28,6 +28,14 @@ func (s *slowSave) SaveTokens(ctx context.Context, at *store.AccessToken, rt *st
 	return s.Store.SaveTokens(ctx, at, rt)
 }
 
+// SaveFreshTokens waits as SaveTokens does, then forwards to the wrapped
+// store's (see countingStore): were a code exchange to skip the
+// revocation check, TestConcurrentCodeReplayRevokes would see it.
+func (s *slowSave) SaveFreshTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
+	time.Sleep(time.Duration(s.delay.Load()))
+	return s.Store.(store.FreshTokenSaver).SaveFreshTokens(ctx, at, rt)
+}
+
 // TestConcurrentCodeReplayRevokes: of 20 concurrent redemptions of one code
 // at most one gets tokens, and since the others are replays (RFC 6749
 // 4.1.2), whatever it got is revoked once they have all been answered:
@@ -149,6 +157,40 @@ func TestNoPKCECodeRedeemedByPublicClient(t *testing.T) {
 		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "client_id": {ce.webID}}
 		if !wantError(t, "public client redeeming a code issued without PKCE", ce.token(f, nil), 400, "invalid_grant") {
 			t.FailNow()
+		}
+	})
+}
+
+// TestFreshFamilySaves: the grants that open a new family store their
+// tokens through store.FreshTokenSaver, which skips the revocation check;
+// a code exchange, whose family a replay of the code may have revoked,
+// goes through SaveTokens (TestConcurrentCodeReplayRevokes shows why).
+func TestFreshFamilySaves(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		ce := newCodeEnv(t, kind, nil)
+		v := oauth2.GenerateVerifier()
+		loc := ce.authorize(t, ce.browser("u1.alice"), ce.oauthConfig().AuthCodeURL("s", oauth2.S256ChallengeOption(v)))
+		code := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {v}}
+		for _, tc := range []struct {
+			name                string
+			get                 func() resp
+			wantFresh, wantSave int64
+		}{
+			{"client_credentials", ce.ccToken, 1, 0},
+			{"password", func() resp { return ce.passwordToken("") }, 1, 0},
+			{"authorization_code", func() resp { return ce.token(code, []string{ce.webID, ce.webSecret}) }, 0, 1},
+		} {
+			fresh, saves := ce.st.freshSaves.Load(), ce.st.saves.Load()
+			if r := tc.get(); !wantStatus(t, tc.name, r, 200) {
+				continue
+			}
+			if got := ce.st.freshSaves.Load() - fresh; got != tc.wantFresh {
+				t.Errorf("%s: SaveFreshTokens calls = %d, want %d", tc.name, got, tc.wantFresh)
+			}
+			if got := ce.st.saves.Load() - saves; got != tc.wantSave {
+				t.Errorf("%s: SaveTokens calls = %d, want %d", tc.name, got, tc.wantSave)
+			}
 		}
 	})
 }

@@ -68,6 +68,31 @@ func (o *observedRotator) RotateRefresh(ctx context.Context, old store.Key, req 
 	return rt, err
 }
 
+// observedFreshSaver is observedStore's store.FreshTokenSaver, kept apart
+// because a store need not implement it.
+type observedFreshSaver struct {
+	s   store.FreshTokenSaver
+	obs observe.Observer
+}
+
+// newObservedFreshSaver returns s's store.FreshTokenSaver (observed when
+// obs is set), or nil when s has none.
+func newObservedFreshSaver(s store.Store, obs observe.Observer) store.FreshTokenSaver {
+	f, ok := s.(store.FreshTokenSaver)
+	if !ok || obs == nil {
+		return f
+	}
+	return &observedFreshSaver{s: f, obs: obs}
+}
+
+func (o *observedFreshSaver) SaveFreshTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
+	err := o.s.SaveFreshTokens(ctx, at, rt)
+	if err != nil && errors.Is(err, store.ErrUnavailable) {
+		o.obs.StoreError("SaveFreshTokens")
+	}
+	return err
+}
+
 // check reports err if it is an outage, and returns it.
 func (s *observedStore) check(op string, err error) error {
 	if err != nil && errors.Is(err, store.ErrUnavailable) {

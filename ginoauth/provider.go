@@ -84,10 +84,11 @@ type Provider struct {
 	obs            observe.Observer // nil: nothing reported
 	tracer         trace.Tracer
 	apps           *appCache
-	tokens         *tokencache.Cache    // nil: no validation cache
-	stopWatch      func()               // stops the validation cache subscription and waits
-	keys           *keyset.Set          // nil without OpenID Connect
-	rotator        store.RefreshRotator // the store's, observed; nil when it has none
+	tokens         *tokencache.Cache     // nil: no validation cache
+	stopWatch      func()                // stops the validation cache subscription and waits
+	keys           *keyset.Set           // nil without OpenID Connect
+	rotator        store.RefreshRotator  // the store's, observed; nil when it has none
+	fresh          store.FreshTokenSaver // the store's, observed; nil when it has none
 
 	assertion     ClientAssertionConfig // with its defaults
 	jwks          *jwksFetcher          // clients' jwks_uri documents
@@ -137,6 +138,7 @@ func New(cfg Config) (*Provider, error) {
 		secretSealKey:  deriveKey(key, "ginoauth client secret"),
 	}
 	p.rotator = newObservedRotator(cfg.Store, cfg.Observer)
+	p.fresh = newObservedFreshSaver(cfg.Store, cfg.Observer)
 	p.jwks = newJWKSFetcher(p.assertion)
 	// The cache runs on the real clock: a frozen Config.Now must not freeze it.
 	p.apps = newAppCache(p.store.GetApplication, cfg.ApplicationCacheTTL, cfg.ApplicationCacheSize, time.Now)

@@ -52,6 +52,23 @@ type countingStore struct {
 	refreshReads atomic.Int64 // GetRefreshToken calls
 	rotations    atomic.Int64 // RotateRefreshToken calls
 	inPlace      atomic.Int64 // RotateRefresh calls
+	saves        atomic.Int64 // SaveTokens calls
+	freshSaves   atomic.Int64 // SaveFreshTokens calls
+}
+
+func (s *countingStore) SaveTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
+	s.saves.Add(1)
+	return s.Store.SaveTokens(ctx, at, rt)
+}
+
+// SaveFreshTokens forwards to the wrapped store's store.FreshTokenSaver
+// (redisstore has one), or to its SaveTokens.
+func (s *countingStore) SaveFreshTokens(ctx context.Context, at *store.AccessToken, rt *store.RefreshToken) error {
+	s.freshSaves.Add(1)
+	if f, ok := s.Store.(store.FreshTokenSaver); ok {
+		return f.SaveFreshTokens(ctx, at, rt)
+	}
+	return s.Store.SaveTokens(ctx, at, rt)
 }
 
 func (s *countingStore) GetRefreshToken(ctx context.Context, k store.Key) (*store.RefreshToken, error) {

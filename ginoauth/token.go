@@ -218,12 +218,19 @@ func (p *Provider) issue(ctx context.Context, app *store.Application, userID, us
 	if err != nil {
 		return nil, err
 	}
-	return p.issueInFamily(ctx, family, app, userID, username, scopes, withRefresh, p.requestAudience(ctx))
+	return p.issueTokens(ctx, family, true, app, userID, username, scopes, withRefresh, p.requestAudience(ctx))
 }
 
 // issueInFamily mints and stores tokens in a given family (that of the
 // authorization code they are exchanged for).
 func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*TokenResponse, error) {
+	return p.issueTokens(ctx, family, false, app, userID, username, scopes, withRefresh, aud)
+}
+
+// issueTokens mints and stores tokens in family; fresh says the family
+// was generated for them (no revocation can name it: see
+// store.FreshTokenSaver).
+func (p *Provider) issueTokens(ctx context.Context, family string, fresh bool, app *store.Application, userID, username string, scopes []string, withRefresh bool, aud tokenAudience) (*TokenResponse, error) {
 	scopes, err := p.narrowScopes(ctx, app, userID, scopes) // Config.NarrowScopes
 	if err != nil {
 		return nil, err
@@ -232,7 +239,12 @@ func (p *Provider) issueInFamily(ctx context.Context, family string, app *store.
 	if err != nil {
 		return nil, err
 	}
-	if err := p.store.SaveTokens(ctx, at, rt); err != nil {
+	if fresh && p.fresh != nil {
+		err = p.fresh.SaveFreshTokens(ctx, at, rt)
+	} else {
+		err = p.store.SaveTokens(ctx, at, rt)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return resp, nil

@@ -12,7 +12,10 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
-var _ store.RefreshRotator = (*Store)(nil)
+var (
+	_ store.RefreshRotator  = (*Store)(nil)
+	_ store.FreshTokenSaver = (*Store)(nil)
+)
 
 // rotateInPlaceScript is RotateRefresh: the family's refresh token is read,
 // checked and replaced by one script, which derives the new records from

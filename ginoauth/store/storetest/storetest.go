@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	runAll(t, tests, newStore)
 	runAll(t, deviceTests, newStore)
 	runAll(t, rotatorTests, newStore)
+	runAll(t, freshTests, newStore)
 	runAll(t, pushedTests, newStore)
 }
 
