@@ -14,6 +14,10 @@ import (
 	"github.com/ginoauth/toolkit/ginoauth/store"
 )
 
+// errRefreshInvalid is the refresh_token grant's answer to a token that is
+// not (or no longer) good, whatever the reason (RFC 6749 section 5.2).
+var errRefreshInvalid = oautherr.ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
+
 // refreshGrant is RFC 6749 section 6 with rotation: the presented refresh
 // token and its access token stop working in the same atomic step that
 // stores the new pair, and only the client the token was issued to may use
@@ -32,7 +36,7 @@ func (p *Provider) refreshGrant(ctx context.Context, app *store.Application, par
 	if raw == "" {
 		return nil, oautherr.ErrInvalidRequest.WithDescription("Missing refresh_token parameter.")
 	}
-	invalid := oautherr.ErrInvalidGrant.WithDescription("The refresh token is invalid, expired or revoked.")
+	invalid := errRefreshInvalid
 	family, err := p.codec.Parse(opaque.RefreshPrefix, raw)
 	if err != nil {
 		return nil, invalid

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/ginoauth/toolkit/ginoauth/oautherr"
 )
@@ -42,7 +43,7 @@ func parseParams(r *http.Request, repeatable string) (map[string]string, []strin
 	if r.Body == nil {
 		return map[string]string{}, nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	body, err := readBody(io.LimitReader(r.Body, maxRequestBody+1), r.ContentLength)
 	if err != nil {
 		return nil, nil, oautherr.ErrInvalidRequest.WithDescription("The request body could not be read.")
 	}
@@ -50,6 +51,78 @@ func parseParams(r *http.Request, repeatable string) (map[string]string, []strin
 		return nil, nil, oautherr.ErrInvalidRequest.WithDescription("The request body is too large.")
 	}
 	return parseBodyRepeat(ct, body, repeatable)
+}
+
+// readBody is io.ReadAll with a size hint (the request's Content-Length,
+// when known): the usual small body takes one right-sized buffer.
+func readBody(r io.Reader, hint int64) ([]byte, error) {
+	size := 512
+	if hint >= 0 && hint <= maxRequestBody {
+		size = int(hint) + 1 // the extra byte reads EOF without growing
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// parseForm reads an application/x-www-form-urlencoded body as
+// url.ParseQuery does (pairs split at "&", a pair with ";" refused,
+// names and values unescaped by url.QueryUnescape), straight into one
+// value per name. A name sent twice is refused, but for repeatable (if
+// not empty), whose values are returned apart, in order. Encoding errors
+// are reported before repeats, as ParseQuery's would be.
+func parseForm(body, repeatable string) (map[string]string, []string, error) {
+	out := make(map[string]string, 4)
+	var repeated []string
+	dup, repeats := "", false // the first name sent twice
+	bad := false
+	for body != "" {
+		var pair string
+		pair, body, _ = strings.Cut(body, "&")
+		if strings.Contains(pair, ";") {
+			bad = true
+			continue
+		}
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			bad = true
+			continue
+		}
+		if k == repeatable && repeatable != "" {
+			repeated = append(repeated, v)
+			continue
+		}
+		if _, ok := out[k]; ok {
+			if !repeats {
+				dup, repeats = k, true
+			}
+			continue
+		}
+		out[k] = v
+	}
+	if bad {
+		return nil, nil, oautherr.ErrInvalidRequest.WithDescription("The request body is not valid form encoding.")
+	}
+	if repeats {
+		return nil, nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(dup))
+	}
+	return out, repeated, nil
 }
 
 func parseBody(contentType string, body []byte) (map[string]string, error) {
@@ -63,23 +136,7 @@ func parseBodyRepeat(contentType string, body []byte, repeatable string) (map[st
 		if contentType == "" && len(bytes.TrimSpace(body)) > 0 {
 			return nil, nil, oautherr.ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json.")
 		}
-		vals, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, nil, oautherr.ErrInvalidRequest.WithDescription("The request body is not valid form encoding.")
-		}
-		var repeated []string
-		if repeatable != "" {
-			repeated = vals[repeatable]
-			delete(vals, repeatable)
-		}
-		out := make(map[string]string, len(vals))
-		for k, v := range vals {
-			if len(v) != 1 {
-				return nil, nil, oautherr.ErrInvalidRequest.WithDescription("Parameter %s is repeated.", oautherr.Quote(k))
-			}
-			out[k] = v[0]
-		}
-		return out, repeated, nil
+		return parseForm(string(body), repeatable)
 	case "application/json":
 		return parseJSONObject(body, repeatable)
 	default:
