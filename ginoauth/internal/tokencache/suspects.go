@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +28,14 @@ const TrustSkew = 2 * time.Second
 // the entry, plus TrustSkew), and when it holds MaxEntries, the oldest,
 // raising the floor to it: memory stays bounded and the answer stays safe,
 // at the cost of store reads.
+//
+// It starts inactive, recording nothing: only the first trusted call (the
+// first JWT access token this instance checks) activates it, raising the
+// floor to that moment, so that every token issued before is suspect. An
+// instance that never checks a JWT access token pays nothing per
+// invalidation, neither the time nor the memory of the list.
 type suspects struct {
+	active  atomic.Bool
 	mu      sync.RWMutex
 	floor   int64            // unix nanoseconds
 	fams    map[string]int64 // family: arrival of its last invalidation
@@ -52,6 +60,9 @@ func newSuspects(max int, horizon time.Duration) *suspects {
 // note records an invalidation of a family (client false) or a client at
 // now.
 func (s *suspects) note(client bool, key string, now time.Time) {
+	if !s.active.Load() {
+		return // the floor set at activation covers it
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := max(now.UnixNano(), s.last) // a clock stepped back must not lower a mark
@@ -106,7 +117,11 @@ func (s *suspects) reset(now time.Time) {
 
 // trusted reports whether no invalidation this instance knows of, or may
 // have missed, concerns a token of family and client issued at iat.
-func (s *suspects) trusted(family, client string, iat time.Time) bool {
+func (s *suspects) trusted(family, client string, iat time.Time, now func() time.Time) bool {
+	if !s.active.Load() {
+		s.activate(now)
+		return false // issued before the activation
+	}
 	t := iat.UnixNano() - int64(TrustSkew)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -120,6 +135,20 @@ func (s *suspects) trusted(family, client string, iat time.Time) bool {
 		return false
 	}
 	return true
+}
+
+// activate starts recording, with the floor at the moment it does: an
+// invalidation note skipped before is older than the floor, which makes
+// every token it could concern suspect.
+func (s *suspects) activate(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active.Load() {
+		return
+	}
+	s.active.Store(true)
+	at := max(now().UnixNano(), s.last) // read after the flag: no skipped note is later
+	s.floor, s.last = max(s.floor, at), at
 }
 
 // len returns the number of invalidations remembered.

@@ -85,3 +85,40 @@ func TestTrusted(t *testing.T) {
 		t.Error("channel lost: trusted, want suspect")
 	}
 }
+
+// TestSuspectsStartAtFirstTrusted: until the first Trusted call the list
+// records no invalidation (an instance without JWT access tokens keeps
+// none), and that call makes every token issued before it suspect, those
+// an unrecorded invalidation may have concerned among them; from then on
+// invalidations are recorded.
+func TestSuspectsStartAtFirstTrusted(t *testing.T) {
+	c, clk := newLive(t, Options{MaxEntries: 64, MaxAge: time.Hour})
+	before := clk.now()
+	for i := range 10 {
+		c.DropFamily(fmt.Sprint("f", i))
+	}
+	c.DropClient("c1")
+	if got := c.sus.len(); got != 0 {
+		t.Fatalf("invalidations remembered before any Trusted call: %d, want 0", got)
+	}
+	clk.advance(TrustSkew + time.Second)
+	if c.Trusted("f0", "c2", before) {
+		t.Error("first Trusted call: trusted, want suspect")
+	}
+	if c.Trusted("f0", "c1", before) || c.Trusted("f5", "c2", before) {
+		t.Error("a token issued before the first Trusted call: trusted, want suspect")
+	}
+	clk.advance(TrustSkew + time.Second)
+	iat := clk.now()
+	if !c.Trusted("f0", "c1", iat) {
+		t.Error("a token issued after the first Trusted call: suspect, want trusted")
+	}
+	clk.advance(time.Second)
+	c.DropFamily("f0")
+	if got := c.sus.len(); got != 1 {
+		t.Errorf("invalidations remembered after the first Trusted call: %d, want 1", got)
+	}
+	if c.Trusted("f0", "c1", iat) {
+		t.Error("after its family's invalidation: trusted, want suspect")
+	}
+}

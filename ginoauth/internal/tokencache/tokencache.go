@@ -330,7 +330,7 @@ func (c *Cache) Trusted(family, clientID string, iat time.Time) bool {
 	if !c.live.Load() || iat.After(now.Add(TrustSkew)) || now.Sub(iat) > c.maxAge {
 		return false
 	}
-	return c.sus.trusted(family, clientID, iat)
+	return c.sus.trusted(family, clientID, iat, c.now)
 }
 
 // DropFamily removes every cached token of family, and makes its tokens
