@@ -193,3 +193,18 @@ for i in "${!cases[@]}"; do
   printf '| %s | %.0f | %.2f | %.2f (%.2f-%.2f) |\n' "${cases[$i]%%|*}" "$m" "$(echo "$m / $bare" | bc -l)" \
     "$(median "$out/ratio-$i")" "$(sort -n "$out/ratio-$i" | head -1)" "$(sort -n "$out/ratio-$i" | tail -1)"
 done
+
+# The issue's other baselines, paired round by round: the two cases of a
+# pair run one after the other in each round, so their ratio is the least
+# exposed to the machine's mood.
+pair() { # $1 $2: case indexes (numerator, denominator); $3: label
+  [ -f "$out/case-$1" ] && [ -f "$out/case-$2" ] || return 0
+  paste "$out/case-$1" "$out/case-$2" | awk '{printf "%.4f\n", $1 / $2}' >"$out/pair-$1-$2"
+  printf '| %s | %.2f (%.2f-%.2f) |\n' "$3" "$(median "$out/pair-$1-$2")" \
+    "$(sort -n "$out/pair-$1-$2" | head -1)" "$(sort -n "$out/pair-$1-$2" | tail -1)"
+}
+echo
+echo "| pair | median of the rounds' ratios (min-max) |"
+echo "|---|---:|"
+pair 4 3 "protected GET / the same route without authentication"
+pair 9 2 "client_credentials token / the go-oauth2 stack's"
