@@ -327,8 +327,12 @@ func TestTokenEndpointGrants(t *testing.T) {
 				t.Errorf("password grant: %s = %q, want prefix %q", key, got, prefix)
 			}
 		}
-		if got, want := r.header.Get("Cache-Control"), "no-store"; got != want {
-			t.Errorf("Cache-Control = %q, want %q", got, want)
+		for name, want := range map[string]string{ // RFC 6749 section 5.1
+			"Cache-Control": "no-store", "Pragma": "no-cache", "Content-Type": "application/json; charset=utf-8",
+		} {
+			if got := r.header.Values(name); len(got) != 1 || got[0] != want {
+				t.Errorf("%s = %q, want [%q]", name, got, want)
+			}
 		}
 		w := e.get("/api/whoami", r.str("access_token"))
 		wantStatus(t, "whoami", w, 200)

@@ -56,9 +56,18 @@ var ErrMalformed = errors.New("opaque: malformed or forged token")
 // Codec mints and checks tokens under one HMAC key.
 type Codec struct {
 	key []byte
-	// macs are keyed HMACs to reuse (Reset brings one back to its keyed
-	// state): building one costs five allocations, on every request.
+	// macs are keyed HMACs to reuse (*mac; Reset brings one back to its
+	// keyed state): building one costs five allocations, on every request.
 	macs sync.Pool
+}
+
+// mac is a pooled HMAC with room for its input and sum: what is written
+// through the hash.Hash interface escapes to the heap, so the caller's
+// buffers are copied here instead of escaping on every call.
+type mac struct {
+	h   hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
 }
 
 // New returns a Codec keyed with key, which must be at least MinKeyLen bytes.
@@ -67,7 +76,7 @@ func New(key []byte) (*Codec, error) {
 		return nil, errors.New("opaque: key must be at least 32 bytes")
 	}
 	c := &Codec{key: append([]byte(nil), key...)}
-	c.macs.New = func() any { return hmac.New(sha256.New, c.key) }
+	c.macs.New = func() any { return &mac{h: hmac.New(sha256.New, c.key)} }
 	return c, nil
 }
 
@@ -82,18 +91,24 @@ func NewFamily() (string, error) {
 
 // Mint returns a new token of the kind prefix in family.
 func (c *Codec) Mint(prefix, family string) (string, error) {
-	fam, err := enc.DecodeString(family)
-	if err != nil || len(fam) != familyLen {
-		return "", errors.New("opaque: bad family")
-	}
 	var raw [rawLen]byte
-	copy(raw[:familyLen], fam)
+	if len(family) != FamilyLen {
+		return "", errBadFamily
+	}
+	if n, err := enc.Decode(raw[:familyLen], []byte(family)); err != nil || n != familyLen {
+		return "", errBadFamily
+	}
 	if _, err := rand.Read(raw[familyLen : familyLen+secretLen]); err != nil {
 		return "", err
 	}
 	c.tag(raw[familyLen+secretLen:], prefix, raw[:familyLen+secretLen])
-	return prefix + enc.EncodeToString(raw[:]), nil
+	// Built in one buffer (on the stack for the package's own prefixes),
+	// so the token is the one allocation.
+	var buf [8 + EncodedLen]byte
+	return string(enc.AppendEncode(append(buf[:0], prefix...), raw[:])), nil
 }
+
+var errBadFamily = errors.New("opaque: bad family")
 
 // Parse checks token against the kind prefix and returns its family. It
 // makes no store round trip and runs in constant time in the token's
@@ -117,12 +132,12 @@ func (c *Codec) Parse(prefix, token string) (family string, err error) {
 }
 
 func (c *Codec) tag(dst []byte, prefix string, msg []byte) {
-	m := c.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(prefix))
-	m.Write(msg)
-	var sum [sha256.Size]byte
-	copy(dst, m.Sum(sum[:0])[:len(dst)])
+	m := c.macs.Get().(*mac)
+	m.h.Reset()
+	m.in = append(append(m.in[:0], prefix...), msg...)
+	m.h.Write(m.in)
+	clear(m.in) // it held the token's secret
+	copy(dst, m.h.Sum(m.sum[:0])[:len(dst)])
 	c.macs.Put(m)
 }
 
@@ -141,7 +156,15 @@ func Family(prefix, token string) (family string, ok bool) {
 // Signature is what the store keeps instead of a token: the hex SHA-256 of
 // the whole token string.
 func Signature(token string) string {
-	sum := sha256.Sum256([]byte(token))
+	var sum [sha256.Size]byte
+	if len(token) <= 128 {
+		// An opaque token fits: copied to the stack rather than converted
+		// on the heap.
+		var buf [128]byte
+		sum = sha256.Sum256(append(buf[:0], token...))
+	} else {
+		sum = sha256.Sum256([]byte(token))
+	}
 	var out [2 * sha256.Size]byte
 	hex.Encode(out[:], sum[:])
 	return string(out[:])

@@ -152,3 +152,24 @@ func TestFamily(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkMint(b *testing.B) {
+	c := testCodec(b, 1)
+	fam, _ := NewFamily()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Mint(AccessPrefix, fam); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignature(b *testing.B) {
+	c := testCodec(b, 1)
+	fam, _ := NewFamily()
+	tok, _ := c.Mint(AccessPrefix, fam)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Signature(tok)
+	}
+}
