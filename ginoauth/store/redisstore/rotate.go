@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,23 +22,31 @@ var (
 // checked and replaced by one script, which derives the new records from
 // the old one (docs/redis-keys.md, "Records"): it reads the header and the
 // numbers (issue time, expiry, grant creation, generation) and copies the
-// strings after them (client, user, username, scopes) as they are.
+// strings after them (client, user, username, scopes) as they are; the
+// numbers it writes come encoded from Go, but for the grant's age.
+//
+// It looks at the tombstone only when the refresh token is gone: while r
+// exists the family is not revoked, since RevokeFamily deletes r in the
+// step that sets the tombstone, and every other write of r checks the
+// tombstone first (this one writes r only where it found it).
 //
 // KEYS = r, a, v. ARGV = [1] old digest, [2] client id, [3] generation,
 // [4] now (Unix ms), [5] access digest, [6] access lifetime (ms), [7]
 // refresh digest, [8] refresh lifetime (ms, 0: never), [9] ceiling (space
-// separated, ” for none), [10] channel, [11] message. Returns -1
-// (revoked), 0 (no live refresh token), -2 (another client or generation,
-// or the token is bound to a DPoP key, flag fExtra: RFC 9449 section 5
-// needs a proof, which the caller checks on the slower path), -3 (a scope
-// outside the ceiling), -4 (the live token is another of this client and
-// generation: the old one was rotated away), or the old record.
+// separated, ” for none), [10] channel, [11] message, and the uvarints
+// of the records: [12] now, [13] and [14] twice the access and refresh
+// lifetimes (the zigzag expiry deltas). Returns -1 (revoked), 0 (no live
+// refresh token), -2 (another client or generation, or the token is bound
+// to a DPoP key, flag fExtra: RFC 9449 section 5 needs a proof, which the
+// caller checks on the slower path), -3 (a scope outside the ceiling), -4
+// (the live token is another of this client and generation: the old one
+// was rotated away), or the old record.
 var rotateInPlaceScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 then
-	return -1
-end
 local cur = redis.call('GET', KEYS[1])
 if not cur then
+	if redis.call('EXISTS', KEYS[3]) == 1 then
+		return -1
+	end
 	return 0
 end
 local pos = 20
@@ -56,24 +65,11 @@ local function uv()
 		mul = mul * 128
 	end
 end
-local out, n = {}, 0
-local function put(x)
-	while x >= 128 do
-		n = n + 1
-		out[n] = x % 128 + 128
-		x = (x - x % 128) / 128
-	end
-	n = n + 1
-	out[n] = x
-end
-local function bit(f, b)
-	return math.floor(f / b) % 2 == 1
-end
 local now = tonumber(ARGV[4])
 local flags = string.byte(cur, 19)
 local issued = uv()
 local exp = 0
-if bit(flags, 1) then
+if flags % 2 == 1 then
 	local z = uv()
 	if z % 2 == 0 then exp = issued + z / 2 else exp = issued - (z + 1) / 2 end
 end
@@ -81,15 +77,17 @@ if exp ~= 0 and exp <= now then
 	return 0
 end
 local created = issued
-if bit(flags, 2) then
+if flags % 4 >= 2 then
 	created = issued - uv()
 end
 if created > now then
 	created = now
 end
-local gen = 0
-if bit(flags, 4) then
+local gen, genb = 0, ''
+if flags % 8 >= 4 then
+	local p = pos
 	gen = uv()
+	genb = string.sub(cur, p, pos - 1)
 end
 local tail = string.sub(cur, pos)
 local clen = uv()
@@ -100,12 +98,12 @@ pos = pos + clen
 if string.sub(cur, 3, 18) ~= ARGV[1] then
 	return -4
 end
-if bit(flags, 64) then
+if flags % 128 >= 64 then
 	return -2
 end
-if ARGV[9] ~= '' and bit(flags, 32) then
-	if bit(flags, 8) then local l = uv(); pos = pos + l end
-	if bit(flags, 16) then local l = uv(); pos = pos + l end
+if ARGV[9] ~= '' and flags % 64 >= 32 then
+	if flags % 16 >= 8 then pos = pos + uv() end
+	if flags % 32 >= 16 then pos = pos + uv() end
 	local l = uv()
 	local scopes = string.sub(cur, pos, pos + l - 1)
 	local ceiling = {}
@@ -116,31 +114,26 @@ if ARGV[9] ~= '' and bit(flags, 32) then
 		end
 	end
 end
-local function enc(x)
-	n = 0
-	put(x)
-	return string.char(unpack(out, 1, n))
-end
-local nowb, shared, sf = enc(now), '', flags - flags % 4
+local sf, shared = flags - flags % 4, ''
 if created ~= now then
 	sf = sf + 2
-	shared = enc(now - created)
-end
-if gen ~= 0 then
-	shared = shared .. enc(gen)
-end
-local function record(kind, digest, life)
-	if life == '0' then
-		return '\002' .. kind .. digest .. string.char(sf) .. nowb .. shared .. tail
+	local x, t, n = now - created, {}, 0
+	while x >= 128 do
+		n = n + 1
+		t[n] = x % 128 + 128
+		x = (x - x % 128) / 128
 	end
-	return '\002' .. kind .. digest .. string.char(sf + 1) .. nowb .. enc(2 * tonumber(life)) .. shared .. tail
+	n = n + 1
+	t[n] = x
+	shared = string.char(unpack(t, 1, n))
 end
+shared = shared .. genb .. tail
 if ARGV[8] ~= '0' then
-	redis.call('SET', KEYS[1], record('r', ARGV[7], ARGV[8]), 'PX', ARGV[8])
+	redis.call('SET', KEYS[1], '\002r' .. ARGV[7] .. string.char(sf + 1) .. ARGV[12] .. ARGV[14] .. shared, 'PX', ARGV[8])
 else
-	redis.call('SET', KEYS[1], record('r', ARGV[7], '0'))
+	redis.call('SET', KEYS[1], '\002r' .. ARGV[7] .. string.char(sf) .. ARGV[12] .. shared)
 end
-redis.call('SET', KEYS[2], record('a', ARGV[5], ARGV[6]), 'PX', ARGV[6])
+redis.call('SET', KEYS[2], '\002a' .. ARGV[5] .. string.char(sf + 1) .. ARGV[12] .. ARGV[13] .. shared, 'PX', ARGV[6])
 redis.call('PUBLISH', ARGV[10], ARGV[11])
 return cur
 `)
@@ -186,6 +179,7 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 		digest(req.Access.Signature), strconv.FormatInt(aexp-now, 10),
 		digest(req.Refresh.Signature), strconv.FormatInt(rlife, 10),
 		strings.Join(req.Ceiling, " "), s.InvalidationChannel(), s.familyMsg(family),
+		uvarint(now), uvarint(2 * (aexp - now)), uvarint(2 * rlife),
 	}
 	cmd, err := s.runWithIndex(ctx, rotateInPlaceScript, keys, args, "", family, 0)
 	if err != nil {
@@ -219,6 +213,12 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 		s.runIndex(ctx, was.UserID, family, familyExpiry(aexp, rexp))
 	}
 	return was, nil
+}
+
+// uvarint is x as the records encode it, for a script to copy.
+func uvarint(x int64) string {
+	var b [binary.MaxVarintLen64]byte
+	return string(binary.AppendUvarint(b[:0], uint64(x)))
 }
 
 // familyExpiry is a family's expiry for the user index: the later of its
