@@ -2,8 +2,10 @@ package redisstore
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,4 +174,49 @@ func TestRotateRefreshIndex(t *testing.T) {
 			t.Errorf("%s: index entry %d after the rotation, want at least %d (the new expiry's day)", tc.name, got, want)
 		}
 	}
+}
+
+// BenchmarkRotateRefreshRedisTime reports the Redis time of one
+// RotateRefresh (redis-µs/op: usec_per_call of EVALSHA in INFO
+// commandstats, the script with every command it calls), on a real
+// single node (REDIS_URL); the client's round trips do not count. Each
+// rotation names the old refresh token's signature as the new one's, so
+// one grant rotates b.N times. docs/benchmarks.md quotes it.
+func BenchmarkRotateRefreshRedisTime(b *testing.B) {
+	if !redistest.UsingRealServer() || redistest.UsingCluster() {
+		b.Skip("needs one real Redis node (REDIS_URL): it reads INFO commandstats")
+	}
+	s, client, _ := newStore(b)
+	ctx := context.Background()
+	at, rt := issue("bench-rotate", "a", "r", time.Hour, 30*24*time.Hour)
+	at.UserID, rt.UserID, at.Username, rt.Username = "u1", "u1", "alice", "alice"
+	at.Scopes, rt.Scopes = []string{"read", "write"}, []string{"read", "write"}
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		b.Fatal(err)
+	}
+	req := store.RotateRefresh{
+		ClientID: rt.ClientID, Now: time.Now(), Access: at.Key, AccessExpiresAt: time.Now().Add(time.Hour),
+		Refresh: rt.Key, RefreshExpiresAt: time.Now().Add(30 * 24 * time.Hour),
+	}
+	if _, err := s.RotateRefresh(ctx, rt.Key, req); err != nil { // loads the script
+		b.Fatal(err)
+	}
+	if err := client.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.RotateRefresh(ctx, rt.Key, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	stats := client.Info(ctx, "commandstats").Val()
+	_, line, ok := strings.Cut(stats, "cmdstat_evalsha:")
+	_, v, ok2 := strings.Cut(line, "usec_per_call=")
+	v, _, _ = strings.Cut(v, ",")
+	us, err := strconv.ParseFloat(v, 64)
+	if !ok || !ok2 || err != nil {
+		b.Fatalf("no EVALSHA in INFO commandstats: %q", stats)
+	}
+	b.ReportMetric(us, "redis-µs/op")
 }
