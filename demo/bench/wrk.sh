@@ -13,8 +13,9 @@
 # REDIS_URL is ignored: it is where the demo keeps a user's data, and the
 # script deletes every demo:* and bench-gooauth2:* key of its database when it
 # ends, so it refuses to start on a database that holds any key. Everything
-# listens on 127.0.0.1 only. Prints a Markdown table of the median req/s per
-# case and its ratio to bare Gin.
+# listens on 127.0.0.1 only. Prints Markdown tables: the median req/s per
+# case and its ratio to bare Gin; the CPU time per request of the server
+# and of Redis; the issue's pairs, round by round.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -75,12 +76,16 @@ wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; slee
 head -c 32 /dev/urandom | base64 >"$out/secret.key"
 "$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$OURS" --bench --log-level warn --token-rate-limit 0 >"$out/demo.log" 2>&1 &
 pids+=($!)
+ours_pid=$!
 "$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$SOLO" --bench --log-level warn --redis-pipelines -1 --validation-cache=false --token-rate-limit 0 >"$out/solo.log" 2>&1 &
 pids+=($!)
+solo_pid=$!
 "$out/demo" serve --redis "$BENCH_REDIS_URL" --secret-key-file "$out/secret.key" --addr "$NOCACHE" --bench --log-level warn --validation-cache=false --token-rate-limit 0 >"$out/nocache.log" 2>&1 &
 pids+=($!)
+nocache_pid=$!
 "$out/gooauth2" -addr "$BASE" -redis "$redis_hostport" -db "${redis_db:-0}" >"$out/gooauth2.log" 2>&1 &
 pids+=($!)
+base_pid=$!
 wait_up "http://$OURS/bench/open"
 wait_up "http://$BASE/bench/open"
 wait_up "http://$SOLO/bench/open"
@@ -164,6 +169,23 @@ cases=(
   "ginoauth demo, refresh_token grant (rotation)|-s demo/bench/refresh.lua http://$OURS/o/token/ -- $out/refresh-tokens $THREADS $basic"
 )
 
+# CPU time per request of the server under load and of Redis, from
+# /proc (utime + stime): less exposed to the machine's mood than req/s,
+# since a slow round is slow for every process. Redis counts only when it
+# runs on this machine.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+redis_pid=$(redis-cli -u "$BENCH_REDIS_URL" info server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+case $redis_hostport in 127.0.0.1:* | localhost:*) ;; *) redis_pid= ;; esac
+server_pid() {
+  case $1 in
+  *"http://$OURS/"*) echo "$ours_pid" ;;
+  *"http://$BASE/"*) echo "$base_pid" ;;
+  *"http://$SOLO/"*) echo "$solo_pid" ;;
+  *"http://$NOCACHE/"*) echo "$nocache_pid" ;;
+  esac
+}
+
 for round in $(seq "$ROUNDS"); do
   for i in "${!cases[@]}"; do
     name=${cases[$i]%%|*}
@@ -171,9 +193,14 @@ for round in $(seq "$ROUNDS"); do
     if [ "$i" -ne 0 ] && [ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]]; then continue; fi
     case $name in *refresh_token*) mint_refresh "$out/refresh-tokens" ;; esac
     echo "round $round: $name" >&2
+    spid=$(server_pid "$args")
+    s0=$(cpu_ticks "$spid") r0=$(cpu_ticks "$redis_pid")
     res=$(eval wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "$args")
+    s1=$(cpu_ticks "$spid") r1=$(cpu_ticks "$redis_pid")
     if echo "$res" | grep -q "Non-2xx"; then echo "$res" >&2; echo "non-2xx answers in: $name" >&2; exit 1; fi
     echo "$res" | awk '/Requests\/sec/ {print $2}' >>"$out/case-$i"
+    n=$(echo "$res" | awk '/requests in/ {print $1}')
+    awk -v s="$((s1 - s0))" -v r="$((r1 - r0))" -v n="$n" -v hz="$hz" 'BEGIN {printf "%.2f %.2f\n", s * 1e6 / hz / n, r * 1e6 / hz / n}' >>"$out/cpu-$i"
   done
 done
 
@@ -203,6 +230,19 @@ pair() { # $1 $2: case indexes (numerator, denominator); $3: label
   printf '| %s | %.2f (%.2f-%.2f) |\n' "$3" "$(median "$out/pair-$1-$2")" \
     "$(sort -n "$out/pair-$1-$2" | head -1)" "$(sort -n "$out/pair-$1-$2" | tail -1)"
 }
+echo
+echo "CPU time per request (median of the rounds; server: the process under load; Redis: 0 when not on this machine)"
+echo
+echo "| case | server µs | Redis µs | server + Redis µs |"
+echo "|---|---:|---:|---:|"
+for i in "${!cases[@]}"; do
+  [ -f "$out/cpu-$i" ] || continue
+  awk '{print $1}' "$out/cpu-$i" >"$out/cpus-$i"
+  awk '{print $2}' "$out/cpu-$i" >"$out/cpur-$i"
+  awk '{print $1 + $2}' "$out/cpu-$i" >"$out/cput-$i"
+  printf '| %s | %.1f | %.1f | %.1f |\n' "${cases[$i]%%|*}" "$(median "$out/cpus-$i")" "$(median "$out/cpur-$i")" "$(median "$out/cput-$i")"
+done
+
 echo
 echo "| pair | median of the rounds' ratios (min-max) |"
 echo "|---|---:|"
