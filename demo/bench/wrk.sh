@@ -200,7 +200,7 @@ for round in $(seq "$ROUNDS"); do
     if echo "$res" | grep -q "Non-2xx"; then echo "$res" >&2; echo "non-2xx answers in: $name" >&2; exit 1; fi
     echo "$res" | awk '/Requests\/sec/ {print $2}' >>"$out/case-$i"
     n=$(echo "$res" | awk '/requests in/ {print $1}')
-    awk -v s="$((s1 - s0))" -v r="$((r1 - r0))" -v n="$n" -v hz="$hz" 'BEGIN {printf "%.2f %.2f\n", s * 1e6 / hz / n, r * 1e6 / hz / n}' >>"$out/cpu-$i"
+    awk -v s="$((s1 - s0))" -v r="$((r1 - r0))" -v n="$n" -v hz="$hz" 'BEGIN {if (n > 0) printf "%.2f %.2f\n", s * 1e6 / hz / n, r * 1e6 / hz / n}' >>"$out/cpu-$i"
   done
 done
 
