@@ -15,7 +15,8 @@
 # ends, so it refuses to start on a database that holds any key. Everything
 # listens on 127.0.0.1 only. Prints Markdown tables: the median req/s per
 # case and its ratio to bare Gin; the CPU time per request of the server
-# and of Redis; the issue's pairs, round by round.
+# and of Redis; the issue's pairs, round by round. Each round's own
+# figures go to stderr as the run goes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -210,6 +211,8 @@ for round in $(seq "$ROUNDS"); do
     echo "$res" | awk '/Requests\/sec/ {print $2}' >>"$out/case-$i"
     n=$(echo "$res" | awk '/requests in/ {print $1}')
     awk -v s="$((s1 - s0))" -v r="$((r1 - r0))" -v n="$n" -v hz="$hz" 'BEGIN {if (n > 0) printf "%.2f %.2f\n", s * 1e6 / hz / n, r * 1e6 / hz / n}' >>"$out/cpu-$i"
+    # The round's own figures, for a look at the spread and at the order.
+    echo "round $round: $name: $(tail -1 "$out/case-$i") req/s; server, Redis µs per request: $(tail -1 "$out/cpu-$i" 2>/dev/null)" >&2
   done
 done
 
