@@ -107,8 +107,8 @@ if [ "$(curl -fs -H "Authorization: Bearer $utoken" "http://$OURS/snippets/")" =
   done
 fi
 # The refresh case's users: its grants are spread over them, so that no
-# user's grant index grows past what one person holds (64 entries, where
-# the index starts pruning on every write).
+# user's grant index grows past what one person holds (64 entries, past
+# which a write may prune the index).
 refresh_users=$((CONNS / 4 > 0 ? CONNS / 4 : 1))
 for i in $(seq "$refresh_users"); do
   "$out/demo" createuser --redis "$BENCH_REDIS_URL" --username "benchuser$i" --password bench-password >/dev/null 2>&1 || true

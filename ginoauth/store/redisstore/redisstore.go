@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strconv"
@@ -98,6 +99,9 @@ type Store struct {
 	// that issues tokens or codes (0: no WAIT); see WithWaitReplicas.
 	waitReplicas int
 	waitTimeout  time.Duration
+	// pruneDraw returns a number in [0, 65536) for indexScript's choice
+	// to prune (random; fixed in tests).
+	pruneDraw func() int
 }
 
 var (
@@ -111,7 +115,8 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	s := &Store{rdb: client, prefix: DefaultPrefix, now: time.Now, pipelines: max(1, runtime.GOMAXPROCS(0)/2)}
+	s := &Store{rdb: client, prefix: DefaultPrefix, now: time.Now, pipelines: max(1, runtime.GOMAXPROCS(0)/2),
+		pruneDraw: func() int { return rand.IntN(1 << 16) }}
 	for _, o := range opts {
 		o(s)
 	}

@@ -1059,6 +1059,56 @@ func TestUserIndex(t *testing.T) {
 	}
 }
 
+// TestUserIndexPrune: past 64 entries, a write drops the expired entries
+// of the user's index with probability 64/n (n entries, the draw against
+// 64*65536/n); at 64 entries or fewer it never does.
+func TestUserIndexPrune(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	future := strconv.FormatInt(time.Now().Add(48*time.Hour).UnixMilli(), 10)
+	// 64*65536/71 = 59074.7: with 71 entries a draw of 59074 prunes, 59075 does not.
+	tests := []struct {
+		name           string
+		expired, live  int // entries in the index before the write
+		draw           int
+		wantN          int64 // entries after the write
+		wantExpiredOut bool
+	}{
+		{"small index, draw 0", 10, 10, 0, 21, false},
+		{"64 entries after the write, draw 0", 10, 53, 0, 64, false},
+		{"71 entries, draw 0", 10, 60, 0, 61, true},
+		{"71 entries, last draw that prunes", 10, 60, 59074, 61, true},
+		{"71 entries, first draw that does not", 10, 60, 59075, 71, false},
+		{"71 entries, highest draw", 10, 60, 1<<16 - 1, 71, false},
+	}
+	for i, tt := range tests {
+		user := "prune" + strconv.Itoa(i)
+		idx := s.userIndexKey(user)
+		for j := range tt.expired {
+			client.HSet(ctx, idx, "old"+strconv.Itoa(j), "1000")
+		}
+		for j := range tt.live {
+			client.HSet(ctx, idx, "live"+strconv.Itoa(j), future)
+		}
+		s.pruneDraw = func() int { return tt.draw }
+		at, rt := issue("pr"+strconv.Itoa(i), "a-pr"+strconv.Itoa(i), "r-pr"+strconv.Itoa(i), time.Hour, 2*time.Hour)
+		at.UserID, rt.UserID = user, user
+		if err := s.SaveTokens(ctx, at, rt); err != nil {
+			t.Fatalf("%s: SaveTokens: %v", tt.name, err)
+		}
+		if got := client.HLen(ctx, idx).Val(); got != tt.wantN {
+			t.Errorf("%s: %d entries after the write, want %d", tt.name, got, tt.wantN)
+		}
+		if got := client.HExists(ctx, idx, "old0").Val(); got == tt.wantExpiredOut {
+			t.Errorf("%s: expired entry still there = %v, want %v", tt.name, got, !tt.wantExpiredOut)
+		}
+		if !client.HExists(ctx, idx, "pr"+strconv.Itoa(i)).Val() || !client.HExists(ctx, idx, "live0").Val() {
+			t.Errorf("%s: the new entry or a live one is missing", tt.name)
+		}
+	}
+}
+
 // TestDeleteApplicationFailedKeepsIndex: a DeleteApplication whose
 // DEL+PUBLISH pipeline fails leaves the application both stored and
 // listed (it used to drop the index entry first, hiding a live record).

@@ -3,11 +3,14 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ginoauth/toolkit/ginoauth/store"
 	"github.com/ginoauth/toolkit/internal/redistest"
@@ -210,13 +213,69 @@ func BenchmarkRotateRefreshRedisTime(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	stats := client.Info(ctx, "commandstats").Val()
+	b.ReportMetric(evalshaMicros(b, client)/float64(b.N), "redis-µs/op")
+}
+
+// evalshaMicros returns the microseconds Redis spent in EVALSHA since the
+// last CONFIG RESETSTAT, from INFO commandstats.
+func evalshaMicros(b *testing.B, client redis.UniversalClient) float64 {
+	b.Helper()
+	stats := client.Info(context.Background(), "commandstats").Val()
 	_, line, ok := strings.Cut(stats, "cmdstat_evalsha:")
-	_, v, ok2 := strings.Cut(line, "usec_per_call=")
+	_, v, ok2 := strings.Cut(line, "usec=")
 	v, _, _ = strings.Cut(v, ",")
 	us, err := strconv.ParseFloat(v, 64)
 	if !ok || !ok2 || err != nil {
 		b.Fatalf("no EVALSHA in INFO commandstats: %q", stats)
 	}
-	b.ReportMetric(us, "redis-µs/op")
+	return us
+}
+
+// BenchmarkIndexWriteRedisTime measures the Redis time of SaveTokens for a
+// user who already holds n live grants, with the index pruned on every
+// write past 64 entries (the draw fixed at 0, as before) and with
+// probability 64/n (random draws, as now). Needs one real node.
+func BenchmarkIndexWriteRedisTime(b *testing.B) {
+	if !redistest.UsingRealServer() || redistest.UsingCluster() {
+		b.Skip("needs one real Redis node (REDIS_URL): it reads INFO commandstats")
+	}
+	for _, n := range []int{10, 1000, 10000} {
+		for _, mode := range []string{"every-write", "random"} {
+			b.Run(fmt.Sprintf("grants=%d/%s", n, mode), func(b *testing.B) {
+				s, client, _ := newStore(b)
+				if mode == "every-write" {
+					s.pruneDraw = func() int { return 0 }
+				}
+				ctx := context.Background()
+				user := "bench-index-" + strconv.Itoa(n)
+				future := strconv.FormatInt(time.Now().Add(48*time.Hour).UnixMilli(), 10)
+				p := client.Pipeline()
+				for i := range n {
+					p.HSet(ctx, s.userIndexKey(user), "live"+strconv.Itoa(i), future)
+				}
+				if _, err := p.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+				save := func(i int) {
+					// One family, new tokens: the index keeps n+1 entries.
+					at, rt := issue("bench-index", "a"+strconv.Itoa(i), "r"+strconv.Itoa(i), time.Hour, 2*time.Hour)
+					at.UserID, rt.UserID = user, user
+					if err := s.SaveTokens(ctx, at, rt); err != nil {
+						b.Fatal(err)
+					}
+				}
+				save(-1) // loads the scripts
+				if err := client.ConfigResetStat(ctx).Err(); err != nil {
+					b.Fatal(err)
+				}
+				i := 0
+				for b.Loop() {
+					save(i)
+					i++
+				}
+				b.StopTimer()
+				b.ReportMetric(evalshaMicros(b, client)/float64(b.N), "redis-µs/op")
+			})
+		}
+	}
 }

@@ -35,15 +35,21 @@ return 1
 `)
 
 // indexScript: KEYS = <prefix>u:<user>; ARGV = family, its grant's expiry
-// (Unix ms, '0': never), now (Unix ms). It sets the field and keeps the
-// hash's TTL at its longest entry's (none while an entry never expires).
-// Past 64 fields it drops those whose expiry has passed.
+// (Unix ms, '0': never), now (Unix ms), a random draw in [0, 65536). It
+// sets the field and keeps the hash's TTL at its longest entry's (none
+// while an entry never expires). Past 64 fields, with n fields it drops
+// those whose expiry has passed with probability 64/n (draw * n < 64 *
+// 65536): a write reads 64 fields on average whatever the user's number of
+// grants, where pruning on every write made each write read them all. The
+// draw comes from the caller, so the script stays deterministic for
+// replication; without one it prunes every time.
 var indexScript = redis.NewScript(`
 local existed = redis.call('EXISTS', KEYS[1])
 local cur = redis.call('PTTL', KEYS[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local now = tonumber(ARGV[3])
-if redis.call('HLEN', KEYS[1]) > 64 then
+local n = redis.call('HLEN', KEYS[1])
+if n > 64 and (tonumber(ARGV[4]) or 0) * n < 64 * 65536 then
 	local all = redis.call('HGETALL', KEYS[1])
 	for i = 1, #all, 2 do
 		local e = tonumber(all[i + 1]) or 0

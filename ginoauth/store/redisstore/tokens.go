@@ -161,7 +161,7 @@ func (s *Store) writeWithIndex(ctx context.Context, key string, main func(redis.
 	exp = indexExpiry(exp)
 	var idx *redis.Cmd
 	idxKeys := []string{s.userIndexKey(userID)}
-	idxArgs := []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
+	idxArgs := s.indexArgs(family, exp)
 	index := func(p redis.Pipeliner) []redis.Cmder {
 		idx = indexScript.EvalSha(ctx, p, idxKeys, idxArgs...)
 		return []redis.Cmder{idx}

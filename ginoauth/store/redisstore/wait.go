@@ -114,6 +114,11 @@ func isScriptReply(err error) bool {
 // runIndex writes the user index entry on its own, best effort (the
 // durable path's index write).
 func (s *Store) runIndex(ctx context.Context, userID, family string, exp int64) {
-	args := []any{family, strconv.FormatInt(indexExpiry(exp), 10), strconv.FormatInt(s.now().UnixMilli(), 10)}
-	_ = indexScript.Run(ctx, s.rdb, []string{s.userIndexKey(userID)}, args...).Err()
+	_ = indexScript.Run(ctx, s.rdb, []string{s.userIndexKey(userID)}, s.indexArgs(family, indexExpiry(exp))...).Err()
+}
+
+// indexArgs are indexScript's arguments for family's entry expiring at
+// exp (Unix ms, already rounded by indexExpiry).
+func (s *Store) indexArgs(family string, exp int64) []any {
+	return []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10), strconv.Itoa(s.pruneDraw())}
 }
