@@ -189,9 +189,10 @@ server_pid() {
 
 # Each pair of the issue (the open and the protected GET; the two
 # client_credentials token endpoints) runs back to back, and every other
-# round runs the cases in reverse order: each case of a pair runs first
-# in half of the rounds, so neither one always follows the other (or a
-# heavier case) and the drift within a round cancels out in the pairs.
+# round runs the cases in reverse order: with an even ROUNDS each case of
+# a pair runs first in half of the rounds, so neither one always follows
+# the other (or a heavier case) and the drift within a round cancels out
+# in the pairs.
 order=("${!cases[@]}")
 reversed=()
 for ((k = ${#order[@]} - 1; k >= 0; k--)); do reversed+=("${order[$k]}"); done
@@ -210,9 +211,10 @@ for round in $(seq "$ROUNDS"); do
     if echo "$res" | grep -q "Non-2xx"; then echo "$res" >&2; echo "non-2xx answers in: $name" >&2; exit 1; fi
     echo "$res" | awk '/Requests\/sec/ {print $2}' >>"$out/case-$i"
     n=$(echo "$res" | awk '/requests in/ {print $1}')
-    awk -v s="$((s1 - s0))" -v r="$((r1 - r0))" -v n="$n" -v hz="$hz" 'BEGIN {if (n > 0) printf "%.2f %.2f\n", s * 1e6 / hz / n, r * 1e6 / hz / n}' >>"$out/cpu-$i"
+    cpu=$(awk -v s="$((s1 - s0))" -v r="$((r1 - r0))" -v n="$n" -v hz="$hz" 'BEGIN {if (n > 0) printf "%.2f %.2f\n", s * 1e6 / hz / n, r * 1e6 / hz / n}')
+    if [ -n "$cpu" ]; then echo "$cpu" >>"$out/cpu-$i"; fi
     # The round's own figures, for a look at the spread and at the order.
-    echo "round $round: $name: $(tail -1 "$out/case-$i") req/s; server, Redis µs per request: $(tail -1 "$out/cpu-$i" 2>/dev/null)" >&2
+    echo "round $round: $name: $(tail -1 "$out/case-$i") req/s; server, Redis µs per request: ${cpu:-none (no request completed)}" >&2
   done
 done
 

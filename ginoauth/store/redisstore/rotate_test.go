@@ -180,8 +180,10 @@ func TestRotateRefreshIndex(t *testing.T) {
 }
 
 // BenchmarkRotateRefreshRedisTime reports the Redis time of one
-// RotateRefresh (redis-µs/op: usec_per_call of EVALSHA in INFO
-// commandstats, the script with every command it calls), on a real
+// RotateRefresh (redis-µs/op: the EVALSHA time in INFO commandstats over
+// b.N, the scripts with every command they call: the rotation's, and the
+// user index's when a rotation moves the index entry's day, which these
+// rotations, all with one expiry, never do after the first), on a real
 // single node (REDIS_URL); the client's round trips do not count. Each
 // rotation names the old refresh token's signature as the new one's, so
 // one grant rotates b.N times. docs/benchmarks.md quotes it.
