@@ -138,6 +138,12 @@ func (s *Store) runWithIndex(ctx context.Context, script *redis.Script, keys []s
 	return cmd, cmd.Err()
 }
 
+// indexArgs are indexScript's arguments for family's entry expiring at
+// exp (Unix ms, already rounded by indexExpiry).
+func (s *Store) indexArgs(family string, exp int64) []any {
+	return []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10), strconv.Itoa(s.pruneDraw())}
+}
+
 // writeWithIndex sends the command main adds to the pipeline (on key's
 // slot) through the write batcher and, when userID is not empty, the user
 // index script in the same round trip (on Cluster, through the index's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -115,10 +114,4 @@ func isScriptReply(err error) bool {
 // durable path's index write).
 func (s *Store) runIndex(ctx context.Context, userID, family string, exp int64) {
 	_ = indexScript.Run(ctx, s.rdb, []string{s.userIndexKey(userID)}, s.indexArgs(family, indexExpiry(exp))...).Err()
-}
-
-// indexArgs are indexScript's arguments for family's entry expiring at
-// exp (Unix ms, already rounded by indexExpiry).
-func (s *Store) indexArgs(family string, exp int64) []any {
-	return []any{family, strconv.FormatInt(exp, 10), strconv.FormatInt(s.now().UnixMilli(), 10), strconv.Itoa(s.pruneDraw())}
 }
