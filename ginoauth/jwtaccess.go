@@ -243,7 +243,7 @@ func (p *Provider) validateJWT(ctx context.Context, token string, fromStore bool
 	if len(token) > maxJWTAccessToken {
 		return nil, errTokenInvalid
 	}
-	sig := opaque.Signature(token)
+	digest := opaque.Sum(token)
 	cache := p.tokens
 	if fromStore {
 		cache = nil
@@ -254,7 +254,7 @@ func (p *Provider) validateJWT(ctx context.Context, token string, fromStore bool
 		// is keyed by the SHA-256 of the whole JWT. The family only picks
 		// where to look, so the quick scan is enough.
 		if family, ok := quickJTIFamily(token); ok {
-			if info, ok := cache.Get(family, sig); ok {
+			if info, ok := cache.Get(family, digest); ok {
 				p.observeValidation(observe.ValidationCacheHit)
 				return info, nil
 			}
@@ -287,10 +287,10 @@ func (p *Provider) validateJWT(ctx context.Context, token string, fromStore bool
 		}
 		info := c.tokenInfo()
 		p.observeValidation(observe.ValidationLocal)
-		p.cache(ticket, family, sig, info)
+		p.cache(ticket, family, digest, info)
 		return info, nil
 	}
-	return p.validateStored(ctx, family, sig, ticket, cache != nil)
+	return p.validateStored(ctx, family, digest, ticket, cache != nil)
 }
 
 // issuerName is Config.Issuer as the provider publishes it.

@@ -62,12 +62,12 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 	if !ok {
 		return nil, errTokenInvalid
 	}
-	sig := opaque.Signature(token)
+	digest := opaque.Sum(token)
 	var ticket tokencache.Ticket
 	if p.tokens != nil {
 		// The cache holds only tokens whose tag was checked, under their
 		// SHA-256: a hit is one of them, so its tag needs no new check.
-		if info, ok := p.tokens.Get(family, sig); ok {
+		if info, ok := p.tokens.Get(family, digest); ok {
 			p.observeValidation(observe.ValidationCacheHit)
 			return info, nil
 		}
@@ -78,13 +78,13 @@ func (p *Provider) Validate(ctx context.Context, token string) (*resource.TokenI
 	if _, err := p.codec.Parse(opaque.AccessPrefix, token); err != nil {
 		return nil, errTokenInvalid // forged: refused before any store read
 	}
-	return p.validateStored(ctx, family, sig, ticket, p.tokens != nil)
+	return p.validateStored(ctx, family, digest, ticket, p.tokens != nil)
 }
 
 // validateStored answers an access token from its store record, and caches
 // the answer (under ticket, taken before the read) when cache is set.
-func (p *Provider) validateStored(ctx context.Context, family, sig string, ticket tokencache.Ticket, cache bool) (*resource.TokenInfo, error) {
-	at, err := p.store.GetAccessToken(ctx, store.Key{Family: family, Signature: sig})
+func (p *Provider) validateStored(ctx context.Context, family string, digest opaque.Digest, ticket tokencache.Ticket, cache bool) (*resource.TokenInfo, error) {
+	at, err := p.store.GetAccessToken(ctx, store.Key{Family: family, Signature: digest.Signature()})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errTokenInvalid
 	}
@@ -112,17 +112,17 @@ func (p *Provider) validateStored(ctx context.Context, family, sig string, ticke
 		ExpiresAt: at.ExpiresAt,
 	}
 	if cache {
-		p.cache(ticket, family, sig, info)
+		p.cache(ticket, family, digest, info)
 	}
 	return info, nil
 }
 
 // cache puts a copy of info in the validation cache.
-func (p *Provider) cache(ticket tokencache.Ticket, family, sig string, info *resource.TokenInfo) {
+func (p *Provider) cache(ticket tokencache.Ticket, family string, digest opaque.Digest, info *resource.TokenInfo) {
 	cached := *info
 	cached.Scopes = slices.Clone(info.Scopes) // the cache keeps its own
 	cached.Audience = slices.Clone(info.Audience)
-	p.tokens.Put(ticket, family, sig, &cached)
+	p.tokens.Put(ticket, family, digest, &cached)
 }
 
 // startValidationCache starts Config.ValidationCache: the cache, and the

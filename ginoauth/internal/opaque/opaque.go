@@ -153,19 +153,28 @@ func Family(prefix, token string) (family string, ok bool) {
 	return body[:FamilyLen], true
 }
 
-// Signature is what the store keeps instead of a token: the hex SHA-256 of
-// the whole token string.
-func Signature(token string) string {
-	var sum [sha256.Size]byte
+// Digest is the SHA-256 of a whole token string: what the store keeps,
+// spelled in hex (Signature), and what the validation cache is keyed by.
+type Digest [sha256.Size]byte
+
+// Sum returns the Digest of token, without allocating for a token of up
+// to 128 bytes (every opaque token).
+func Sum(token string) Digest {
 	if len(token) <= 128 {
-		// An opaque token fits: copied to the stack rather than converted
-		// on the heap.
+		// Copied to the stack rather than converted on the heap.
 		var buf [128]byte
-		sum = sha256.Sum256(append(buf[:0], token...))
-	} else {
-		sum = sha256.Sum256([]byte(token))
+		return sha256.Sum256(append(buf[:0], token...))
 	}
+	return sha256.Sum256([]byte(token))
+}
+
+// Signature spells d as the store keeps it: 64 lowercase hex digits.
+func (d Digest) Signature() string {
 	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], sum[:])
+	hex.Encode(out[:], d[:])
 	return string(out[:])
 }
+
+// Signature is what the store keeps instead of a token: the hex SHA-256 of
+// the whole token string, Sum(token).Signature().
+func Signature(token string) string { return Sum(token).Signature() }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/internal/tokencache"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 	"github.com/ginoauth/toolkit/ginoauth/store/redisstore"
@@ -187,11 +188,11 @@ func tokenInfo(client string) *resource.TokenInfo {
 }
 
 func put(n *node, family, sig, client string) {
-	n.cache.Put(n.cache.Ticket(), family, sig, tokenInfo(client))
+	n.cache.Put(n.cache.Ticket(), family, opaque.Sum(sig), tokenInfo(client))
 }
 
 func cached(n *node, family, sig string) bool {
-	_, ok := n.cache.Get(family, sig)
+	_, ok := n.cache.Get(family, opaque.Sum(sig))
 	return ok
 }
 
@@ -469,11 +470,11 @@ func TestNeverLive(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WatchInvalidations = %v; want context.DeadlineExceeded", err)
 	}
-	c.Put(c.Ticket(), "fam", "sig", tokenInfo("app"))
+	c.Put(c.Ticket(), "fam", opaque.Sum("sig"), tokenInfo("app"))
 	if c.Live() {
 		t.Fatalf("cache live without Redis")
 	}
-	if _, ok := c.Get("fam", "sig"); ok {
+	if _, ok := c.Get("fam", opaque.Sum("sig")); ok {
 		t.Fatalf("cache answered without Redis")
 	}
 }

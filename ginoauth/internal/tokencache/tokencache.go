@@ -19,10 +19,18 @@
 // or was deleted), scans every shard instead of keeping a second index that
 // every Put would pay for. Eviction picks among a few families sampled from
 // the map's randomised iteration the entry that expires first: no list to
-// maintain on hits, and a hit takes only its shard's read lock.
+// maintain on hits.
+//
+// A hit takes no lock: each shard also keeps a read index of its entries
+// by digest (an open-addressing table of atomic pointers), which only the
+// shard's writers change, under the shard's lock, and which Get reads with
+// atomic loads. A token read on every core at once (a busy client's) then
+// shares no written cache line between the cores, as a read lock's
+// counter would.
 package tokencache
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
 	"strings"
@@ -30,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 )
 
@@ -48,9 +57,9 @@ const maxPerFamily = 8
 const evictSamples = 4
 
 // entryOverhead approximates the bytes an entry costs beyond its strings:
-// the entry struct, its slot in the family slice, map bucket share, string
-// and slice headers.
-const entryOverhead = 208
+// the entry struct (224 bytes, the digest inside), its slot in the family
+// slice, its share of the family map and of the read index.
+const entryOverhead = 296
 
 // Options configures a Cache. The zero value means the defaults.
 type Options struct {
@@ -87,12 +96,17 @@ type Cache struct {
 	clients  [clientStripes]atomic.Uint64
 
 	sus *suspects // for Trusted
+
+	// tomb marks a read-index slot whose entry was removed.
+	tomb *entry
 }
 
 const clientStripes = 256
 
+// shard is written under mu; Get reads only idx, without the lock.
 type shard struct {
-	mu      sync.RWMutex
+	mu      sync.Mutex
+	idx     atomic.Pointer[table] // nil: empty
 	fams    map[string][]*entry
 	n       int    // entries
 	bytes   int    // approximate bytes of the entries
@@ -101,7 +115,7 @@ type shard struct {
 }
 
 type entry struct {
-	sig      string
+	sig      opaque.Digest
 	family   string
 	info     resource.TokenInfo
 	deadline int64 // unix nanoseconds: min(ExpiresAt, stored + MaxAge)
@@ -142,6 +156,7 @@ func New(o Options) *Cache {
 		maxShardN: max(1, o.MaxEntries/n),
 		maxShardB: max(entryOverhead, o.MaxBytes/n),
 		sus:       newSuspects(o.MaxEntries, o.MaxAge),
+		tomb:      &entry{},
 	}
 	for i := range c.shards {
 		c.shards[i].fams = make(map[string][]*entry)
@@ -161,24 +176,15 @@ func (c *Cache) clientStripe(clientID string) *atomic.Uint64 {
 func (c *Cache) Live() bool { return c.live.Load() }
 
 // Get returns a copy of the cached TokenInfo of the token with this family
-// and signature, if it is cached, the cache is live, and neither the
-// token's ExpiresAt nor the entry's MaxAge has passed. The copy's Scopes
-// and Audience share the cached arrays (clipped, so appending copies): do
-// not modify their elements.
-func (c *Cache) Get(family, signature string) (*resource.TokenInfo, bool) {
+// and digest, if it is cached, the cache is live, and neither the token's
+// ExpiresAt nor the entry's MaxAge has passed. The copy's Scopes and
+// Audience share the cached arrays (clipped, so appending copies): do not
+// modify their elements. Get takes no lock.
+func (c *Cache) Get(family string, digest opaque.Digest) (*resource.TokenInfo, bool) {
 	if !c.live.Load() {
 		return nil, false
 	}
-	sh := c.shardOf(family)
-	sh.mu.RLock()
-	var hit *entry
-	for _, e := range sh.fams[family] {
-		if e.sig == signature {
-			hit = e
-			break
-		}
-	}
-	sh.mu.RUnlock()
+	hit := c.shardOf(family).idx.Load().lookup(family, digest, c.tomb)
 	if hit == nil || c.now().UnixNano() >= hit.deadline {
 		return nil, false
 	}
@@ -193,12 +199,12 @@ func (c *Cache) Get(family, signature string) (*resource.TokenInfo, bool) {
 func (c *Cache) Ticket() Ticket { return Ticket(c.seq.Load()) }
 
 // Put caches info (a token the store just said is valid) under family and
-// signature, unless the cache is in bypass, an invalidation of the family,
+// digest, unless the cache is in bypass, an invalidation of the family,
 // of info.ClientID or of everything happened since t was taken, or the
 // token is already expired. It copies the strings it keeps; info.Scopes and
 // info.Audience are kept as they are: the caller must not modify them
 // afterwards.
-func (c *Cache) Put(t Ticket, family, signature string, info *resource.TokenInfo) {
+func (c *Cache) Put(t Ticket, family string, digest opaque.Digest, info *resource.TokenInfo) {
 	if info == nil || !c.live.Load() {
 		return
 	}
@@ -211,12 +217,12 @@ func (c *Cache) Put(t Ticket, family, signature string, info *resource.TokenInfo
 		return
 	}
 	e := &entry{
-		sig:      strings.Clone(signature),
+		sig:      digest,
 		family:   strings.Clone(family),
 		info:     *info,
 		deadline: deadline.UnixNano(),
 	}
-	e.size = entryOverhead + len(e.sig) + len(e.family) + len(info.ClientID) + len(info.UserID) + len(info.Username)
+	e.size = entryOverhead + len(e.family) + len(info.ClientID) + len(info.UserID) + len(info.Username)
 	for _, s := range info.Scopes {
 		e.size += 16 + len(s)
 	}
@@ -238,9 +244,10 @@ func (c *Cache) Put(t Ticket, family, signature string, info *resource.TokenInfo
 	}
 	es := sh.fams[family]
 	for i, old := range es {
-		if old.sig == signature {
+		if old.sig == digest {
 			sh.n--
 			sh.bytes -= old.size
+			sh.unindex(old, c.tomb)
 			es = append(es[:i], es[i+1:]...)
 			break
 		}
@@ -255,23 +262,25 @@ func (c *Cache) Put(t Ticket, family, signature string, info *resource.TokenInfo
 		}
 		sh.n--
 		sh.bytes -= es[j].size
+		sh.unindex(es[j], c.tomb)
 		es = append(es[:j], es[j+1:]...)
 	}
 	sh.fams[family] = es // family may be evicted below; reinserted after
 	for sh.n+1 > c.maxShardN || sh.bytes+e.size > c.maxShardB {
-		if !sh.evictOne() {
+		if !sh.evictOne(c.tomb) {
 			break
 		}
 	}
 	sh.fams[family] = append(sh.fams[family], e)
 	sh.n++
 	sh.bytes += e.size
+	sh.index(e, c.tomb)
 }
 
 // evictOne removes, among the entries of a few families the map's
 // randomised iteration yields, the one that expires first. It reports
 // whether it removed anything.
-func (sh *shard) evictOne() bool {
+func (sh *shard) evictOne(tomb *entry) bool {
 	var victimFam string
 	var victim = -1
 	var deadline int64
@@ -292,6 +301,7 @@ func (sh *shard) evictOne() bool {
 	es := sh.fams[victimFam]
 	sh.n--
 	sh.bytes -= es[victim].size
+	sh.unindex(es[victim], tomb)
 	es = append(es[:victim], es[victim+1:]...)
 	if len(es) == 0 {
 		delete(sh.fams, victimFam)
@@ -344,6 +354,7 @@ func (c *Cache) DropFamily(family string) {
 	for _, e := range sh.fams[family] {
 		sh.n--
 		sh.bytes -= e.size
+		sh.unindex(e, c.tomb)
 	}
 	delete(sh.fams, family)
 	sh.mu.Unlock()
@@ -366,6 +377,7 @@ func (c *Cache) DropClient(clientID string) {
 				if e.info.ClientID == clientID {
 					sh.n--
 					sh.bytes -= e.size
+					sh.unindex(e, c.tomb)
 					continue
 				}
 				kept = append(kept, e)
@@ -389,6 +401,7 @@ func (c *Cache) Flush() {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
+		sh.idx.Store(nil)
 		sh.fams = make(map[string][]*entry)
 		sh.n, sh.bytes = 0, 0
 		sh.mu.Unlock()
@@ -414,10 +427,104 @@ func (c *Cache) SetLive(live bool) {
 func (c *Cache) Len() (entries, bytes int) {
 	for i := range c.shards {
 		sh := &c.shards[i]
-		sh.mu.RLock()
+		sh.mu.Lock()
 		entries += sh.n
 		bytes += sh.bytes
-		sh.mu.RUnlock()
+		sh.mu.Unlock()
 	}
 	return entries, bytes
+}
+
+// table is a shard's read index: its entries by digest, in open addressing
+// with linear probing. Only the shard's writers change it, under the
+// shard's lock; Get reads it with atomic loads alone. A removed entry
+// leaves a tombstone, so that the probes of the entries after it go on.
+// When entries and tombstones would fill three quarters of the slots, the
+// writer builds a new table from the shard's families and publishes it: a
+// Get that loaded the old one answers as if it had run just before.
+type table struct {
+	slots []atomic.Pointer[entry] // a power of two of them
+	used  int                     // slots not nil, entries and tombstones (writers only)
+}
+
+// home is where the probe for digest starts; a SHA-256 is uniform, so its
+// first bytes are hash enough (and only tokens the store accepted are
+// cached, so their digests are not an attacker's choice).
+func home(d opaque.Digest, slots int) int {
+	return int(binary.LittleEndian.Uint64(d[:8]) & uint64(slots-1))
+}
+
+// lookup returns the entry of family and digest, or nil; t may be nil
+// (empty).
+func (t *table) lookup(family string, d opaque.Digest, tomb *entry) *entry {
+	if t == nil {
+		return nil
+	}
+	mask := len(t.slots) - 1
+	for i, n := home(d, len(t.slots)), 0; n < len(t.slots); i, n = (i+1)&mask, n+1 {
+		switch e := t.slots[i].Load(); {
+		case e == nil:
+			return nil
+		case e != tomb && e.sig == d && e.family == family:
+			return e
+		}
+	}
+	return nil
+}
+
+// index adds e, already in sh.fams, to the read index. Under sh.mu.
+func (sh *shard) index(e, tomb *entry) {
+	t := sh.idx.Load()
+	if t == nil || 4*(t.used+1) > 3*len(t.slots) {
+		sh.reindex() // from sh.fams, e included
+		return
+	}
+	mask := len(t.slots) - 1
+	for i := home(e.sig, len(t.slots)); ; i = (i + 1) & mask {
+		switch old := t.slots[i].Load(); old {
+		case nil:
+			t.used++
+			fallthrough
+		case tomb:
+			t.slots[i].Store(e)
+			return
+		}
+	}
+}
+
+// unindex replaces e in the read index with a tombstone. Under sh.mu.
+func (sh *shard) unindex(e, tomb *entry) {
+	t := sh.idx.Load()
+	if t == nil {
+		return
+	}
+	mask := len(t.slots) - 1
+	for i, n := home(e.sig, len(t.slots)), 0; n < len(t.slots); i, n = (i+1)&mask, n+1 {
+		switch t.slots[i].Load() {
+		case nil:
+			return
+		case e:
+			t.slots[i].Store(tomb)
+			return
+		}
+	}
+}
+
+// reindex publishes a new read index of the shard's entries, with at least
+// twice as many slots as entries (and at least 8). Under sh.mu.
+func (sh *shard) reindex() {
+	size := 1 << bits.Len(uint(max(8, 2*sh.n)-1))
+	t := &table{slots: make([]atomic.Pointer[entry], size)}
+	for _, es := range sh.fams {
+		for _, e := range es {
+			for i := home(e.sig, size); ; i = (i + 1) & (size - 1) {
+				if t.slots[i].Load() == nil {
+					t.slots[i].Store(e)
+					t.used++
+					break
+				}
+			}
+		}
+	}
+	sh.idx.Store(t)
 }

@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ginoauth/toolkit/ginoauth/internal/opaque"
 	"github.com/ginoauth/toolkit/ginoauth/resource"
 )
+
+// sum is the digest the cache is keyed by, of a test's token name.
+func sum(token string) opaque.Digest { return opaque.Sum(token) }
 
 type clock struct{ t atomic.Int64 }
 
@@ -35,7 +39,7 @@ func newLive(t *testing.T, o Options) (*Cache, *clock) {
 
 func mustHit(t *testing.T, c *Cache, fam, sig string) *resource.TokenInfo {
 	t.Helper()
-	got, ok := c.Get(fam, sig)
+	got, ok := c.Get(fam, sum(sig))
 	if !ok {
 		t.Fatalf("Get(%s, %s): miss; want a hit", fam, sig)
 	}
@@ -44,7 +48,7 @@ func mustHit(t *testing.T, c *Cache, fam, sig string) *resource.TokenInfo {
 
 func mustMiss(t *testing.T, c *Cache, fam, sig string) {
 	t.Helper()
-	if _, ok := c.Get(fam, sig); ok {
+	if _, ok := c.Get(fam, sum(sig)); ok {
 		t.Fatalf("Get(%s, %s): hit; want a miss", fam, sig)
 	}
 }
@@ -52,13 +56,13 @@ func mustMiss(t *testing.T, c *Cache, fam, sig string) {
 func TestBypassUntilLive(t *testing.T) {
 	clk := newClock()
 	c := New(Options{Now: clk.now})
-	c.Put(c.Ticket(), "f1", "s1", info(clk, "app", time.Hour))
+	c.Put(c.Ticket(), "f1", sum("s1"), info(clk, "app", time.Hour))
 	mustMiss(t, c, "f1", "s1")
 	if n, _ := c.Len(); n != 0 {
 		t.Fatalf("bypassed cache holds %d entries; want 0", n)
 	}
 	c.SetLive(true)
-	c.Put(c.Ticket(), "f1", "s1", info(clk, "app", time.Hour))
+	c.Put(c.Ticket(), "f1", sum("s1"), info(clk, "app", time.Hour))
 	got := mustHit(t, c, "f1", "s1")
 	if got.ClientID != "app" || got.Username != "alice" || len(got.Scopes) != 2 {
 		t.Fatalf("hit = %+v; want the stored info", got)
@@ -68,7 +72,7 @@ func TestBypassUntilLive(t *testing.T) {
 	if n, _ := c.Len(); n != 0 {
 		t.Fatalf("after SetLive(false) the cache holds %d entries; want 0 (flushed)", n)
 	}
-	c.Put(c.Ticket(), "f1", "s1", info(clk, "app", time.Hour))
+	c.Put(c.Ticket(), "f1", sum("s1"), info(clk, "app", time.Hour))
 	if n, _ := c.Len(); n != 0 {
 		t.Fatalf("Put in bypass stored %d entries; want 0", n)
 	}
@@ -76,8 +80,8 @@ func TestBypassUntilLive(t *testing.T) {
 
 func TestExpiryAndMaxAge(t *testing.T) {
 	c, clk := newLive(t, Options{MaxAge: 10 * time.Second})
-	c.Put(c.Ticket(), "f1", "short", info(clk, "app", 3*time.Second))
-	c.Put(c.Ticket(), "f1", "long", info(clk, "app", time.Hour))
+	c.Put(c.Ticket(), "f1", sum("short"), info(clk, "app", 3*time.Second))
+	c.Put(c.Ticket(), "f1", sum("long"), info(clk, "app", time.Hour))
 	clk.advance(3*time.Second - 1)
 	mustHit(t, c, "f1", "short")
 	clk.advance(1)
@@ -85,14 +89,14 @@ func TestExpiryAndMaxAge(t *testing.T) {
 	mustHit(t, c, "f1", "long")
 	clk.advance(7 * time.Second)
 	mustMiss(t, c, "f1", "long") // MaxAge
-	c.Put(c.Ticket(), "f1", "dead", info(clk, "app", 0))
+	c.Put(c.Ticket(), "f1", sum("dead"), info(clk, "app", 0))
 	mustMiss(t, c, "f1", "dead")
 }
 
 func TestDropFamilyClientFlush(t *testing.T) {
 	c, clk := newLive(t, Options{})
 	for i := range 50 {
-		c.Put(c.Ticket(), fmt.Sprintf("f%d", i%10), fmt.Sprintf("s%d", i), info(clk, fmt.Sprintf("app%d", i%3), time.Hour))
+		c.Put(c.Ticket(), fmt.Sprintf("f%d", i%10), sum(fmt.Sprintf("s%d", i)), info(clk, fmt.Sprintf("app%d", i%3), time.Hour))
 	}
 	c.DropFamily("f3")
 	for i := range 50 {
@@ -146,8 +150,8 @@ func TestStaleTicket(t *testing.T) {
 	for _, tc := range cases {
 		tk := c.Ticket()
 		tc.invalidate()
-		c.Put(tk, "f1", "s1", info(clk, "app", time.Hour))
-		if _, ok := c.Get("f1", "s1"); ok != tc.stored {
+		c.Put(tk, "f1", sum("s1"), info(clk, "app", time.Hour))
+		if _, ok := c.Get("f1", sum("s1")); ok != tc.stored {
 			t.Errorf("%s: stored = %v; want %v", tc.name, ok, tc.stored)
 		}
 		c.Flush()
@@ -158,7 +162,7 @@ func TestBounds(t *testing.T) {
 	t.Run("entries", func(t *testing.T) {
 		c, clk := newLive(t, Options{MaxEntries: 1000})
 		for i := range 10_000 {
-			c.Put(c.Ticket(), fmt.Sprintf("f%d", i), fmt.Sprintf("s%d", i), info(clk, "app", time.Hour))
+			c.Put(c.Ticket(), fmt.Sprintf("f%d", i), sum(fmt.Sprintf("s%d", i)), info(clk, "app", time.Hour))
 		}
 		if n, _ := c.Len(); n > 1000 || n < 500 {
 			t.Fatalf("Len = %d; want at most 1000 (and not much less)", n)
@@ -168,7 +172,7 @@ func TestBounds(t *testing.T) {
 	t.Run("bytes", func(t *testing.T) {
 		c, clk := newLive(t, Options{MaxBytes: 64 << 10})
 		for i := range 10_000 {
-			c.Put(c.Ticket(), fmt.Sprintf("f%d", i), fmt.Sprintf("s%d", i), info(clk, "app", time.Hour))
+			c.Put(c.Ticket(), fmt.Sprintf("f%d", i), sum(fmt.Sprintf("s%d", i)), info(clk, "app", time.Hour))
 		}
 		if _, b := c.Len(); b > 64<<10 || b < 32<<10 {
 			t.Fatalf("bytes = %d; want at most %d (and not much less)", b, 64<<10)
@@ -177,7 +181,7 @@ func TestBounds(t *testing.T) {
 	t.Run("per family", func(t *testing.T) {
 		c, clk := newLive(t, Options{})
 		for i := range 20 {
-			c.Put(c.Ticket(), "f", fmt.Sprintf("s%d", i), info(clk, "app", time.Hour+time.Duration(i)))
+			c.Put(c.Ticket(), "f", sum(fmt.Sprintf("s%d", i)), info(clk, "app", time.Hour+time.Duration(i)))
 		}
 		if n, _ := c.Len(); n != maxPerFamily {
 			t.Fatalf("Len = %d; want %d", n, maxPerFamily)
@@ -186,8 +190,8 @@ func TestBounds(t *testing.T) {
 	})
 	t.Run("replace", func(t *testing.T) {
 		c, clk := newLive(t, Options{})
-		c.Put(c.Ticket(), "f", "s", info(clk, "a", time.Hour))
-		c.Put(c.Ticket(), "f", "s", info(clk, "b", time.Hour))
+		c.Put(c.Ticket(), "f", sum("s"), info(clk, "a", time.Hour))
+		c.Put(c.Ticket(), "f", sum("s"), info(clk, "b", time.Hour))
 		if n, _ := c.Len(); n != 1 {
 			t.Fatalf("Len = %d; want 1", n)
 		}
@@ -208,8 +212,8 @@ func TestConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 3000 {
 				fam, sig := fmt.Sprintf("f%d", (g*7+i)%500), fmt.Sprintf("s%d-%d", g, i%50)
-				if _, ok := c.Get(fam, sig); !ok {
-					c.Put(c.Ticket(), fam, sig, info(clk, fmt.Sprintf("app%d", i%5), time.Hour))
+				if _, ok := c.Get(fam, sum(sig)); !ok {
+					c.Put(c.Ticket(), fam, sum(sig), info(clk, fmt.Sprintf("app%d", i%5), time.Hour))
 				}
 				switch i % 500 {
 				case 1:
@@ -230,7 +234,7 @@ func TestConcurrent(t *testing.T) {
 	for i := range 500 {
 		for g := range 8 {
 			for j := range 50 {
-				if got, ok := c.Get(fmt.Sprintf("f%d", i), fmt.Sprintf("s%d-%d", g, j)); ok && got.ClientID == "app1" {
+				if got, ok := c.Get(fmt.Sprintf("f%d", i), sum(fmt.Sprintf("s%d-%d", g, j))); ok && got.ClientID == "app1" {
 					t.Fatalf("an entry of a dropped client survived")
 				}
 			}
@@ -247,9 +251,9 @@ func BenchmarkGetHit(b *testing.B) {
 	c := New(Options{Now: time.Now})
 	c.SetLive(true)
 	const n = 10_000
-	fams, sigs := make([]string, n), make([]string, n)
+	fams, sigs := make([]string, n), make([]opaque.Digest, n)
 	for i := range n {
-		fams[i], sigs[i] = fmt.Sprintf("fam%09d", i), fmt.Sprintf("%064d", i)
+		fams[i], sigs[i] = fmt.Sprintf("fam%09d", i), sum(fmt.Sprint(i))
 		c.Put(c.Ticket(), fams[i], sigs[i], info(clk, "app", 1000*time.Hour))
 	}
 	var seed atomic.Int64
@@ -281,12 +285,12 @@ func BenchmarkPut(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			c.Put(c.Ticket(), fmt.Sprintf("f%d-%d", g, i), "sig", in)
-		}
-		if n, _ := c.Len(); n == 0 {
-			b.Fatal("nothing stored")
+			c.Put(c.Ticket(), fmt.Sprintf("f%d-%d", g, i), sum("sig"), in)
 		}
 	})
+	if n, _ := c.Len(); n == 0 {
+		b.Fatal("nothing stored")
+	}
 }
 
 // TestAudience: an entry keeps the token's Audience (RFC 8707), so a hit
@@ -296,7 +300,7 @@ func TestAudience(t *testing.T) {
 	c, clk := newLive(t, Options{})
 	in := info(clk, "app", time.Hour)
 	in.Audience = []string{"https://a.example.com/", "urn:b"}
-	c.Put(c.Ticket(), "f1", "s1", in)
+	c.Put(c.Ticket(), "f1", sum("s1"), in)
 	got := mustHit(t, c, "f1", "s1")
 	if len(got.Audience) != 2 || got.Audience[0] != "https://a.example.com/" || got.Audience[1] != "urn:b" {
 		t.Fatalf("hit: Audience = %q, want %q", got.Audience, in.Audience)
@@ -307,7 +311,7 @@ func TestAudience(t *testing.T) {
 	}
 	_, withAud := c.Len()
 	c2, clk2 := newLive(t, Options{})
-	c2.Put(c2.Ticket(), "f1", "s1", info(clk2, "app", time.Hour))
+	c2.Put(c2.Ticket(), "f1", sum("s1"), info(clk2, "app", time.Hour))
 	_, without := c2.Len()
 	if withAud <= without {
 		t.Errorf("bytes of an entry with an audience: %d, without: %d; want the audience counted", withAud, without)
