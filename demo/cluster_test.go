@@ -26,6 +26,7 @@ func redisCommands() map[string][]string {
 		"listapplications":  nil,
 		"deleteapplication": {"some-client"},
 		"revoketokens":      {"--user", "carol"},
+		"rotatekeys":        nil,
 	}
 }
 
@@ -204,7 +205,8 @@ func TestClusterOptions(t *testing.T) {
 
 // TestCommandsOnCluster runs the commands on the Redis Cluster of
 // REDIS_CLUSTER_URL with --redis-cluster, as a user would: createuser,
-// createapplication, serve, a token and a protected request, revoketokens.
+// createapplication, listapplications, rotatekeys, serve, a token and a
+// protected request, revoketokens.
 // A --redis URL of one of the cluster's nodes is refused.
 func TestCommandsOnCluster(t *testing.T) {
 	t.Parallel()
@@ -233,6 +235,9 @@ func TestCommandsOnCluster(t *testing.T) {
 	}
 	if out := cmd("listapplications").stdout; !strings.Contains(out, app.ID) {
 		t.Errorf("listapplications does not list %s:\n%s", app.ID, out)
+	}
+	if out := cmd("rotatekeys").stdout; out == "" {
+		t.Error("rotatekeys printed nothing, want the new keys")
 	}
 
 	var errOut syncBuffer

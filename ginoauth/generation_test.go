@@ -193,3 +193,50 @@ func TestApplicationOutageAnswers503(t *testing.T) {
 		t.Fatalf("validation during an application outage: status %d, want 503", r.status)
 	}
 }
+
+// TestApplicationChangeOnEveryInstance: with the default application cache
+// (DefaultApplicationCacheTTL, one second), a change made through one
+// instance (here the client_credentials grant taken away) is honoured by
+// another that had the application cached within that second.
+func TestApplicationChangeOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, kind string) {
+		a := newEnv(t, kind, nil)
+		p, err := ginoauth.New(ginoauth.Config{Store: a.st, SecretKey: []byte("0123456789abcdef0123456789abcdef"),
+			Scopes: map[string]string{"read": "Read", "write": "Write", "admin": "Admin"}, DefaultScopes: []string{"read", "write"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := *a
+		b.p, b.srv = p, newServer(t, p)
+		b.ccToken() // b caches the application
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		start := time.Now()
+		if _, err := a.p.UpdateApplication(context.Background(), a.confID, func(app *store.Application) error {
+			app.GrantTypes = []string{store.GrantPassword}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if r := a.token(cc, []string{a.confID, a.secret}); r.status != 400 {
+			t.Fatalf("the changing instance: client_credentials status = %d, want 400 at once", r.status)
+		}
+		// The bound, and some room for a slow machine to send the request.
+		limit := ginoauth.DefaultApplicationCacheTTL + 200*time.Millisecond
+		var lastGranted time.Duration // since the change, the last request b granted
+		for {
+			sent := time.Since(start)
+			if b.token(cc, []string{a.confID, a.secret}).status != 200 {
+				break
+			}
+			lastGranted = sent
+			if time.Since(start) > limit {
+				t.Fatalf("the other instance still grants client_credentials %v after the change", limit)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		r := b.token(cc, []string{a.confID, a.secret})
+		wantError(t, "the other instance after the change", r, 400, "unauthorized_client")
+		t.Logf("%s: the other instance's last grant was sent %v after the change", kind, lastGranted.Round(time.Millisecond))
+	})
+}
