@@ -103,15 +103,18 @@ type Cache struct {
 
 const clientStripes = 256
 
-// shard is written under mu; Get reads only idx, without the lock.
+// shard is written under mu; Get reads only idx, without the lock. idx
+// has a cache line of its own (128 bytes a shard, two lines), so that the
+// writers' fields changing does not evict it from the readers' caches.
 type shard struct {
-	mu      sync.Mutex
 	idx     atomic.Pointer[table] // nil: empty
+	_       [56]byte
+	mu      sync.Mutex
 	fams    map[string][]*entry
 	n       int    // entries
 	bytes   int    // approximate bytes of the entries
 	dropSeq uint64 // seq of the last DropFamily on this shard
-	_       [64]byte
+	_       [24]byte
 }
 
 type entry struct {
@@ -222,7 +225,7 @@ func (c *Cache) Put(t Ticket, family string, digest opaque.Digest, info *resourc
 		info:     *info,
 		deadline: deadline.UnixNano(),
 	}
-	e.size = entryOverhead + len(e.family) + len(info.ClientID) + len(info.UserID) + len(info.Username)
+	e.size = entryOverhead + len(e.family) + len(info.ClientID) + len(info.UserID) + len(info.Username) + len(info.JKT)
 	for _, s := range info.Scopes {
 		e.size += 16 + len(s)
 	}
