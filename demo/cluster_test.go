@@ -203,6 +203,51 @@ func TestClusterOptions(t *testing.T) {
 	}
 }
 
+// TestSingleOptions: a single server's client gets the Cluster client's
+// timeouts, one dial attempt and one retry where the URL sets none, and a
+// value in the URL wins; the URL's database and address are kept.
+func TestSingleOptions(t *testing.T) {
+	t.Parallel()
+	type opts struct {
+		dial, read, write, pool time.Duration
+		dialerRetries, retries  int
+		name                    string
+		db                      int
+	}
+	defaults := opts{clusterDialTimeout, clusterReadTimeout, clusterWriteTimeout, clusterPoolTimeout,
+		clusterDialerRetries, singleMaxRetries, clusterClientName, 3}
+	tests := []struct {
+		query string
+		want  opts
+	}{
+		{"", defaults},
+		{"?dial_timeout=3s&read_timeout=2s&write_timeout=4s&pool_timeout=5s",
+			opts{3 * time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, clusterDialerRetries, singleMaxRetries, clusterClientName, 3}},
+		// 0 disables a timeout (go-redis's -1): the URL's choice, kept.
+		{"?read_timeout=0", opts{clusterDialTimeout, -1, clusterWriteTimeout, clusterPoolTimeout, clusterDialerRetries, singleMaxRetries, clusterClientName, 3}},
+		{"?max_retries=4&client_name=mine",
+			opts{clusterDialTimeout, clusterReadTimeout, clusterWriteTimeout, clusterPoolTimeout, clusterDialerRetries, 4, "mine", 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			o, err := singleOptions("redis://127.0.0.1:6390/3" + tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Addr != "127.0.0.1:6390" {
+				t.Errorf("Addr = %q, want 127.0.0.1:6390", o.Addr)
+			}
+			got := opts{o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.DialerRetries, o.MaxRetries, o.ClientName, o.DB}
+			if got != tt.want {
+				t.Errorf("options = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := singleOptions("redis://127.0.0.1:6390?dialer_retries=2"); err == nil {
+		t.Error("dialer_retries in a single server's URL: no error, want go-redis's (it has no such option)")
+	}
+}
+
 // TestCommandsOnCluster runs the commands on the Redis Cluster of
 // REDIS_CLUSTER_URL with --redis-cluster, as a user would: createuser,
 // createapplication, listapplications, rotatekeys, serve, a token and a

@@ -74,9 +74,11 @@ func (f *redisFlags) target(getenv func(string) string) (redisTarget, error) {
 	return redisTarget{url: getenv(envRedisURL), source: envRedisURL}, nil
 }
 
-// Defaults of the Cluster client where the URL sets none (see
-// clusterOptions). Redis answers the demo's commands in well under a
-// millisecond; these bound what a dead or hung node costs a request.
+// Defaults of the demo's Redis clients where the URL sets none (see
+// clusterOptions; singleOptions uses the timeouts, the dialer retries and
+// the name for a single server too). Redis answers the demo's commands in
+// well under a millisecond; these bound what a dead or hung node costs a
+// request.
 const (
 	// clusterDialTimeout bounds one connection attempt (go-redis: 5s). A
 	// master whose host is gone answers no SYN; within a data centre a
@@ -136,10 +138,7 @@ func clusterOptions(clusterURL string) (*redis.ClusterOptions, error) {
 		return nil, errors.New("read_only, route_by_latency and route_randomly are refused: the demo reads from masters only, " +
 			"as a replica may not yet have what was just written (a token issued a moment ago)")
 	}
-	defaults := []struct {
-		param string
-		set   func()
-	}{
+	setDefaults(q, []urlDefault{
 		{"dial_timeout", func() { opt.DialTimeout = clusterDialTimeout }},
 		{"dialer_retries", func() { opt.DialerRetries = clusterDialerRetries }},
 		{"read_timeout", func() { opt.ReadTimeout = clusterReadTimeout }},
@@ -147,13 +146,58 @@ func clusterOptions(clusterURL string) (*redis.ClusterOptions, error) {
 		{"pool_timeout", func() { opt.PoolTimeout = clusterPoolTimeout }},
 		{"max_redirects", func() { opt.MaxRedirects = clusterMaxRedirects }},
 		{"client_name", func() { opt.ClientName = clusterClientName }},
+	})
+	return opt, nil
+}
+
+// singleMaxRetries is how often a command to a single server is sent
+// again after a network error or a timeout (go-redis: 3). One retry, on a
+// new connection, covers an idle connection the server closed; more
+// would multiply what a hung server costs each request.
+const singleMaxRetries = 1
+
+// singleOptions parses a single server's URL (redis.ParseURL) and, as
+// clusterOptions does, fills in the demo's defaults where the query sets
+// none (the Cluster's timeouts, one retry, the client name), so that a
+// hung or unreachable server costs a request a few seconds, answered 503,
+// rather than go-redis's 5 s dials, 3 s reads and 3 retries, each. A
+// connection attempt is made once (ParseURL has no dialer_retries to
+// change it). The error is ParseURL's, which may quote the URL.
+func singleOptions(rawURL string) (*redis.Options, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
 	}
+	u, err := url.Parse(rawURL) // parsed above: no error
+	if err != nil {
+		return nil, err
+	}
+	opt.DialerRetries = clusterDialerRetries
+	setDefaults(u.Query(), []urlDefault{
+		{"dial_timeout", func() { opt.DialTimeout = clusterDialTimeout }},
+		{"read_timeout", func() { opt.ReadTimeout = clusterReadTimeout }},
+		{"write_timeout", func() { opt.WriteTimeout = clusterWriteTimeout }},
+		{"pool_timeout", func() { opt.PoolTimeout = clusterPoolTimeout }},
+		{"max_retries", func() { opt.MaxRetries = singleMaxRetries }},
+		{"client_name", func() { opt.ClientName = clusterClientName }},
+	})
+	return opt, nil
+}
+
+// urlDefault is a client option the demo sets unless the URL's query
+// names param.
+type urlDefault struct {
+	param string
+	set   func()
+}
+
+// setDefaults applies each default whose param q does not have.
+func setDefaults(q url.Values, defaults []urlDefault) {
 	for _, d := range defaults {
 		if !q.Has(d.param) {
 			d.set()
 		}
 	}
-	return opt, nil
 }
 
 // newClusterClient is redis.NewClusterClient, whose node clients ask it
@@ -216,7 +260,7 @@ func (e *runEnv) dialRedis(t redisTarget) (client redis.UniversalClient, where s
 		where = "Redis Cluster at " + strings.Join(opt.Addrs, ",")
 		newClient = func() redis.UniversalClient { return newClusterClient(opt) }
 	} else {
-		opt, err := redis.ParseURL(t.url)
+		opt, err := singleOptions(t.url)
 		if err != nil {
 			msg := t.name() + ": " + redactURLError(err).Error()
 			if strings.Contains(err.Error(), "unexpected option: addr") {
