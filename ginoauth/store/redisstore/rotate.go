@@ -41,6 +41,12 @@ var (
 // caller checks on the slower path), -3 (a scope outside the ceiling), -4
 // (the live token is another of this client and generation: the old one
 // was rotated away), or the old record.
+//
+// Run again with the same arguments (go-redis sends a pipeline again after
+// a read timeout, and the first run may have happened), it finds the live
+// refresh token to be the one ARGV[7] names, which only this rotation
+// minted, and returns that record, whose strings are the old one's: the
+// rotation happened once, and is not taken for a reuse of the old token.
 var rotateInPlaceScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then
@@ -95,6 +101,9 @@ if string.sub(cur, pos, pos + clen - 1) ~= ARGV[2] or gen ~= tonumber(ARGV[3]) t
 	return -2
 end
 pos = pos + clen
+if string.sub(cur, 3, 18) == ARGV[7] then
+	return cur
+end
 if string.sub(cur, 3, 18) ~= ARGV[1] then
 	return -4
 end

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -279,5 +280,53 @@ func BenchmarkIndexWriteRedisTime(b *testing.B) {
 				b.ReportMetric(evalshaMicros(b, client)/float64(b.N), "redis-µs/op")
 			})
 		}
+	}
+}
+
+// TestRotateRefreshSentTwice: the same rotation run a second time, as
+// go-redis does when it sends a pipeline again after a read timeout, is
+// the first one's outcome (its user and scopes, the records unchanged),
+// not a reuse of the old refresh token; the old token presented in any
+// other rotation (new tokens of its own) still is a reuse.
+func TestRotateRefreshSentTwice(t *testing.T) {
+	t.Parallel()
+	s, client, _ := newStore(t)
+	ctx := testCtx(t)
+	at, rt := issue("twice", "twice-a", "twice-r", time.Hour, time.Hour)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	rotation := func(n string) store.RotateRefresh {
+		return store.RotateRefresh{
+			ClientID: rt.ClientID, Generation: rt.Generation, Now: now,
+			Access: store.Key{Family: "twice", Signature: signature("twice-a" + n)}, AccessExpiresAt: now.Add(time.Hour),
+			Refresh: store.Key{Family: "twice", Signature: signature("twice-r" + n)}, RefreshExpiresAt: now.Add(2 * time.Hour),
+		}
+	}
+	req := rotation("1")
+	first, err := s.RotateRefresh(ctx, rt.Key, req)
+	if err != nil {
+		t.Fatalf("first rotation: %v", err)
+	}
+	records := func() [2][]byte {
+		a, _ := client.Get(ctx, s.familyKey("twice", kindAccess)).Bytes()
+		r, _ := client.Get(ctx, s.familyKey("twice", kindRefresh)).Bytes()
+		return [2][]byte{a, r}
+	}
+	before := records()
+	again, err := s.RotateRefresh(ctx, rt.Key, req)
+	if err != nil {
+		t.Fatalf("the same rotation sent again: %v, want its outcome", err)
+	}
+	if again.UserID != first.UserID || again.ClientID != first.ClientID || !slices.Equal(again.Scopes, first.Scopes) {
+		t.Errorf("the same rotation sent again: user %q, client %q, scopes %q; want %q, %q, %q",
+			again.UserID, again.ClientID, again.Scopes, first.UserID, first.ClientID, first.Scopes)
+	}
+	if after := records(); !bytes.Equal(after[0], before[0]) || !bytes.Equal(after[1], before[1]) {
+		t.Error("the same rotation sent again changed the family's records")
+	}
+	if _, err := s.RotateRefresh(ctx, rt.Key, rotation("2")); !errors.Is(err, store.ErrRotated) {
+		t.Errorf("the old refresh token in another rotation: %v, want store.ErrRotated (a reuse)", err)
 	}
 }
