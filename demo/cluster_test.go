@@ -281,8 +281,9 @@ func TestCommandsOnCluster(t *testing.T) {
 	if out := cmd("listapplications").stdout; !strings.Contains(out, app.ID) {
 		t.Errorf("listapplications does not list %s:\n%s", app.ID, out)
 	}
-	if out := cmd("rotatekeys").stdout; out == "" {
-		t.Error("rotatekeys printed nothing, want the new keys")
+	cmd("rotatekeys")
+	if n := kv.HLen(context.Background(), prefix+"oidc:keys").Val(); n != 2 {
+		t.Errorf("after rotatekeys: %d signing keys in %soidc:keys, want 2 (RS256 and ES256)", n, prefix)
 	}
 
 	var errOut syncBuffer

@@ -160,7 +160,7 @@ const singleMaxRetries = 1
 // clusterOptions does, fills in the demo's defaults where the query sets
 // none (the Cluster's timeouts, one retry, the client name), so that a
 // hung or unreachable server costs a request a few seconds, answered 503,
-// rather than go-redis's 5 s dials, 3 s reads and 3 retries, each. A
+// rather than go-redis's 5 s dials (5 attempts), 5 s reads and 3 retries. A
 // connection attempt is made once (ParseURL has no dialer_retries to
 // change it). The error is ParseURL's, which may quote the URL.
 func singleOptions(rawURL string) (*redis.Options, error) {

@@ -28,7 +28,12 @@ func TestServeRedisStall(t *testing.T) {
 	upstream, prefix := redistest.Client(t)
 	addr, _ := redistest.SingleAddr(upstream)
 	proxy := redistest.NewFaultProxy(t, addr)
-	redisURL := fmt.Sprintf("redis://%s/%d", proxy.Addr(), upstream.(*redis.Client).Options().DB)
+	o := upstream.(*redis.Client).Options()
+	u := url.URL{Scheme: "redis", Host: proxy.Addr(), Path: fmt.Sprint("/", o.DB)}
+	if o.Password != "" {
+		u.User = url.UserPassword(o.Username, o.Password) // REDIS_URL's credentials
+	}
+	redisURL := u.String()
 	env := &runEnv{getenv: keyEnv, prefix: prefix}
 	r := runCmd(t, env, "createapplication", "--redis", redisURL, "--json", "confidential", "client-credentials")
 	var app struct {
@@ -78,7 +83,7 @@ func TestServeRedisStall(t *testing.T) {
 	// endpoint's rate limiter, the application, the pipeline queued ahead
 	// of its own, its own), each at most two tries of a second plus a
 	// backoff: 12 s leaves room for a slow machine; go-redis's defaults
-	// would allow 4 x 4 tries of 3 s.
+	// would allow 4 x 4 tries of 5 s.
 	const bound = 12 * time.Second
 	for _, c := range []struct {
 		name string

@@ -39,17 +39,14 @@ func TestRedisStallsAndDrops(t *testing.T) {
 	}
 	proxy := redistest.NewFaultProxy(t, addr)
 	// What an operator sets for a fast failure: half a second per command
-	// and per connection, one retry (go-redis defaults to 3 s reads, 5 s
+	// and per connection, one retry (go-redis defaults to 5 s reads, 5 s
 	// dials and 3 retries).
 	const timeout = 500 * time.Millisecond
-	db := 0
-	if one, ok := upstream.(*redis.Client); ok {
-		db = one.Options().DB
-	}
-	client := redis.NewClient(&redis.Options{
-		Addr: proxy.Addr(), DB: db, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
-		MaxRetries: 1,
-	})
+	opt := *upstream.(*redis.Client).Options() // its database and credentials
+	opt.Addr, opt.Dialer = proxy.Addr(), nil   // the dialer would dial upstream
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout, timeout
+	opt.MaxRetries = 1
+	client := redis.NewClient(&opt)
 	t.Cleanup(func() { _ = client.Close() })
 	rs, err := redisstore.New(client, redisstore.WithPrefix(prefix))
 	if err != nil {
@@ -88,7 +85,6 @@ func TestRedisStallsAndDrops(t *testing.T) {
 	// timeout and a retry backoff; a request makes at most three in a row
 	// (the application, unless cached; the pipeline ahead of its own, which
 	// it waits for; its own), and the machine may be slow: 2 s more.
-	opt := client.Options()
 	bound := 3*time.Duration(opt.MaxRetries+1)*(opt.ReadTimeout+opt.MaxRetryBackoff) + 2*time.Second
 	var slowest [2]time.Duration // token requests, protected GETs
 	for _, fault := range []struct {
@@ -152,13 +148,29 @@ func TestRedisStallsAndDrops(t *testing.T) {
 			t.Logf("mute: %d access token records written by requests answered 503, each with its TTL", len(added))
 		}
 		proxy.Set(redistest.Pass)
+		recovered := map[string]bool{} // the keys of the tokens issued meanwhile
 		back := eventually(bound, func() bool {
-			r1, _, _ := issue()
+			r1, b1, _ := issue()
+			if r1.StatusCode == 200 {
+				recovered[prefix+"{"+tokenKey(t, b1["access_token"]).Family+"}a"] = true
+			}
 			r2, _, _ := validate(token)
 			return r1.StatusCode == 200 && r2.StatusCode == 200
 		})
 		if !back {
 			t.Fatalf("%s: the provider does not serve again within %v of Redis coming back", fault.name, bound)
+		}
+		// Nothing answered 503 was still queued, to be written once Redis
+		// came back: every key since is a token issued since.
+		time.Sleep(2 * timeout)
+		final, err := redistest.Keys(ctx, upstream, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range final {
+			if !slices.Contains(after, k) && !recovered[k] {
+				t.Errorf("%s: %q was written after Redis came back, by none of the requests made since", fault.name, k)
+			}
 		}
 	}
 }

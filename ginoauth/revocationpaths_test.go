@@ -123,11 +123,13 @@ func TestValidationCacheEveryRevocationPath(t *testing.T) {
 		if !tc.revoke(tok) {
 			t.Fatalf("%s: the revocation through A failed", tc.name)
 		}
-		if !eventually(time.Second, func() bool { return !b.works(tok) }) {
-			t.Errorf("%s: B still accepts the token 1 s after the revocation through A", tc.name)
+		refused := eventually(time.Second, func() bool { return !b.works(tok) })
+		took := time.Since(start)
+		if !refused || took > time.Second+200*time.Millisecond { // eventually checks once more after its second
+			t.Errorf("%s: B still accepts the token 1 s after the revocation through A (refused: %v, after %v)", tc.name, refused, took)
 			continue
 		}
-		t.Logf("%s: refused by B after %v", tc.name, time.Since(start).Round(time.Millisecond))
+		t.Logf("%s: refused by B after %v", tc.name, took.Round(time.Millisecond))
 	}
 }
 

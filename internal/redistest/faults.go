@@ -36,9 +36,11 @@ type FaultProxy struct {
 	ln       net.Listener
 	upstream string
 	fault    atomic.Int32
-	mu       sync.Mutex
-	conns    map[net.Conn]bool
 	wg       sync.WaitGroup
+
+	mu     sync.Mutex
+	conns  map[net.Conn]bool // open, both sides
+	closed bool              // Cleanup ran: track nothing more
 }
 
 // NewFaultProxy starts a proxy on a loopback port in front of the Redis at
@@ -56,10 +58,15 @@ func NewFaultProxy(t testing.TB, upstream string) *FaultProxy {
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.mu.Lock()
+		p.closed = true
+		open := make([]net.Conn, 0, len(p.conns))
 		for c := range p.conns {
-			_ = c.Close()
+			open = append(open, c)
 		}
 		p.mu.Unlock()
+		for _, c := range open {
+			_ = c.Close() // ends its pumps
+		}
 		p.wg.Wait()
 	})
 	return p
@@ -71,14 +78,23 @@ func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
 // Set changes what the proxy does, to connections open and to come.
 func (p *FaultProxy) Set(f Fault) { p.fault.Store(int32(f)) }
 
+// track records an open connection, unless the proxy is closed.
 func (p *FaultProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conns == nil {
+	if p.closed {
 		return false
 	}
 	p.conns[c] = true
 	return true
+}
+
+// forget closes c and drops it from the open connections.
+func (p *FaultProxy) forget(c net.Conn) {
+	_ = c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
 }
 
 func (p *FaultProxy) accept() {
@@ -86,10 +102,7 @@ func (p *FaultProxy) accept() {
 	for {
 		client, err := p.ln.Accept()
 		if err != nil {
-			p.mu.Lock()
-			p.conns = nil // closed: track nothing more
-			p.mu.Unlock()
-			return
+			return // the listener is closed
 		}
 		if Fault(p.fault.Load()) == Drop || !p.track(client) {
 			_ = client.Close()
@@ -97,7 +110,7 @@ func (p *FaultProxy) accept() {
 		}
 		server, err := net.DialTimeout("tcp", p.upstream, time.Second)
 		if err != nil || !p.track(server) {
-			_ = client.Close()
+			p.forget(client)
 			if server != nil {
 				_ = server.Close()
 			}
@@ -114,7 +127,7 @@ func (p *FaultProxy) accept() {
 // Mute what Redis answers; under Drop both connections close.
 func (p *FaultProxy) pump(src, dst net.Conn, fromClient bool) {
 	defer p.wg.Done()
-	defer func() { _ = src.Close(); _ = dst.Close() }()
+	defer func() { p.forget(src); p.forget(dst) }()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
