@@ -330,3 +330,33 @@ func TestRotateRefreshSentTwice(t *testing.T) {
 		t.Errorf("the old refresh token in another rotation: %v, want store.ErrRotated (a reuse)", err)
 	}
 }
+
+// TestRotateRefreshTokenSentTwice: RotateRefreshToken (the rotation with a
+// scope parameter, a lowered ceiling or a grace period) run a second time
+// with the same records, as go-redis does after a read timeout, succeeds
+// again when it issues a new refresh token; the old token in another
+// rotation still finds nothing (store.ErrNotFound). (A rotation that
+// issues none finds nothing the second time, as storetest's
+// Rotation/WithoutNewRefresh wants.)
+func TestRotateRefreshTokenSentTwice(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := testCtx(t)
+	at, rt := issue("twice2", "twice2a", "twice2r", time.Hour, time.Hour)
+	if err := s.SaveTokens(ctx, at, rt); err != nil {
+		t.Fatal(err)
+	}
+	at2, rt2 := issue("twice2", "twice2a2", "twice2r2", time.Hour, time.Hour)
+	for try := range 2 {
+		if err := s.RotateRefreshToken(ctx, rt, nil, at2, rt2); err != nil {
+			t.Fatalf("rotation, try %d: %v, want nil", try+1, err)
+		}
+	}
+	at3, rt3 := issue("twice2", "twice2a3", "twice2r3", time.Hour, time.Hour)
+	if err := s.RotateRefreshToken(ctx, rt, nil, at3, rt3); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the old token in another rotation: %v, want store.ErrNotFound", err)
+	}
+	if _, err := s.GetRefreshToken(ctx, rt2.Key); err != nil {
+		t.Errorf("the rotation's refresh token: %v, want it stored", err)
+	}
+}

@@ -77,13 +77,21 @@ return 1
 // replaces the pair (deleting the refresh token when there is no new one),
 // files the retired record under the old digest in x (whose TTL it keeps
 // at the longest record's) and publishes. Returns -1 when the family is
-// revoked, 0 when the old refresh token is gone, else 1.
+// revoked, 0 when the old refresh token is gone, else 1. Sent again with
+// the same arguments (go-redis resends a pipeline after a read timeout,
+// and the first run may have happened), a rotation that issues a new
+// refresh token finds that record in place (its digest only this rotation
+// minted) and returns 1 again; one that issues none cannot tell its own
+// run from another's and returns 0, as store.Tokens' contract says.
 var rotateScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[4]) == 1 then
 	return -1
 end
 local cur = redis.call('GET', KEYS[1])
 if not cur or string.sub(cur, 3, 18) ~= ARGV[1] then
+	if ARGV[6] ~= '' and cur == ARGV[6] then
+		return 1
+	end
 	return 0
 end
 redis.call('DEL', KEYS[2])
