@@ -180,13 +180,14 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 		rlife = rexp - now
 	}
 	family := old.Family
+	newDigest := digest(req.Refresh.Signature)
 	keys := []string{
 		s.familyKey(family, kindRefresh), s.familyKey(family, kindAccess), s.familyKey(family, kindTombstone),
 	}
 	args := []any{
 		digest(old.Signature), req.ClientID, strconv.FormatInt(req.Generation, 10), strconv.FormatInt(now, 10),
 		digest(req.Access.Signature), strconv.FormatInt(aexp-now, 10),
-		digest(req.Refresh.Signature), strconv.FormatInt(rlife, 10),
+		newDigest, strconv.FormatInt(rlife, 10),
 		strings.Join(req.Ceiling, " "), s.InvalidationChannel(), s.familyMsg(family),
 		uvarint(now), uvarint(2 * (aexp - now)), uvarint(2 * rlife),
 	}
@@ -218,7 +219,10 @@ func (s *Store) RotateRefresh(ctx context.Context, old store.Key, req store.Rota
 	if err != nil {
 		return nil, corrupt("rotate refresh token", keys[0], err)
 	}
-	if was.UserID != "" && indexStale(b[0], was.ExpiresAt, max(aexp, rexp), rexp == 0) {
+	// A resend (the script found this rotation's own new record, b) cannot
+	// tell whether the first send's index write happened: write it again.
+	resent := string(b[2:2+digestLen]) == newDigest
+	if was.UserID != "" && (resent || indexStale(b[0], was.ExpiresAt, max(aexp, rexp), rexp == 0)) {
 		s.runIndex(ctx, was.UserID, family, familyExpiry(aexp, rexp))
 	}
 	return was, nil

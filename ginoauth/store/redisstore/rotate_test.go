@@ -285,8 +285,9 @@ func BenchmarkIndexWriteRedisTime(b *testing.B) {
 
 // TestRotateRefreshSentTwice: the same rotation run a second time, as
 // go-redis does when it sends a pipeline again after a read timeout, is
-// the first one's outcome (its user and scopes, the records unchanged),
-// not a reuse of the old refresh token; the old token presented in any
+// the first one's outcome (its user and scopes, the records unchanged,
+// the user index entry written again), not a reuse of the old refresh
+// token; the old token presented in any
 // other rotation (new tokens of its own) still is a reuse.
 func TestRotateRefreshSentTwice(t *testing.T) {
 	t.Parallel()
@@ -315,6 +316,8 @@ func TestRotateRefreshSentTwice(t *testing.T) {
 		return [2][]byte{a, r}
 	}
 	before := records()
+	// As if the first send's index write had been lost with its reply.
+	client.Del(ctx, s.userIndexKey(rt.UserID))
 	again, err := s.RotateRefresh(ctx, rt.Key, req)
 	if err != nil {
 		t.Fatalf("the same rotation sent again: %v, want its outcome", err)
@@ -325,6 +328,9 @@ func TestRotateRefreshSentTwice(t *testing.T) {
 	}
 	if after := records(); !bytes.Equal(after[0], before[0]) || !bytes.Equal(after[1], before[1]) {
 		t.Error("the same rotation sent again changed the family's records")
+	}
+	if !client.HExists(ctx, s.userIndexKey(rt.UserID), "twice").Val() {
+		t.Error("the same rotation sent again: the user index has no entry for the family, want it written again")
 	}
 	if _, err := s.RotateRefresh(ctx, rt.Key, rotation("2")); !errors.Is(err, store.ErrRotated) {
 		t.Errorf("the old refresh token in another rotation: %v, want store.ErrRotated (a reuse)", err)
