@@ -31,11 +31,18 @@ func NormalizeURL(s string) (string, bool) {
 		host = strings.TrimSuffix(host, ":443")
 	}
 	host = strings.TrimSuffix(host, ":")
+	// url.Parse decodes an IPv6 zone ("[fe80::1%25en0]" has Host
+	// "[fe80::1%en0]"); RFC 6874 section 2 writes its "%" as "%25".
+	host = strings.Replace(host, "%", "%25", 1)
 	path, ok := normalizePath(u.EscapedPath())
 	if !ok {
 		return "", false
 	}
-	return scheme + "://" + host + path, true
+	n := scheme + "://" + host + path
+	if len(n) > 4096 {
+		return "", false // escaping can triple a path; n must normalise again
+	}
+	return n, true
 }
 
 // normalizePath applies RFC 3986 section 6.2.2.1 and 6.2.2.2 to an
