@@ -16,7 +16,7 @@ import (
 
 // SaveAuthorizationCode stores c at <prefix>{<family>}c, a hash of its
 // encoded record ("v") and, once consumed, its consumption time in Unix
-// ms ("ca"), kept until c.ExpiresAt + store.CodeRetention: one Lua
+// ms ("ca") and the consuming call's nonce ("cn"), kept until c.ExpiresAt + store.CodeRetention: one Lua
 // script. c must have a valid Key and an ExpiresAt (ErrInvalid). If the
 // family holds a code already it is not replaced: store.ErrDuplicate (so
 // that a save can never undo a consumption). If the family was revoked
@@ -109,7 +109,14 @@ func (s *Store) GetAuthorizationCode(ctx context.Context, k store.Key) (*store.A
 // HSETNX, in a script that first checks the family holds k's code: of
 // concurrent calls exactly one gets nil, the others store.ErrConsumed;
 // store.ErrNotFound if there is no such code. A zero at is taken as now.
+// The call's random nonce, stored beside "ca", lets the script tell a
+// resend of the winning call (go-redis resends after a lost reply; on a
+// ClusterClient even after a read timeout) from a replay.
 func (s *Store) ConsumeAuthorizationCode(ctx context.Context, k store.Key, at time.Time) error {
+	return s.consumeCode(ctx, k, at, strconv.FormatUint(rand.Uint64(), 36))
+}
+
+func (s *Store) consumeCode(ctx context.Context, k store.Key, at time.Time, nonce string) error {
 	if !validKey(k) {
 		return store.ErrNotFound
 	}
@@ -117,7 +124,7 @@ func (s *Store) ConsumeAuthorizationCode(ctx context.Context, k store.Key, at ti
 		at = s.now() // the zero time would read as "not consumed"
 	}
 	m := max(at.UnixMilli(), 1)
-	n, err := consumeScript.Run(ctx, s.rdb, []string{s.familyKey(k.Family, kindCode)}, digest(k.Signature), m).Int()
+	n, err := consumeScript.Run(ctx, s.rdb, []string{s.familyKey(k.Family, kindCode)}, digest(k.Signature), m, nonce).Int()
 	if err != nil {
 		return unavailable("consume authorization code", err)
 	}

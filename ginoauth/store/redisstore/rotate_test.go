@@ -366,3 +366,38 @@ func TestRotateRefreshTokenSentTwice(t *testing.T) {
 		t.Errorf("the rotation's refresh token: %v, want it stored", err)
 	}
 }
+
+// TestConsumeCodeSentTwice: the consume script run a second time with the
+// same arguments, as go-redis does when the first reply was lost, answers
+// as the first run did; another consumption of the code is still a replay
+// (store.ErrConsumed), and the consumption time is the first one's.
+func TestConsumeCodeSentTwice(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := testCtx(t)
+	k := store.Key{Family: "twice3", Signature: signature("twice3c")}
+	first := time.Now().UTC().Truncate(time.Millisecond)
+	code := &store.AuthorizationCode{Key: k, ClientID: "c", ExpiresAt: first.Add(time.Minute)}
+	if err := s.SaveAuthorizationCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.consumeCode(ctx, k, first, "n1"); err != nil {
+		t.Fatalf("first consumption: %v", err)
+	}
+	if err := s.consumeCode(ctx, k, first, "n1"); err != nil {
+		t.Errorf("the same consumption sent again: %v, want nil", err)
+	}
+	if err := s.consumeCode(ctx, k, first.Add(time.Second), "n2"); !errors.Is(err, store.ErrConsumed) {
+		t.Errorf("another consumption: %v, want store.ErrConsumed", err)
+	}
+	if err := s.ConsumeAuthorizationCode(ctx, k, time.Time{}); !errors.Is(err, store.ErrConsumed) {
+		t.Errorf("ConsumeAuthorizationCode after it: %v, want store.ErrConsumed", err)
+	}
+	got, err := s.GetAuthorizationCode(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ConsumedAt.Equal(first) {
+		t.Errorf("ConsumedAt %v, want the first consumption's %v", got.ConsumedAt, first)
+	}
+}

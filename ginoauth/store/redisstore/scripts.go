@@ -170,15 +170,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `)
 
-// consumeScript: KEYS = c; ARGV = digest, consumption time. Returns -1
-// when the family holds no code of that digest, else HSETNX's answer: 1
-// for the first consumption, 0 for a replay.
+// consumeScript: KEYS = c; ARGV = digest, consumption time, the call's
+// nonce. Returns -1 when the family holds no code of that digest, 1 for
+// the first consumption and 0 for a replay. The nonce, kept in "cn",
+// makes the same call sent again (go-redis resends a command whose reply
+// was lost) answer 1 again instead of reading as its own replay.
 var consumeScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v or string.sub(v, 3, 18) ~= ARGV[1] then
 	return -1
 end
-return redis.call('HSETNX', KEYS[1], 'ca', ARGV[2])
+if redis.call('HSETNX', KEYS[1], 'ca', ARGV[2]) == 1 then
+	redis.call('HSET', KEYS[1], 'cn', ARGV[3])
+	return 1
+end
+if redis.call('HGET', KEYS[1], 'cn') == ARGV[3] then
+	return 1
+end
+return 0
 `)
 
 // updateAppScript: KEYS = app; ARGV = JSON, channel, message. It replaces
