@@ -191,7 +191,14 @@ func TestValidationCacheChannelCut(t *testing.T) {
 	opt.ClientName = "ginoauth-cut-" + hex.EncodeToString(name[:])
 	client := redis.NewClient(opt)
 	t.Cleanup(func() { _ = client.Close() })
-	_, prefix := redistest.Client(t) // a prefix cleaned up after the test
+	// A unique prefix. Its keys are written through client, which with
+	// REDIS_CLUSTER_URL also set is not the client redistest cleans up.
+	_, prefix := redistest.Client(t)
+	t.Cleanup(func() {
+		if err := redistest.DeletePrefix(context.Background(), client, prefix); err != nil {
+			t.Errorf("deleting keys %s*: %v", prefix, err)
+		}
+	})
 	cp := newCachePair(t, client, prefix)
 	ctx := context.Background()
 	if !eventually(2*time.Second, cp.b.ValidationCacheLive) {
