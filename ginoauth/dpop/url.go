@@ -31,9 +31,9 @@ func NormalizeURL(s string) (string, bool) {
 		host = strings.TrimSuffix(host, ":443")
 	}
 	host = strings.TrimSuffix(host, ":")
-	// url.Parse decodes an IPv6 zone ("[fe80::1%25en0]" has Host
-	// "[fe80::1%en0]"); RFC 6874 section 2 writes its "%" as "%25".
-	host = strings.Replace(host, "%", "%25", 1)
+	// url.Parse decodes "%25" in a host (an IPv6 zone: "[fe80::1%25en0]"
+	// has Host "[fe80::1%en0]"); written back as RFC 6874 section 2 does.
+	host = strings.ReplaceAll(host, "%", "%25")
 	path, ok := normalizePath(u.EscapedPath())
 	if !ok {
 		return "", false
