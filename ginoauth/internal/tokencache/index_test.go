@@ -42,9 +42,9 @@ func TestReadIndexMatchesFamilies(t *testing.T) {
 						taken++
 					}
 				}
-				if taken != idx.used || 4*idx.used > 3*len(idx.slots) || len(idx.slots) > max(8, 4*c.maxShardN) {
+				if taken != sh.used || 4*sh.used > 3*len(idx.slots) || len(idx.slots) > max(8, 4*c.maxShardN) {
 					t.Fatalf("op %d: shard %d: %d slots taken, used %d, of %d slots (bound %d entries); want used = taken, at most 3/4 of the slots, at most max(8, 4 x the bound) slots",
-						op, i, taken, idx.used, len(idx.slots), c.maxShardN)
+						op, i, taken, sh.used, len(idx.slots), c.maxShardN)
 				}
 			}
 		}

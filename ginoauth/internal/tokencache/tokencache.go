@@ -88,6 +88,9 @@ type Cache struct {
 	maxShardB int
 
 	live atomic.Bool
+	// The fields above are what every Get reads; the ones below change
+	// with each invalidation, so they start on another cache line.
+	_ [64]byte
 	// seq counts invalidations; a Ticket is its value before a store read,
 	// and Put refuses a ticket older than any invalidation that could
 	// concern its entry (flushSeq, the shard's dropSeq, the client stripe).
@@ -114,7 +117,8 @@ type shard struct {
 	n       int    // entries
 	bytes   int    // approximate bytes of the entries
 	dropSeq uint64 // seq of the last DropFamily on this shard
-	_       [24]byte
+	used    int    // slots of idx not nil: entries and tombstones
+	_       [16]byte
 }
 
 type entry struct {
@@ -405,6 +409,7 @@ func (c *Cache) Flush() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		sh.idx.Store(nil)
+		sh.used = 0
 		sh.fams = make(map[string][]*entry)
 		sh.n, sh.bytes = 0, 0
 		sh.mu.Unlock()
@@ -447,7 +452,6 @@ func (c *Cache) Len() (entries, bytes int) {
 // Get that loaded the old one answers as if it had run just before.
 type table struct {
 	slots []atomic.Pointer[entry] // a power of two of them
-	used  int                     // slots not nil, entries and tombstones (writers only)
 }
 
 // home is where the probe for digest starts; a SHA-256 is uniform, so its
@@ -478,7 +482,7 @@ func (t *table) lookup(family string, d opaque.Digest, tomb *entry) *entry {
 // index adds e, already in sh.fams, to the read index. Under sh.mu.
 func (sh *shard) index(e, tomb *entry) {
 	t := sh.idx.Load()
-	if t == nil || 4*(t.used+1) > 3*len(t.slots) {
+	if t == nil || 4*(sh.used+1) > 3*len(t.slots) {
 		sh.reindex() // from sh.fams, e included
 		return
 	}
@@ -486,7 +490,7 @@ func (sh *shard) index(e, tomb *entry) {
 	for i := home(e.sig, len(t.slots)); ; i = (i + 1) & mask {
 		switch old := t.slots[i].Load(); old {
 		case nil:
-			t.used++
+			sh.used++
 			fallthrough
 		case tomb:
 			t.slots[i].Store(e)
@@ -518,16 +522,18 @@ func (sh *shard) unindex(e, tomb *entry) {
 func (sh *shard) reindex() {
 	size := 1 << bits.Len(uint(max(8, 2*sh.n)-1))
 	t := &table{slots: make([]atomic.Pointer[entry], size)}
+	used := 0
 	for _, es := range sh.fams {
 		for _, e := range es {
 			for i := home(e.sig, size); ; i = (i + 1) & (size - 1) {
 				if t.slots[i].Load() == nil {
 					t.slots[i].Store(e)
-					t.used++
+					used++
 					break
 				}
 			}
 		}
 	}
 	sh.idx.Store(t)
+	sh.used = used
 }
