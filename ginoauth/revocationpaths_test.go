@@ -110,14 +110,19 @@ func TestValidationCacheEveryRevocationPath(t *testing.T) {
 			func(resp) bool { return a.p.DeleteApplication(ctx, doomed.ClientID) == nil }},
 	} {
 		tok := tc.token()
+		// B answers the token from its cache: the first request caches it,
+		// the second hits, unless an invalidation of the family from its
+		// issuance (a rotation publishes one) arrived in between.
 		hits := countEvents(recB, "validation cache_hit")
-		for range 2 {
+		tries := 0
+		if !eventually(time.Second, func() bool {
+			tries++
 			if !b.works(tok) {
 				t.Fatalf("%s: B refuses the fresh token, want it accepted", tc.name)
 			}
-		}
-		if got := countEvents(recB, "validation cache_hit") - hits; got != 1 {
-			t.Fatalf("%s: B's cache hits over two requests = %d, want 1", tc.name, got)
+			return countEvents(recB, "validation cache_hit") > hits
+		}) {
+			t.Fatalf("%s: B's cache hits over %d requests = 0, want at least 1", tc.name, tries)
 		}
 		start := time.Now()
 		if !tc.revoke(tok) {

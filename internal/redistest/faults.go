@@ -17,12 +17,13 @@ const (
 	// Pass forwards everything both ways.
 	Pass Fault = iota
 	// Stall accepts connections and reads commands but neither forwards
-	// them nor answers: a Redis that stopped answering (stopped, or cut
+	// them nor answers, and forwards nothing Redis sends (no reply, no
+	// Pub/Sub message): a Redis that stopped answering (stopped, or cut
 	// off without a reset). Nothing reaches Redis.
 	Stall
-	// Drop closes every connection as soon as it carries a byte, and every
-	// new one at once: a Redis that drops connections. Nothing reaches
-	// Redis.
+	// Drop closes every open connection when it is set, and every new
+	// one at once: a Redis that drops connections (or is down). Nothing
+	// reaches Redis.
 	Drop
 	// Mute forwards commands but drops the replies: Redis runs what it is
 	// sent, and the client never hears how it went (a link that fails
@@ -76,7 +77,21 @@ func NewFaultProxy(t testing.TB, upstream string) *FaultProxy {
 func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
 
 // Set changes what the proxy does, to connections open and to come.
-func (p *FaultProxy) Set(f Fault) { p.fault.Store(int32(f)) }
+func (p *FaultProxy) Set(f Fault) {
+	p.fault.Store(int32(f))
+	if f != Drop {
+		return
+	}
+	p.mu.Lock()
+	open := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		open = append(open, c)
+	}
+	p.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close() // ends its pumps, which forget it
+	}
+}
 
 // track records an open connection, unless the proxy is closed.
 func (p *FaultProxy) track(c net.Conn) bool {
@@ -122,9 +137,9 @@ func (p *FaultProxy) accept() {
 	}
 }
 
-// pump copies from src to dst while the fault allows: under Stall what
-// the client sends is discarded (so Redis has nothing to answer), under
-// Mute what Redis answers; under Drop both connections close.
+// pump copies from src to dst while the fault allows: under Stall
+// nothing is forwarded either way, under Mute nothing Redis sends; under
+// Drop both connections close.
 func (p *FaultProxy) pump(src, dst net.Conn, fromClient bool) {
 	defer p.wg.Done()
 	defer func() { p.forget(src); p.forget(dst) }()
@@ -136,9 +151,7 @@ func (p *FaultProxy) pump(src, dst net.Conn, fromClient bool) {
 			case Drop:
 				return
 			case Stall:
-				if fromClient {
-					continue
-				}
+				continue
 			case Mute:
 				if !fromClient {
 					continue

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -40,76 +38,6 @@ func (p probe) InvalidateFamily(family string) {
 	if strings.HasPrefix(family, "probe-") {
 		p.dropped <- family
 	}
-}
-
-// proxy forwards TCP connections to a Redis server; down cuts every
-// connection and refuses new ones (an outage), up listens again on the
-// same address.
-type proxy struct {
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	p := &proxy{target: target}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, r)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(r, c); r.Close() }()
-			go func() { _, _ = io.Copy(c, r); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) up(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("proxy: listening again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
 }
 
 // node is one instance: a cache kept in step by its own subscriber.
@@ -371,11 +299,11 @@ func killByName(t *testing.T, c *redis.Client, name string) int {
 // confirmed again, then caching resumes. The other instance is untouched.
 func TestChannelKilled(t *testing.T) {
 	f := newFixture(t)
-	var p *proxy
+	var p *redistest.FaultProxy
 	addr := ""
 	if !redistest.UsingRealServer() {
-		p = newProxy(t, f.base.Options().Addr)
-		addr = p.addr
+		p = redistest.NewFaultProxy(t, f.base.Options().Addr)
+		addr = p.Addr()
 	}
 	a, other := f.startNode(t, addr), f.startNode(t, "")
 	for _, n := range []*node{a, other} {
@@ -396,8 +324,8 @@ func TestChannelKilled(t *testing.T) {
 		}
 	}()
 	if p != nil {
-		p.down()
-		p.up(t)
+		p.Set(redistest.Drop)
+		p.Set(redistest.Pass)
 	} else if n := killByName(t, f.base, a.name); n != 1 {
 		t.Fatalf("killed %d connections named %s; want 1", n, a.name)
 	}
@@ -433,12 +361,12 @@ func TestChannelKilled(t *testing.T) {
 // misses, Put stores nothing); when it is back the cache comes back on.
 func TestOutage(t *testing.T) {
 	f := newFixture(t)
-	p := newProxy(t, f.base.Options().Addr)
-	n := f.startNode(t, p.addr)
+	p := redistest.NewFaultProxy(t, f.base.Options().Addr)
+	n := f.startNode(t, p.Addr())
 	waitFor(t, "subscription live", 2*time.Second, n.cache.Live)
 	put(n, "fam", "sig", "app")
 
-	p.down()
+	p.Set(redistest.Drop)
 	waitFor(t, "bypass after the outage", 2*time.Second, func() bool { return !n.cache.Live() })
 	for range 50 { // about a second of outage, with retries going on
 		if n.cache.Live() {
@@ -450,7 +378,7 @@ func TestOutage(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.up(t)
+	p.Set(redistest.Pass)
 	waitFor(t, "live after the outage", 3*time.Second, n.cache.Live)
 	put(n, "fam", "sig", "app")
 	if !cached(n, "fam", "sig") {
